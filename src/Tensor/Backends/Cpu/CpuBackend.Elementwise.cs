@@ -1,0 +1,300 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Engine.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    public void Unary(UnaryOp op, StridedView x, StridedView y, double p0 = 0, double p1 = 0)
+    {
+        // Unary kernels work on contiguous spans; a strided input is gathered first (one cheap copy).
+        var src = x.IsContiguous ? x : Contiguous(x);
+        int n = (int)src.Numel, xo = (int)src.Offset, yo = (int)y.Offset;
+        var xs = Cpu(src);
+        var ys = Cpu(y);
+        CpuThreading.For(n, n, (start, end) =>
+        {
+            int s = (int)start, len = (int)(end - start);
+            switch (x.Storage.DType)
+            {
+                case DType.Float32: UnaryFloat<float>(op, xs.Array<float>().AsSpan(xo + s, len), ys.Array<float>().AsSpan(yo + s, len), p0, p1); break;
+                case DType.Float64: UnaryFloat<double>(op, xs.Array<double>().AsSpan(xo + s, len), ys.Array<double>().AsSpan(yo + s, len), p0, p1); break;
+                case DType.Int32: UnaryInteger<int>(op, xs.Array<int>().AsSpan(xo + s, len), ys.Array<int>().AsSpan(yo + s, len), p0, p1); break;
+                case DType.Int64: UnaryInteger<long>(op, xs.Array<long>().AsSpan(xo + s, len), ys.Array<long>().AsSpan(yo + s, len), p0, p1); break;
+                case DType.Bool when op == UnaryOp.LogicalNot:
+                    var xb = xs.Array<byte>().AsSpan(xo + s, len);
+                    TensorPrimitives.Xor(xb, (byte)1, ys.Array<byte>().AsSpan(yo + s, len));
+                    break;
+                default: throw new NotSupportedException($"{op}: not defined for {x.Storage.DType.Name()} tensors");
+            }
+        });
+    }
+
+    static void UnaryFloat<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> y, double p0, double p1) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case UnaryOp.Neg: TensorPrimitives.Negate(x, y); break;
+            case UnaryOp.Abs: TensorPrimitives.Abs(x, y); break;
+            case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) y[i] = T.IsNaN(x[i]) ? x[i] : T.CreateTruncating(T.Sign(x[i])); break;
+            case UnaryOp.Exp: TensorPrimitives.Exp(x, y); break;
+            case UnaryOp.Log: TensorPrimitives.Log(x, y); break;
+            case UnaryOp.Log1p: TensorPrimitives.LogP1(x, y); break;
+            case UnaryOp.Sqrt: TensorPrimitives.Sqrt(x, y); break;
+            case UnaryOp.Rsqrt: TensorPrimitives.ReciprocalSqrt(x, y); break;
+            case UnaryOp.Sin: TensorPrimitives.Sin(x, y); break;
+            case UnaryOp.Cos: TensorPrimitives.Cos(x, y); break;
+            case UnaryOp.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case UnaryOp.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
+            case UnaryOp.Relu: TensorPrimitives.Max(x, T.Zero, y); break;
+            case UnaryOp.Square: TensorPrimitives.Multiply(x, x, y); break;
+            case UnaryOp.Reciprocal: TensorPrimitives.Reciprocal(x, y); break;
+            case UnaryOp.Clamp:
+                TensorPrimitives.Max(x, T.CreateTruncating(p0), y);
+                TensorPrimitives.Min(y, T.CreateTruncating(p1), y);
+                break;
+            case UnaryOp.Silu:
+                // x * sigmoid(x)
+                TensorPrimitives.Sigmoid(x, y);
+                TensorPrimitives.Multiply(x, y, y);
+                break;
+            case UnaryOp.GeluTanh:
+                // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel 2016, eq. in section 2
+                for (int i = 0; i < x.Length; i++)
+                {
+                    T v = x[i];
+                    T inner = T.CreateTruncating(0.7978845608028654) * (v + T.CreateTruncating(0.044715) * v * v * v);
+                    y[i] = T.CreateTruncating(0.5) * v * (T.One + T.Tanh(inner));
+                }
+                break;
+            case UnaryOp.GeluErf:
+                // x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
+                for (int i = 0; i < x.Length; i++)
+                {
+                    double v = double.CreateTruncating(x[i]);
+                    y[i] = T.CreateTruncating(0.5 * v * (1.0 + MathNet.Numerics.SpecialFunctions.Erf(v * 0.7071067811865476)));
+                }
+                break;
+            case UnaryOp.Softplus:
+                // log(1 + e^x), linear above 20 as in PyTorch (beta = 1, threshold = 20)
+                for (int i = 0; i < x.Length; i++)
+                    y[i] = x[i] > T.CreateTruncating(20) ? x[i] : T.LogP1(T.Exp(x[i]));
+                break;
+            default: throw new NotSupportedException($"{op}: not defined for floating tensors");
+        }
+    }
+
+    static void UnaryInteger<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> y, double p0, double p1) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>
+    {
+        switch (op)
+        {
+            case UnaryOp.Neg: TensorPrimitives.Negate(x, y); break;
+            case UnaryOp.Abs: for (int i = 0; i < x.Length; i++) y[i] = T.Abs(x[i]); break;
+            case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(T.Sign(x[i])); break;
+            case UnaryOp.Relu: TensorPrimitives.Max(x, T.Zero, y); break;
+            case UnaryOp.Square: TensorPrimitives.Multiply(x, x, y); break;
+            case UnaryOp.Clamp:
+                TensorPrimitives.Max(x, T.CreateSaturating(p0), y);
+                TensorPrimitives.Min(y, T.CreateSaturating(p1), y);
+                break;
+            default: throw new NotSupportedException($"{op}: not defined for integer tensors");
+        }
+    }
+
+    public void Binary(BinaryOp op, StridedView a, StridedView b, StridedView y)
+    {
+        var loop = new StridedLoop(y.Shape, a, b, y);
+        var dtype = y.Storage.DType;
+        switch (op, dtype)
+        {
+            case (BinaryOp.Pow, DType.Float32): loop.Run(new BinaryRow<float, PowOp<float>>(Cpu(a).Array<float>(), Cpu(b).Array<float>(), Cpu(y).Array<float>())); return;
+            case (BinaryOp.Pow, DType.Float64): loop.Run(new BinaryRow<double, PowOp<double>>(Cpu(a).Array<double>(), Cpu(b).Array<double>(), Cpu(y).Array<double>())); return;
+            case (BinaryOp.LogicalAnd or BinaryOp.Mul or BinaryOp.Minimum, DType.Bool): loop.Run(new BinaryRow<byte, AndOp>(Cpu(a).Array<byte>(), Cpu(b).Array<byte>(), Cpu(y).Array<byte>())); return;
+            case (BinaryOp.LogicalOr or BinaryOp.Add or BinaryOp.Maximum, DType.Bool): loop.Run(new BinaryRow<byte, OrOp>(Cpu(a).Array<byte>(), Cpu(b).Array<byte>(), Cpu(y).Array<byte>())); return;
+            case (BinaryOp.Pow or BinaryOp.LogicalAnd or BinaryOp.LogicalOr, _):
+            case (_, DType.Bool):
+                throw new NotSupportedException($"{op}: not defined for {dtype.Name()} tensors");
+        }
+        switch (dtype)
+        {
+            case DType.Float32: BinaryNumeric<float>(op, loop, a, b, y); break;
+            case DType.Float64: BinaryNumeric<double>(op, loop, a, b, y); break;
+            case DType.Int32: BinaryNumeric<int>(op, loop, a, b, y); break;
+            case DType.Int64: BinaryNumeric<long>(op, loop, a, b, y); break;
+        }
+    }
+
+    static void BinaryNumeric<T>(BinaryOp op, StridedLoop loop, StridedView a, StridedView b, StridedView y) where T : unmanaged, INumber<T>
+    {
+        T[] aa = Cpu(a).Array<T>(), ba = Cpu(b).Array<T>(), ya = Cpu(y).Array<T>();
+        switch (op)
+        {
+            case BinaryOp.Add: loop.Run(new BinaryRow<T, AddOp<T>>(aa, ba, ya)); break;
+            case BinaryOp.Sub: loop.Run(new BinaryRow<T, SubOp<T>>(aa, ba, ya)); break;
+            case BinaryOp.Mul: loop.Run(new BinaryRow<T, MulOp<T>>(aa, ba, ya)); break;
+            case BinaryOp.Div: loop.Run(new BinaryRow<T, DivOp<T>>(aa, ba, ya)); break;
+            case BinaryOp.Maximum: loop.Run(new BinaryRow<T, MaxOp<T>>(aa, ba, ya)); break;
+            case BinaryOp.Minimum: loop.Run(new BinaryRow<T, MinOp<T>>(aa, ba, ya)); break;
+            default: throw new NotSupportedException($"{op}: not defined for {y.Storage.DType.Name()} tensors");
+        }
+    }
+
+    /// <summary>One elementwise function of two arguments, on scalars and on spans (vectorised by TensorPrimitives).</summary>
+    internal interface IBinaryFunction<T>
+    {
+        static abstract T Apply(T a, T b);
+        static abstract void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y);
+        static abstract void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y);
+        static abstract void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y);
+    }
+
+    readonly struct AddOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => a + b;
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Add(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Add(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Add(b, a, y);
+    }
+
+    readonly struct SubOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => a - b;
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Subtract(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Subtract(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Subtract(a, b, y);
+    }
+
+    readonly struct MulOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => a * b;
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Multiply(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Multiply(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Multiply(b, a, y);
+    }
+
+    readonly struct DivOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => a / b;
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Divide(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Divide(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Divide(a, b, y);
+    }
+
+    readonly struct MaxOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => T.Max(a, b);
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Max(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Max(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Max(b, a, y);
+    }
+
+    readonly struct MinOp<T> : IBinaryFunction<T> where T : INumber<T>
+    {
+        public static T Apply(T a, T b) => T.Min(a, b);
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Min(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y) => TensorPrimitives.Min(a, b, y);
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Min(b, a, y);
+    }
+
+    readonly struct PowOp<T> : IBinaryFunction<T> where T : IPowerFunctions<T>, INumber<T>
+    {
+        public static T Apply(T a, T b) => T.Pow(a, b);
+        public static void Spans(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Pow(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> y)
+        {
+            // Squares and square roots are common (norms, variance); keep them exact and fast.
+            if (b == T.CreateTruncating(2)) TensorPrimitives.Multiply(a, a, y);
+            else if (b == T.One) a.CopyTo(y);
+            else TensorPrimitives.Pow(a, b, y);
+        }
+        public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> y) => TensorPrimitives.Pow(a, b, y);
+    }
+
+    readonly struct AndOp : IBinaryFunction<byte>
+    {
+        public static byte Apply(byte a, byte b) => (byte)(a & b);
+        public static void Spans(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> y) => TensorPrimitives.BitwiseAnd(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<byte> a, byte b, Span<byte> y) => TensorPrimitives.BitwiseAnd(a, b, y);
+        public static void ScalarSpan(byte a, ReadOnlySpan<byte> b, Span<byte> y) => TensorPrimitives.BitwiseAnd(b, a, y);
+    }
+
+    readonly struct OrOp : IBinaryFunction<byte>
+    {
+        public static byte Apply(byte a, byte b) => (byte)(a | b);
+        public static void Spans(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> y) => TensorPrimitives.BitwiseOr(a, b, y);
+        public static void SpanScalar(ReadOnlySpan<byte> a, byte b, Span<byte> y) => TensorPrimitives.BitwiseOr(a, b, y);
+        public static void ScalarSpan(byte a, ReadOnlySpan<byte> b, Span<byte> y) => TensorPrimitives.BitwiseOr(b, a, y);
+    }
+
+    /// <summary>Applies a binary function to one row, choosing the span form when strides allow.</summary>
+    readonly struct BinaryRow<T, TOp>(T[] a, T[] b, T[] y) : IRowKernel where T : unmanaged where TOp : IBinaryFunction<T>
+    {
+        public void Row(ReadOnlySpan<long> o, int n, ReadOnlySpan<long> s)
+        {
+            long sa = s[0], sb = s[1], sy = s[2];
+            if (sy == 1)
+            {
+                var dst = y.AsSpan((int)o[2], n);
+                if (sa == 1 && sb == 1) { TOp.Spans(a.AsSpan((int)o[0], n), b.AsSpan((int)o[1], n), dst); return; }
+                if (sa == 1 && sb == 0) { TOp.SpanScalar(a.AsSpan((int)o[0], n), b[o[1]], dst); return; }
+                if (sa == 0 && sb == 1) { TOp.ScalarSpan(a[o[0]], b.AsSpan((int)o[1], n), dst); return; }
+            }
+            for (int i = 0; i < n; i++) y[o[2] + i * sy] = TOp.Apply(a[o[0] + i * sa], b[o[1] + i * sb]);
+        }
+    }
+
+    public void Compare(CompareOp op, StridedView a, StridedView b, StridedView y)
+    {
+        var loop = new StridedLoop(y.Shape, a, b, y);
+        var yb = Cpu(y).Array<byte>();
+        switch (a.Storage.DType)
+        {
+            case DType.Float32: loop.Run(new CompareRow<float>(op, Cpu(a).Array<float>(), Cpu(b).Array<float>(), yb)); break;
+            case DType.Float64: loop.Run(new CompareRow<double>(op, Cpu(a).Array<double>(), Cpu(b).Array<double>(), yb)); break;
+            case DType.Int32: loop.Run(new CompareRow<int>(op, Cpu(a).Array<int>(), Cpu(b).Array<int>(), yb)); break;
+            case DType.Int64: loop.Run(new CompareRow<long>(op, Cpu(a).Array<long>(), Cpu(b).Array<long>(), yb)); break;
+            case DType.Bool: loop.Run(new CompareRow<byte>(op, Cpu(a).Array<byte>(), Cpu(b).Array<byte>(), yb)); break;
+        }
+    }
+
+    readonly struct CompareRow<T>(CompareOp op, T[] a, T[] b, byte[] y) : IRowKernel where T : unmanaged, INumber<T>
+    {
+        public void Row(ReadOnlySpan<long> o, int n, ReadOnlySpan<long> s)
+        {
+            long ia = o[0], ib = o[1], iy = o[2];
+            for (int i = 0; i < n; i++, ia += s[0], ib += s[1], iy += s[2])
+            {
+                T x = a[ia], z = b[ib];
+                bool r = op switch
+                {
+                    CompareOp.Eq => x == z,
+                    CompareOp.Ne => x != z,
+                    CompareOp.Lt => x < z,
+                    CompareOp.Le => x <= z,
+                    CompareOp.Gt => x > z,
+                    _ => x >= z,
+                };
+                y[iy] = r ? (byte)1 : (byte)0;
+            }
+        }
+    }
+
+    public void Where(StridedView condition, StridedView a, StridedView b, StridedView y)
+        => DispatchAll(y.Storage.DType, new WhereAction(condition, a, b, y));
+
+    readonly struct WhereAction(StridedView c, StridedView a, StridedView b, StridedView y) : IAnyAction
+    {
+        public void Invoke<T>() where T : unmanaged
+            => new StridedLoop(y.Shape, c, a, b, y).Run(new WhereRow<T>(Cpu(c).Array<byte>(), Cpu(a).Array<T>(), Cpu(b).Array<T>(), Cpu(y).Array<T>()));
+    }
+
+    readonly struct WhereRow<T>(byte[] c, T[] a, T[] b, T[] y) : IRowKernel where T : unmanaged
+    {
+        public void Row(ReadOnlySpan<long> o, int n, ReadOnlySpan<long> s)
+        {
+            long ic = o[0], ia = o[1], ib = o[2], iy = o[3];
+            for (int i = 0; i < n; i++, ic += s[0], ia += s[1], ib += s[2], iy += s[3])
+                y[iy] = c[ic] != 0 ? a[ia] : b[ib];
+        }
+    }
+}

@@ -1,0 +1,103 @@
+namespace Engine.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    public void Gather(StridedView x, int axis, StridedView index, StridedView y)
+        => DispatchAll(y.Storage.DType, new GatherAction(x, axis, index, y));
+
+    readonly struct GatherAction(StridedView x, int axis, StridedView index, StridedView y) : IAnyAction
+    {
+        public void Invoke<T>() where T : unmanaged
+        {
+            // Walk the index tensor; x is addressed with the index value on `axis` and the loop position elsewhere.
+            var X = Cpu(x).Array<T>();
+            var Y = Cpu(y).Array<T>();
+            var I = Cpu(index).Array<long>();
+            var (xv, iv, yv) = (x, index, y);
+            var shape = index.Shape;
+            int ax = axis, size = x.Shape[axis];
+            ForEachIndex(shape, pos =>
+            {
+                long ii = iv.Offset, xi = xv.Offset, yi = yv.Offset;
+                for (int d = 0; d < pos.Length; d++)
+                {
+                    ii += pos[d] * iv.Strides[d];
+                    yi += pos[d] * yv.Strides[d];
+                    if (d != ax) xi += pos[d] * xv.Strides[d];
+                }
+                long at = I[ii];
+                if (at < -size || at >= size) throw new IndexOutOfRangeException($"Gather: index {at} is out of range for dimension {ax} of size {size}");
+                if (at < 0) at += size;
+                Y[yi] = X[xi + at * xv.Strides[ax]];
+            });
+        }
+    }
+
+    public void ScatterAdd(StridedView y, int axis, StridedView index, StridedView source)
+        => DispatchNumericReduce(ReduceOp.Sum, y.Storage.DType, new ScatterAddAction(y, axis, index, source));
+
+    readonly struct ScatterAddAction(StridedView y, int axis, StridedView index, StridedView source) : INumericAction
+    {
+        public void Invoke<T>() where T : unmanaged, System.Numerics.INumber<T>
+        {
+            // Sequential on purpose: several source elements may land on one target, and a fixed order keeps sums deterministic.
+            var Y = Cpu(y).Array<T>();
+            var S = Cpu(source).Array<T>();
+            var I = Cpu(index).Array<long>();
+            var (yv, iv, sv) = (y, index, source);
+            int ax = axis, size = y.Shape[axis];
+            ForEachIndex(index.Shape, pos =>
+            {
+                long ii = iv.Offset, si = sv.Offset, yi = yv.Offset;
+                for (int d = 0; d < pos.Length; d++)
+                {
+                    ii += pos[d] * iv.Strides[d];
+                    si += pos[d] * sv.Strides[d];
+                    if (d != ax) yi += pos[d] * yv.Strides[d];
+                }
+                long at = I[ii];
+                if (at < -size || at >= size) throw new IndexOutOfRangeException($"ScatterAdd: index {at} is out of range for dimension {ax} of size {size}");
+                if (at < 0) at += size;
+                Y[yi + at * yv.Strides[ax]] += S[si];
+            });
+        }
+    }
+
+    public void IndexSelect(StridedView x, int axis, StridedView index, StridedView y)
+    {
+        // Each selected slice is a strided copy: x narrowed to one position on `axis` into y's slot i.
+        var idx = new long[index.Numel];
+        ToHost<long>(index, idx);
+        int size = x.Shape[axis];
+        var xStrides = x.Strides;
+        var sliceShape = (int[])x.Shape.Clone();
+        sliceShape[axis] = 1;
+        for (int i = 0; i < idx.Length; i++)
+        {
+            long at = idx[i];
+            if (at < -size || at >= size) throw new IndexOutOfRangeException($"IndexSelect: index {at} is out of range for dimension {axis} of size {size}");
+            if (at < 0) at += size;
+            var from = new StridedView(x.Storage, sliceShape, xStrides, x.Offset + at * xStrides[axis]);
+            var to = new StridedView(y.Storage, sliceShape, y.Strides, y.Offset + i * y.Strides[axis]);
+            DispatchAll(x.Storage.DType, new CopyAction(from, to));
+        }
+    }
+
+    // Visits every multi-index of a shape in row-major order.
+    static void ForEachIndex(int[] shape, Action<int[]> visit)
+    {
+        if (Shapes.Numel(shape) == 0) return;
+        var pos = new int[shape.Length];
+        while (true)
+        {
+            visit(pos);
+            int d = shape.Length - 1;
+            for (; d >= 0; d--)
+            {
+                if (++pos[d] < shape[d]) break;
+                pos[d] = 0;
+            }
+            if (d < 0) return;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+namespace Engine.Backends;
+
+/// <summary>
+/// The contract every compute backend implements (CPU now, ILGPU next). It is deliberately small and
+/// GPU-shaped: whole-tensor kernels over <see cref="StridedView"/>s, no per-element callbacks, no assumption
+/// that storage is a managed array. Outputs are always fresh contiguous storages prepared by the front end,
+/// except for <see cref="Copy"/> and <see cref="Fill"/>, which write into any view.
+/// Shapes are validated by the front end; a backend may assume they agree.
+/// </summary>
+public interface IBackend
+{
+    /// <summary>The device this backend computes on.</summary>
+    Device Device { get; }
+
+    /// <summary>A new buffer; zeroed when <paramref name="zeroed"/> is true, otherwise contents are unspecified.</summary>
+    Storage Allocate(DType dtype, long length, bool zeroed = true);
+
+    /// <summary>A new buffer holding a copy of host data.</summary>
+    Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged;
+
+    /// <summary>Copies the elements of a view, in row-major order, into host memory.</summary>
+    void ToHost<T>(StridedView source, Span<T> destination) where T : unmanaged;
+
+    /// <summary>Writes one value into every element of a view.</summary>
+    void Fill(StridedView destination, double value);
+
+    /// <summary>Copies elementwise between two views of the same shape, converting dtype when they differ.</summary>
+    void Copy(StridedView source, StridedView destination);
+
+    /// <summary>y = op(x). <paramref name="p0"/>, <paramref name="p1"/> are op parameters (clamp min/max).</summary>
+    void Unary(UnaryOp op, StridedView x, StridedView y, double p0 = 0, double p1 = 0);
+
+    /// <summary>y = op(a, b) on views already broadcast to y's shape (stride 0 where broadcast).</summary>
+    void Binary(BinaryOp op, StridedView a, StridedView b, StridedView y);
+
+    /// <summary>Bool y = a op b on broadcast views.</summary>
+    void Compare(CompareOp op, StridedView a, StridedView b, StridedView y);
+
+    /// <summary>y = condition ? a : b on broadcast views.</summary>
+    void Where(StridedView condition, StridedView a, StridedView b, StridedView y);
+
+    /// <summary>Reduces x over <paramref name="axes"/> into y, whose shape is x's with those axes set to 1.</summary>
+    void Reduce(ReduceOp op, StridedView x, int[] axes, StridedView y);
+
+    /// <summary>Index (Int64) of the max or min along one axis; y has that axis of size 1.</summary>
+    void ArgReduce(bool max, StridedView x, int axis, StridedView indices);
+
+    /// <summary>Running sum along one axis.</summary>
+    void Cumsum(StridedView x, int axis, StridedView y);
+
+    /// <summary>Numerically stable softmax (or log-softmax) along one axis.</summary>
+    void Softmax(StridedView x, int axis, bool log, StridedView y);
+
+    /// <summary>Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast.</summary>
+    void MatMul(StridedView a, StridedView b, StridedView y);
+
+    /// <summary>y[..., i, ...] = x[..., index[..., i, ...], ...] along <paramref name="axis"/> (torch.gather).</summary>
+    void Gather(StridedView x, int axis, StridedView index, StridedView y);
+
+    /// <summary>y[..., index[..., i, ...], ...] += source[..., i, ...] along <paramref name="axis"/> (torch.scatter_add_), in place on y.</summary>
+    void ScatterAdd(StridedView y, int axis, StridedView index, StridedView source);
+
+    /// <summary>y = x with the slices along <paramref name="axis"/> picked by the 1-D Int64 index.</summary>
+    void IndexSelect(StridedView x, int axis, StridedView index, StridedView y);
+
+    /// <summary>Fills y with draws from the counter-based generator: element i uses counter <paramref name="offset"/> + i under key <paramref name="seed"/>.</summary>
+    void Random(RandomKind kind, ulong seed, ulong offset, StridedView y, double a, double b);
+
+    /// <summary>Real-input DFT along the last axis: x [..., n] to y [..., n/2+1, 2] (real and imaginary parts).</summary>
+    void Rfft(StridedView x, StridedView y);
+
+    /// <summary>Inverse of <see cref="Rfft"/>: x [..., n/2+1, 2] to real y [..., n].</summary>
+    void Irfft(StridedView x, StridedView y);
+}

@@ -1,1 +1,0 @@
-namespace Engine; public static class Placeholder {}
