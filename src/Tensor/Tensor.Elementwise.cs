@@ -1,4 +1,5 @@
 using Engine.Backends;
+using Engine.Recording;
 
 namespace Engine;
 
@@ -21,7 +22,11 @@ public sealed partial class Tensor
         var y = b.To(dtype).Expand(shape);
         var result = Empty(shape, dtype, a.Backend);
         a.Backend.Binary(op, x.Strided, y.Strided, result.Strided);
-        return result;
+        return op switch
+        {
+            BinaryOp.LogicalAnd or BinaryOp.LogicalOr => result.RecordNonDifferentiable(name, x, y),
+            _ => result.Record(BinaryKinds[(int)op], [x, y]),
+        };
     }
 
     // A C# number as a 0-d tensor of the dtype PyTorch would use with this tensor:
@@ -34,12 +39,16 @@ public sealed partial class Tensor
         return Scalar(value, dtype);
     }
 
+    static readonly OpKind[] BinaryKinds = [OpKind.Add, OpKind.Sub, OpKind.Mul, OpKind.Div, OpKind.Pow, OpKind.Maximum, OpKind.Minimum];
+
     Tensor Unary(UnaryOp op, double p0 = 0, double p1 = 0, bool floating = true)
     {
         var x = floating ? To(DType.ToFloating()) : this;
         var result = Empty(_shape, x.DType, Backend);
         Backend.Unary(op, x.Strided, result.Strided, p0, p1);
-        return result;
+        return op is UnaryOp.Sign or UnaryOp.LogicalNot
+            ? result.RecordNonDifferentiable(op.ToString(), x)
+            : result.Record(Enum.Parse<OpKind>(op.ToString()), [x], op == UnaryOp.Clamp ? new() { P0 = p0, P1 = p1 } : null);
     }
 
     /// <summary>this + other, broadcast.</summary>
@@ -105,6 +114,8 @@ public sealed partial class Tensor
     public Tensor Relu() => Unary(UnaryOp.Relu, floating: false);
     /// <summary>GELU: the exact erf form, or the tanh approximation (GPT-2's gelu_new) when <paramref name="tanhApproximation"/>.</summary>
     public Tensor Gelu(bool tanhApproximation = false) => Unary(tanhApproximation ? UnaryOp.GeluTanh : UnaryOp.GeluErf);
+    /// <summary>The error function erf(x) = 2/sqrt(pi) * integral of exp(-t^2) from 0 to x.</summary>
+    public Tensor Erf() => Unary(UnaryOp.Erf);
     /// <summary>x * sigmoid(x).</summary>
     public Tensor Silu() => Unary(UnaryOp.Silu);
     /// <summary>log(1 + e^x) (linear above 20, as PyTorch).</summary>
@@ -133,7 +144,7 @@ public sealed partial class Tensor
         var dtype = DTypes.Promote(DType, other.DType);
         var result = Empty(shape, DType.Bool, Backend);
         Backend.Compare(op, To(dtype).Expand(shape).Strided, other.To(dtype).Expand(shape).Strided, result.Strided);
-        return result;
+        return result.RecordNonDifferentiable(name, this, other);
     }
 
     public Tensor Eq(Tensor other) => Compare("Eq", CompareOp.Eq, other);
@@ -158,8 +169,9 @@ public sealed partial class Tensor
         var shape = Shapes.Broadcast("Where", Shapes.Broadcast("Where", condition._shape, a._shape), b._shape);
         var dtype = DTypes.Promote(a.DType, b.DType);
         var result = Empty(shape, dtype, a.Backend);
-        a.Backend.Where(condition.Expand(shape).Strided, a.To(dtype).Expand(shape).Strided, b.To(dtype).Expand(shape).Strided, result.Strided);
-        return result;
+        var (c, x, y) = (condition.Expand(shape), a.To(dtype).Expand(shape), b.To(dtype).Expand(shape));
+        a.Backend.Where(c.Strided, x.Strided, y.Strided, result.Strided);
+        return result.Record(OpKind.Where, [c, x, y]);
     }
 
     /// <summary>condition ? a : b with scalar branches.</summary>

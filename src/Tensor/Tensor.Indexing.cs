@@ -1,3 +1,5 @@
+using Engine.Recording;
+
 namespace Engine;
 
 // Indexing, joining and rearranging: gather/scatter, index_select, embedding, one_hot, concat, stack, pad, roll, flip, tril/triu.
@@ -19,7 +21,7 @@ public sealed partial class Tensor
         var idx = index.AsIndex("Gather");
         var result = Empty(idx._shape, DType, Backend);
         Backend.Gather(Strided, d, idx.Strided, result.Strided);
-        return result;
+        return result.Record(OpKind.Gather, [this], new() { Dim = d, Index = idx, Shape = Shape });
     }
 
     /// <summary>A copy of this tensor with source added at the indexed positions along dim (torch.scatter_add).</summary>
@@ -32,9 +34,11 @@ public sealed partial class Tensor
             Require(index._shape[i] <= source._shape[i], $"ScatterAdd: index {Shapes.Format(index._shape)} is larger than source {Shapes.Format(source._shape)} in dimension {i}");
             Require(i == d || index._shape[i] <= _shape[i], $"ScatterAdd: index {Shapes.Format(index._shape)} is larger than the input {Shapes.Format(_shape)} in dimension {i}");
         }
-        var result = Clone();
-        Backend.ScatterAdd(result.Strided, d, index.AsIndex("ScatterAdd").Strided, source.To(DType).Strided);
-        return result;
+        var result = Empty(_shape, DType, Backend);
+        Backend.Copy(Strided, result.Strided);
+        var (idx, src) = (index.AsIndex("ScatterAdd"), source.To(DType));
+        Backend.ScatterAdd(result.Strided, d, idx.Strided, src.Strided);
+        return result.Record(OpKind.ScatterAdd, [this, src], new() { Dim = d, Index = idx });
     }
 
     /// <summary>The slices along dim picked by a 1-D index tensor, in its order (torch.index_select).</summary>
@@ -47,7 +51,7 @@ public sealed partial class Tensor
         shape[d] = idx._shape[0];
         var result = Empty(shape, DType, Backend);
         Backend.IndexSelect(Strided, d, idx.Strided, result.Strided);
-        return result;
+        return result.Record(OpKind.IndexSelect, [this], new() { Dim = d, Index = idx, Shape = Shape });
     }
 
     /// <summary>Rows of this [V, D] table for every id: ids of shape S give [..S, D] (torch.nn.functional.embedding).</summary>
@@ -90,13 +94,15 @@ public sealed partial class Tensor
         var shape = first.Shape;
         shape[d] = total;
         var result = Empty(shape, dtype, first.Backend);
+        var parts = tensors.Select(t => t.To(dtype)).ToArray();
         int at = 0;
-        foreach (var t in tensors)
+        foreach (var t in parts)
         {
-            result.Backend.Copy(t.Strided, result.Narrow(d, at, t._shape[d]).Strided);
+            var slot = result.Narrow(d, at, t._shape[d]);
+            result.Backend.Copy(t.Strided, slot.Strided);
             at += t._shape[d];
         }
-        return result;
+        return result.Record(OpKind.Concat, parts, new() { Dim = d, Shape = parts.Select(t => t._shape[d]).ToArray() });
     }
 
     /// <summary>Tensors of one shape joined along a new dimension (torch.stack).</summary>
@@ -134,7 +140,7 @@ public sealed partial class Tensor
         var target = result;
         for (int d = 0; d < Rank; d++) target = target.Narrow(d, offsets[d], source._shape[d]);
         Backend.Copy(source.Strided, target.Strided);
-        return result;
+        return result.Record(OpKind.Pad, [this], new() { Shape = (int[])padding.Clone() });
     }
 
     /// <summary>Elements shifted cyclically by <paramref name="shift"/> along one dimension (torch.roll).</summary>
@@ -164,7 +170,8 @@ public sealed partial class Tensor
         var reversed = WithLayout(Shape, strides, offset);
         var result = Empty(_shape, DType, Backend);
         Backend.Copy(reversed.Strided, result.Strided);
-        return result;
+        var axes = dims.Select(dim => Shapes.NormalizeAxis("Flip", dim, Rank)).ToArray();
+        return result.Record(OpKind.Flip, [this], new() { Axes = axes });
     }
 
     /// <summary>Lower triangle of the last two dimensions: elements with column - row &lt;= diagonal are kept, others zeroed.</summary>

@@ -1,3 +1,5 @@
+using Engine.Recording;
+
 namespace Engine;
 
 // Matrix products with PyTorch's matmul rules for 1-D, 2-D and batched operands.
@@ -26,6 +28,7 @@ public sealed partial class Tensor
         var eb = b.Expand([.. batch, k1, n]);
         var result = Empty([.. batch, m, n], dtype, Backend, zeroed: k1 == 0);
         if (k1 > 0) Backend.MatMul(ea.Strided, eb.Strided, result.Strided);
+        result.Record(OpKind.MatMul, [ea, eb]);
 
         if (Rank == 1) result = result.Squeeze(-2);
         if (other.Rank == 1) result = result.Squeeze(-1);

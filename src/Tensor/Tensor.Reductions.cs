@@ -1,4 +1,5 @@
 using Engine.Backends;
+using Engine.Recording;
 
 namespace Engine;
 
@@ -16,7 +17,8 @@ public sealed partial class Tensor
     Tensor DropAxes(int[] axes)
     {
         var keep = Enumerable.Range(0, Rank).Where(d => !axes.Contains(d)).ToArray();
-        return WithLayout(keep.Select(d => _shape[d]).ToArray(), keep.Select(d => _strides[d]).ToArray(), Offset);
+        return WithLayout(keep.Select(d => _shape[d]).ToArray(), keep.Select(d => _strides[d]).ToArray(), Offset)
+            .Record(OpKind.Reshape, [this], new() { Shape = Shape });
     }
 
     Tensor ReduceCore(string name, ReduceOp op, int[]? dims, bool keepDim, DType dtype)
@@ -31,6 +33,8 @@ public sealed partial class Tensor
         var result = Empty(outShape, dtype, Backend);
         if (Rank == 0) Backend.Copy(x.Strided, result.Strided);
         else Backend.Reduce(op, x.Strided, axes, result.Strided);
+        var kind = op switch { ReduceOp.Sum => OpKind.Sum, ReduceOp.Prod => OpKind.Prod, ReduceOp.Max => OpKind.Amax, _ => OpKind.Amin };
+        result.Record(kind, [x], new() { Axes = axes });
         return keepDim ? result : result.DropAxes(axes);
     }
 
@@ -91,6 +95,7 @@ public sealed partial class Tensor
         outShape[d] = 1;
         var result = Empty(outShape, DType.Int64, Backend);
         Backend.ArgReduce(max, x.Strided, d, result.Strided);
+        result.RecordNonDifferentiable(name, this);
         if (Rank == 0) return result.Reshape([]);
         return keepDim ? result : result.DropAxes([d]);
     }
@@ -120,7 +125,7 @@ public sealed partial class Tensor
         var x = To(DType.ToFloating());
         var max = x.Amax(axes, keepDim: true);
         // An all -inf slice has max -inf; shift by 0 there so the result is -inf rather than NaN.
-        var shift = Where(max.Abs().Eq(double.PositiveInfinity), Scalar(0, max.DType), max);
+        var shift = Where(max.Abs().Eq(double.PositiveInfinity), Scalar(0, max.DType), max).Detach(); // the result does not depend on the shift
         var result = (x - shift).Exp().Sum(axes, keepDim: true).Log() + shift;
         return keepDim ? result : result.DropAxes(axes);
     }
@@ -148,7 +153,7 @@ public sealed partial class Tensor
         var x = To(AccumulateType);
         var result = Empty(_shape, x.DType, Backend);
         Backend.Cumsum(x.Strided, d, result.Strided);
-        return result;
+        return result.Record(OpKind.Cumsum, [x], new() { Dim = d });
     }
 
     /// <summary>exp(x) / sum(exp(x)) along one dimension, shifted by the maximum for stability.</summary>
@@ -164,6 +169,7 @@ public sealed partial class Tensor
         int d = Shapes.NormalizeAxis(name, dim, x.Rank);
         var result = Empty(x._shape, x.DType, Backend);
         Backend.Softmax(x.Strided, d, log, result.Strided);
+        result.Record(log ? OpKind.LogSoftmax : OpKind.Softmax, [x], new() { Dim = d });
         return Rank == 0 ? result.Reshape([]) : result;
     }
 }

@@ -1,3 +1,5 @@
+using Engine.Recording;
+
 namespace Engine;
 
 // Views: new shape/strides/offset over the same storage, never a copy (Reshape copies only when it must).
@@ -11,7 +13,7 @@ public sealed partial class Tensor
         var target = InferShape("View", shape);
         var strides = ViewStrides(target) ?? throw new InvalidOperationException(
             $"View: a tensor of shape {Shapes.Format(_shape)} with strides {Shapes.Format(_strides.Select(s => (int)s).ToArray())} cannot be viewed as {Shapes.Format(target)} without a copy; use Reshape");
-        return WithLayout(target, strides, Offset);
+        return WithLayout(target, strides, Offset).Record(OpKind.Reshape, [this], new() { Shape = Shape });
     }
 
     /// <summary>A tensor with a new shape (one dimension may be -1): a view when strides allow, otherwise a copy.</summary>
@@ -19,7 +21,9 @@ public sealed partial class Tensor
     {
         var target = InferShape("Reshape", shape);
         var strides = ViewStrides(target);
-        return strides is not null ? WithLayout(target, strides, Offset) : Contiguous().View(target);
+        return strides is not null
+            ? WithLayout(target, strides, Offset).Record(OpKind.Reshape, [this], new() { Shape = Shape })
+            : Contiguous().View(target);
     }
 
     int[] InferShape(string op, int[] shape)
@@ -105,7 +109,7 @@ public sealed partial class Tensor
             seen[axes[i]] = true;
         }
         var v = Strided.Permute(axes);
-        return WithLayout(v.Shape, v.Strides, Offset);
+        return WithLayout(v.Shape, v.Strides, Offset).Record(OpKind.Permute, [this], new() { Axes = axes });
     }
 
     /// <summary>Swaps two dimensions.</summary>
@@ -132,7 +136,8 @@ public sealed partial class Tensor
             $"Narrow: start {start} and length {length} exceed dimension {d} of size {_shape[d]} in {Shapes.Format(_shape)}");
         var shape = Shape;
         shape[d] = length;
-        return WithLayout(shape, Strides, Offset + start * _strides[d]);
+        return WithLayout(shape, Strides, Offset + start * _strides[d])
+            .Record(OpKind.Slice, [this], new() { Dim = d, Start = start, Step = 1, Shape = Shape });
     }
 
     /// <summary>Python-style slice start:end:step of one dimension (negative start/end count from the end; step positive).</summary>
@@ -148,7 +153,29 @@ public sealed partial class Tensor
         var strides = Strides;
         shape[d] = len;
         strides[d] *= step;
-        return WithLayout(shape, strides, Offset + s * _strides[d]);
+        return WithLayout(shape, strides, Offset + s * _strides[d])
+            .Record(OpKind.Slice, [this], new() { Dim = d, Start = s, Step = step, Shape = Shape });
+    }
+
+    /// <summary>
+    /// Zeros of <paramref name="shape"/> with this tensor written into the slice start, start+step, ... of one
+    /// dimension: the adjoint of <see cref="Slice"/> (torch.slice_scatter into zeros). Autograd uses it for slice gradients.
+    /// </summary>
+    public Tensor EmbedSlice(int[] shape, int dim, int start, int step = 1)
+    {
+        Require(shape.Length == Rank, $"EmbedSlice: target {Shapes.Format(shape)} must have the rank of {Shapes.Format(_shape)}");
+        int d = Shapes.NormalizeAxis("EmbedSlice", dim, Rank);
+        int n = _shape[d];
+        Require(step > 0 && start >= 0 && (n == 0 || start + (long)(n - 1) * step < shape[d]),
+            $"EmbedSlice: {n} elements from {start} in steps of {step} do not fit dimension {d} of {Shapes.Format(shape)}");
+        for (int i = 0; i < Rank; i++)
+            Require(i == d || shape[i] == _shape[i], $"EmbedSlice: {Shapes.Format(_shape)} does not fit {Shapes.Format(shape)} outside dimension {d}");
+        var result = Zeros(shape, DType);
+        var strides = result.Strides;
+        strides[d] *= step;
+        var slot = new Tensor(result.Storage, Shape, strides, start * result._strides[d]);
+        Backend.Copy(Strided, slot.Strided);
+        return result.Record(OpKind.EmbedSlice, [this], new() { Shape = (int[])shape.Clone(), Dim = d, Start = start, Step = step });
     }
 
     /// <summary>The slice at <paramref name="index"/> of one dimension, which is removed.</summary>
@@ -160,7 +187,8 @@ public sealed partial class Tensor
         if (index < 0) index += n;
         var shape = _shape.Where((_, i) => i != d).ToArray();
         var strides = _strides.Where((_, i) => i != d).ToArray();
-        return WithLayout(shape, strides, Offset + index * _strides[d]);
+        return WithLayout(shape, strides, Offset + index * _strides[d])
+            .Record(OpKind.Select, [this], new() { Dim = d, Start = index, Shape = Shape });
     }
 
     /// <summary>Indexes leading dimensions: <c>t[1, 2]</c> is <c>t.Select(0, 1).Select(0, 2)</c>.</summary>
@@ -178,6 +206,7 @@ public sealed partial class Tensor
     /// <summary>A view broadcast to a larger shape (size-1 dims repeat with stride 0; -1 keeps a dimension).</summary>
     public Tensor Expand(params int[] shape)
     {
+        if (shape.AsSpan().SequenceEqual(_shape)) return this;
         Require(shape.Length >= Rank, $"Expand: cannot expand {Shapes.Format(_shape)} to fewer dimensions {Shapes.Format(shape)}");
         var newShape = new int[shape.Length];
         var newStrides = new long[shape.Length];
@@ -200,7 +229,8 @@ public sealed partial class Tensor
                 newStrides[i] = 0;
             }
         }
-        return WithLayout(newShape, newStrides, Offset);
+        if (newShape.AsSpan().SequenceEqual(_shape)) return this;
+        return WithLayout(newShape, newStrides, Offset).Record(OpKind.Expand, [this], new() { Shape = Shape });
     }
 
     /// <summary>Same as <see cref="Expand"/>: a stride-0 view with the given shape (torch.broadcast_to).</summary>
@@ -210,7 +240,8 @@ public sealed partial class Tensor
     public Tensor Squeeze()
     {
         var keep = Enumerable.Range(0, Rank).Where(i => _shape[i] != 1).ToArray();
-        return WithLayout(keep.Select(i => _shape[i]).ToArray(), keep.Select(i => _strides[i]).ToArray(), Offset);
+        return WithLayout(keep.Select(i => _shape[i]).ToArray(), keep.Select(i => _strides[i]).ToArray(), Offset)
+            .Record(OpKind.Reshape, [this], new() { Shape = Shape });
     }
 
     /// <summary>One dimension removed if it has size 1 (otherwise unchanged, as in PyTorch).</summary>
@@ -218,7 +249,8 @@ public sealed partial class Tensor
     {
         int d = Shapes.NormalizeAxis("Squeeze", dim, Rank);
         if (Rank == 0 || _shape[d] != 1) return this;
-        return WithLayout(_shape.Where((_, i) => i != d).ToArray(), _strides.Where((_, i) => i != d).ToArray(), Offset);
+        return WithLayout(_shape.Where((_, i) => i != d).ToArray(), _strides.Where((_, i) => i != d).ToArray(), Offset)
+            .Record(OpKind.Reshape, [this], new() { Shape = Shape });
     }
 
     /// <summary>A size-1 dimension inserted at <paramref name="dim"/> (in [-rank-1, rank]).</summary>
@@ -229,7 +261,7 @@ public sealed partial class Tensor
         var strides = _strides.ToList();
         shape.Insert(d, 1);
         strides.Insert(d, d < Rank ? _strides[d] * _shape[d] : 1);
-        return WithLayout(shape.ToArray(), strides.ToArray(), Offset);
+        return WithLayout(shape.ToArray(), strides.ToArray(), Offset).Record(OpKind.Reshape, [this], new() { Shape = Shape });
     }
 
     /// <summary>Dimensions start..end (inclusive) merged into one.</summary>

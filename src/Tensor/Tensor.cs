@@ -1,5 +1,6 @@
 using Engine.Backends;
 using Engine.Backends.Cpu;
+using Engine.Recording;
 
 namespace Engine;
 
@@ -102,7 +103,7 @@ public sealed partial class Tensor
     {
         var result = Empty(_shape, DType, Backend);
         Backend.Copy(Strided, result.Strided);
-        return result;
+        return result.Record(OpKind.Clone, [this]);
     }
 
     /// <summary>This tensor converted to <paramref name="dtype"/> (itself when already of that dtype).</summary>
@@ -111,7 +112,9 @@ public sealed partial class Tensor
         if (dtype == DType) return this;
         var result = Empty(_shape, dtype, Backend);
         Backend.Copy(Strided, result.Strided);
-        return result;
+        return DType.IsFloating() && dtype.IsFloating()
+            ? result.Record(OpKind.Cast, [this])
+            : result.RecordNonDifferentiable($"Cast to {dtype.Name()}", this);
     }
 
     /// <summary>Checks a condition of an op's arguments; throws ArgumentException with the op's message otherwise.</summary>

@@ -4,7 +4,7 @@ namespace Engine.Backends;
 public enum UnaryOp
 {
     Neg, Abs, Sign, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu,
-    GeluErf, GeluTanh, Silu, Softplus, Clamp, Square, Reciprocal, LogicalNot,
+    GeluErf, GeluTanh, Silu, Softplus, Clamp, Square, Reciprocal, LogicalNot, Erf,
 }
 
 /// <summary>Elementwise functions of two broadcast inputs of the same dtype.</summary>

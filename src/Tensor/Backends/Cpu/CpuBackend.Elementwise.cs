@@ -75,6 +75,9 @@ public sealed partial class CpuBackend
                     y[i] = T.CreateTruncating(0.5 * v * (1.0 + MathNet.Numerics.SpecialFunctions.Erf(v * 0.7071067811865476)));
                 }
                 break;
+            case UnaryOp.Erf:
+                for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(MathNet.Numerics.SpecialFunctions.Erf(double.CreateTruncating(x[i])));
+                break;
             case UnaryOp.Softplus:
                 // log(1 + e^x), linear above 20 as in PyTorch (beta = 1, threshold = 20)
                 for (int i = 0; i < x.Length; i++)

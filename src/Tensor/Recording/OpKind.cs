@@ -1,0 +1,38 @@
+namespace Engine.Recording;
+
+/// <summary>
+/// Every primitive op that <c>Engine.Tensor</c> records when an input requires grad. Composite ops (Mean, Var,
+/// LogSumExp, Norm, Outer, Roll, Tril, ...) are built from these and need no record of their own.
+/// <c>Engine.Autograd</c> holds exactly one derivative rule per differentiable kind.
+/// </summary>
+public enum OpKind
+{
+    // Elementwise, two same-shape inputs (broadcasting is recorded separately as Expand).
+    Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+    // Elementwise, one input.
+    Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, GeluErf, GeluTanh, Silu, Softplus,
+    Clamp, Square, Reciprocal, Erf,
+    /// <summary>Inputs: condition, a, b (same shape).</summary>
+    Where,
+    /// <summary>Conversion between floating dtypes.</summary>
+    Cast,
+    /// <summary>A copy (Clone, Contiguous of a strided view).</summary>
+    Clone,
+    // Movement: views and copies that only rearrange elements.
+    Reshape, Permute, Expand, Slice, Select, Flip,
+    /// <summary>A tensor placed into zeros of a larger shape at a strided slice (the adjoint of Slice).</summary>
+    EmbedSlice,
+    Pad, Concat,
+    // Reductions and scans.
+    Sum, Prod, Amax, Amin, Cumsum, Softmax, LogSoftmax,
+    // Products.
+    MatMul,
+    // Indexing.
+    Gather, ScatterAdd, IndexSelect,
+    // Spectral.
+    Rfft, Irfft,
+    /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>
+    Custom,
+    /// <summary>Ops whose output has no gradient: comparisons, argmax/argmin, sign, casts to integers.</summary>
+    NonDifferentiable,
+}
