@@ -175,31 +175,39 @@ public class RfftTests
         }
     }
 
-    [Fact]
-    public void Rfft_AcceptsNonContiguousInput()
+    [Theory]
+    [InlineData(DType.Float64)]
+    [InlineData(DType.Float32)]
+    public void Rfft_AcceptsNonContiguousInput(DType dtype)
     {
         const int rows = 9, n = 20;
-        var data = RandomSignal(rows * n, 9);
+        var data = RandomSignal(rows * n, 9).Select(v => (double)(float)v).ToArray();
         // Transposed: the FFT axis has stride `rows`.
-        var transposed = Tensor.FromArray(data, [n, rows]).T;
+        var transposed = Tensor.FromArray(data, [n, rows]).To(dtype).T;
         Assert.False(transposed.IsContiguous);
-        var y = transposed.Rfft().ToArray<double>();
+        var result = transposed.Rfft();
+        Assert.Equal(dtype, result.DType);
+        var y = result.ToDoubleArray();
         for (int r = 0; r < rows; r++)
         {
             var row = Enumerable.Range(0, n).Select(j => data[j * rows + r]).ToArray();
             var (re, im) = NaiveRdft(row);
-            AssertClose(Interleave(re, im), y[(r * 22)..((r + 1) * 22)], 1e-12);
+            AssertClose(Interleave(re, im), y[(r * 22)..((r + 1) * 22)], dtype == DType.Float64 ? 1e-12 : 1e-5);
         }
     }
 
-    [Fact]
-    public void Irfft_AcceptsNonContiguousSpectrum()
+    [Theory]
+    [InlineData(DType.Float64)]
+    [InlineData(DType.Float32)]
+    public void Irfft_AcceptsNonContiguousSpectrum(DType dtype)
     {
-        var x = Tensor.FromArray(RandomSignal(4 * 16, 4), [4, 16]);
+        var x = Tensor.FromArray(RandomSignal(4 * 16, 4), [4, 16]).To(dtype);
         var spectrum = x.Rfft();                        // [4, 9, 2]
         var strided = spectrum.Permute(1, 0, 2).Contiguous().Permute(1, 0, 2); // same values, other layout
         Assert.False(strided.IsContiguous);
-        AssertClose(x.ToArray<double>(), strided.Irfft().ToArray<double>(), 1e-12);
+        var back = strided.Irfft();
+        Assert.Equal(dtype, back.DType);
+        AssertClose(x.ToDoubleArray(), back.ToDoubleArray(), dtype == DType.Float64 ? 1e-12 : 1e-6);
     }
 
     [Fact]
