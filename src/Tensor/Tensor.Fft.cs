@@ -1,3 +1,5 @@
+using Engine.Recording;
+
 namespace Engine;
 
 // Real FFTs along the last dimension, as torch.fft.rfft / torch.fft.irfft (norm "backward"). Complex numbers are
@@ -20,7 +22,7 @@ public sealed partial class Tensor
         var x = To(DType.ToFloating()).ResizeDim(-1, length);
         var y = Empty([.. _shape[..^1], length / 2 + 1, 2], x.DType, Backend);
         if (y.Numel > 0) Backend.Rfft(x.Strided, y.Strided);
-        return y;
+        return y.Record(OpKind.Rfft, [x], new() { Start = length });
     }
 
     /// <summary>
@@ -41,7 +43,7 @@ public sealed partial class Tensor
         var x = To(DType.ToFloating()).ResizeDim(-2, length / 2 + 1);
         var y = Empty([.. _shape[..^2], length], x.DType, Backend);
         if (y.Numel > 0) Backend.Irfft(x.Strided, y.Strided);
-        return y;
+        return y.Record(OpKind.Irfft, [x], new() { Start = length });
     }
 
     // This tensor with one dimension truncated (a view) or zero-padded at the end (a copy) to `size`.
@@ -50,10 +52,9 @@ public sealed partial class Tensor
         int d = Shapes.NormalizeAxis("ResizeDim", dim, Rank);
         int current = _shape[d];
         if (size <= current) return size == current ? this : Narrow(d, 0, size);
-        var shape = Shape;
-        shape[d] = size;
-        var padded = Empty(shape, DType, Backend, zeroed: true);
-        if (Numel > 0) Backend.Copy(Strided, padded.Narrow(d, 0, current).Strided);
-        return padded;
+        // Zero-padding at the end of dimension d; Pad lists (before, after) pairs from the last dimension.
+        var padding = new int[2 * (Rank - d)];
+        padding[^1] = size - current;
+        return Pad(padding);
     }
 }
