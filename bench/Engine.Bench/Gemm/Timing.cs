@@ -1,0 +1,25 @@
+using System.Diagnostics;
+
+namespace Engine.Bench.Gemm;
+
+/// <summary>Warm-up, then the median of several timed repetitions, each long enough to swamp timer noise.</summary>
+internal static class Timing
+{
+    /// <summary>Median seconds per call of <paramref name="run"/>.</summary>
+    public static double MedianSeconds(Action run, int repetitions, double minRepetitionSeconds)
+    {
+        var clock = Stopwatch.StartNew();
+        run(); // warm-up: JIT, page faults, packing buffers
+        double once = Math.Max(clock.Elapsed.TotalSeconds, 1e-7);
+        int calls = (int)Math.Clamp(Math.Ceiling(minRepetitionSeconds / once), 1, 1_000_000);
+        var samples = new double[repetitions];
+        for (int r = 0; r < repetitions; r++)
+        {
+            clock.Restart();
+            for (int i = 0; i < calls; i++) run();
+            samples[r] = clock.Elapsed.TotalSeconds / calls;
+        }
+        Array.Sort(samples);
+        return samples[repetitions / 2];
+    }
+}
