@@ -17,6 +17,7 @@ internal static class GemmComparison
         int all = Environment.ProcessorCount;
         int reps = quick ? 1 : 5;
         double minSeconds = quick ? 0.001 : 0.05;
+        Timing.WarmUpSeconds = quick ? 0.02 : 0.25;
 
         Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {all} logical cores, ISA: {MachineInfo.Isa()}");
         Console.WriteLine($"Engine GEMM path: {PackedGemm.BestPath} (small-M streaming for M <= {SmallMGemm.MaxM})");

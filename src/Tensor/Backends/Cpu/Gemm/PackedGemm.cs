@@ -71,8 +71,7 @@ public static unsafe class PackedGemm
 
         if (allowSmallM && path != GemmPath.Vector128 && m <= SmallMGemm.MaxM)
         {
-            int maxRows = path == GemmPath.Avx512 ? 4 : 2;   // 4 rows need the 32 vector registers of AVX-512
-            if (SmallMGemm.TryRun(maxRows, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads)) return;
+            if (SmallMGemm.TryRun(path == GemmPath.Avx512, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads)) return;
         }
         switch (path)
         {

@@ -23,22 +23,34 @@ internal static unsafe class SmallMGemm
     /// <summary>Number of vectors along N in an axpy tile, and columns per dot tile.</summary>
     private const int TileVectors = 4;
 
-    /// <summary>Runs the product if a streaming form fits the strides; returns false otherwise.</summary>
-    public static bool TryRun<T>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
+    /// <summary>
+    /// Runs the product if a streaming form fits the strides; returns false otherwise.
+    /// <paramref name="wide"/> selects Vector512 tiles of up to 4 rows (AVX-512 has 32 registers),
+    /// otherwise Vector256 tiles of up to 2 rows fit AVX2's 16.
+    /// </summary>
+    public static bool TryRun<T>(bool wide, int m, int n, int k, T alpha, T* a, long rsA, long csA,
         T* b, long rsB, long csB, T beta, T* c, long ldc, int threads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!Fma.IsSupported || m > MaxM) return false;
-        if (csB == 1) { RunAxpy(maxRows, m, n, k, alpha, a, rsA, csA, b, rsB, beta, c, ldc, threads); return true; }
-        if (rsB == 1) { RunDot(maxRows, m, n, k, alpha, a, rsA, csA, b, csB, beta, c, ldc, threads); return true; }
-        return false;
+        if (!Fma.IsSupported || m > MaxM || (csB != 1 && rsB != 1)) return false;
+        if (wide && Avx512F.IsSupported)
+        {
+            if (csB == 1) RunAxpy<T, Vector512<T>, Vector512Ops<T>>(4, m, n, k, alpha, a, rsA, csA, b, rsB, beta, c, ldc, threads);
+            else RunDot<T, Vector512<T>, Vector512Ops<T>>(4, m, n, k, alpha, a, rsA, csA, b, csB, beta, c, ldc, threads);
+        }
+        else
+        {
+            if (csB == 1) RunAxpy<T, Vector256<T>, Vector256Ops<T>>(2, m, n, k, alpha, a, rsA, csA, b, rsB, beta, c, ldc, threads);
+            else RunDot<T, Vector256<T>, Vector256Ops<T>>(2, m, n, k, alpha, a, rsA, csA, b, csB, beta, c, ldc, threads);
+        }
+        return true;
     }
 
-    private static void RunAxpy<T>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
+    private static void RunAxpy<T, TV, TOps>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
         T* b, long rsB, T beta, T* c, long ldc, int threads)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
     {
-        int width = TileVectors * Vector256<T>.Count;
+        int width = TileVectors * TOps.Count;
         int chunks = (n + width - 1) / width;
         int parts = GemmThreading.Parts(threads, (long)m * n * k, chunks);
         GemmThreading.For(parts, t =>
@@ -55,10 +67,10 @@ internal static unsafe class SmallMGemm
                     T* ai = a + i * rsA;
                     T* ci = c + i * ldc + j;
                     if (cols < width) AxpyEdge(rows, cols, k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
-                    else if (rows == 1) AxpyTile<T, Rows1>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
-                    else if (rows == 2) AxpyTile<T, Rows2>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
-                    else if (rows == 3) AxpyTile<T, Rows3>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
-                    else AxpyTile<T, Rows4>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
+                    else if (rows == 1) AxpyTile<T, TV, TOps, Rows1>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
+                    else if (rows == 2) AxpyTile<T, TV, TOps, Rows2>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
+                    else if (rows == 3) AxpyTile<T, TV, TOps, Rows3>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
+                    else AxpyTile<T, TV, TOps, Rows4>(k, alpha, ai, rsA, csA, b + j, rsB, beta, ci, ldc);
                 }
             }
         });
@@ -66,62 +78,62 @@ internal static unsafe class SmallMGemm
 
     /// <summary>A rows x (4 vectors) tile of C, accumulated over all of k in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AxpyTile<T, TRows>(int k, T alpha, T* a, long rsA, long csA, T* b, long rsB, T beta, T* c, long ldc)
-        where T : unmanaged, IFloatingPointIeee754<T> where TRows : struct, IRowCount
+    private static void AxpyTile<T, TV, TOps, TRows>(int k, T alpha, T* a, long rsA, long csA, T* b, long rsB, T beta, T* c, long ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T> where TRows : struct, IRowCount
     {
-        int w = Vector256<T>.Count;
-        Vector256<T> c00 = default, c01 = default, c02 = default, c03 = default;
-        Vector256<T> c10 = default, c11 = default, c12 = default, c13 = default;
-        Vector256<T> c20 = default, c21 = default, c22 = default, c23 = default;
-        Vector256<T> c30 = default, c31 = default, c32 = default, c33 = default;
+        int w = TOps.Count;
+        TV c00 = default, c01 = default, c02 = default, c03 = default;
+        TV c10 = default, c11 = default, c12 = default, c13 = default;
+        TV c20 = default, c21 = default, c22 = default, c23 = default;
+        TV c30 = default, c31 = default, c32 = default, c33 = default;
         for (int p = 0; p < k; p++)
         {
             T* bp = b + p * rsB;
-            var b0 = Vector256.Load(bp);
-            var b1 = Vector256.Load(bp + w);
-            var b2 = Vector256.Load(bp + 2 * w);
-            var b3 = Vector256.Load(bp + 3 * w);
+            var b0 = TOps.Load(bp);
+            var b1 = TOps.Load(bp + w);
+            var b2 = TOps.Load(bp + 2 * w);
+            var b3 = TOps.Load(bp + 3 * w);
             T* ap = a + p * csA;
-            var x = Vector256.Create(ap[0]);
-            c00 = GemmSimd.Fma(x, b0, c00); c01 = GemmSimd.Fma(x, b1, c01); c02 = GemmSimd.Fma(x, b2, c02); c03 = GemmSimd.Fma(x, b3, c03);
+            var x = TOps.Broadcast(ap[0]);
+            c00 = TOps.Fma(x, b0, c00); c01 = TOps.Fma(x, b1, c01); c02 = TOps.Fma(x, b2, c02); c03 = TOps.Fma(x, b3, c03);
             if (TRows.Value > 1)
             {
-                x = Vector256.Create(ap[rsA]);
-                c10 = GemmSimd.Fma(x, b0, c10); c11 = GemmSimd.Fma(x, b1, c11); c12 = GemmSimd.Fma(x, b2, c12); c13 = GemmSimd.Fma(x, b3, c13);
+                x = TOps.Broadcast(ap[rsA]);
+                c10 = TOps.Fma(x, b0, c10); c11 = TOps.Fma(x, b1, c11); c12 = TOps.Fma(x, b2, c12); c13 = TOps.Fma(x, b3, c13);
             }
             if (TRows.Value > 2)
             {
-                x = Vector256.Create(ap[2 * rsA]);
-                c20 = GemmSimd.Fma(x, b0, c20); c21 = GemmSimd.Fma(x, b1, c21); c22 = GemmSimd.Fma(x, b2, c22); c23 = GemmSimd.Fma(x, b3, c23);
+                x = TOps.Broadcast(ap[2 * rsA]);
+                c20 = TOps.Fma(x, b0, c20); c21 = TOps.Fma(x, b1, c21); c22 = TOps.Fma(x, b2, c22); c23 = TOps.Fma(x, b3, c23);
             }
             if (TRows.Value > 3)
             {
-                x = Vector256.Create(ap[3 * rsA]);
-                c30 = GemmSimd.Fma(x, b0, c30); c31 = GemmSimd.Fma(x, b1, c31); c32 = GemmSimd.Fma(x, b2, c32); c33 = GemmSimd.Fma(x, b3, c33);
+                x = TOps.Broadcast(ap[3 * rsA]);
+                c30 = TOps.Fma(x, b0, c30); c31 = TOps.Fma(x, b1, c31); c32 = TOps.Fma(x, b2, c32); c33 = TOps.Fma(x, b3, c33);
             }
         }
-        StoreRow(c, w, c00, c01, c02, c03, alpha, beta);
-        if (TRows.Value > 1) StoreRow(c + ldc, w, c10, c11, c12, c13, alpha, beta);
-        if (TRows.Value > 2) StoreRow(c + 2 * ldc, w, c20, c21, c22, c23, alpha, beta);
-        if (TRows.Value > 3) StoreRow(c + 3 * ldc, w, c30, c31, c32, c33, alpha, beta);
+        StoreRow<T, TV, TOps>(c, w, c00, c01, c02, c03, alpha, beta);
+        if (TRows.Value > 1) StoreRow<T, TV, TOps>(c + ldc, w, c10, c11, c12, c13, alpha, beta);
+        if (TRows.Value > 2) StoreRow<T, TV, TOps>(c + 2 * ldc, w, c20, c21, c22, c23, alpha, beta);
+        if (TRows.Value > 3) StoreRow<T, TV, TOps>(c + 3 * ldc, w, c30, c31, c32, c33, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<T>(T* c, int w, Vector256<T> x0, Vector256<T> x1, Vector256<T> x2, Vector256<T> x3, T alpha, T beta)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static void StoreRow<T, TV, TOps>(T* c, int w, TV x0, TV x1, TV x2, TV x3, T alpha, T beta)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
     {
-        StoreVector(c, x0, alpha, beta);
-        StoreVector(c + w, x1, alpha, beta);
-        StoreVector(c + 2 * w, x2, alpha, beta);
-        StoreVector(c + 3 * w, x3, alpha, beta);
+        StoreVector<T, TV, TOps>(c, x0, alpha, beta);
+        StoreVector<T, TV, TOps>(c + w, x1, alpha, beta);
+        StoreVector<T, TV, TOps>(c + 2 * w, x2, alpha, beta);
+        StoreVector<T, TV, TOps>(c + 3 * w, x3, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreVector<T>(T* c, Vector256<T> acc, T alpha, T beta) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void StoreVector<T, TV, TOps>(T* c, TV acc, T alpha, T beta) where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
     {
-        var scaled = Vector256.Create(alpha) * acc;
-        if (T.IsZero(beta)) scaled.Store(c);
-        else GemmSimd.Fma(Vector256.Create(beta), Vector256.Load(c), scaled).Store(c);
+        var scaled = TOps.Multiply(TOps.Broadcast(alpha), acc);
+        if (T.IsZero(beta)) TOps.Store(scaled, c);
+        else TOps.Store(TOps.Fma(TOps.Broadcast(beta), TOps.Load(c), scaled), c);
     }
 
     /// <summary>Columns past the last whole tile: same k order, one element at a time.</summary>
@@ -138,9 +150,9 @@ internal static unsafe class SmallMGemm
             }
     }
 
-    private static void RunDot<T>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
+    private static void RunDot<T, TV, TOps>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
         T* b, long csB, T beta, T* c, long ldc, int threads)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
     {
         if (csA != 1)
         {
@@ -170,12 +182,12 @@ internal static unsafe class SmallMGemm
                     {
                         for (int ii = 0; ii < rows; ii++)
                             for (int jj = 0; jj < cols; jj++)
-                                DotTile<T, Rows1, Cols1>(k, alpha, ai + ii * rsA, rsA, bj + jj * csB, csB, beta, ci + ii * ldc + jj, ldc);
+                                DotTile<T, TV, TOps, Rows1, Cols1>(k, alpha, ai + ii * rsA, rsA, bj + jj * csB, csB, beta, ci + ii * ldc + jj, ldc);
                     }
-                    else if (rows == 1) DotTile<T, Rows1, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else if (rows == 2) DotTile<T, Rows2, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else if (rows == 3) DotTile<T, Rows3, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else DotTile<T, Rows4, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                    else if (rows == 1) DotTile<T, TV, TOps, Rows1, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                    else if (rows == 2) DotTile<T, TV, TOps, Rows2, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                    else if (rows == 3) DotTile<T, TV, TOps, Rows3, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                    else DotTile<T, TV, TOps, Rows4, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
                 }
             }
         });
@@ -186,56 +198,56 @@ internal static unsafe class SmallMGemm
     /// reduced once at the end in a fixed order (so the result does not depend on the thread count).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotTile<T, TRows, TCols>(int k, T alpha, T* a, long rsA, T* b, long csB, T beta, T* c, long ldc)
-        where T : unmanaged, IFloatingPointIeee754<T> where TRows : struct, IRowCount where TCols : struct, IRowCount
+    private static void DotTile<T, TV, TOps, TRows, TCols>(int k, T alpha, T* a, long rsA, T* b, long csB, T beta, T* c, long ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T> where TRows : struct, IRowCount where TCols : struct, IRowCount
     {
-        int w = Vector256<T>.Count;
+        int w = TOps.Count;
         int R = TRows.Value, C = TCols.Value;
-        Vector256<T> s00 = default, s01 = default, s02 = default, s03 = default;
-        Vector256<T> s10 = default, s11 = default, s12 = default, s13 = default;
-        Vector256<T> s20 = default, s21 = default, s22 = default, s23 = default;
-        Vector256<T> s30 = default, s31 = default, s32 = default, s33 = default;
+        TV s00 = default, s01 = default, s02 = default, s03 = default;
+        TV s10 = default, s11 = default, s12 = default, s13 = default;
+        TV s20 = default, s21 = default, s22 = default, s23 = default;
+        TV s30 = default, s31 = default, s32 = default, s33 = default;
         T* b0 = b, b1 = b + csB, b2 = b + 2 * csB, b3 = b + 3 * csB;
         T* a0 = a, a1 = a + rsA, a2 = a + 2 * rsA, a3 = a + 3 * rsA;
         int p = 0;
         for (; p <= k - w; p += w)
         {
-            var y0 = Vector256.Load(b0 + p);
-            var y1 = C > 1 ? Vector256.Load(b1 + p) : default;
-            var y2 = C > 2 ? Vector256.Load(b2 + p) : default;
-            var y3 = C > 3 ? Vector256.Load(b3 + p) : default;
-            var x = Vector256.Load(a0 + p);
-            s00 = GemmSimd.Fma(x, y0, s00);
-            if (C > 1) { s01 = GemmSimd.Fma(x, y1, s01); s02 = GemmSimd.Fma(x, y2, s02); s03 = GemmSimd.Fma(x, y3, s03); }
+            var y0 = TOps.Load(b0 + p);
+            var y1 = C > 1 ? TOps.Load(b1 + p) : default(TV);
+            var y2 = C > 2 ? TOps.Load(b2 + p) : default(TV);
+            var y3 = C > 3 ? TOps.Load(b3 + p) : default(TV);
+            var x = TOps.Load(a0 + p);
+            s00 = TOps.Fma(x, y0, s00);
+            if (C > 1) { s01 = TOps.Fma(x, y1, s01); s02 = TOps.Fma(x, y2, s02); s03 = TOps.Fma(x, y3, s03); }
             if (R > 1)
             {
-                x = Vector256.Load(a1 + p);
-                s10 = GemmSimd.Fma(x, y0, s10); s11 = GemmSimd.Fma(x, y1, s11); s12 = GemmSimd.Fma(x, y2, s12); s13 = GemmSimd.Fma(x, y3, s13);
+                x = TOps.Load(a1 + p);
+                s10 = TOps.Fma(x, y0, s10); s11 = TOps.Fma(x, y1, s11); s12 = TOps.Fma(x, y2, s12); s13 = TOps.Fma(x, y3, s13);
             }
             if (R > 2)
             {
-                x = Vector256.Load(a2 + p);
-                s20 = GemmSimd.Fma(x, y0, s20); s21 = GemmSimd.Fma(x, y1, s21); s22 = GemmSimd.Fma(x, y2, s22); s23 = GemmSimd.Fma(x, y3, s23);
+                x = TOps.Load(a2 + p);
+                s20 = TOps.Fma(x, y0, s20); s21 = TOps.Fma(x, y1, s21); s22 = TOps.Fma(x, y2, s22); s23 = TOps.Fma(x, y3, s23);
             }
             if (R > 3)
             {
-                x = Vector256.Load(a3 + p);
-                s30 = GemmSimd.Fma(x, y0, s30); s31 = GemmSimd.Fma(x, y1, s31); s32 = GemmSimd.Fma(x, y2, s32); s33 = GemmSimd.Fma(x, y3, s33);
+                x = TOps.Load(a3 + p);
+                s30 = TOps.Fma(x, y0, s30); s31 = TOps.Fma(x, y1, s31); s32 = TOps.Fma(x, y2, s32); s33 = TOps.Fma(x, y3, s33);
             }
         }
         int tail = p;
-        Finish(c, alpha, beta, s00, a0, b0, tail, k);
-        if (C > 1) { Finish(c + 1, alpha, beta, s01, a0, b1, tail, k); Finish(c + 2, alpha, beta, s02, a0, b2, tail, k); Finish(c + 3, alpha, beta, s03, a0, b3, tail, k); }
-        if (R > 1) { T* cr = c + ldc; Finish(cr, alpha, beta, s10, a1, b0, tail, k); Finish(cr + 1, alpha, beta, s11, a1, b1, tail, k); Finish(cr + 2, alpha, beta, s12, a1, b2, tail, k); Finish(cr + 3, alpha, beta, s13, a1, b3, tail, k); }
-        if (R > 2) { T* cr = c + 2 * ldc; Finish(cr, alpha, beta, s20, a2, b0, tail, k); Finish(cr + 1, alpha, beta, s21, a2, b1, tail, k); Finish(cr + 2, alpha, beta, s22, a2, b2, tail, k); Finish(cr + 3, alpha, beta, s23, a2, b3, tail, k); }
-        if (R > 3) { T* cr = c + 3 * ldc; Finish(cr, alpha, beta, s30, a3, b0, tail, k); Finish(cr + 1, alpha, beta, s31, a3, b1, tail, k); Finish(cr + 2, alpha, beta, s32, a3, b2, tail, k); Finish(cr + 3, alpha, beta, s33, a3, b3, tail, k); }
+        Finish<T, TV, TOps>(c, alpha, beta, s00, a0, b0, tail, k);
+        if (C > 1) { Finish<T, TV, TOps>(c + 1, alpha, beta, s01, a0, b1, tail, k); Finish<T, TV, TOps>(c + 2, alpha, beta, s02, a0, b2, tail, k); Finish<T, TV, TOps>(c + 3, alpha, beta, s03, a0, b3, tail, k); }
+        if (R > 1) { T* cr = c + ldc; Finish<T, TV, TOps>(cr, alpha, beta, s10, a1, b0, tail, k); Finish<T, TV, TOps>(cr + 1, alpha, beta, s11, a1, b1, tail, k); Finish<T, TV, TOps>(cr + 2, alpha, beta, s12, a1, b2, tail, k); Finish<T, TV, TOps>(cr + 3, alpha, beta, s13, a1, b3, tail, k); }
+        if (R > 2) { T* cr = c + 2 * ldc; Finish<T, TV, TOps>(cr, alpha, beta, s20, a2, b0, tail, k); Finish<T, TV, TOps>(cr + 1, alpha, beta, s21, a2, b1, tail, k); Finish<T, TV, TOps>(cr + 2, alpha, beta, s22, a2, b2, tail, k); Finish<T, TV, TOps>(cr + 3, alpha, beta, s23, a2, b3, tail, k); }
+        if (R > 3) { T* cr = c + 3 * ldc; Finish<T, TV, TOps>(cr, alpha, beta, s30, a3, b0, tail, k); Finish<T, TV, TOps>(cr + 1, alpha, beta, s31, a3, b1, tail, k); Finish<T, TV, TOps>(cr + 2, alpha, beta, s32, a3, b2, tail, k); Finish<T, TV, TOps>(cr + 3, alpha, beta, s33, a3, b3, tail, k); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish<T>(T* c, T alpha, T beta, Vector256<T> partial, T* a, T* b, int tail, int k)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Finish<T, TV, TOps>(T* c, T alpha, T beta, TV partial, T* a, T* b, int tail, int k)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
     {
-        T acc = Vector256.Sum(partial);
+        T acc = TOps.Sum(partial);
         for (int p = tail; p < k; p++) acc = T.FusedMultiplyAdd(a[p], b[p], acc);
         *c = GemmSimd.Update(acc, alpha, beta, *c);
     }
