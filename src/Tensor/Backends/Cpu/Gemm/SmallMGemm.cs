@@ -33,6 +33,12 @@ internal static unsafe class SmallMGemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!Fma.IsSupported || m > MaxM || (csB != 1 && rsB != 1)) return false;
+        if (m == 1 && csB == 1)
+        {
+            if (wide && Avx512F.IsSupported) RunRowStream<T, Vector512<T>, Vector512Ops<T>>(n, k, alpha, a, csA, b, rsB, beta, c, threads);
+            else RunRowStream<T, Vector256<T>, Vector256Ops<T>>(n, k, alpha, a, csA, b, rsB, beta, c, threads);
+            return true;
+        }
         if (wide && Avx512F.IsSupported)
         {
             if (csB == 1) RunAxpy<T, Vector512<T>, Vector512Ops<T>>(4, m, n, k, alpha, a, rsA, csA, b, rsB, beta, c, ldc, threads);
@@ -44,6 +50,77 @@ internal static unsafe class SmallMGemm
             else RunDot<T, Vector256<T>, Vector256Ops<T>>(2, m, n, k, alpha, a, rsA, csA, b, csB, beta, c, ldc, threads);
         }
         return true;
+    }
+
+    /// <summary>
+    /// y = x B for one row x and row-major B. Register tiles would walk B in column strips, which crosses a page
+    /// every few rows and defeats the hardware prefetcher; instead B is read row after row (four rows at a time,
+    /// so each partial sum in y is loaded and stored once per four FMAs) and y stays in L1.
+    /// </summary>
+    private static void RunRowStream<T, TV, TOps>(int n, int k, T alpha, T* x, long csX, T* b, long rsB, T beta, T* c, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
+    {
+        int w = TOps.Count;
+        // Split at whole 64-byte lines so that threads never share a cache line of y or C.
+        int unit = Math.Max(w, 64 / sizeof(T));
+        int units = (n + unit - 1) / unit;
+        int parts = GemmThreading.Parts(threads, (long)n * k, units);
+        GemmThreading.For(parts, t =>
+        {
+            var (first, last) = GemmThreading.Split(units, parts, t);
+            int j0 = first * unit, cols = Math.Min(n, last * unit) - j0;
+            if (cols <= 0) return;
+            RowStreamRange<T, TV, TOps>(j0, cols, k, alpha, x, csX, b, rsB, beta, c);
+        });
+    }
+
+    /// <summary>Columns [j0, j0 + cols) of y = x B on the calling thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowStreamRange<T, TV, TOps>(int j0, int cols, int k, T alpha, T* x, long csX, T* b, long rsB, T beta, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
+    {
+        int w = TOps.Count;
+        T* y = GemmBuffers<T>.PackedB(cols);
+        new Span<T>(y, cols).Clear();
+        int vectorCols = cols - cols % w;
+        int p = 0;
+        for (; p <= k - 4; p += 4)
+        {
+            var x0 = TOps.Broadcast(x[p * csX]);
+            var x1 = TOps.Broadcast(x[(p + 1) * csX]);
+            var x2 = TOps.Broadcast(x[(p + 2) * csX]);
+            var x3 = TOps.Broadcast(x[(p + 3) * csX]);
+            T* r0 = b + p * rsB + j0, r1 = r0 + rsB, r2 = r1 + rsB, r3 = r2 + rsB;
+            for (int j = 0; j < vectorCols; j += w)
+            {
+                var acc = TOps.Load(y + j);
+                acc = TOps.Fma(x0, TOps.Load(r0 + j), acc);
+                acc = TOps.Fma(x1, TOps.Load(r1 + j), acc);
+                acc = TOps.Fma(x2, TOps.Load(r2 + j), acc);
+                acc = TOps.Fma(x3, TOps.Load(r3 + j), acc);
+                TOps.Store(acc, y + j);
+            }
+            for (int j = vectorCols; j < cols; j++)
+            {
+                T acc = y[j];
+                acc = T.FusedMultiplyAdd(x[p * csX], r0[j], acc);
+                acc = T.FusedMultiplyAdd(x[(p + 1) * csX], r1[j], acc);
+                acc = T.FusedMultiplyAdd(x[(p + 2) * csX], r2[j], acc);
+                acc = T.FusedMultiplyAdd(x[(p + 3) * csX], r3[j], acc);
+                y[j] = acc;
+            }
+        }
+        for (; p < k; p++)
+        {
+            var x0 = TOps.Broadcast(x[p * csX]);
+            T* r0 = b + p * rsB + j0;
+            for (int j = 0; j < vectorCols; j += w)
+                TOps.Store(TOps.Fma(x0, TOps.Load(r0 + j), TOps.Load(y + j)), y + j);
+            for (int j = vectorCols; j < cols; j++)
+                y[j] = T.FusedMultiplyAdd(x[p * csX], r0[j], y[j]);
+        }
+        T* cRow = c + j0;
+        for (int j = 0; j < cols; j++) cRow[j] = GemmSimd.Update(y[j], alpha, beta, cRow[j]);
     }
 
     private static void RunAxpy<T, TV, TOps>(int maxRows, int m, int n, int k, T alpha, T* a, long rsA, long csA,
