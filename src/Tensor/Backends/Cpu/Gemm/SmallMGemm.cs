@@ -54,8 +54,8 @@ internal static unsafe class SmallMGemm
 
     /// <summary>
     /// y = x B for one row x and row-major B. Register tiles would walk B in column strips, which crosses a page
-    /// every few rows and defeats the hardware prefetcher; instead B is read row after row (four rows at a time,
-    /// so each partial sum in y is loaded and stored once per four FMAs) and y stays in L1.
+    /// every few rows and defeats the hardware prefetcher; instead B is read row after row (eight rows at a time,
+    /// so each partial sum in y is loaded and stored once per eight FMAs) and y stays in L1.
     /// </summary>
     private static void RunRowStream<T, TV, TOps>(int n, int k, T alpha, T* x, long csX, T* b, long rsB, T beta, T* c, int threads)
         where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
@@ -84,6 +84,38 @@ internal static unsafe class SmallMGemm
         new Span<T>(y, cols).Clear();
         int vectorCols = cols - cols % w;
         int p = 0;
+        for (; p <= k - 8; p += 8)
+        {
+            var x0 = TOps.Broadcast(x[p * csX]);
+            var x1 = TOps.Broadcast(x[(p + 1) * csX]);
+            var x2 = TOps.Broadcast(x[(p + 2) * csX]);
+            var x3 = TOps.Broadcast(x[(p + 3) * csX]);
+            var x4 = TOps.Broadcast(x[(p + 4) * csX]);
+            var x5 = TOps.Broadcast(x[(p + 5) * csX]);
+            var x6 = TOps.Broadcast(x[(p + 6) * csX]);
+            var x7 = TOps.Broadcast(x[(p + 7) * csX]);
+            T* r0 = b + p * rsB + j0;
+            for (int j = 0; j < vectorCols; j += w)
+            {
+                T* r = r0 + j;
+                var acc = TOps.Load(y + j);
+                acc = TOps.Fma(x0, TOps.Load(r), acc);
+                acc = TOps.Fma(x1, TOps.Load(r + rsB), acc);
+                acc = TOps.Fma(x2, TOps.Load(r + 2 * rsB), acc);
+                acc = TOps.Fma(x3, TOps.Load(r + 3 * rsB), acc);
+                acc = TOps.Fma(x4, TOps.Load(r + 4 * rsB), acc);
+                acc = TOps.Fma(x5, TOps.Load(r + 5 * rsB), acc);
+                acc = TOps.Fma(x6, TOps.Load(r + 6 * rsB), acc);
+                acc = TOps.Fma(x7, TOps.Load(r + 7 * rsB), acc);
+                TOps.Store(acc, y + j);
+            }
+            for (int j = vectorCols; j < cols; j++)
+            {
+                T acc = y[j];
+                for (int q = 0; q < 8; q++) acc = T.FusedMultiplyAdd(x[(p + q) * csX], r0[q * rsB + j], acc);
+                y[j] = acc;
+            }
+        }
         for (; p <= k - 4; p += 4)
         {
             var x0 = TOps.Broadcast(x[p * csX]);
