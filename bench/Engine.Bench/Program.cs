@@ -1,1 +1,18 @@
-System.Console.WriteLine("bench");
+using Engine.Bench;
+using Engine.Bench.Gemm;
+
+// A small dispatcher: one subcommand per benchmark family, so more can be added next to `gemm`.
+var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
+{
+    ["gemm"] = ("side-by-side SGEMM: FMA peak, square and transformer shapes, PyTorch, M=1 vs dot loop [--quick]", GemmComparison.Run),
+    ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),
+};
+
+if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
+{
+    if (args.Length > 0) Console.Error.WriteLine($"unknown command '{args[0]}'");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Engine.Bench -- <command> [options]");
+    foreach (var (name, (help, _)) in commands) Console.Error.WriteLine($"  {name,-6} {help}");
+    return args.Length == 0 ? 0 : 2;
+}
+return command.Run(args[1..]);

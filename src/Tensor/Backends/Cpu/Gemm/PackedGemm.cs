@@ -1,33 +1,182 @@
+using System.Numerics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Engine.Backends.Cpu;
 
-/// <summary>Temporary straightforward GEMM; replaced by the packed BLIS-style kernel.</summary>
+/// <summary>
+/// Cache-blocked, packed matrix multiply on the CPU for float and double, following the BLIS loop nest
+/// (Van Zee and van de Geijn 2015; Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008):
+/// NC columns of B, then KC of the depth (pack a KC x NC block of B), then MC rows of A (pack MC x KC),
+/// then an MR x NR register tile. Strides are absorbed by packing, so transposed or sliced operands need no copy.
+/// </summary>
+/// <example><code>PackedGemm.Gemm(m, n, k, 1f, a, k, 1, b, n, 1, 0f, c, n);   // C = A B, all row-major</code></example>
 public static unsafe class PackedGemm
 {
-    public static void Gemm(int m, int n, int k, float alpha, float* a, long rsA, long csA, float* b, long rsB, long csB, float beta, float* c, long ldc, int threads = 0)
+    /// <summary>The fastest kernel family this CPU supports.</summary>
+    internal static GemmPath BestPath { get; } =
+        Avx512F.IsSupported ? GemmPath.Avx512
+        : Avx2.IsSupported && Fma.IsSupported ? GemmPath.Avx2
+        : GemmPath.Vector128;
+
+    /// <summary>
+    /// C[i*ldc + j] = alpha * sum_k A(i,k) B(k,j) + beta * C[i*ldc+j], with A(i,k) = a[i*rsA + k*csA], B(k,j) = b[k*rsB + j*csB].
+    /// Arbitrary strides mean a transposed operand is handled by packing, never by a copy. beta==0 ignores C's old contents (NaN-safe).
+    /// </summary>
+    /// <param name="m">Rows of A and C.</param>
+    /// <param name="n">Columns of B and C.</param>
+    /// <param name="k">Columns of A, rows of B.</param>
+    /// <param name="alpha">Scale of the product.</param>
+    /// <param name="a">A's first element.</param>
+    /// <param name="rsA">Distance between rows of A, in elements (k for row-major, 1 for a transposed view).</param>
+    /// <param name="csA">Distance between columns of A, in elements.</param>
+    /// <param name="b">B's first element.</param>
+    /// <param name="rsB">Distance between rows of B, in elements.</param>
+    /// <param name="csB">Distance between columns of B, in elements.</param>
+    /// <param name="beta">Scale of C's old contents; 0 means overwrite.</param>
+    /// <param name="c">C's first element; rows are <paramref name="ldc"/> apart, columns contiguous.</param>
+    /// <param name="ldc">Distance between rows of C, at least <paramref name="n"/>.</param>
+    /// <param name="threads">Threads to use; 0 or less means <see cref="Environment.ProcessorCount"/>. Results do not depend on it.</param>
+    public static void Gemm(int m, int n, int k, float alpha, float* a, long rsA, long csA, float* b, long rsB, long csB,
+        float beta, float* c, long ldc, int threads = 0)
+        => Gemm(BestPath, true, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads);
+
+    /// <summary>Double-precision <see cref="Gemm(int, int, int, float, float*, long, long, float*, long, long, float, float*, long, int)"/>.</summary>
+    /// <inheritdoc cref="Gemm(int, int, int, float, float*, long, long, float*, long, long, float, float*, long, int)"/>
+    public static void Gemm(int m, int n, int k, double alpha, double* a, long rsA, long csA, double* b, long rsB, long csB,
+        double beta, double* c, long ldc, int threads = 0)
+        => Gemm(BestPath, true, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads);
+
+    /// <summary>
+    /// The same product on a chosen kernel family; <paramref name="allowSmallM"/> false forces the packed
+    /// path even for short A. Tests use this to cover every path on one machine.
+    /// </summary>
+    internal static void Gemm<T>(GemmPath path, bool allowSmallM, int m, int n, int k, T alpha, T* a, long rsA, long csA,
+        T* b, long rsB, long csB, T beta, T* c, long ldc, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int i = 0; i < m; i++)
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: [{m},{k}] @ [{k},{n}]: dimensions must be non-negative.");
+        if (ldc < n)
+            throw new ArgumentOutOfRangeException(nameof(ldc), $"Gemm: ldc {ldc} is less than n {n}; rows of C would overlap.");
+        if (m == 0 || n == 0) return;
+        if (c == null) throw new ArgumentNullException(nameof(c), "Gemm: C is null.");
+        if (k == 0 || T.IsZero(alpha))
         {
-            var acc = new float[n];
-            for (int p = 0; p < k; p++)
-            {
-                float av = a[i * rsA + p * csA];
-                for (int j = 0; j < n; j++) acc[j] += av * b[p * rsB + j * csB];
-            }
-            for (int j = 0; j < n; j++) c[i * ldc + j] = alpha * acc[j] + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+            // BLAS convention: the product is not evaluated, so NaN in A or B does not reach C.
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        if (a == null || b == null) throw new ArgumentNullException(a == null ? nameof(a) : nameof(b), "Gemm: an operand is null.");
+        if (threads <= 0) threads = Environment.ProcessorCount;
+
+        if (allowSmallM && path != GemmPath.Vector128 && m <= SmallMGemm.MaxM)
+        {
+            if (SmallMGemm.TryRun(path == GemmPath.Avx512, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads)) return;
+        }
+        switch (path)
+        {
+            case GemmPath.Avx512: Blocked<T, Avx512MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
+            case GemmPath.Avx2: Blocked<T, Avx2MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
+            default: Blocked<T, Vector128MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
         }
     }
 
-    public static void Gemm(int m, int n, int k, double alpha, double* a, long rsA, long csA, double* b, long rsB, long csB, double beta, double* c, long ldc, int threads = 0)
+    private static void ScaleC<T>(int m, int n, T beta, T* c, long ldc) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int i = 0; i < m; i++)
         {
-            var acc = new double[n];
-            for (int p = 0; p < k; p++)
+            var row = new Span<T>(c + i * ldc, n);
+            if (T.IsZero(beta)) row.Clear();
+            else for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    private static void Blocked<T, TKernel>(int m, int n, int k, T alpha, T* a, long rsA, long csA, T* b, long rsB, long csB,
+        T beta, T* c, long ldc, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        if (!TKernel.IsSupported)
+            throw new PlatformNotSupportedException($"Gemm: the {typeof(TKernel).Name} kernel needs an instruction set this CPU lacks.");
+        int mr = TKernel.MR, nr = TKernel.NR;
+        int tilesM = (m + mr - 1) / mr, tilesN = (n + nr - 1) / nr;
+        // Split the dimension with more tiles; the other operand is then packed by every thread,
+        // which costs O(k x that dimension) against O(m n k / threads) of arithmetic.
+        bool splitN = tilesN >= tilesM || tilesN >= 8 * threads;
+        int parts = GemmThreading.Parts(threads, (long)m * n * k, splitN ? tilesN : tilesM);
+        GemmThreading.For(parts, t =>
+        {
+            if (splitN)
             {
-                double av = a[i * rsA + p * csA];
-                for (int j = 0; j < n; j++) acc[j] += av * b[p * rsB + j * csB];
+                var (first, last) = GemmThreading.Split(tilesN, parts, t);
+                BlockedRange<T, TKernel>(0, m, first * nr, Math.Min(n, last * nr), k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc);
             }
-            for (int j = 0; j < n; j++) c[i * ldc + j] = alpha * acc[j] + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+            else
+            {
+                var (first, last) = GemmThreading.Split(tilesM, parts, t);
+                BlockedRange<T, TKernel>(first * mr, Math.Min(m, last * mr), 0, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc);
+            }
+        });
+    }
+
+    /// <summary>The BLIS loop nest over the C block rows [i0, i1) x columns [j0, j1), on the calling thread.</summary>
+    private static void BlockedRange<T, TKernel>(int i0, int i1, int j0, int j1, int k, T alpha, T* a, long rsA, long csA,
+        T* b, long rsB, long csB, T beta, T* c, long ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        int mr = TKernel.MR, nr = TKernel.NR;
+        // Even depth blocks: k = 257 becomes 129 + 128 rather than 256 + 1, which would starve the kernel.
+        int kBlocks = (k + TKernel.KC - 1) / TKernel.KC;
+        int kcMax = (k + kBlocks - 1) / kBlocks;
+        T* packedA = GemmBuffers<T>.PackedA((long)TKernel.MC * kcMax);
+        T* packedB = GemmBuffers<T>.PackedB((long)TKernel.NC * kcMax);
+        T* edge = stackalloc T[mr * nr];
+        for (int jc = j0; jc < j1; jc += TKernel.NC)
+        {
+            int nc = Math.Min(TKernel.NC, j1 - jc);
+            for (int pc = 0; pc < k; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pc);
+                // Later depth blocks add onto what the first one stored.
+                T betaBlock = pc == 0 ? beta : T.One;
+                GemmPacking.PackB(kc, nc, nr, b + pc * rsB + jc * csB, rsB, csB, packedB);
+                for (int ic = i0; ic < i1; ic += TKernel.MC)
+                {
+                    int mc = Math.Min(TKernel.MC, i1 - ic);
+                    GemmPacking.PackA(mc, kc, mr, a + ic * rsA + pc * csA, rsA, csA, packedA);
+                    MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, betaBlock, c + ic * ldc + jc, ldc, edge);
+                }
+            }
+        }
+    }
+
+    /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
+    private static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        int mr = TKernel.MR, nr = TKernel.NR;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            T* bPanel = packedB + (long)jr * kc;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int rows = Math.Min(mr, mc - ir);
+                T* aPanel = packedA + (long)ir * kc;
+                T* cTile = c + ir * ldc + jr;
+                if (rows == mr && cols == nr)
+                {
+                    TKernel.Run(kc, aPanel, bPanel, cTile, ldc, alpha, beta);
+                    continue;
+                }
+                // Edge tile: compute the whole padded tile into scratch, then update only the valid part.
+                TKernel.Run(kc, aPanel, bPanel, edge, nr, T.One, T.Zero);
+                for (int ii = 0; ii < rows; ii++)
+                    for (int jj = 0; jj < cols; jj++)
+                    {
+                        T* cij = cTile + ii * ldc + jj;
+                        *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
+                    }
+            }
         }
     }
 }

@@ -1,0 +1,81 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>
+/// AVX2 + FMA micro-kernel: the classic 6 x 16 float tile (6 x 8 for double): 12 ymm accumulators, 2 B vectors
+/// and one broadcast fit the 16 architectural ymm registers of an AVX2-only CPU.
+/// </summary>
+internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static int MR => 6;
+    public static int NR => 2 * Vector256<T>.Count;
+    public static int KC => 256;
+    public static int MC => 6 * 40;
+    public static int NC => 2048;
+    public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta)
+    {
+        int w = Vector256<T>.Count;
+        Vector256<T> c0_0 = default, c0_1 = default;
+        Vector256<T> c1_0 = default, c1_1 = default;
+        Vector256<T> c2_0 = default, c2_1 = default;
+        Vector256<T> c3_0 = default, c3_1 = default;
+        Vector256<T> c4_0 = default, c4_1 = default;
+        Vector256<T> c5_0 = default, c5_1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w);
+            var ai = Vector256.Create(a[0]);
+            c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+            ai = Vector256.Create(a[1]);
+            c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+            ai = Vector256.Create(a[2]);
+            c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+            ai = Vector256.Create(a[3]);
+            c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+            ai = Vector256.Create(a[4]);
+            c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+            ai = Vector256.Create(a[5]);
+            c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+            a += 6;
+            b += 2 * w;
+        }
+        var va = Vector256.Create(alpha);
+        if (T.IsZero(beta))
+        {
+            // beta == 0 must not read C: it may hold NaN garbage.
+            (va * c0_0).Store(c + 0 * ldc); (va * c0_1).Store(c + 0 * ldc + w);
+            (va * c1_0).Store(c + 1 * ldc); (va * c1_1).Store(c + 1 * ldc + w);
+            (va * c2_0).Store(c + 2 * ldc); (va * c2_1).Store(c + 2 * ldc + w);
+            (va * c3_0).Store(c + 3 * ldc); (va * c3_1).Store(c + 3 * ldc + w);
+            (va * c4_0).Store(c + 4 * ldc); (va * c4_1).Store(c + 4 * ldc + w);
+            (va * c5_0).Store(c + 5 * ldc); (va * c5_1).Store(c + 5 * ldc + w);
+        }
+        else
+        {
+            var vb = Vector256.Create(beta);
+            Store(c + 0 * ldc, va * c0_0, vb);
+            Store(c + 0 * ldc + w, va * c0_1, vb);
+            Store(c + 1 * ldc, va * c1_0, vb);
+            Store(c + 1 * ldc + w, va * c1_1, vb);
+            Store(c + 2 * ldc, va * c2_0, vb);
+            Store(c + 2 * ldc + w, va * c2_1, vb);
+            Store(c + 3 * ldc, va * c3_0, vb);
+            Store(c + 3 * ldc + w, va * c3_1, vb);
+            Store(c + 4 * ldc, va * c4_0, vb);
+            Store(c + 4 * ldc + w, va * c4_1, vb);
+            Store(c + 5 * ldc, va * c5_0, vb);
+            Store(c + 5 * ldc + w, va * c5_1, vb);
+        }
+    }
+
+    /// <summary>C = beta * C + alpha * acc, rounded exactly like <see cref="GemmSimd.Update{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(T* c, Vector256<T> scaledAcc, Vector256<T> vb) => GemmSimd.Fma(vb, Vector256.Load(c), scaledAcc).Store(c);
+}

@@ -1,0 +1,130 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>
+/// AVX-512 micro-kernel: a 14 x (2 x 16) float tile (14 x 16 for double) held in 28 of the 32 zmm registers,
+/// which leaves room for the two B vectors and keeps the ratio of FMAs to loads high (28 FMAs per 2 loads
+/// and 14 broadcasts per k step).
+/// </summary>
+internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static int MR => 14;
+    public static int NR => 2 * Vector512<T>.Count;
+    public static int KC => 256;
+    public static int MC => 14 * 24;
+    public static int NC => 2048;
+    public static bool IsSupported => Avx512F.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta)
+    {
+        int w = Vector512<T>.Count;
+        Vector512<T> c0_0 = default, c0_1 = default;
+        Vector512<T> c1_0 = default, c1_1 = default;
+        Vector512<T> c2_0 = default, c2_1 = default;
+        Vector512<T> c3_0 = default, c3_1 = default;
+        Vector512<T> c4_0 = default, c4_1 = default;
+        Vector512<T> c5_0 = default, c5_1 = default;
+        Vector512<T> c6_0 = default, c6_1 = default;
+        Vector512<T> c7_0 = default, c7_1 = default;
+        Vector512<T> c8_0 = default, c8_1 = default;
+        Vector512<T> c9_0 = default, c9_1 = default;
+        Vector512<T> c10_0 = default, c10_1 = default;
+        Vector512<T> c11_0 = default, c11_1 = default;
+        Vector512<T> c12_0 = default, c12_1 = default;
+        Vector512<T> c13_0 = default, c13_1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+            var ai = Vector512.Create(a[0]);
+            c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+            ai = Vector512.Create(a[1]);
+            c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+            ai = Vector512.Create(a[2]);
+            c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+            ai = Vector512.Create(a[3]);
+            c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+            ai = Vector512.Create(a[4]);
+            c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+            ai = Vector512.Create(a[5]);
+            c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+            ai = Vector512.Create(a[6]);
+            c6_0 = GemmSimd.Fma(ai, b0, c6_0); c6_1 = GemmSimd.Fma(ai, b1, c6_1);
+            ai = Vector512.Create(a[7]);
+            c7_0 = GemmSimd.Fma(ai, b0, c7_0); c7_1 = GemmSimd.Fma(ai, b1, c7_1);
+            ai = Vector512.Create(a[8]);
+            c8_0 = GemmSimd.Fma(ai, b0, c8_0); c8_1 = GemmSimd.Fma(ai, b1, c8_1);
+            ai = Vector512.Create(a[9]);
+            c9_0 = GemmSimd.Fma(ai, b0, c9_0); c9_1 = GemmSimd.Fma(ai, b1, c9_1);
+            ai = Vector512.Create(a[10]);
+            c10_0 = GemmSimd.Fma(ai, b0, c10_0); c10_1 = GemmSimd.Fma(ai, b1, c10_1);
+            ai = Vector512.Create(a[11]);
+            c11_0 = GemmSimd.Fma(ai, b0, c11_0); c11_1 = GemmSimd.Fma(ai, b1, c11_1);
+            ai = Vector512.Create(a[12]);
+            c12_0 = GemmSimd.Fma(ai, b0, c12_0); c12_1 = GemmSimd.Fma(ai, b1, c12_1);
+            ai = Vector512.Create(a[13]);
+            c13_0 = GemmSimd.Fma(ai, b0, c13_0); c13_1 = GemmSimd.Fma(ai, b1, c13_1);
+            a += 14;
+            b += 2 * w;
+        }
+        var va = Vector512.Create(alpha);
+        if (T.IsZero(beta))
+        {
+            // beta == 0 must not read C: it may hold NaN garbage.
+            (va * c0_0).Store(c + 0 * ldc); (va * c0_1).Store(c + 0 * ldc + w);
+            (va * c1_0).Store(c + 1 * ldc); (va * c1_1).Store(c + 1 * ldc + w);
+            (va * c2_0).Store(c + 2 * ldc); (va * c2_1).Store(c + 2 * ldc + w);
+            (va * c3_0).Store(c + 3 * ldc); (va * c3_1).Store(c + 3 * ldc + w);
+            (va * c4_0).Store(c + 4 * ldc); (va * c4_1).Store(c + 4 * ldc + w);
+            (va * c5_0).Store(c + 5 * ldc); (va * c5_1).Store(c + 5 * ldc + w);
+            (va * c6_0).Store(c + 6 * ldc); (va * c6_1).Store(c + 6 * ldc + w);
+            (va * c7_0).Store(c + 7 * ldc); (va * c7_1).Store(c + 7 * ldc + w);
+            (va * c8_0).Store(c + 8 * ldc); (va * c8_1).Store(c + 8 * ldc + w);
+            (va * c9_0).Store(c + 9 * ldc); (va * c9_1).Store(c + 9 * ldc + w);
+            (va * c10_0).Store(c + 10 * ldc); (va * c10_1).Store(c + 10 * ldc + w);
+            (va * c11_0).Store(c + 11 * ldc); (va * c11_1).Store(c + 11 * ldc + w);
+            (va * c12_0).Store(c + 12 * ldc); (va * c12_1).Store(c + 12 * ldc + w);
+            (va * c13_0).Store(c + 13 * ldc); (va * c13_1).Store(c + 13 * ldc + w);
+        }
+        else
+        {
+            var vb = Vector512.Create(beta);
+            Store(c + 0 * ldc, va * c0_0, vb);
+            Store(c + 0 * ldc + w, va * c0_1, vb);
+            Store(c + 1 * ldc, va * c1_0, vb);
+            Store(c + 1 * ldc + w, va * c1_1, vb);
+            Store(c + 2 * ldc, va * c2_0, vb);
+            Store(c + 2 * ldc + w, va * c2_1, vb);
+            Store(c + 3 * ldc, va * c3_0, vb);
+            Store(c + 3 * ldc + w, va * c3_1, vb);
+            Store(c + 4 * ldc, va * c4_0, vb);
+            Store(c + 4 * ldc + w, va * c4_1, vb);
+            Store(c + 5 * ldc, va * c5_0, vb);
+            Store(c + 5 * ldc + w, va * c5_1, vb);
+            Store(c + 6 * ldc, va * c6_0, vb);
+            Store(c + 6 * ldc + w, va * c6_1, vb);
+            Store(c + 7 * ldc, va * c7_0, vb);
+            Store(c + 7 * ldc + w, va * c7_1, vb);
+            Store(c + 8 * ldc, va * c8_0, vb);
+            Store(c + 8 * ldc + w, va * c8_1, vb);
+            Store(c + 9 * ldc, va * c9_0, vb);
+            Store(c + 9 * ldc + w, va * c9_1, vb);
+            Store(c + 10 * ldc, va * c10_0, vb);
+            Store(c + 10 * ldc + w, va * c10_1, vb);
+            Store(c + 11 * ldc, va * c11_0, vb);
+            Store(c + 11 * ldc + w, va * c11_1, vb);
+            Store(c + 12 * ldc, va * c12_0, vb);
+            Store(c + 12 * ldc + w, va * c12_1, vb);
+            Store(c + 13 * ldc, va * c13_0, vb);
+            Store(c + 13 * ldc + w, va * c13_1, vb);
+        }
+    }
+
+    /// <summary>C = beta * C + alpha * acc, rounded exactly like <see cref="GemmSimd.Update{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(T* c, Vector512<T> scaledAcc, Vector512<T> vb) => GemmSimd.Fma(vb, Vector512.Load(c), scaledAcc).Store(c);
+}
