@@ -1,4 +1,3 @@
-using Engine.Random;
 
 namespace Engine.Autograd;
 

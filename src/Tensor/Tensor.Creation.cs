@@ -1,6 +1,5 @@
 using Engine.Backends;
 using Engine.Backends.Cpu;
-using Engine.Random;
 
 namespace Engine;
 

@@ -1,4 +1,4 @@
-using Engine.Random;
+using Engine.Backends;
 
 namespace Engine.Backends.Cpu;
 

@@ -1,4 +1,4 @@
-namespace Engine.Random;
+namespace Engine;
 
 /// <summary>
 /// A seeded source of random tensors (like <c>torch.Generator</c>). It is a (seed, offset) pair: each draw of n

@@ -1,0 +1,39 @@
+namespace Engine.Nn;
+
+/// <summary>Normalises the last dimension to zero mean and unit variance, then scales and shifts (Ba et al. 2016).</summary>
+public sealed class LayerNorm : Module
+{
+    public LayerNorm(int dim, double eps = 1e-5)
+    {
+        Eps = eps;
+        Weight = RegisterParameter("weight", Tensor.Ones(dim));
+        Bias = RegisterParameter("bias", Tensor.Zeros(dim));
+    }
+
+    public double Eps { get; }
+    public Tensor Weight { get; }
+    public Tensor Bias { get; }
+
+    public override Tensor Forward(Tensor x)
+    {
+        var mean = x.Mean(-1, keepDim: true);
+        var centered = x - mean;
+        var variance = centered.Square().Mean(-1, keepDim: true); // biased, as PyTorch's layer_norm
+        return centered * (variance + Eps).Rsqrt() * Weight + Bias;
+    }
+}
+
+/// <summary>Root-mean-square normalisation of the last dimension with a learned scale (Zhang and Sennrich 2019).</summary>
+public sealed class RMSNorm : Module
+{
+    public RMSNorm(int dim, double eps = 1e-6)
+    {
+        Eps = eps;
+        Weight = RegisterParameter("weight", Tensor.Ones(dim));
+    }
+
+    public double Eps { get; }
+    public Tensor Weight { get; }
+
+    public override Tensor Forward(Tensor x) => x * (x.Square().Mean(-1, keepDim: true) + Eps).Rsqrt() * Weight;
+}

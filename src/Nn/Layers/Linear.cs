@@ -1,0 +1,42 @@
+
+namespace Engine.Nn;
+
+/// <summary>y = x W^T + b with W [out, in], as torch.nn.Linear (same initialisation: Kaiming-uniform with a = sqrt 5).</summary>
+public sealed class Linear : Module
+{
+    /// <summary>A layer from <paramref name="inFeatures"/> to <paramref name="outFeatures"/>.</summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Weight = RegisterParameter("weight", Tensor.Zeros(outFeatures, inFeatures));
+        Init.KaimingUniform(Weight, Math.Sqrt(5), generator: generator);
+        if (bias)
+        {
+            double bound = inFeatures > 0 ? 1 / Math.Sqrt(inFeatures) : 0;
+            Bias = RegisterParameter("bias", Tensor.Zeros(outFeatures));
+            Init.Uniform(Bias, -bound, bound, generator);
+        }
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+
+    /// <summary>[out, in].</summary>
+    public Tensor Weight { get; }
+
+    /// <summary>[out], or null without bias.</summary>
+    public Tensor? Bias { get; }
+
+    public override Tensor Forward(Tensor input)
+    {
+        if (input.Size(-1) != InFeatures)
+            throw new ArgumentException($"Linear: input {Shapes.Format(input.Shape)} has {input.Size(-1)} features, the layer expects {InFeatures}");
+        // Flatten leading dimensions so the product is one GEMM and W's gradient one GEMM, not one per batch entry.
+        var shape = input.Shape;
+        var y = input.Reshape(-1, InFeatures).MatMul(Weight.T);
+        if (Bias is not null) y = y + Bias;
+        shape[^1] = OutFeatures;
+        return y.Reshape(shape);
+    }
+}

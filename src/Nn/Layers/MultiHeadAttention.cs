@@ -1,0 +1,99 @@
+
+namespace Engine.Nn;
+
+/// <summary>Options of <see cref="MultiHeadAttention"/>.</summary>
+/// <param name="DModel">Model width.</param>
+/// <param name="Heads">Query heads.</param>
+/// <param name="KvHeads">Key/value heads (grouped-query attention when fewer than <paramref name="Heads"/>); null means Heads.</param>
+/// <param name="Causal">Each position attends only to itself and earlier positions.</param>
+/// <param name="Rotary">Rotary position embeddings on queries and keys.</param>
+/// <param name="Bias">Biases in the projections.</param>
+/// <param name="Dropout">Dropout on the attention weights and the output.</param>
+public sealed record AttentionOptions(int DModel, int Heads, int? KvHeads = null, bool Causal = true, bool Rotary = false, bool Bias = true, double Dropout = 0);
+
+/// <summary>
+/// Scaled dot-product attention over several heads (Vaswani et al. 2017, section 3.2), with a causal mask, an
+/// optional key padding mask, rotary embeddings, grouped-query heads (Ainslie et al. 2023) and a KV cache.
+/// Parameters: <c>qkv</c> (one projection to queries, keys and values) and <c>proj</c> (output).
+/// </summary>
+public sealed class MultiHeadAttention : Module
+{
+    readonly Dropout _attnDropout, _outDropout;
+
+    public MultiHeadAttention(AttentionOptions options, Generator? generator = null)
+    {
+        Options = options;
+        int kv = options.KvHeads ?? options.Heads;
+        if (options.DModel % options.Heads != 0)
+            throw new ArgumentException($"MultiHeadAttention: width {options.DModel} is not divisible by {options.Heads} heads");
+        if (options.Heads % kv != 0)
+            throw new ArgumentException($"MultiHeadAttention: {options.Heads} query heads are not a multiple of {kv} key/value heads");
+        HeadDim = options.DModel / options.Heads;
+        KvHeads = kv;
+        Qkv = RegisterModule("qkv", new Linear(options.DModel, (options.Heads + 2 * kv) * HeadDim, options.Bias, generator));
+        Proj = RegisterModule("proj", new Linear(options.DModel, options.DModel, options.Bias, generator));
+        _attnDropout = RegisterModule("attn_dropout", new Dropout(options.Dropout, generator));
+        _outDropout = RegisterModule("dropout", new Dropout(options.Dropout, generator));
+    }
+
+    public AttentionOptions Options { get; }
+    public int HeadDim { get; }
+    public int KvHeads { get; }
+    public Linear Qkv { get; }
+    public Linear Proj { get; }
+
+    public override Tensor Forward(Tensor x) => Forward(x, null, null);
+
+    /// <summary>
+    /// x [B, T, C] to [B, T, C]. <paramref name="keyPaddingMask"/> [B, T_keys] is true at padding positions, which no
+    /// query attends to (as PyTorch's key_padding_mask). With a cache, x holds only the new positions.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, LayerKvCache? cache)
+    {
+        if (x.Rank != 3 || x.Size(2) != Options.DModel)
+            throw new ArgumentException($"MultiHeadAttention: expects [batch, time, {Options.DModel}], got {Shapes.Format(x.Shape)}");
+        int b = x.Size(0), t = x.Size(1), h = Options.Heads, d = HeadDim;
+        int past = cache?.Length ?? 0;
+
+        var qkv = Qkv.Forward(x);
+        var q = qkv.Narrow(-1, 0, h * d).Reshape(b, t, h, d).Transpose(1, 2);
+        var k = qkv.Narrow(-1, h * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
+        var v = qkv.Narrow(-1, (h + KvHeads) * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
+        if (Options.Rotary)
+        {
+            q = RotaryEmbedding.Apply(q, past);
+            k = RotaryEmbedding.Apply(k, past);
+        }
+        if (cache is not null) (k, v) = cache.Append(k, v);
+        int tk = k.Size(2);
+        if (KvHeads != h)
+        {
+            // Each group of h / kv query heads shares one key/value head.
+            int group = h / KvHeads;
+            k = k.Unsqueeze(2).Expand(b, KvHeads, group, tk, d).Reshape(b, h, tk, d);
+            v = v.Unsqueeze(2).Expand(b, KvHeads, group, tk, d).Reshape(b, h, tk, d);
+        }
+
+        var scores = q.MatMul(k.MT) * (1 / Math.Sqrt(d));
+        var blocked = Options.Causal ? CausalMask(t, tk, past) : null;
+        if (keyPaddingMask is not null)
+        {
+            if (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk)
+                throw new ArgumentException($"MultiHeadAttention: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask.Shape)}");
+            var padding = keyPaddingMask.To(DType.Bool).Reshape(b, 1, 1, tk);
+            blocked = blocked is null ? padding : blocked | padding;
+        }
+        if (blocked is not null) scores = scores.MaskedFill(blocked.Expand(scores.Shape), double.NegativeInfinity);
+        var weights = _attnDropout.Forward(scores.Softmax(-1));
+        var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
+        return _outDropout.Forward(Proj.Forward(y));
+    }
+
+    // [T, T_keys] true where query i (at absolute position past + i) may not see key j (j > past + i).
+    static Tensor CausalMask(int t, int tk, int past)
+    {
+        var keys = Tensor.Arange(tk).Unsqueeze(0);
+        var queries = Tensor.Arange(t).Unsqueeze(1) + past;
+        return keys > queries;
+    }
+}

@@ -1,0 +1,58 @@
+
+namespace Engine.Nn;
+
+/// <summary>
+/// A GPT decoder language model (Radford et al. 2019): token (+ position) embeddings, pre-norm transformer blocks,
+/// a final LayerNorm and a head tied to the token embedding. Parameter names: <c>tok.weight</c>, <c>pos.weight</c>,
+/// <c>blocks.{i}.ln1/attn/ln2/mlp...</c>, <c>ln_f</c>, <c>head.weight</c> (untied only).
+/// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers).
+/// </summary>
+public sealed class Gpt : Module
+{
+    public Gpt(GptConfig config, Generator? generator = null)
+    {
+        Config = config;
+        Tok = RegisterModule("tok", new Embedding(config.VocabSize, config.DModel, generator));
+        if (!config.Rotary) Pos = RegisterModule("pos", new Embedding(config.ContextLength, config.DModel, generator));
+        var attention = new AttentionOptions(config.DModel, config.Heads, config.KvHeads, Causal: true, Rotary: config.Rotary, Dropout: config.Dropout);
+        Blocks = RegisterModule("blocks", new ModuleList<TransformerBlock>(
+            Enumerable.Range(0, config.Layers).Select(_ => new TransformerBlock(attention, config.MlpRatio * config.DModel, config.LayerNormEps, config.GeluTanh, generator))));
+        LnF = RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
+        EmbeddingDropout = RegisterModule("drop", new Dropout(config.Dropout, generator));
+        if (!config.TiedHead) Head = RegisterModule("head", new Linear(config.DModel, config.VocabSize, bias: false, generator));
+
+        // GPT-2 initialisation (section 2.3 of the paper): N(0, 0.02), residual outputs scaled by 1/sqrt(2 L).
+        foreach (var (name, p) in NamedParameters())
+        {
+            if (name.EndsWith(".bias")) Init.Zeros(p);
+            else if (name.Contains("ln")) continue;
+            else if (name.EndsWith("attn.proj.weight") || name.EndsWith("mlp.proj.weight")) Init.Normal(p, 0, 0.02 / Math.Sqrt(2 * config.Layers), generator);
+            else Init.Normal(p, 0, 0.02, generator);
+        }
+    }
+
+    public GptConfig Config { get; }
+    public Embedding Tok { get; }
+    public Embedding? Pos { get; }
+    public ModuleList<TransformerBlock> Blocks { get; }
+    public LayerNorm LnF { get; }
+    public Dropout EmbeddingDropout { get; }
+    public Linear? Head { get; }
+
+    public override Tensor Forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>Token ids [B, T] to logits [B, T, V]. With a cache, ids hold only the new positions.</summary>
+    public Tensor Forward(Tensor ids, KvCache? cache, Tensor? keyPaddingMask = null)
+    {
+        if (ids.Rank != 2) throw new ArgumentException($"Gpt: expects token ids [batch, time], got {Shapes.Format(ids.Shape)}");
+        int t = ids.Size(1), past = cache?.Length ?? 0;
+        if (past + t > Config.ContextLength && !Config.Rotary)
+            throw new ArgumentException($"Gpt: {past + t} positions exceed the context length {Config.ContextLength}");
+        var x = Tok.Forward(ids);
+        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t));
+        x = EmbeddingDropout.Forward(x);
+        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, keyPaddingMask, cache?[i]);
+        x = LnF.Forward(x);
+        return Head is not null ? Head.Forward(x) : x.MatMul(Tok.Weight.T);
+    }
+}

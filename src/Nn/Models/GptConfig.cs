@@ -1,0 +1,28 @@
+namespace Engine.Nn;
+
+/// <summary>Shape of a GPT decoder.</summary>
+/// <param name="VocabSize">Number of token ids.</param>
+/// <param name="ContextLength">Longest sequence (size of the learned position table).</param>
+/// <param name="DModel">Width.</param>
+/// <param name="Layers">Number of transformer blocks.</param>
+/// <param name="Heads">Attention heads.</param>
+/// <param name="KvHeads">Key/value heads (grouped-query attention); null means Heads.</param>
+/// <param name="MlpRatio">Hidden width of the MLP as a multiple of DModel.</param>
+/// <param name="Dropout">Dropout probability.</param>
+/// <param name="Rotary">Rotary embeddings instead of learned positions.</param>
+/// <param name="TiedHead">The output head reuses the token embedding (GPT-2).</param>
+/// <param name="LayerNormEps">LayerNorm epsilon.</param>
+/// <param name="GeluTanh">GPT-2's tanh-approximated GELU (gelu_new) instead of the exact one.</param>
+public sealed record GptConfig(
+    int VocabSize,
+    int ContextLength,
+    int DModel,
+    int Layers,
+    int Heads,
+    int? KvHeads = null,
+    int MlpRatio = 4,
+    double Dropout = 0,
+    bool Rotary = false,
+    bool TiedHead = true,
+    double LayerNormEps = 1e-5,
+    bool GeluTanh = true);

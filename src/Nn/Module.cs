@@ -1,0 +1,148 @@
+using Engine.Autograd;
+
+namespace Engine.Nn;
+
+/// <summary>
+/// Base of every layer and model, like torch.nn.Module: named parameters, buffers and sub-modules registered in
+/// order, dotted names for checkpoints (<c>blocks.0.attn.qkv.weight</c>), train/eval mode and freezing.
+/// </summary>
+public abstract class Module
+{
+    readonly List<(string Name, Tensor Tensor)> _parameters = new();
+    readonly List<(string Name, Tensor Tensor)> _buffers = new();
+    readonly List<(string Name, Module Module)> _children = new();
+
+    /// <summary>True in training mode (dropout active), false after <see cref="Eval"/>.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Applies the module to one input. Modules with other inputs define their own Forward and leave this unsupported.</summary>
+    public virtual Tensor Forward(Tensor input) =>
+        throw new NotSupportedException($"{GetType().Name} does not take a single tensor input; call its own Forward overload");
+
+    /// <summary>Registers a trainable tensor under <paramref name="name"/> and marks it as requiring grad.</summary>
+    protected Tensor RegisterParameter(string name, Tensor value)
+    {
+        CheckName(name);
+        value.RequiresGrad = true;
+        _parameters.Add((name, value));
+        return value;
+    }
+
+    /// <summary>Registers a non-trainable tensor that is saved in the state dict (e.g. a fixed random basis).</summary>
+    protected Tensor RegisterBuffer(string name, Tensor value)
+    {
+        CheckName(name);
+        _buffers.Add((name, value));
+        return value;
+    }
+
+    /// <summary>Registers a sub-module under <paramref name="name"/>.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        _children.Add((name, module));
+        return module;
+    }
+
+    /// <summary>Replaces a registered sub-module (used by adapters that wrap a layer in place).</summary>
+    public void ReplaceModule(string name, Module module)
+    {
+        int i = _children.FindIndex(c => c.Name == name);
+        if (i < 0) throw new KeyNotFoundException($"ReplaceModule: {GetType().Name} has no sub-module named '{name}'");
+        _children[i] = (name, module);
+    }
+
+    void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"{GetType().Name}: '{name}' is not a valid member name (non-empty, no dots)");
+        if (_parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name) || _children.Any(c => c.Name == name))
+            throw new ArgumentException($"{GetType().Name}: a member named '{name}' is already registered");
+    }
+
+    /// <summary>Direct sub-modules with their names.</summary>
+    public IEnumerable<(string Name, Module Module)> Children() => _children;
+
+    /// <summary>This module and every descendant, with dotted names ("" for this one).</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
+    {
+        yield return (prefix, this);
+        foreach (var (name, child) in _children)
+            foreach (var m in child.NamedModules(Join(prefix, name))) yield return m;
+    }
+
+    /// <summary>Every parameter with its dotted name, parameters of this module first, then sub-modules in order.</summary>
+    public IEnumerable<(string Name, Tensor Parameter)> NamedParameters(string prefix = "")
+    {
+        foreach (var (name, p) in _parameters) yield return (Join(prefix, name), p);
+        foreach (var (name, child) in _children)
+            foreach (var p in child.NamedParameters(Join(prefix, name))) yield return p;
+    }
+
+    /// <summary>Every buffer with its dotted name.</summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(string prefix = "")
+    {
+        foreach (var (name, b) in _buffers) yield return (Join(prefix, name), b);
+        foreach (var (name, child) in _children)
+            foreach (var b in child.NamedBuffers(Join(prefix, name))) yield return b;
+    }
+
+    /// <summary>Every parameter (each tensor once, even when shared by several modules).</summary>
+    public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Parameter).Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>();
+
+    /// <summary>Parameters that currently require grad.</summary>
+    public IEnumerable<Tensor> TrainableParameters() => Parameters().Where(p => p.RequiresGrad);
+
+    /// <summary>Number of parameter elements (each shared tensor counted once).</summary>
+    public long ParameterCount(bool trainableOnly = false) => (trainableOnly ? TrainableParameters() : Parameters()).Sum(p => p.Numel);
+
+    /// <summary>Parameters and buffers by dotted name (the same tensors, not copies), for checkpoints.</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var state = new Dictionary<string, Tensor>();
+        foreach (var (name, p) in NamedParameters()) state.TryAdd(name, p);
+        foreach (var (name, b) in NamedBuffers()) state.TryAdd(name, b);
+        return state;
+    }
+
+    /// <summary>
+    /// Copies values into the parameters and buffers by name. With <paramref name="strict"/>, missing or unexpected
+    /// names and shape mismatches throw and nothing is changed.
+    /// </summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    {
+        var own = StateDict();
+        var missing = own.Keys.Where(k => !state.ContainsKey(k)).ToList();
+        var unexpected = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
+        if (strict && (missing.Count > 0 || unexpected.Count > 0))
+            throw new KeyNotFoundException($"LoadStateDict: missing keys [{string.Join(", ", missing)}]; unexpected keys [{string.Join(", ", unexpected)}]");
+        foreach (var (name, target) in own)
+            if (state.TryGetValue(name, out var source) && !source.Shape.SequenceEqual(target.Shape))
+                throw new ArgumentException($"LoadStateDict: '{name}' has shape {Shapes.Format(source.Shape)} in the state dict but {Shapes.Format(target.Shape)} in the model");
+        using (Autograd.Autograd.NoGrad())
+            foreach (var (name, target) in own)
+                if (state.TryGetValue(name, out var source)) target.CopyFrom(source);
+    }
+
+    /// <summary>Training mode on (or off) for this module and all descendants.</summary>
+    public Module Train(bool on = true)
+    {
+        foreach (var (_, m) in NamedModules()) m.Training = on;
+        return this;
+    }
+
+    /// <summary>Evaluation mode: <c>Train(false)</c>.</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Stops (or restarts) gradients for every parameter of this module and its descendants.</summary>
+    public Module RequiresGrad(bool requires)
+    {
+        foreach (var p in Parameters()) p.RequiresGrad = requires;
+        return this;
+    }
+
+    /// <summary>Clears the gradients of all parameters.</summary>
+    public void ZeroGrad() => Parameters().ZeroGrad();
+
+    static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
+}

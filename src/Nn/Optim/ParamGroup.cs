@@ -1,0 +1,24 @@
+namespace Engine.Nn;
+
+/// <summary>Parameters that share hyper-parameters (learning rate, weight decay), as PyTorch's param_groups.</summary>
+public sealed class ParamGroup
+{
+    public ParamGroup(IEnumerable<Tensor> parameters, double lr, double weightDecay = 0, string name = "")
+    {
+        Parameters = parameters.ToList();
+        Lr = BaseLr = lr;
+        WeightDecay = weightDecay;
+        Name = name;
+    }
+
+    public IReadOnlyList<Tensor> Parameters { get; }
+
+    /// <summary>Learning rate of the next step (schedules set it from <see cref="BaseLr"/>).</summary>
+    public double Lr { get; set; }
+
+    /// <summary>Learning rate the group was created with.</summary>
+    public double BaseLr { get; }
+
+    public double WeightDecay { get; set; }
+    public string Name { get; }
+}
