@@ -132,6 +132,25 @@ public static class Check
     public static void Close(Ref expected, Tensor actual, string? what = null, bool transcendental = false)
         => Close(expected, actual, Rtol(actual.DType, transcendental), Atol(actual.DType, transcendental), what);
 
+    /// <summary>
+    /// Close for results that accumulate many terms: the allowed error grows with <paramref name="scale"/>
+    /// (for a sum, the sum of the absolute values of its terms), as floating-point summation error does.
+    /// </summary>
+    public static void Scaled(Ref expected, Ref scale, Tensor actual, string? what = null, double factor = 1)
+    {
+        double rtol = Rtol(actual.DType) * factor, atol = Atol(actual.DType);
+        var tol = new Ref(expected.Shape, expected.Data.Select((e, i) => atol + rtol * (Math.Abs(e) + scale.Data[i])).ToArray());
+        Assert.True(expected.Shape.SequenceEqual(actual.Shape),
+            $"{what}: shape {Samples.Show(actual.Shape)}, expected {Samples.Show(expected.Shape)}");
+        var got = actual.ToDoubleArray();
+        for (int i = 0; i < got.Length; i++)
+        {
+            double e = expected.Data[i], g = got[i];
+            bool ok = double.IsNaN(e) ? double.IsNaN(g) : double.IsInfinity(e) ? e == g : Math.Abs(g - e) <= tol.Data[i];
+            Assert.True(ok, $"{what}: element {i} is {g:R}, expected {e:R} (tolerance {tol.Data[i]:G3})");
+        }
+    }
+
     /// <summary>Exactly equal values and shape (for integer, Bool and movement results).</summary>
     public static void Exact(Ref expected, Tensor actual, string? what = null) => Close(expected, actual, 0, 0, what);
 }
