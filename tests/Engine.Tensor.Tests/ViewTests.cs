@@ -45,6 +45,19 @@ public class ViewTests
     }
 
     [Fact]
+    public void EmptyViews_AtTheEndOfStorage_ReadAndCopyAsEmpty()
+    {
+        // Slicing the end of two dimensions puts the offset past the storage; nothing may be read there.
+        var x = Tensor.Ones([3, 1], DType.Float32).Slice(0, 3).Slice(1, 1);
+        Assert.Equal(new[] { 0, 0 }, x.Shape);
+        Check.Exact(Ref.Zeros([0, 0]), x);
+        Check.Exact(Ref.Zeros([0, 0]), x.Clone());
+        Check.Exact(Ref.Zeros([0, 0]), x.To(DType.Float64));
+        Check.Exact(Ref.Zeros([0, 4]), Tensor.Concat([x.Expand(0, 0), x], 1).Pad([2, 2]));
+        Check.Exact(Ref.Zeros([0, 0]), x.Contiguous());
+    }
+
+    [Fact]
     public void Contiguous_OfAnyView_EqualsTheViewsValues()
     {
         var rng = new System.Random(3);
