@@ -32,7 +32,7 @@ public static class Shapes
         {
             if (shape[i] == 1) continue;
             if (strides[i] != expected) return false;
-            expected *= shape[i];
+            expected *= Math.Max(shape[i], 1); // as ContiguousStrides, so fresh empty tensors count as contiguous
         }
         return true;
     }

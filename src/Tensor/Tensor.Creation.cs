@@ -66,6 +66,7 @@ public sealed partial class Tensor
         double step = steps > 1 ? (end - start) / (steps - 1) : 0;
         // Fill from both ends as PyTorch does, so the last value is exactly `end`.
         for (int i = 0; i < steps; i++) values[i] = i < steps / 2 ? start + i * step : end - (steps - 1 - i) * step;
+        if (steps == 1) values[0] = start; // torch.linspace(a, b, 1) is [a]
         return FromArray(values, [steps]).To(dtype);
     }
 

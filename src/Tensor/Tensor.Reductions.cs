@@ -9,6 +9,12 @@ public sealed partial class Tensor
     int[] ReduceAxes(string op, int[]? dims)
     {
         if (dims is null || dims.Length == 0) return Enumerable.Range(0, Rank).ToArray();
+        // A 0-d tensor accepts dim 0 or -1 (as PyTorch) and has no axis to reduce.
+        if (Rank == 0)
+        {
+            foreach (var d in dims) Shapes.NormalizeAxis(op, d, 0);
+            return [];
+        }
         var axes = dims.Select(d => Shapes.NormalizeAxis(op, d, Rank)).Distinct().OrderBy(d => d).ToArray();
         Require(axes.Length == dims.Length, $"{op}: dimension list {Shapes.Format(dims)} repeats a dimension");
         return axes;

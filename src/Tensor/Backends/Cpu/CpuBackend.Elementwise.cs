@@ -8,6 +8,7 @@ public sealed partial class CpuBackend
     public void Unary(UnaryOp op, StridedView x, StridedView y, double p0 = 0, double p1 = 0)
     {
         // Unary kernels work on contiguous spans; a strided input is gathered first (one cheap copy).
+        if (x.Numel == 0) return; // TensorPrimitives.Sigmoid rejects empty spans
         var src = x.IsContiguous ? x : Contiguous(x);
         int n = (int)src.Numel, xo = (int)src.Offset, yo = (int)y.Offset;
         var xs = Cpu(src);

@@ -30,6 +30,7 @@ public sealed partial class CpuBackend : IBackend
     {
         if (DTypes.Of<T>() != source.Storage.DType)
             throw new ArgumentException($"ToHost: tensor holds {source.Storage.DType.Name()}, requested {DTypes.Of<T>().Name()}");
+        if (source.Numel == 0) return; // an empty view's offset may lie past the end of its storage
         var src = Cpu(source).Array<T>();
         if (source.IsContiguous)
         {
@@ -67,6 +68,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void Copy(StridedView source, StridedView destination)
     {
+        if (source.Numel == 0) return; // nothing to copy; an empty view's offset may lie past the end of its storage
         var from = source.Storage.DType;
         var to = destination.Storage.DType;
         if (from == to)
