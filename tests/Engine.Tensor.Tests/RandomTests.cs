@@ -1,5 +1,5 @@
 using Engine.Backends.Cpu;
-using Engine.Random;
+using Engine.Backends;
 using Xunit;
 
 namespace Engine.Tests;
