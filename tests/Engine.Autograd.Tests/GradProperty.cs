@@ -17,7 +17,7 @@ static class GradProperty
     static readonly AsyncLocal<int?> MaxTestOverride = new();
 
     /// <summary>Runs <paramref name="body"/> for <paramref name="maxTest"/> generated cases; FsCheck reports the failing case.</summary>
-    public static void ForAll<T>(Gen<T> gen, Action<T> body, int maxTest = 20)
+    public static void ForAll<T>(Gen<T> gen, Action<T> body, int maxTest = 30)
     {
         var config = Config.QuickThrowOnFailure.WithMaxTest(MaxTestOverride.Value ?? maxTest).WithQuietOnSuccess(true);
         Prop.ForAll(gen.ToArbitrary(), body).Check(config);
