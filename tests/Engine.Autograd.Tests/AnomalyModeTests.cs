@@ -65,3 +65,31 @@ public class AnomalyModeTests
         Close([-4, 6], x.Grad!);
     }
 }
+
+public class AnomalyModeThreadTests
+{
+    [Fact]
+    public void ScopeEndingOnOneThread_DoesNotSwitchOffAnotherThreadsScope()
+    {
+        using var enabledOnWorker = new ManualResetEventSlim();
+        using var mainScopeEnded = new ManualResetEventSlim();
+        Exception? caught = null;
+        var worker = new Thread(() =>
+        {
+            using (AnomalyMode.Enable())
+            {
+                enabledOnWorker.Set();
+                mainScopeEnded.Wait();
+                try { Assertions.Leaf(-1).Log(); }
+                catch (ArithmeticException e) { caught = e; }
+            }
+        });
+        worker.Start();
+        enabledOnWorker.Wait();
+        using (AnomalyMode.Enable()) { }
+        mainScopeEnded.Set();
+        worker.Join();
+        Assert.NotNull(caught);
+        Assert.Contains("forward of Log", caught!.Message);
+    }
+}
