@@ -101,9 +101,9 @@ public sealed partial class Tensor
         outShape[d] = 1;
         var result = Empty(outShape, DType.Int64, Backend);
         Backend.ArgReduce(max, x.Strided, d, result.Strided);
-        result.RecordNonDifferentiable(name, this);
-        if (Rank == 0) return result.Reshape([]);
-        return keepDim ? result : result.DropAxes([d]);
+        // Marked on the tensor returned, not the kernel's output, so Backward on it can say why it has no gradient.
+        if (Rank == 0) return result.Reshape([]).RecordNonDifferentiable(name, this);
+        return (keepDim ? result : result.DropAxes([d])).RecordNonDifferentiable(name, this);
     }
 
     /// <summary>Variance over the given dimensions; Bessel-corrected (divides by n - 1) when <paramref name="unbiased"/>.</summary>

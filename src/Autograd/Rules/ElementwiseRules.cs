@@ -22,7 +22,7 @@ static class ElementwiseRules
             // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b ln a, taken as 0 where a = 0 (the limit for b > 0, as PyTorch).
             var (a, b) = (r.Inputs[0], r.Inputs[1]);
             var da = g * b * a.Pow(b - 1);
-            var db = a.RequiresGrad || b.RequiresGrad ? Tensor.Where(a.Eq(0), a.ZerosLike(), g * y * a.Log()) : null;
+            var db = b.RequiresGrad ? Tensor.Where(a.Eq(0), a.ZerosLike(), g * y * a.Log()) : null;
             return [da, db];
         };
         rules[OpKind.Maximum] = (r, y, g) => TieSplit(r.Inputs[0], r.Inputs[1], g, max: true);
