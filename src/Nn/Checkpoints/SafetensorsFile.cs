@@ -1,0 +1,93 @@
+using System.IO.MemoryMappedFiles;
+
+namespace Engine.Nn.Checkpoints;
+
+/// <summary>
+/// An open safetensors file: the header is read and validated up front, the data stays in a read-only memory mapping,
+/// and <see cref="Read"/> copies out only the tensor asked for.
+/// Example: <c>using var file = Safetensors.Open("model.safetensors"); var wte = file.Read("wte.weight");</c>
+/// </summary>
+public sealed class SafetensorsFile : IDisposable
+{
+    readonly MemoryMappedFile _mapping;
+    readonly MemoryMappedViewAccessor _view;
+    readonly Dictionary<string, SafetensorsTensorInfo> _byName;
+    bool _disposed;
+
+    SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile mapping, MemoryMappedViewAccessor view)
+    {
+        Path = path;
+        _mapping = mapping;
+        _view = view;
+        Metadata = header.Metadata.AsReadOnly();
+        Names = header.Tensors.Select(t => t.Name).ToList().AsReadOnly();
+        _byName = header.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The file this was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>The <c>__metadata__</c> map (empty when the file has none).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Tensor names in the order the header lists them.</summary>
+    public IReadOnlyList<string> Names { get; }
+
+    /// <summary>Opens and validates <paramref name="path"/>; throws <see cref="SafetensorsFormatException"/> when the file breaks the format.</summary>
+    internal static SafetensorsFile Open(string path)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("safetensors data is little-endian; this reader maps it directly and needs a little-endian host");
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        try
+        {
+            long fileLength = stream.Length;
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix[..(int)Math.Min(8, fileLength)]);
+            long headerLength = SafetensorsHeader.ReadLength(path, prefix, fileLength);
+            var json = new byte[headerLength];
+            stream.ReadExactly(json);
+            var header = SafetensorsHeader.Parse(path, json, fileLength - 8 - headerLength);
+
+            var mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            try
+            {
+                return new SafetensorsFile(path, header, mapping, mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read));
+            }
+            catch
+            {
+                mapping.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Where tensor <paramref name="name"/> lies and how it is stored, e.g. <c>file.Info("bias").Shape</c>.</summary>
+    public SafetensorsTensorInfo Info(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_byName.TryGetValue(name, out var info)) return info;
+        throw new KeyNotFoundException($"safetensors file '{Path}' has no tensor '{name}'; it has {Names.Count}: {string.Join(", ", Names.Take(20))}{(Names.Count > 20 ? ", ..." : "")}");
+    }
+
+    /// <summary>Copies tensor <paramref name="name"/> out of the mapping into a new tensor, e.g. <c>var w = file.Read("weight");</c></summary>
+    public Tensor Read(string name)
+    {
+        var info = Info(name);
+        return SafetensorsElementCodec.Decode(_view, info);
+    }
+
+    /// <summary>Unmaps the file and closes it.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _view.Dispose();
+        _mapping.Dispose();
+    }
+}

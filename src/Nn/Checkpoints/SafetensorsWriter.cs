@@ -1,0 +1,106 @@
+using System.Text;
+
+namespace Engine.Nn.Checkpoints;
+
+/// <summary>
+/// Writes a safetensors file atomically: everything is validated first, the bytes go to a temporary file in the target's
+/// folder, which is flushed to disk and then renamed over the target; on any failure the temporary file is deleted and the
+/// previous file is left as it was.
+/// </summary>
+internal static class SafetensorsWriter
+{
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Saves; <paramref name="interceptOutput"/> lets tests wrap the file stream to inject a failure mid-write.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata,
+        SafetensorsDType? storeFloat32As, Func<Stream, Stream>? interceptOutput = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(tensors);
+        var float32Storage = storeFloat32As ?? SafetensorsDType.F32;
+        if (float32Storage is not (SafetensorsDType.F32 or SafetensorsDType.F64 or SafetensorsDType.F16 or SafetensorsDType.BF16))
+            throw new ArgumentException($"Safetensors.Save: storeFloat32As must be F32, F64, F16 or BF16, got {float32Storage}", nameof(storeFloat32As));
+
+        var entries = Plan(tensors, metadata, float32Storage);
+        byte[] header = SafetensorsHeader.Format(entries.Select(e => (e.Name, e.Storage, e.Tensor.Shape, e.Begin, e.End)).ToList(), metadata);
+
+        string fullPath = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(fullPath)!;
+        string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        FileStream? file = null;
+        try
+        {
+            file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16);
+            var output = interceptOutput?.Invoke(file) ?? file;
+            Span<byte> length = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            output.Write(length);
+            output.Write(header);
+            foreach (var e in entries) SafetensorsElementCodec.Encode(e.Tensor, e.Storage, output);
+            output.Flush();
+            file.Flush(flushToDisk: true);
+            file.Dispose();
+            file = null;
+            File.Move(temporary, fullPath, overwrite: true);
+        }
+        catch
+        {
+            file?.Dispose();
+            try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Validates names, tensors and metadata, sorts by name and assigns contiguous byte ranges; touches no file.</summary>
+    static List<(string Name, Tensor Tensor, SafetensorsDType Storage, long Begin, long End)> Plan(
+        IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType float32Storage)
+    {
+        var named = new List<(string Name, Tensor Tensor)>();
+        foreach (var (name, tensor) in tensors)
+        {
+            if (name is null) throw new ArgumentException("Safetensors.Save: a tensor name is null", nameof(tensors));
+            if (name == SafetensorsHeader.MetadataKey)
+                throw new ArgumentException($"Safetensors.Save: '{SafetensorsHeader.MetadataKey}' is reserved for metadata and cannot name a tensor", nameof(tensors));
+            CheckEncodable(name, $"tensor name '{name}'");
+            if (tensor is null) throw new ArgumentException($"Safetensors.Save: tensor '{name}' is null", nameof(tensors));
+            named.Add((name, tensor));
+        }
+        if (metadata is not null)
+        {
+            foreach (var (key, value) in metadata)
+            {
+                if (key is null || value is null)
+                    throw new ArgumentException($"Safetensors.Save: metadata key '{key}' has a null key or value", nameof(metadata));
+                CheckEncodable(key, $"metadata key '{key}'");
+                CheckEncodable(value, $"metadata value of '{key}'");
+            }
+        }
+
+        named.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        var planned = new List<(string, Tensor, SafetensorsDType, long, long)>(named.Count);
+        long offset = 0;
+        for (int i = 0; i < named.Count; i++)
+        {
+            var (name, tensor) = named[i];
+            if (i > 0 && named[i - 1].Name == name) throw new ArgumentException($"Safetensors.Save: tensor name '{name}' appears twice", nameof(tensors));
+            var storage = tensor.DType == DType.Float32 ? float32Storage : SafetensorsDTypes.StorageOf(tensor.DType);
+            long bytes = checked(tensor.Numel * storage.SizeOf());
+            // Views are written from their contiguous values; Contiguous() is free for tensors that already are.
+            planned.Add((name, tensor.Contiguous(), storage, offset, offset + bytes));
+            offset += bytes;
+        }
+        return planned;
+    }
+
+    static void CheckEncodable(string text, string what)
+    {
+        try
+        {
+            StrictUtf8.GetByteCount(text);
+        }
+        catch (EncoderFallbackException)
+        {
+            throw new ArgumentException($"Safetensors.Save: {what} is not valid UTF-16 (lone surrogate) and cannot be written as UTF-8");
+        }
+    }
+}
