@@ -47,30 +47,3 @@ public class BackwardTests
         Assert.Equal(12.0, gg.Item(), 10);
     }
 }
-
-public class SpectralGradTests
-{
-    [Theory]
-    [InlineData(8, 8)]
-    [InlineData(7, 7)]
-    [InlineData(5, 8)]
-    [InlineData(9, 6)]
-    public void Rfft_GradCheck(int length, int n)
-    {
-        var x = Tensor.Randn([2, length], dtype: DType.Float64, generator: new Engine.Generator(7));
-        var r = GradCheck.Check(t => t[0].Rfft(n), [x]);
-        Assert.True(r.Passed, r.Message);
-    }
-
-    [Theory]
-    [InlineData(5, 8)]
-    [InlineData(4, 7)]
-    [InlineData(3, 10)]
-    [InlineData(6, 6)]
-    public void Irfft_GradCheck(int bins, int n)
-    {
-        var z = Tensor.Randn([2, bins, 2], dtype: DType.Float64, generator: new Engine.Generator(8));
-        var r = GradCheck.Check(t => t[0].Irfft(n), [z]);
-        Assert.True(r.Passed, r.Message);
-    }
-}

@@ -65,7 +65,7 @@ public class HigherOrderGradTests
         Close(expected, hvp);
     }
 
-    static Tensor Random(params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Engine.Random.Generator(7));
+    static Tensor Random(params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Engine.Generator(7));
 
     [Fact] public void SecondOrder_OfTanh_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].Tanh(), [Random(3, 4)]);
     [Fact] public void SecondOrder_OfSoftmax_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].Softmax(-1), [Random(3, 4)]);

@@ -20,10 +20,7 @@ public class OpCoverageTests
     /// <summary>Kinds that no gradient check can reach: user ops carry their own backward; non-differentiable ops have none.</summary>
     static readonly OpKind[] NotDifferentiable = [OpKind.Custom, OpKind.NonDifferentiable];
 
-    /// <summary>The FFT pair lands from another branch with its rules and properties; remove them here then.</summary>
-    static readonly OpKind[] PendingFromFftBranch = [OpKind.Rfft, OpKind.Irfft];
-
-    const string E = nameof(ElementwiseGradTests), M = nameof(MovementGradTests), R = nameof(ReductionGradTests), P = nameof(MatMulGradTests), I = nameof(IndexingGradTests);
+    const string E = nameof(ElementwiseGradTests), M = nameof(MovementGradTests), R = nameof(ReductionGradTests), P = nameof(MatMulGradTests), I = nameof(IndexingGradTests), S = nameof(SpectralGradTests);
 
     static readonly Dictionary<OpKind, string[]> Properties = new()
     {
@@ -76,11 +73,13 @@ public class OpCoverageTests
         [OpKind.MatMul] = [$"{P}.{nameof(MatMulGradTests.MatMul_MatrixByMatrix_MatchesFiniteDifferences)}", $"{P}.{nameof(MatMulGradTests.MatMul_BroadcastsBatchDimensions)}"],
         [OpKind.Gather] = [$"{I}.{nameof(IndexingGradTests.Gather_WithRepeatedIndices_MatchesFiniteDifferences)}"],
         [OpKind.ScatterAdd] = [$"{I}.{nameof(IndexingGradTests.ScatterAdd_IntoInputFromSource_MatchesFiniteDifferencesInBoth)}"],
+        [OpKind.Rfft] = [$"{S}.{nameof(SpectralGradTests.Rfft_WithPaddingOrTruncation_MatchesFiniteDifferences)}", $"{S}.{nameof(SpectralGradTests.CausalConvolutionByFft_MatchesFiniteDifferencesInSignalAndKernel)}"],
+        [OpKind.Irfft] = [$"{S}.{nameof(SpectralGradTests.Irfft_OfHalfSpectraOfAnyLength_MatchesFiniteDifferences)}", $"{S}.{nameof(SpectralGradTests.CausalConvolutionByFft_MatchesFiniteDifferencesInSignalAndKernel)}"],
         [OpKind.IndexSelect] = [$"{I}.{nameof(IndexingGradTests.IndexSelect_WithRepeatedIndices_SumsTheGradientOfRepeats)}", $"{I}.{nameof(IndexingGradTests.Embedding_OfIdBatches_MatchesFiniteDifferences)}"],
     };
 
     static IEnumerable<OpKind> Differentiable
-        => Enum.GetValues<OpKind>().Where(k => !NotDifferentiable.Contains(k) && !PendingFromFftBranch.Contains(k));
+        => Enum.GetValues<OpKind>().Where(k => !NotDifferentiable.Contains(k));
 
     [Fact]
     public void EveryDifferentiableOpKind_HasADerivativeRule()
@@ -88,14 +87,6 @@ public class OpCoverageTests
         var missing = Differentiable.Where(k => !DerivativeRules.Covered.Contains(k)).ToList();
         Assert.True(missing.Count == 0, $"No derivative rule for: {string.Join(", ", missing)}");
         Assert.Contains(OpKind.Custom, DerivativeRules.Covered);
-    }
-
-    [Fact]
-    public void PendingFftKinds_AreStillPending()
-    {
-        // Once the FFT branch lands with rules, this fails as a reminder to move Rfft/Irfft into the map above.
-        var landed = PendingFromFftBranch.Where(k => DerivativeRules.Covered.Contains(k)).ToList();
-        Assert.True(landed.Count == 0, $"{string.Join(", ", landed)} now have derivative rules: remove them from PendingFromFftBranch and map their gradient properties");
     }
 
     [Fact]
