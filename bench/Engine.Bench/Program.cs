@@ -1,10 +1,12 @@
 using Engine.Bench;
+using Engine.Bench.Autograd;
 using Engine.Bench.Gemm;
 
 // A small dispatcher: one subcommand per benchmark family, so more can be added next to `gemm`.
 var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
 {
     ["gemm"] = ("side-by-side SGEMM: FMA peak, square and transformer shapes, PyTorch, M=1 vs dot loop [--quick]", GemmComparison.Run),
+    ["autograd"] = ("cost of recording: 10,000 tiny elementwise ops with and without RequiresGrad [--quick]", RecordingOverhead.Run),
     ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),
 };
 
