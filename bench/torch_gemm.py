@@ -37,6 +37,21 @@ def blas_library():
         return "unknown"
 
 
+def openblas_core():
+    """OpenBLAS's kernel family (e.g. Haswell, Cooperlake), which OPENBLAS_CORETYPE can force."""
+    try:
+        import ctypes
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        pass
+    return "n/a"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, required=True)
@@ -54,7 +69,7 @@ def main():
         c = torch.empty(m, n)
         seconds = median_seconds(lambda: torch.mm(a, b, out=c), args.reps, args.min_seconds)
         results.append({"m": m, "n": n, "k": k, "gflops": 2.0 * m * n * k / seconds / 1e9})
-    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "blas": blas_library(), "results": results}))
+    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "blas": blas_library(), "core": openblas_core(), "results": results}))
 
 
 if __name__ == "__main__":

@@ -26,8 +26,12 @@ internal static class TorchSgemm
     }
 
     /// <summary>GFLOP/s per shape for one thread count, plus the BLAS library torch loaded.</summary>
+    /// <param name="bestKernel">
+    /// Drop OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which this workplace sets to pin an older, safer OpenBLAS kernel,
+    /// so OpenBLAS picks its own best kernel for the CPU.
+    /// </param>
     public static (Dictionary<GemmShape, double> Gflops, string Blas) Run(string python, string script, IReadOnlyList<GemmShape> shapes,
-        int threads, int repetitions, double minSeconds)
+        int threads, int repetitions, double minSeconds, bool bestKernel = false)
     {
         string list = string.Join(";", shapes.Select(s => $"{s.M},{s.N},{s.K}"));
         var env = new Dictionary<string, string>
@@ -36,6 +40,11 @@ internal static class TorchSgemm
             ["OPENBLAS_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture),
             ["MKL_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture),
         };
+        if (bestKernel)
+        {
+            env["OPENBLAS_CORETYPE"] = "";
+            env["OPENBLAS_L2_SIZE"] = "";
+        }
         var (code, output) = Execute(python,
             [script, "--threads", threads.ToString(CultureInfo.InvariantCulture), "--shapes", list,
              "--reps", repetitions.ToString(CultureInfo.InvariantCulture), "--min-seconds", minSeconds.ToString(CultureInfo.InvariantCulture)],
@@ -46,14 +55,18 @@ internal static class TorchSgemm
         foreach (var row in doc.RootElement.GetProperty("results").EnumerateArray())
             result[new GemmShape(row.GetProperty("m").GetInt32(), row.GetProperty("n").GetInt32(), row.GetProperty("k").GetInt32(), threads)]
                 = row.GetProperty("gflops").GetDouble();
-        return (result, doc.RootElement.GetProperty("blas").GetString() ?? "?");
+        string core = doc.RootElement.TryGetProperty("core", out var c) ? c.GetString() ?? "?" : "?";
+        return (result, $"{doc.RootElement.GetProperty("blas").GetString() ?? "?"} (kernel {core})");
     }
 
     private static (int Code, string Output) Execute(string file, string[] args, Dictionary<string, string>? env, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args) info.ArgumentList.Add(arg);
-        if (env != null) foreach (var (key, value) in env) info.Environment[key] = value;
+        if (env != null)
+            foreach (var (key, value) in env)
+                if (value.Length == 0) info.Environment.Remove(key);
+                else info.Environment[key] = value;
         try
         {
             using var process = Process.Start(info)!;
