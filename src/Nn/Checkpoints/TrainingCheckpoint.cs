@@ -1,0 +1,91 @@
+using System.Globalization;
+
+namespace Engine.Nn.Checkpoints;
+
+/// <summary>
+/// Everything needed to resume training exactly where it stopped, in one safetensors file: model parameters
+/// (<c>model.*</c>), optimiser state (<c>optim.*</c>), and in the metadata the step, the generators' (seed, offset)
+/// pairs and any caller values (configuration, vocabulary). A schedule is a pure function of the step, so the step
+/// restores it. Resuming reproduces the uninterrupted run bit for bit.
+/// </summary>
+public sealed class TrainingCheckpoint
+{
+    const string ModelPrefix = "model.", OptimizerPrefix = "optim.", GeneratorPrefix = "generator.";
+
+    /// <summary>Step count at which the checkpoint was taken.</summary>
+    public long Step { get; init; }
+
+    /// <summary>Caller values saved alongside (configuration, vocabulary, ...).</summary>
+    public IReadOnlyDictionary<string, string> Values { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Writes the checkpoint atomically (a failed save leaves any previous file intact).</summary>
+    public static void Save(string path, Module model, Optimizer? optimizer, long step,
+        IReadOnlyDictionary<string, Generator>? generators = null, IReadOnlyDictionary<string, string>? values = null)
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var (name, t) in model.StateDict()) tensors[ModelPrefix + name] = t;
+        if (optimizer is not null)
+            foreach (var (name, t) in optimizer.StateDict()) tensors[OptimizerPrefix + name] = t;
+        var metadata = new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) };
+        foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
+            metadata[GeneratorPrefix + name] = $"{g.Seed},{g.Offset}";
+        foreach (var (key, value) in values ?? new Dictionary<string, string>())
+        {
+            if (key == "step" || key.StartsWith(GeneratorPrefix))
+                throw new ArgumentException($"TrainingCheckpoint: value name '{key}' is reserved");
+            metadata[key] = value;
+        }
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        Safetensors.Save(path, tensors, metadata);
+    }
+
+    /// <summary>Reads only the metadata (step and values), e.g. to rebuild the model before <see cref="Restore"/>.</summary>
+    public static TrainingCheckpoint ReadInfo(string path)
+    {
+        using var file = Safetensors.Open(path);
+        return FromMetadata(path, file.Metadata);
+    }
+
+    /// <summary>
+    /// Loads parameters into <paramref name="model"/> (strictly), optimiser state into <paramref name="optimizer"/>, and
+    /// generator positions into the given generators; returns the step and values.
+    /// </summary>
+    public static TrainingCheckpoint Restore(string path, Module model, Optimizer? optimizer = null, IReadOnlyDictionary<string, Generator>? generators = null)
+    {
+        using var file = Safetensors.Open(path);
+        var modelState = new Dictionary<string, Tensor>();
+        var optimizerState = new Dictionary<string, Tensor>();
+        foreach (var name in file.Names)
+        {
+            if (name.StartsWith(ModelPrefix)) modelState[name[ModelPrefix.Length..]] = file.Read(name);
+            else if (name.StartsWith(OptimizerPrefix)) optimizerState[name[OptimizerPrefix.Length..]] = file.Read(name);
+        }
+        model.LoadStateDict(modelState, strict: true);
+        if (optimizer is not null)
+        {
+            if (optimizerState.Count == 0) throw new InvalidDataException($"TrainingCheckpoint: '{path}' holds no optimiser state");
+            optimizer.LoadStateDict(optimizerState);
+        }
+        foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
+        {
+            if (!file.Metadata.TryGetValue(GeneratorPrefix + name, out var state))
+                throw new InvalidDataException($"TrainingCheckpoint: '{path}' has no state for generator '{name}'");
+            var parts = state.Split(',');
+            g.ManualSeed(ulong.Parse(parts[0], CultureInfo.InvariantCulture));
+            g.Offset = ulong.Parse(parts[1], CultureInfo.InvariantCulture);
+        }
+        return FromMetadata(path, file.Metadata);
+    }
+
+    static TrainingCheckpoint FromMetadata(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue("step", out var step) || !long.TryParse(step, CultureInfo.InvariantCulture, out long s))
+            throw new InvalidDataException($"TrainingCheckpoint: '{path}' is not a training checkpoint (no 'step' in its metadata)");
+        return new TrainingCheckpoint
+        {
+            Step = s,
+            Values = metadata.Where(kv => kv.Key != "step" && !kv.Key.StartsWith(GeneratorPrefix)).ToDictionary(kv => kv.Key, kv => kv.Value),
+        };
+    }
+}
