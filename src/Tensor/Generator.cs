@@ -2,7 +2,7 @@ namespace Engine;
 
 /// <summary>
 /// A seeded source of random tensors (like <c>torch.Generator</c>). It is a (seed, offset) pair: each draw of n
-/// elements uses counters offset..offset+n-1 of <see cref="Philox"/> and then advances the offset, so a sequence of
+/// elements uses counters offset..offset+n-1 of <see cref="Engine.Backends.Philox"/> and then advances the offset, so a sequence of
 /// draws is reproducible from the seed alone and can be saved and restored as two numbers.
 /// </summary>
 public sealed class Generator

@@ -174,8 +174,12 @@ public sealed partial class Tensor
         return result.Record(OpKind.Where, [c, x, y]);
     }
 
-    /// <summary>condition ? a : b with scalar branches.</summary>
+    /// <summary>condition ? a : b with a scalar second branch.</summary>
     public static Tensor Where(Tensor condition, Tensor a, double b) => Where(condition, a, a.ScalarLike(b));
+
+    /// <summary>condition ? a : b with two scalar branches, in the given dtype (e.g. a 0 / -inf attention bias).</summary>
+    public static Tensor Where(Tensor condition, double a, double b, DType dtype = DType.Float32)
+        => Where(condition, Scalar(a, dtype), Scalar(b, dtype));
 
     /// <summary>This tensor with <paramref name="value"/> wherever the Bool mask (broadcast) is true.</summary>
     public Tensor MaskedFill(Tensor mask, double value)

@@ -54,6 +54,24 @@ public sealed partial class Tensor
         return result.Record(OpKind.IndexSelect, [this], new() { Dim = d, Index = idx, Shape = Shape });
     }
 
+    /// <summary>
+    /// A copy of this tensor with source's slice i added to the slice index[i] along dim (torch.index_add);
+    /// repeated indices accumulate. The adjoint of <see cref="IndexSelect"/>.
+    /// </summary>
+    public Tensor IndexAdd(int dim, Tensor index, Tensor source)
+    {
+        int d = Shapes.NormalizeAxis("IndexAdd", dim, Rank);
+        Require(index.Rank <= 1, $"IndexAdd: index must be 1-D, got {Shapes.Format(index._shape)}");
+        var idx = index.AsIndex("IndexAdd").Reshape(-1);
+        Require(source.Rank == Rank && source._shape[d] == idx._shape[0] && Enumerable.Range(0, Rank).All(i => i == d || source._shape[i] == _shape[i]),
+            $"IndexAdd: source {Shapes.Format(source._shape)} must match {Shapes.Format(_shape)} except in dimension {d}, which must equal the {idx._shape[0]} indices");
+        var src = source.To(DType);
+        var result = Empty(_shape, DType, Backend);
+        Backend.Copy(Strided, result.Strided);
+        Backend.IndexAdd(result.Strided, d, idx.Strided, src.Strided);
+        return result.Record(OpKind.IndexAdd, [this, src], new() { Dim = d, Index = idx });
+    }
+
     /// <summary>Rows of this [V, D] table for every id: ids of shape S give [..S, D] (torch.nn.functional.embedding).</summary>
     public Tensor Embedding(Tensor ids)
     {

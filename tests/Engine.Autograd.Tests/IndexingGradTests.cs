@@ -54,6 +54,18 @@ public class IndexingGradTests
             Inputs.CheckUnary(p.input, t => t.IndexSelect(p.d, p.idx).Exp()));
 
     [Fact]
+    public void IndexAdd_WithRepeatedIndices_MatchesFiniteDifferencesInInputAndSource()
+        => GradProperty.ForAll(Inputs.Any(minRank: 1).SelectMany(input =>
+            Gen.Choose(0, input.Value.Rank - 1).SelectMany(d =>
+                Gen.Choose(1, 5).SelectMany(k => Index([k], input.Value.Shape[d])).Select(idx => (input, d, idx)))), p =>
+        {
+            var sourceShape = p.input.Value.Shape;
+            sourceShape[p.d] = p.idx.Size(0);
+            var source = Tensor.Randn(sourceShape, dtype: DType.Float64, generator: new Generator((ulong)sourceShape.Sum()));
+            GradProperty.Check(t => t[0].IndexAdd(p.d, p.idx, t[1]).Sin(), [p.input.Value, source]);
+        });
+
+    [Fact]
     public void Embedding_OfIdBatches_MatchesFiniteDifferences()
         => GradProperty.ForAll(Gen.Zip(Gen.Choose(1, 5), Gen.Choose(1, 4)).SelectMany(vd =>
             Gen.Zip(Inputs.Of([vd.Item1, vd.Item2]), TensorGen.Shape(1, 2, 3).SelectMany(s => Index(s, vd.Item1)))), p =>

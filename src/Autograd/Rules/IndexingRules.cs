@@ -25,12 +25,12 @@ static class IndexingRules
         rules[OpKind.IndexSelect] = (r, y, g) =>
         {
             var a = r.Attributes;
-            int d = a.Dim;
-            // Spread the 1-D index along dimension d over g's shape, then scatter-add g into zeros.
-            var view = Enumerable.Repeat(1, g.Rank).ToArray();
-            view[d] = g.Shape[d];
-            var index = a.Index!.Reshape(view).Expand(g.Shape);
-            return [Tensor.Zeros(a.Shape!, g.DType).ScatterAdd(d, index, g)];
+            return [Tensor.Zeros(a.Shape!, g.DType).IndexAdd(a.Dim, a.Index!, g)];
+        };
+        rules[OpKind.IndexAdd] = (r, y, g) =>
+        {
+            var a = r.Attributes;
+            return [g, g.IndexSelect(a.Dim, a.Index!)];
         };
     }
 }

@@ -74,26 +74,27 @@ public sealed class MultiHeadAttention : Module
             v = v.Unsqueeze(2).Expand(b, KvHeads, group, tk, d).Reshape(b, h, tk, d);
         }
 
-        var scores = q.MatMul(k.MT) * (1 / Math.Sqrt(d));
-        var blocked = Options.Causal ? CausalMask(t, tk, past) : null;
+        // Scaling q (T x D) rather than the scores (T x T) is the same product with fewer multiplications.
+        var scores = (q * (1 / Math.Sqrt(d))).MatMul(k.MT);
+        // Masks are added as 0 / -inf biases: a broadcast add is vectorised, and its gradient passes straight through.
+        if (Options.Causal) scores = scores + CausalBias(t, tk, past, scores.DType);
         if (keyPaddingMask is not null)
         {
             if (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk)
                 throw new ArgumentException($"MultiHeadAttention: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask.Shape)}");
-            var padding = keyPaddingMask.To(DType.Bool).Reshape(b, 1, 1, tk);
-            blocked = blocked is null ? padding : blocked | padding;
+            var padding = Tensor.Where(keyPaddingMask.To(DType.Bool), double.NegativeInfinity, 0.0, scores.DType);
+            scores = scores + padding.Reshape(b, 1, 1, tk);
         }
-        if (blocked is not null) scores = scores.MaskedFill(blocked.Expand(scores.Shape), double.NegativeInfinity);
         var weights = _attnDropout.Forward(scores.Softmax(-1));
         var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
         return _outDropout.Forward(Proj.Forward(y));
     }
 
-    // [T, T_keys] true where query i (at absolute position past + i) may not see key j (j > past + i).
-    static Tensor CausalMask(int t, int tk, int past)
+    // [T, T_keys]: -inf where query i (at absolute position past + i) may not see key j (j > past + i), else 0.
+    static Tensor CausalBias(int t, int tk, int past, DType dtype)
     {
         var keys = Tensor.Arange(tk).Unsqueeze(0);
         var queries = Tensor.Arange(t).Unsqueeze(1) + past;
-        return keys > queries;
+        return Tensor.Where(keys > queries, double.NegativeInfinity, 0.0, dtype);
     }
 }

@@ -63,6 +63,9 @@ public interface IBackend
     /// <summary>y = x with the slices along <paramref name="axis"/> picked by the 1-D Int64 index.</summary>
     void IndexSelect(StridedView x, int axis, StridedView index, StridedView y);
 
+    /// <summary>y's slice index[i] along <paramref name="axis"/> += source's slice i (torch.index_add_), in place on y, in index order.</summary>
+    void IndexAdd(StridedView y, int axis, StridedView index, StridedView source);
+
     /// <summary>Fills y with draws from the counter-based generator: element i uses counter <paramref name="offset"/> + i under key <paramref name="seed"/>.</summary>
     void Random(RandomKind kind, ulong seed, ulong offset, StridedView y, double a, double b);
 

@@ -28,7 +28,7 @@ public enum OpKind
     // Products.
     MatMul,
     // Indexing.
-    Gather, ScatterAdd, IndexSelect,
+    Gather, ScatterAdd, IndexSelect, IndexAdd,
     // Spectral.
     Rfft, Irfft,
     /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>

@@ -83,6 +83,46 @@ public sealed partial class CpuBackend
         }
     }
 
+    public void IndexAdd(StridedView y, int axis, StridedView index, StridedView source)
+        => DispatchNumericReduce(ReduceOp.Sum, y.Storage.DType, new IndexAddAction(y, axis, index, source));
+
+    readonly struct IndexAddAction(StridedView y, int axis, StridedView index, StridedView source) : INumericAction
+    {
+        public void Invoke<T>() where T : unmanaged, System.Numerics.INumber<T>
+        {
+            // Slices are added one index at a time, in order, so repeated indices sum deterministically.
+            var idx = new long[index.Numel];
+            Instance.ToHost<long>(index, idx);
+            int size = y.Shape[axis];
+            var sliceShape = (int[])source.Shape.Clone();
+            sliceShape[axis] = 1;
+            var (Y, S) = (Cpu(y).Array<T>(), Cpu(source).Array<T>());
+            for (int i = 0; i < idx.Length; i++)
+            {
+                long at = idx[i];
+                if (at < -size || at >= size) throw new IndexOutOfRangeException($"IndexAdd: index {at} is out of range for dimension {axis} of size {size}");
+                if (at < 0) at += size;
+                var from = new StridedView(source.Storage, sliceShape, source.Strides, source.Offset + i * source.Strides[axis]);
+                var to = new StridedView(y.Storage, sliceShape, y.Strides, y.Offset + at * y.Strides[axis]);
+                new StridedLoop(sliceShape, from, to).Run(new AddIntoRow<T>(S, Y));
+            }
+        }
+    }
+
+    readonly struct AddIntoRow<T>(T[] x, T[] y) : IRowKernel where T : unmanaged, System.Numerics.INumber<T>
+    {
+        public void Row(ReadOnlySpan<long> o, int n, ReadOnlySpan<long> s)
+        {
+            if (s[0] == 1 && s[1] == 1)
+            {
+                var dst = y.AsSpan((int)o[1], n);
+                System.Numerics.Tensors.TensorPrimitives.Add(dst, x.AsSpan((int)o[0], n), dst);
+                return;
+            }
+            for (int i = 0; i < n; i++) y[o[1] + i * s[1]] += x[o[0] + i * s[0]];
+        }
+    }
+
     // Visits every multi-index of a shape in row-major order.
     static void ForEachIndex(int[] shape, Action<int[]> visit)
     {
