@@ -141,6 +141,46 @@ public abstract class Module
         return this;
     }
 
+    /// <summary>
+    /// Converts every floating parameter and buffer of this module and its descendants to <paramref name="dtype"/>
+    /// (e.g. Float64 for gradient checks). A tensor's storage cannot change dtype, so each one is replaced in the
+    /// registry by a converted leaf; tensors shared by several modules stay shared. Layers must therefore read their
+    /// tensors through the registry (<see cref="GetParameter"/>), as the built-in layers do, not cache them in fields.
+    /// Gradients are dropped; <c>RequiresGrad</c> is kept. <c>model.To(DType.Float64)</c>
+    /// </summary>
+    public Module To(DType dtype)
+    {
+        var converted = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        Tensor Convert(Tensor t)
+        {
+            if (!t.DType.IsFloating() || t.DType == dtype) return t;
+            if (!converted.TryGetValue(t, out var c))
+            {
+                using (Autograd.Autograd.NoGrad()) c = t.Detach().To(dtype);
+                c.RequiresGrad = t.RequiresGrad;
+                converted[t] = c;
+            }
+            return c;
+        }
+        foreach (var (_, m) in NamedModules())
+        {
+            for (int i = 0; i < m._parameters.Count; i++) m._parameters[i] = (m._parameters[i].Name, Convert(m._parameters[i].Tensor));
+            for (int i = 0; i < m._buffers.Count; i++) m._buffers[i] = (m._buffers[i].Name, Convert(m._buffers[i].Tensor));
+        }
+        return this;
+    }
+
+    /// <summary>This module's own parameter named <paramref name="name"/> (the registry's current tensor).</summary>
+    protected Tensor GetParameter(string name) => FindParameter(name)
+        ?? throw new KeyNotFoundException($"{GetType().Name}: no parameter named '{name}'");
+
+    /// <summary>This module's own parameter named <paramref name="name"/>, or null when it has none.</summary>
+    protected Tensor? FindParameter(string name)
+    {
+        foreach (var (n, p) in _parameters) if (n == name) return p;
+        return null;
+    }
+
     /// <summary>Clears the gradients of all parameters.</summary>
     public void ZeroGrad() => Parameters().ZeroGrad();
 

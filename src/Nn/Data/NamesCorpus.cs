@@ -52,7 +52,7 @@ public sealed class NamesCorpus
     {
         var stream = validation ? _validation : _train;
         if (stream.Length < time + 2) throw new ArgumentException($"NamesCorpus: a window of {time + 1} tokens does not fit a stream of {stream.Length}");
-        var starts = Tensor.Randint(0, stream.Length - time - 1, [batch], generator: generator).ToArray<long>();
+        var starts = Tensor.Randint(0, stream.Length - time, [batch], generator: generator).ToArray<long>();
         var x = new long[batch * time];
         var y = new long[batch * time];
         for (int b = 0; b < batch; b++)

@@ -6,12 +6,11 @@ public sealed class Embedding : Module
 {
     public Embedding(int count, int dim, Generator? generator = null)
     {
-        Weight = RegisterParameter("weight", Tensor.Zeros(count, dim));
-        Init.Normal(Weight, 0, 1, generator);
+        Init.Normal(RegisterParameter("weight", Tensor.Zeros(count, dim)), 0, 1, generator);
     }
 
     /// <summary>[count, dim].</summary>
-    public Tensor Weight { get; }
+    public Tensor Weight => GetParameter("weight");
 
     /// <summary>Ids of any shape S give vectors [..S, dim].</summary>
     public override Tensor Forward(Tensor ids) => Weight.Embedding(ids);

@@ -6,13 +6,13 @@ public sealed class LayerNorm : Module
     public LayerNorm(int dim, double eps = 1e-5)
     {
         Eps = eps;
-        Weight = RegisterParameter("weight", Tensor.Ones(dim));
-        Bias = RegisterParameter("bias", Tensor.Zeros(dim));
+        RegisterParameter("weight", Tensor.Ones(dim));
+        RegisterParameter("bias", Tensor.Zeros(dim));
     }
 
     public double Eps { get; }
-    public Tensor Weight { get; }
-    public Tensor Bias { get; }
+    public Tensor Weight => GetParameter("weight");
+    public Tensor Bias => GetParameter("bias");
 
     public override Tensor Forward(Tensor x)
     {
@@ -29,11 +29,11 @@ public sealed class RMSNorm : Module
     public RMSNorm(int dim, double eps = 1e-6)
     {
         Eps = eps;
-        Weight = RegisterParameter("weight", Tensor.Ones(dim));
+        RegisterParameter("weight", Tensor.Ones(dim));
     }
 
     public double Eps { get; }
-    public Tensor Weight { get; }
+    public Tensor Weight => GetParameter("weight");
 
     public override Tensor Forward(Tensor x) => x * (x.Square().Mean(-1, keepDim: true) + Eps).Rsqrt() * Weight;
 }

@@ -9,13 +9,11 @@ public sealed class Linear : Module
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        Weight = RegisterParameter("weight", Tensor.Zeros(outFeatures, inFeatures));
-        Init.KaimingUniform(Weight, Math.Sqrt(5), generator: generator);
+        Init.KaimingUniform(RegisterParameter("weight", Tensor.Zeros(outFeatures, inFeatures)), Math.Sqrt(5), generator: generator);
         if (bias)
         {
             double bound = inFeatures > 0 ? 1 / Math.Sqrt(inFeatures) : 0;
-            Bias = RegisterParameter("bias", Tensor.Zeros(outFeatures));
-            Init.Uniform(Bias, -bound, bound, generator);
+            Init.Uniform(RegisterParameter("bias", Tensor.Zeros(outFeatures)), -bound, bound, generator);
         }
     }
 
@@ -23,10 +21,10 @@ public sealed class Linear : Module
     public int OutFeatures { get; }
 
     /// <summary>[out, in].</summary>
-    public Tensor Weight { get; }
+    public Tensor Weight => GetParameter("weight");
 
     /// <summary>[out], or null without bias.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias => FindParameter("bias");
 
     public override Tensor Forward(Tensor input)
     {
