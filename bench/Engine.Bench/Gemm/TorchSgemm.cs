@@ -59,7 +59,7 @@ internal static class TorchSgemm
         return (result, $"{doc.RootElement.GetProperty("blas").GetString() ?? "?"} (kernel {core})");
     }
 
-    private static (int Code, string Output) Execute(string file, string[] args, Dictionary<string, string>? env, TimeSpan timeout)
+    internal static (int Code, string Output) Execute(string file, string[] args, Dictionary<string, string>? env, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args) info.ArgumentList.Add(arg);

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Autograd;
+using Engine.Bench.Gemm;
+using Engine.Nn;
+
+namespace Engine.Bench.Training;
+
+/// <summary>
+/// The tiny-GPT figures of the neural-network issue, side by side with PyTorch (bench/torch_gpt.py, same model):
+/// training-step and forward tokens/s, bytes allocated and GC pause per step, and generation tokens/s at batch 1
+/// with the KV cache.
+/// </summary>
+static class TrainingStep
+{
+    const int Vocab = 256, Context = 128, Width = 128, Layers = 4, Heads = 4, Batch = 16, GenerateTokens = 64;
+
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        int steps = quick ? 2 : 10;
+        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine($"tiny GPT: V={Vocab}, d={Width}, {Layers} layers, {Heads} heads, T={Context}, B={Batch}, AdamW; threads {Environment.ProcessorCount}");
+
+        var model = new Gpt(new GptConfig(Vocab, Context, Width, Layers, Heads), new Generator(0));
+        var optimizer = new AdamW(model.Parameters(), 1e-3);
+        var gen = new Generator(1);
+        var x = Tensor.Randint(0, Vocab, [Batch, Context], generator: gen);
+        var y = Tensor.Randint(0, Vocab, [Batch, Context], generator: gen);
+        void Step()
+        {
+            var loss = Losses.CrossEntropy(model.Forward(x), y);
+            optimizer.ZeroGrad();
+            loss.Backward();
+            optimizer.Step();
+        }
+
+        for (int i = 0; i < 3; i++) Step();
+        long bytesBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var pauseBefore = GC.GetTotalPauseDuration();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++) Step();
+        double train = clock.Elapsed.TotalSeconds / steps;
+        double bytesPerStep = (GC.GetTotalAllocatedBytes(precise: true) - bytesBefore) / (double)steps;
+        double pausePerStep = (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds / steps;
+
+        double forward;
+        using (Engine.Autograd.Autograd.NoGrad())
+        {
+            model.Forward(x);
+            clock.Restart();
+            for (int i = 0; i < steps; i++) model.Forward(x);
+            forward = clock.Elapsed.TotalSeconds / steps;
+        }
+
+        var prompt = Tensor.Zeros([1, 1], DType.Int64);
+        Sampling.Generate(model, prompt, 8, new SamplingOptions(Greedy: true));
+        clock.Restart();
+        int reps = quick ? 1 : 3;
+        for (int i = 0; i < reps; i++) Sampling.Generate(model, prompt, GenerateTokens, new SamplingOptions(Greedy: true));
+        double generate = GenerateTokens * reps / clock.Elapsed.TotalSeconds;
+
+        double tokens = Batch * Context;
+        var engine = (Train: tokens / train, Forward: tokens / forward, Generate: generate);
+        var torch = RunTorch(steps, bestKernel: true);
+        var torchPinned = Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is { Length: > 0 } ? RunTorch(steps, bestKernel: false) : null;
+
+        Console.WriteLine();
+        Console.WriteLine("| figure | engine | PyTorch | engine / PyTorch |" + (torchPinned is null ? "" : " PyTorch (pinned OpenBLAS kernel) | ratio |"));
+        Console.WriteLine("|---|---:|---:|---:|" + (torchPinned is null ? "" : "---:|---:|"));
+        Row("training step, tokens/s", engine.Train, torch?.Train, torchPinned?.Train);
+        Row("forward only, tokens/s", engine.Forward, torch?.Forward, torchPinned?.Forward);
+        Row($"generation, batch 1, KV cache, tokens/s", engine.Generate, torch?.Generate, torchPinned?.Generate);
+        Console.WriteLine($"| training step time | {train * 1e3:F1} ms | {(torch is null ? "n/a" : (tokens / torch.Value.Train * 1e3).ToString("F1") + " ms")} | |" + (torchPinned is null ? "" : " | |"));
+        Console.WriteLine($"| bytes allocated per step (after warm-up) | {bytesPerStep / 1e6:F1} MB | | |" + (torchPinned is null ? "" : " | |"));
+        Console.WriteLine($"| GC pause per step | {pausePerStep:F2} ms | | |" + (torchPinned is null ? "" : " | |"));
+        if (torch is { } t) Console.WriteLine($"\ntraining step: {engine.Train / t.Train:F2}x PyTorch (target >= 2x)");
+        return 0;
+
+        void Row(string name, double e, double? p, double? pp)
+        {
+            string ps = p is null ? "n/a" : p.Value.ToString("F0", CultureInfo.InvariantCulture);
+            string ratio = p is null ? "n/a" : (e / p.Value).ToString("F2", CultureInfo.InvariantCulture) + "x";
+            string extra = torchPinned is null ? "" : $" {pp:F0} | {(pp is null ? "n/a" : (e / pp.Value).ToString("F2", CultureInfo.InvariantCulture) + "x")} |";
+            Console.WriteLine($"| {name} | {e:F0} | {ps} | {ratio} |{extra}");
+        }
+    }
+
+    static (double Train, double Forward, double Generate)? RunTorch(int steps, bool bestKernel)
+    {
+        string? python = TorchSgemm.FindPython();
+        string? script = FindScript("torch_gpt.py");
+        if (python is null || script is null)
+        {
+            Console.WriteLine("PyTorch: not available (no python3 that can `import torch`)");
+            return null;
+        }
+        string threads = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
+        var env = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = threads, ["OPENBLAS_NUM_THREADS"] = threads };
+        if (bestKernel) env["OPENBLAS_CORETYPE"] = env["OPENBLAS_L2_SIZE"] = "";
+        var (code, output) = TorchSgemm.Execute(python, [script, "--threads", threads, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--gen", GenerateTokens.ToString(CultureInfo.InvariantCulture)], env, TimeSpan.FromMinutes(10));
+        if (code != 0)
+        {
+            Console.WriteLine($"PyTorch: torch_gpt.py exited with {code}: {output}");
+            return null;
+        }
+        using var doc = JsonDocument.Parse(output.Trim().Split('\n').Last());
+        var r = doc.RootElement;
+        return (r.GetProperty("train_tokens_per_s").GetDouble(), r.GetProperty("forward_tokens_per_s").GetDouble(), r.GetProperty("generate_tokens_per_s").GetDouble());
+    }
+
+    static string? FindScript(string name)
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "bench", name);
+                if (File.Exists(candidate)) return candidate;
+            }
+        return null;
+    }
+}
