@@ -51,6 +51,17 @@ public sealed partial class Tensor
             : result.Record(Enum.Parse<OpKind>(op.ToString()), [x], op == UnaryOp.Clamp ? new() { P0 = p0, P1 = p1 } : null);
     }
 
+    /// <summary>
+    /// d/dx of an activation at this tensor's values, computed by one kernel and not recorded: backward passes use it
+    /// when they build no graph (otherwise they compose the derivative from recorded ops so it can be differentiated).
+    /// </summary>
+    internal Tensor ActivationDerivative(UnaryOp derivative)
+    {
+        var result = Empty(_shape, DType, Backend);
+        Backend.Unary(derivative, Contiguous().Strided, result.Strided);
+        return result;
+    }
+
     /// <summary>this + other, broadcast.</summary>
     public Tensor Add(Tensor other) => Binary("Add", BinaryOp.Add, this, other);
     /// <summary>this + scalar.</summary>

@@ -168,6 +168,18 @@ public sealed partial class Tensor
     /// <summary>x - logsumexp(x) along one dimension.</summary>
     public Tensor LogSoftmax(int dim) => SoftmaxCore("LogSoftmax", dim, log: true);
 
+    /// <summary>
+    /// Gradient of softmax/log-softmax along the last dimension from its output y (this) and the output gradient, in
+    /// one kernel, not recorded; used by backward passes that build no graph.
+    /// </summary>
+    internal Tensor SoftmaxBackward(Tensor grad, bool log)
+    {
+        var (y, g) = (Contiguous(), grad.Contiguous());
+        var result = Empty(_shape, DType, Backend);
+        Backend.SoftmaxBackward(y.Strided, g.Strided, log, result.Strided);
+        return result;
+    }
+
     Tensor SoftmaxCore(string name, int dim, bool log)
     {
         var x = To(DType.ToFloating());

@@ -23,14 +23,16 @@ static class ReductionRules
         };
         rules[OpKind.Softmax] = (r, y, g) =>
         {
-            // dx = y * (g - sum(g * y))
+            // dx = y * (g - sum(g * y)); one fused kernel when no graph is being built.
             int d = r.Attributes.Dim;
+            if (!GradMode.IsEnabled && d == y.Rank - 1) return [y.SoftmaxBackward(g, log: false)];
             return [y * (g - (g * y).Sum(d, keepDim: true))];
         };
         rules[OpKind.LogSoftmax] = (r, y, g) =>
         {
             // dx = g - softmax * sum(g)
             int d = r.Attributes.Dim;
+            if (!GradMode.IsEnabled && d == y.Rank - 1) return [y.SoftmaxBackward(g, log: true)];
             return [g - y.Exp() * g.Sum(d, keepDim: true)];
         };
     }

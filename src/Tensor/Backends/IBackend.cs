@@ -51,6 +51,12 @@ public interface IBackend
     /// <summary>Numerically stable softmax (or log-softmax) along one axis.</summary>
     void Softmax(StridedView x, int axis, bool log, StridedView y);
 
+    /// <summary>
+    /// Gradient of softmax (or log-softmax) along the last axis from its output y and the output gradient g:
+    /// y (g - sum(g y)) for softmax, g - exp(y) sum(g) for log-softmax. All views contiguous, same shape.
+    /// </summary>
+    void SoftmaxBackward(StridedView y, StridedView grad, bool log, StridedView dx);
+
     /// <summary>Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast.</summary>
     void MatMul(StridedView a, StridedView b, StridedView y);
 

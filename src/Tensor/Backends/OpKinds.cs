@@ -5,6 +5,8 @@ public enum UnaryOp
 {
     Neg, Abs, Sign, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu,
     GeluErf, GeluTanh, Silu, Softplus, Clamp, Square, Reciprocal, LogicalNot, Erf,
+    // Derivatives d/dx of the activations above, used by backward passes that build no graph.
+    GeluTanhDerivative, GeluErfDerivative, SiluDerivative,
 }
 
 /// <summary>Elementwise functions of two broadcast inputs of the same dtype.</summary>

@@ -79,6 +79,29 @@ public sealed partial class CpuBackend
                     y[i] = T.CreateTruncating(0.5 * v * (1.0 + MathNet.Numerics.SpecialFunctions.Erf(v * 0.7071067811865476)));
                 }
                 break;
+            case UnaryOp.GeluTanhDerivative:
+                // d/dx of the tanh GELU: (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 k x^2), t = tanh(c (x + k x^3))
+                TensorPrimitives.Multiply(x, x, y);
+                TensorPrimitives.Multiply(y, x, y);
+                TensorPrimitives.MultiplyAdd(y, T.CreateTruncating(0.044715), x, y);
+                TensorPrimitives.Multiply(y, T.CreateTruncating(0.7978845608028654), y);
+                TensorPrimitives.Tanh(y, y);
+                GeluTanhDerivativeFromTanh(x, y);
+                break;
+            case UnaryOp.SiluDerivative:
+                // d/dx x s(x) = s (1 + x (1 - s))
+                TensorPrimitives.Sigmoid(x, y);
+                SiluDerivativeFromSigmoid(x, y);
+                break;
+            case UnaryOp.GeluErfDerivative:
+                // Phi(x) + x phi(x)
+                for (int i = 0; i < x.Length; i++)
+                {
+                    double v = double.CreateTruncating(x[i]);
+                    double cdf = 0.5 * (1.0 + MathNet.Numerics.SpecialFunctions.Erf(v * 0.7071067811865476));
+                    y[i] = T.CreateTruncating(cdf + v * Math.Exp(-0.5 * v * v) * 0.3989422804014327);
+                }
+                break;
             case UnaryOp.Erf:
                 for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(MathNet.Numerics.SpecialFunctions.Erf(double.CreateTruncating(x[i])));
                 break;
@@ -89,6 +112,42 @@ public sealed partial class CpuBackend
                 break;
             default: throw new NotSupportedException($"{op}: not defined for floating tensors");
         }
+    }
+
+    // y holds t = tanh(u) on entry and the GELU derivative on exit.
+    static void GeluTanhDerivativeFromTanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T half = T.CreateTruncating(0.5), c = T.CreateTruncating(0.7978845608028654), k3 = T.CreateTruncating(3 * 0.044715);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var (vh, vc, vk, one) = (new Vector<T>(half), new Vector<T>(c), new Vector<T>(k3), Vector<T>.One);
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var xv = new Vector<T>(x[i..]);
+                var t = new Vector<T>(y[i..]);
+                var d = vh * (one + t) + vh * xv * (one - t * t) * vc * (one + vk * xv * xv);
+                d.CopyTo(y[i..]);
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            T t = y[i], v = x[i];
+            y[i] = half * (T.One + t) + half * v * (T.One - t * t) * c * (T.One + k3 * v * v);
+        }
+    }
+
+    // y holds s = sigmoid(x) on entry and d/dx (x s(x)) on exit.
+    static void SiluDerivativeFromSigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var s = new Vector<T>(y[i..]);
+                (s * (Vector<T>.One + new Vector<T>(x[i..]) * (Vector<T>.One - s))).CopyTo(y[i..]);
+            }
+        for (; i < x.Length; i++) y[i] = y[i] * (T.One + x[i] * (T.One - y[i]));
     }
 
     static void UnaryInteger<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> y, double p0, double p1) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>

@@ -182,6 +182,46 @@ public sealed partial class CpuBackend
         }
     }
 
+    public void SoftmaxBackward(StridedView y, StridedView grad, bool log, StridedView dx)
+    {
+        switch (y.Storage.DType)
+        {
+            case DType.Float32: SoftmaxBackwardRows<float>(y, grad, log, dx); break;
+            case DType.Float64: SoftmaxBackwardRows<double>(y, grad, log, dx); break;
+            default: throw new NotSupportedException($"SoftmaxBackward: needs a floating tensor, got {y.Storage.DType.Name()}");
+        }
+    }
+
+    static void SoftmaxBackwardRows<T>(StridedView y, StridedView grad, bool log, StridedView dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (Y, G, D) = (Cpu(y).Array<T>(), Cpu(grad).Array<T>(), Cpu(dx).Array<T>());
+        int n = y.Shape[^1];
+        long rows = n == 0 ? 0 : y.Numel / n;
+        var (yo, go, dO) = ((int)y.Offset, (int)grad.Offset, (int)dx.Offset);
+        CpuThreading.For(rows, y.Numel * 4, (s, e) =>
+        {
+            for (long r = s; r < e; r++)
+            {
+                var yr = new ReadOnlySpan<T>(Y, yo + (int)r * n, n);
+                var gr = new ReadOnlySpan<T>(G, go + (int)r * n, n);
+                var dr = new Span<T>(D, dO + (int)r * n, n);
+                if (log)
+                {
+                    T sum = TensorPrimitives.Sum(gr);
+                    TensorPrimitives.Exp(yr, dr);
+                    TensorPrimitives.Multiply(dr, sum, dr);
+                    TensorPrimitives.Subtract(gr, dr, dr);
+                }
+                else
+                {
+                    T dot = TensorPrimitives.Dot(gr, yr);
+                    TensorPrimitives.Subtract(gr, dot, dr);
+                    TensorPrimitives.Multiply(dr, yr, dr);
+                }
+            }
+        });
+    }
+
     internal interface IRowTransform { void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, INumber<T>; }
 
     // Runs a row transform along one axis; output has x's shape. When the axis is already last and x contiguous,
