@@ -70,6 +70,7 @@ public class OpCoverageTests
         [OpKind.Cumsum] = [$"{R}.{nameof(ReductionGradTests.Cumsum_AlongEachDimension_MatchesFiniteDifferences)}"],
         [OpKind.Softmax] = [$"{R}.{nameof(ReductionGradTests.SoftmaxAndLogSoftmax_AlongEachDimension_MatchFiniteDifferences)}"],
         [OpKind.LogSoftmax] = [$"{R}.{nameof(ReductionGradTests.SoftmaxAndLogSoftmax_AlongEachDimension_MatchFiniteDifferences)}"],
+        [OpKind.LayerNorm] = [$"{nameof(NormalizationGradTests)}.{nameof(NormalizationGradTests.LayerNorm_InInputWeightAndBias_MatchesFiniteDifferences)}"],
         [OpKind.MatMul] = [$"{P}.{nameof(MatMulGradTests.MatMul_MatrixByMatrix_MatchesFiniteDifferences)}", $"{P}.{nameof(MatMulGradTests.MatMul_BroadcastsBatchDimensions)}"],
         [OpKind.Gather] = [$"{I}.{nameof(IndexingGradTests.Gather_WithRepeatedIndices_MatchesFiniteDifferences)}"],
         [OpKind.ScatterAdd] = [$"{I}.{nameof(IndexingGradTests.ScatterAdd_IntoInputFromSource_MatchesFiniteDifferencesInBoth)}"],

@@ -21,6 +21,7 @@ public static class DerivativeRules
         ElementwiseRules.Register(Rules);
         MovementRules.Register(Rules);
         ReductionRules.Register(Rules);
+        NormalizationRules.Register(Rules);
         MatMulRules.Register(Rules);
         IndexingRules.Register(Rules);
         SpectralRules.Register(Rules);

@@ -14,13 +14,7 @@ public sealed class LayerNorm : Module
     public Tensor Weight => GetParameter("weight");
     public Tensor Bias => GetParameter("bias");
 
-    public override Tensor Forward(Tensor x)
-    {
-        var mean = x.Mean(-1, keepDim: true);
-        var centered = x - mean;
-        var variance = centered.Square().Mean(-1, keepDim: true); // biased, as PyTorch's layer_norm
-        return centered * (variance + Eps).Rsqrt() * Weight + Bias;
-    }
+    public override Tensor Forward(Tensor x) => x.LayerNorm(Weight, Bias, Eps);
 }
 
 /// <summary>Root-mean-square normalisation of the last dimension with a learned scale (Zhang and Sennrich 2019).</summary>

@@ -57,6 +57,16 @@ public interface IBackend
     /// </summary>
     void SoftmaxBackward(StridedView y, StridedView grad, bool log, StridedView dx);
 
+    /// <summary>
+    /// Layer normalisation over the last axis: y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased
+    /// variance; also writes each row's mean and 1/sqrt(var + eps) ([rows]). All views contiguous.
+    /// </summary>
+    void LayerNorm(StridedView x, StridedView weight, StridedView bias, double eps, StridedView y, StridedView mean, StridedView rstd);
+
+    /// <summary>Gradients of <see cref="LayerNorm"/> from the output gradient: dx, and dweight/dbias summed over rows in row order.</summary>
+    void LayerNormBackward(StridedView x, StridedView weight, StridedView mean, StridedView rstd, StridedView grad,
+        StridedView dx, StridedView dweight, StridedView dbias);
+
     /// <summary>Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast.</summary>
     void MatMul(StridedView a, StridedView b, StridedView y);
 

@@ -25,6 +25,8 @@ public enum OpKind
     Pad, Concat,
     // Reductions and scans.
     Sum, Prod, Amax, Amin, Cumsum, Softmax, LogSoftmax,
+    /// <summary>Inputs: x, weight, bias; normalises the last dimension. Saved: mean and 1/std per row.</summary>
+    LayerNorm,
     // Products.
     MatMul,
     // Indexing.

@@ -43,6 +43,9 @@ public sealed record OpAttributes
     /// <summary>An index tensor the rule needs (Gather, ScatterAdd, IndexSelect).</summary>
     public Tensor? Index { get; init; }
 
+    /// <summary>By-products of the forward pass that the rule reuses (LayerNorm's mean and 1/std).</summary>
+    public Tensor[]? Saved { get; init; }
+
     /// <summary>Display name for ops that are not identified by their kind alone (Custom, NonDifferentiable).</summary>
     public string? Name { get; init; }
 
