@@ -29,3 +29,17 @@ public sealed partial class Tensor
         return this;
     }
 }
+
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// One fused Adam/AdamW update of this contiguous parameter and its contiguous moment buffers, in place
+    /// (see <see cref="Backends.IBackend.AdamStep"/>). Used by the optimisers; not recorded.
+    /// </summary>
+    internal void AdamStepInPlace(Tensor grad, Tensor expAvg, Tensor expAvgSq, double beta1, double beta2, double eps, double stepSize, double c2, double decay)
+    {
+        Require(IsContiguous && expAvg.IsContiguous && expAvgSq.IsContiguous, "AdamStep: parameter and moments must be contiguous");
+        var g = grad.To(DType).Contiguous();
+        Backend.AdamStep(Strided, g.Strided, expAvg.Strided, expAvgSq.Strided, beta1, beta2, eps, stepSize, c2, decay);
+    }
+}

@@ -26,16 +26,24 @@ public class Adam : Optimizer
     protected override void Update(ParamGroup group, Tensor p, Tensor grad, Dictionary<string, Tensor> state)
     {
         var g = !Decoupled && group.WeightDecay != 0 ? grad + p * group.WeightDecay : grad;
-        var m = state.TryGetValue("exp_avg", out var m0) ? m0 * Beta1 + g * (1 - Beta1) : g * (1 - Beta1);
-        var v = state.TryGetValue("exp_avg_sq", out var v0) ? v0 * Beta2 + g.Square() * (1 - Beta2) : g.Square() * (1 - Beta2);
-        state["exp_avg"] = m;
-        state["exp_avg_sq"] = v;
         double t = StepCount;
         double c1 = 1 - Math.Pow(Beta1, t), c2 = 1 - Math.Pow(Beta2, t);
+        double decay = Decoupled ? group.Lr * group.WeightDecay : 0;
+        if (p.IsContiguous)
+        {
+            // One fused pass over p, m and v (the same arithmetic as below, without the temporaries).
+            if (!state.TryGetValue("exp_avg", out var m0)) state["exp_avg"] = m0 = p.ZerosLike();
+            if (!state.TryGetValue("exp_avg_sq", out var v0)) state["exp_avg_sq"] = v0 = p.ZerosLike();
+            p.AdamStepInPlace(g, m0, v0, Beta1, Beta2, Eps, group.Lr / c1, c2, decay);
+            return;
+        }
+        var m = state.TryGetValue("exp_avg", out var m1) ? m1 * Beta1 + g * (1 - Beta1) : g * (1 - Beta1);
+        var v = state.TryGetValue("exp_avg_sq", out var v1) ? v1 * Beta2 + g.Square() * (1 - Beta2) : g.Square() * (1 - Beta2);
+        state["exp_avg"] = m;
+        state["exp_avg_sq"] = v;
         // p -= lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / c1 and v_hat = v / c2 (PyTorch's arrangement).
         var update = m / ((v / c2).Sqrt() + Eps) * (group.Lr / c1);
-        var decayed = Decoupled && group.WeightDecay != 0 ? p * (1 - group.Lr * group.WeightDecay) : p;
-        p.CopyFrom(decayed - update);
+        p.CopyFrom(p * (1 - decay) - update);
     }
 }
 

@@ -67,6 +67,13 @@ public interface IBackend
     void LayerNormBackward(StridedView x, StridedView weight, StridedView mean, StridedView rstd, StridedView grad,
         StridedView dx, StridedView dweight, StridedView dbias);
 
+    /// <summary>
+    /// One Adam/AdamW update in place on contiguous parameter p and moments m, v from gradient g:
+    /// m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p = p (1 - decay) - stepSize m / (sqrt(v / c2) + eps),
+    /// with decay = lr * weight decay for AdamW (0 for Adam, whose decay is folded into g by the caller).
+    /// </summary>
+    void AdamStep(StridedView p, StridedView g, StridedView m, StridedView v, double beta1, double beta2, double eps, double stepSize, double c2, double decay);
+
     /// <summary>Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast.</summary>
     void MatMul(StridedView a, StridedView b, StridedView y);
 
