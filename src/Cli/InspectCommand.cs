@@ -56,8 +56,17 @@ static class InspectCommand
         var tokenizer = TextCodec.FromFolder(folder);
         Console.WriteLine($"tokenizer: {(tokenizer is null ? $"none ({TextCodec.VocabFileName} + {TextCodec.MergesFileName} absent)" : tokenizer.Description)}");
         PrintTable(file);
+        // Causal-mask buffers (h.N.attn.bias) and a tied lm_head are stored but are not parameters of the model.
+        var parameters = file.Names.Where(n => IsGpt2Parameter(n, config.TiedHead)).Select(file.Info).ToList();
+        Console.WriteLine($"model parameters: {parameters.Sum(i => i.Numel):N0} in {parameters.Count} tensors");
         PrintMetadata(file.Metadata, skip: []);
         return 0;
+    }
+
+    static bool IsGpt2Parameter(string key, bool tiedHead)
+    {
+        try { return !(tiedHead && Gpt2Checkpoint.EngineName(key) == "head.weight"); }
+        catch (ArgumentException) { return false; }
     }
 
     static void PrintTable(SafetensorsFile file)
