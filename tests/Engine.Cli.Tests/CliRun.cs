@@ -6,17 +6,20 @@ namespace Engine.Cli.Tests;
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ConsoleCollection
 {
+    /// <summary>The collection name that the console-capturing test classes share.</summary>
     public const string Name = "console";
 }
 
-/// <summary>The outcome of one in-process <c>engine</c> invocation.</summary>
+/// <summary>The outcome of one in-process <c>engine</c> invocation: exit code, captured stdout and stderr.</summary>
 public sealed record CliResult(int ExitCode, string Out, string Error);
 
 /// <summary>Runs the engine command line in-process with the console captured.</summary>
 public static class CliRun
 {
+    /// <summary>The tiny Hugging Face GPT-2 folder copied next to the test assembly.</summary>
     public static string Golden => Path.Combine(AppContext.BaseDirectory, "golden", "gpt2-tiny");
 
+    /// <summary>Runs <c>engine</c> with <paramref name="args"/> through <see cref="EngineCommand.Run"/>, capturing the console.</summary>
     public static CliResult Invoke(params string[] args)
     {
         var (oldOut, oldError) = (Console.Out, Console.Error);
