@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Nn;
+using Engine.Nn.Checkpoints;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// <c>engine inspect</c>: what a checkpoint holds, read from its header only (no tensor data is loaded): one row per
+/// tensor (name, dtype, shape, elements), totals, and the metadata (for a training checkpoint: step and configuration).
+/// </summary>
+static class InspectCommand
+{
+    const string ModelPrefix = "model.";
+
+    public static Command Create()
+    {
+        var path = new Argument<string>("path") { Description = "a .safetensors file (plain, or a training checkpoint of `engine train`) or a Hugging Face GPT-2 folder" };
+        var command = new Command("inspect", "list the tensors, parameter counts and metadata of a checkpoint file or model folder, reading headers only");
+        command.Arguments.Add(path);
+        command.SetAction(r => CommandErrors.Run("inspect", () => Run(r.GetValue(path)!)));
+        return command;
+    }
+
+    static int Run(string path)
+    {
+        if (Directory.Exists(path)) return InspectFolder(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint file or model folder at '{path}'", path);
+        using var file = Safetensors.Open(path);
+        bool training = file.Metadata.ContainsKey("step");
+        Console.WriteLine($"{path}: {(training ? "training checkpoint" : "safetensors file")}, {file.Names.Count} tensors");
+        PrintTable(file);
+        if (training)
+        {
+            // Model parameters and optimiser state live side by side under "model." and "optim." (TrainingCheckpoint).
+            var parameters = file.Names.Where(n => n.StartsWith(ModelPrefix, StringComparison.Ordinal)).Select(file.Info).ToList();
+            Console.WriteLine($"model parameters: {parameters.Sum(i => i.Numel):N0} in {parameters.Count} tensors ({parameters.Sum(i => i.ByteLength):N0} bytes)");
+            Console.WriteLine($"step: {file.Metadata["step"]}");
+            if (file.Metadata.TryGetValue(NamesModelFile.ConfigKey, out var json))
+                Console.WriteLine($"config: {json}");
+        }
+        PrintMetadata(file.Metadata, skip: training ? ["step", NamesModelFile.ConfigKey] : []);
+        return 0;
+    }
+
+    static int InspectFolder(string folder)
+    {
+        var config = Gpt2Checkpoint.ReadConfig(folder);
+        var weights = Path.Combine(folder, Gpt2Checkpoint.WeightsFileName);
+        if (!File.Exists(weights)) throw new FileNotFoundException($"'{folder}' has no {Gpt2Checkpoint.WeightsFileName}", weights);
+        using var file = Safetensors.Open(weights);
+        Console.WriteLine($"{folder}: Hugging Face GPT-2 folder, {file.Names.Count} tensors");
+        Console.WriteLine($"config: vocab {config.VocabSize}, context {config.ContextLength}, width {config.DModel}, {config.Layers} layers, {config.Heads} heads, " +
+            $"MLP {config.MlpRatio * config.DModel}, {(config.GeluTanh ? "tanh GELU" : "exact GELU")}, {(config.TiedHead ? "tied" : "untied")} head");
+        var tokenizer = TextCodec.FromFolder(folder);
+        Console.WriteLine($"tokenizer: {(tokenizer is null ? $"none ({TextCodec.VocabFileName} + {TextCodec.MergesFileName} absent)" : tokenizer.Description)}");
+        PrintTable(file);
+        // Causal-mask buffers (h.N.attn.bias) and a tied lm_head are stored but are not parameters of the model.
+        var parameters = file.Names.Where(n => IsGpt2Parameter(n, config.TiedHead)).Select(file.Info).ToList();
+        Console.WriteLine($"model parameters: {parameters.Sum(i => i.Numel):N0} in {parameters.Count} tensors");
+        PrintMetadata(file.Metadata, skip: []);
+        return 0;
+    }
+
+    static bool IsGpt2Parameter(string key, bool tiedHead)
+    {
+        try { return !(tiedHead && Gpt2Checkpoint.EngineName(key) == "head.weight"); }
+        catch (ArgumentException) { return false; }
+    }
+
+    static void PrintTable(SafetensorsFile file)
+    {
+        var infos = file.Names.Select(file.Info).ToList();
+        int nameWidth = Math.Max(4, infos.Select(i => i.Name.Length).DefaultIfEmpty(0).Max());
+        var shapes = infos.Select(i => "[" + string.Join(", ", i.Shape) + "]").ToList();
+        int shapeWidth = Math.Max(5, shapes.Select(s => s.Length).DefaultIfEmpty(0).Max());
+        Console.WriteLine($"{"name".PadRight(nameWidth)}  {"dtype",-5}  {"shape".PadRight(shapeWidth)}  {"count",12}");
+        for (int k = 0; k < infos.Count; k++)
+            Console.WriteLine($"{infos[k].Name.PadRight(nameWidth)}  {infos[k].DType,-5}  {shapes[k].PadRight(shapeWidth)}  {infos[k].Numel,12:N0}");
+        Console.WriteLine($"total: {infos.Sum(i => i.Numel):N0} elements, {infos.Sum(i => i.ByteLength):N0} bytes");
+    }
+
+    static void PrintMetadata(IReadOnlyDictionary<string, string> metadata, string[] skip)
+    {
+        var rest = metadata.Where(kv => !skip.Contains(kv.Key)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        if (rest.Count == 0) return;
+        Console.WriteLine("metadata:");
+        foreach (var (key, value) in rest)
+        {
+            // Long values (a character vocabulary, a JSON blob) are cut so the table stays readable.
+            string shown = value.Length > 80 ? value[..77] + "..." : value;
+            Console.WriteLine($"  {key}: {JsonSerializer.Serialize(shown)}");
+        }
+    }
+}
