@@ -34,7 +34,7 @@ public sealed partial class CpuBackend
     }
 
     public void ScatterAdd(StridedView y, int axis, StridedView index, StridedView source)
-        => DispatchNumericReduce(ReduceOp.Sum, y.Storage.DType, new ScatterAddAction(y, axis, index, source));
+        => DispatchNumeric(y.Storage.DType, new ScatterAddAction(y, axis, index, source));
 
     readonly struct ScatterAddAction(StridedView y, int axis, StridedView index, StridedView source) : INumericAction
     {
@@ -84,7 +84,7 @@ public sealed partial class CpuBackend
     }
 
     public void IndexAdd(StridedView y, int axis, StridedView index, StridedView source)
-        => DispatchNumericReduce(ReduceOp.Sum, y.Storage.DType, new IndexAddAction(y, axis, index, source));
+        => DispatchNumeric(y.Storage.DType, new IndexAddAction(y, axis, index, source));
 
     readonly struct IndexAddAction(StridedView y, int axis, StridedView index, StridedView source) : INumericAction
     {

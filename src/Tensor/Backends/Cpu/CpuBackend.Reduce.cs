@@ -24,17 +24,18 @@ public sealed partial class CpuBackend
         var leading = x.Permute([.. gone, .. kept]);
         if (inner > 1 && outer > 1 && leading.IsContiguous)
         {
-            DispatchNumericReduce(op, x.Storage.DType, new ReduceLeading(op, leading.Storage, (int)leading.Offset, (int)inner, (int)outer, y));
+            DispatchNumeric(x.Storage.DType, new ReduceLeading(op, leading.Storage, (int)leading.Offset, (int)inner, (int)outer, y));
             return;
         }
         var trailing = x.Permute([.. kept, .. gone]);
         if (!trailing.IsContiguous) trailing = Contiguous(trailing);
-        DispatchNumericReduce(op, x.Storage.DType, new ReduceTrailing(op, trailing.Storage, (int)trailing.Offset, (int)outer, (int)inner, y));
+        DispatchNumeric(x.Storage.DType, new ReduceTrailing(op, trailing.Storage, (int)trailing.Offset, (int)outer, (int)inner, y));
     }
 
+    /// <summary>A generic action over numeric element types (Bool runs as byte), for kernels that need arithmetic.</summary>
     internal interface INumericAction { void Invoke<T>() where T : unmanaged, INumber<T>; }
 
-    static void DispatchNumericReduce<TAction>(ReduceOp op, DType dtype, TAction action) where TAction : struct, INumericAction
+    static void DispatchNumeric<TAction>(DType dtype, TAction action) where TAction : struct, INumericAction
     {
         switch (dtype)
         {
@@ -146,7 +147,7 @@ public sealed partial class CpuBackend
         var (rows, _) = AxisLast(x, axis);
         int n = x.Shape[axis];
         if (n == 0) throw new ArgumentException($"{(max ? "ArgMax" : "ArgMin")}: cannot reduce an empty dimension");
-        DispatchNumericReduce(ReduceOp.Max, x.Storage.DType, new ArgRows(max, rows, n, indices));
+        DispatchNumeric(x.Storage.DType, new ArgRows(max, rows, n, indices));
     }
 
     readonly struct ArgRows(bool max, StridedView rows, int n, StridedView indices) : INumericAction
@@ -232,7 +233,7 @@ public sealed partial class CpuBackend
         int n = x.Shape[axis];
         bool direct = axis == x.Rank - 1;
         var dst = direct ? y : StridedView.Contiguous(CpuStorage.Allocate(y.Storage.DType, y.Numel, false), src.Shape);
-        if (n > 0) DispatchNumericReduce(ReduceOp.Sum, x.Storage.DType, new RowTransformAction<TRows>(rows, src, dst, n));
+        if (n > 0) DispatchNumeric(x.Storage.DType, new RowTransformAction<TRows>(rows, src, dst, n));
         if (!direct)
         {
             // dst is x permuted; write it back through the same permutation of y.
