@@ -16,18 +16,35 @@ public sealed partial class CpuBackend
         var bOff = BatchOffsets(b, batchShape);
         long rsA = a.Strides[r - 2], csA = a.Strides[r - 1], rsB = b.Strides[r - 2], csB = b.Strides[r - 1];
         long yo = y.Offset;
+        // Many small products (attention heads) run one per thread; a few large ones use the GEMM's own threads.
+        // Either way each output element is computed by one thread in a fixed order, so results never depend on it.
+        long flops = (long)m * n * k;
+        bool acrossBatch = batch >= CpuThreading.MaxThreads && batch > 1 && flops < (1L << 22);
+        int gemmThreads = acrossBatch ? 1 : CpuThreading.MaxThreads;
         switch (y.Storage.DType)
         {
             case DType.Float32:
-                fixed (float* pa = Cpu(a).Array<float>(), pb = Cpu(b).Array<float>(), py = Cpu(y).Array<float>())
-                    for (long i = 0; i < batch; i++)
-                        PackedGemm.Gemm(m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0f, py + yo + i * m * n, n, CpuThreading.MaxThreads);
+            {
+                var (A, B, Y) = (Cpu(a).Array<float>(), Cpu(b).Array<float>(), Cpu(y).Array<float>());
+                CpuThreading.For(batch, acrossBatch ? batch * flops : 0, (s0, e0) =>
+                {
+                    fixed (float* pa = A, pb = B, py = Y)
+                        for (long i = s0; i < e0; i++)
+                            PackedGemm.Gemm(m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0f, py + yo + i * m * n, n, gemmThreads);
+                });
                 break;
+            }
             case DType.Float64:
-                fixed (double* pa = Cpu(a).Array<double>(), pb = Cpu(b).Array<double>(), py = Cpu(y).Array<double>())
-                    for (long i = 0; i < batch; i++)
-                        PackedGemm.Gemm(m, n, k, 1d, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0d, py + yo + i * m * n, n, CpuThreading.MaxThreads);
+            {
+                var (A, B, Y) = (Cpu(a).Array<double>(), Cpu(b).Array<double>(), Cpu(y).Array<double>());
+                CpuThreading.For(batch, acrossBatch ? batch * flops : 0, (s0, e0) =>
+                {
+                    fixed (double* pa = A, pb = B, py = Y)
+                        for (long i = s0; i < e0; i++)
+                            PackedGemm.Gemm(m, n, k, 1d, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0d, py + yo + i * m * n, n, gemmThreads);
+                });
                 break;
+            }
             case DType.Int32: IntegerMatMul<int>(a, b, y, aOff, bOff, m, n, k); break;
             case DType.Int64: IntegerMatMul<long>(a, b, y, aOff, bOff, m, n, k); break;
             default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors");
