@@ -28,16 +28,16 @@ public sealed class S4D : Module
         int half = stateSize / 2;
         Channels = channels;
         StateSize = stateSize;
-        Init = init;
+        Initialization = init;
         Discretization = discretization;
 
-        Nn.Init.Uniform(RegisterParameter("log_dt", Tensor.Zeros(channels)), Math.Log(dtMin), Math.Log(dtMax), generator);
+        Init.Uniform(RegisterParameter("log_dt", Tensor.Zeros(channels)), Math.Log(dtMin), Math.Log(dtMax), generator);
         // A = -exp(log_A_real) + i A_imag keeps the real part negative (a stable system) under any update (section 3.2).
         var logAReal = re.Select(r => Math.Log(-r)).ToArray();
         RegisterParameter("log_A_real", Tensor.FromArray(Repeat(logAReal, channels), [channels, half]));
         RegisterParameter("A_imag", Tensor.FromArray(Repeat(im, channels), [channels, half]));
-        Nn.Init.Normal(RegisterParameter("C", Tensor.Zeros(channels, half, 2)), 0, Math.Sqrt(0.5), generator);
-        Nn.Init.Normal(RegisterParameter("D", Tensor.Zeros(channels)), 0, 1, generator);
+        Init.Normal(RegisterParameter("C", Tensor.Zeros(channels, half, 2)), 0, Math.Sqrt(0.5), generator);
+        Init.Normal(RegisterParameter("D", Tensor.Zeros(channels)), 0, 1, generator);
     }
 
     /// <summary>H, the number of independent channels.</summary>
@@ -47,7 +47,7 @@ public sealed class S4D : Module
     public int StateSize { get; }
 
     /// <summary>The initialisation A was drawn from.</summary>
-    public S4DInit Init { get; }
+    public S4DInit Initialization { get; }
 
     /// <summary>ZOH or bilinear.</summary>
     public S4DDiscretization Discretization { get; }

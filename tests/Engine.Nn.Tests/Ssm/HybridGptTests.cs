@@ -145,4 +145,14 @@ public class HybridGptTests
         Assert.Contains("3 mixers for 2 layers",
             Assert.Throws<ArgumentException>(() => new Gpt(new GptConfig(11, 16, 8, 2, 2, Mixers: ["s4d", "s4d", "s4d"]))).Message);
     }
+
+    [Fact]
+    public void Gpt2CheckpointSave_RejectsAHybridWithAClearMessage()
+    {
+        var gpt = new Gpt(Config("attention", "s4d"));
+        var folder = Path.Combine(Path.GetTempPath(), "s4d-hybrid-" + Guid.NewGuid().ToString("N"));
+        var e = Assert.Throws<ArgumentException>(() => Gpt2Checkpoint.Save(gpt, folder));
+        Assert.Contains("[attention, s4d]", e.Message);
+        Assert.False(Directory.Exists(folder));
+    }
 }
