@@ -34,8 +34,8 @@ public sealed class S4D : Module
         Init.Uniform(RegisterParameter("log_dt", Tensor.Zeros(channels)), Math.Log(dtMin), Math.Log(dtMax), generator);
         // A = -exp(log_A_real) + i A_imag keeps the real part negative (a stable system) under any update (section 3.2).
         var logAReal = re.Select(r => Math.Log(-r)).ToArray();
-        RegisterParameter("log_A_real", Tensor.FromArray(Repeat(logAReal, channels), [channels, half]));
-        RegisterParameter("A_imag", Tensor.FromArray(Repeat(im, channels), [channels, half]));
+        RegisterParameter("log_A_real", Tensor.FromArray(Repeat(logAReal, channels), [channels, half]).To(DType.Float32));
+        RegisterParameter("A_imag", Tensor.FromArray(Repeat(im, channels), [channels, half]).To(DType.Float32));
         Init.Normal(RegisterParameter("C", Tensor.Zeros(channels, half, 2)), 0, Math.Sqrt(0.5), generator);
         Init.Normal(RegisterParameter("D", Tensor.Zeros(channels)), 0, 1, generator);
     }
@@ -139,14 +139,25 @@ public sealed class S4D : Module
         if (u.Rank != 3 || u.Size(2) != Channels)
             throw new ArgumentException($"S4D: expects [batch, length, {Channels}], got {Shapes.Format(u.Shape)}");
         if (state is not null) return Recurrent(u, state);
-        int length = u.Size(1);
-        var k = Kernel(length);
         var signal = u.Transpose(1, 2);                                      // [B, H, L]
-        var uf = ComplexTensor.FromPairs(signal.Rfft(2 * length));
-        var kf = ComplexTensor.FromPairs(k.Rfft(2 * length));
-        var y = (uf * kf).ToPairs().Irfft(2 * length).Narrow(-1, 0, length);
-        y = y + signal * D.Unsqueeze(-1);
+        var y = FftConvolution(signal, Kernel(u.Size(1))) + signal * D.Unsqueeze(-1);
         return y.Transpose(1, 2);
+    }
+
+    /// <summary>
+    /// The causal convolution y[..., t] = sum_{j &lt;= t} k[..., t - j] u[..., j] along the last dimension, in
+    /// O(L log L): rfft of both padded to 2L, a product of spectra, irfft, the first L outputs (padding to 2L keeps
+    /// the circular convolution from wrapping around; S4D paper, section 2.3). <paramref name="kernel"/> broadcasts
+    /// against <paramref name="signal"/> in the leading dimensions (e.g. u [B, H, L] with K [H, L]).
+    /// </summary>
+    public static Tensor FftConvolution(Tensor signal, Tensor kernel)
+    {
+        int length = signal.Size(-1);
+        if (kernel.Size(-1) != length)
+            throw new ArgumentException($"S4D.FftConvolution: signal {Shapes.Format(signal.Shape)} and kernel {Shapes.Format(kernel.Shape)} differ in length");
+        var uf = ComplexTensor.FromPairs(signal.Rfft(2 * length));
+        var kf = ComplexTensor.FromPairs(kernel.Rfft(2 * length));
+        return (uf * kf).ToPairs().Irfft(2 * length).Narrow(-1, 0, length);
     }
 
     /// <inheritdoc cref="Forward(Tensor, S4DState?)"/>

@@ -102,11 +102,16 @@ public class S4DTests
     {
         var s4d = new S4D(8, 16, init, discretization, generator: new Generator(31));
         var u = Randn(32, 2, 512, 8);
-        var conv = s4d.Forward(u).ToDoubleArray();
+        var convTensor = s4d.Forward(u);
+        Assert.Equal(DType.Float32, convTensor.DType);
+        var conv = convTensor.ToDoubleArray();
+        Assert.All(s4d.Parameters(), p => Assert.Equal(DType.Float32, p.DType));
         var state = new S4DState();
         var steps = new Tensor[512];
         for (int t = 0; t < 512; t++) steps[t] = s4d.Step(u.Select(1, t), state);
-        var recurrent = Tensor.Stack(steps, 1).ToDoubleArray();
+        var recurrentTensor = Tensor.Stack(steps, 1);
+        Assert.Equal(DType.Float32, recurrentTensor.DType);
+        var recurrent = recurrentTensor.ToDoubleArray();
         Assert.Equal(512, state.Length);
         double worst = conv.Zip(recurrent, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(worst < 1e-4, $"max |conv - step| = {worst:G4}");
