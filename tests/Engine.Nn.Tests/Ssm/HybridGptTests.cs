@@ -155,4 +155,20 @@ public class HybridGptTests
         Assert.Contains("[attention, s4d]", e.Message);
         Assert.False(Directory.Exists(folder));
     }
+
+    [Fact]
+    public void HybridConfig_RoundTripsThroughJsonAndRebuildsTheSameModel()
+    {
+        // The CLI stores the GptConfig as JSON next to the state dict (NamesModelFile); a hybrid must survive that.
+        var config = Config("s4d", "attention") with { S4DInit = S4DInit.Inv, S4DStateSize = 6 };
+        var original = new Gpt(config, new Generator(31));
+        var json = System.Text.Json.JsonSerializer.Serialize(config);
+        var restored = System.Text.Json.JsonSerializer.Deserialize<GptConfig>(json)!;
+        Assert.Equal(config.Mixers, restored.Mixers);
+        Assert.Equal((S4DInit.Inv, 6), (restored.S4DInit, restored.S4DStateSize));
+        var rebuilt = new Gpt(restored, new Generator(32));
+        rebuilt.LoadStateDict(original.StateDict());
+        var ids = Ids(new long[,] { { 1, 4, 2, 8 } });
+        AssertClose(original.Forward(ids), rebuilt.Forward(ids), 1e-6);
+    }
 }
