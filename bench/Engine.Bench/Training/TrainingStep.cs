@@ -110,7 +110,8 @@ static class TrainingStep
         return (r.GetProperty("train_tokens_per_s").GetDouble(), r.GetProperty("forward_tokens_per_s").GetDouble(), r.GetProperty("generate_tokens_per_s").GetDouble());
     }
 
-    static string? FindScript(string name)
+    /// <summary>bench/<paramref name="name"/> above the working or the binary's directory, or null.</summary>
+    internal static string? FindScript(string name)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)

@@ -3,7 +3,7 @@ namespace Engine.Nn;
 /// <summary>How to pick the next token: greedy, or sampled at a temperature, optionally restricted to the top-k or the top-p nucleus.</summary>
 public sealed record SamplingOptions(double Temperature = 1.0, int TopK = 0, double TopP = 1.0, bool Greedy = false);
 
-/// <summary>Autoregressive generation with the KV cache: the prompt runs once, then one token per step.</summary>
+/// <summary>Autoregressive generation with the cache (keys and values, or recurrent states): the prompt runs once, then one token per step.</summary>
 public static class Sampling
 {
     /// <summary>
@@ -14,7 +14,7 @@ public static class Sampling
     {
         model.Eval();
         using var _ = Autograd.Autograd.NoGrad();
-        var cache = new KvCache(model.Config.Layers);
+        var cache = model.CreateCache();
         int b = prompt.Size(0);
         var tokens = prompt.To(DType.Int64);
         var logits = model.Forward(tokens, cache);

@@ -16,7 +16,7 @@ public sealed record AttentionOptions(int DModel, int Heads, int? KvHeads = null
 /// optional key padding mask, rotary embeddings, grouped-query heads (Ainslie et al. 2023) and a KV cache.
 /// Parameters: <c>qkv</c> (one projection to queries, keys and values) and <c>proj</c> (output).
 /// </summary>
-public sealed class MultiHeadAttention : Module
+public sealed class MultiHeadAttention : Module, ITokenMixer
 {
     readonly Dropout _attnDropout, _outDropout;
 
@@ -89,6 +89,17 @@ public sealed class MultiHeadAttention : Module
         var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
         return _outDropout.Forward(Proj.Forward(y));
     }
+
+    /// <summary>The token-mixer entry point: the state must be this layer's <see cref="LayerKvCache"/> (or null).</summary>
+    Tensor ITokenMixer.Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state) => state switch
+    {
+        null => Forward(x, keyPaddingMask, null),
+        LayerKvCache cache => Forward(x, keyPaddingMask, cache),
+        _ => throw new ArgumentException($"MultiHeadAttention: expects a LayerKvCache, got {state.GetType().Name}"),
+    };
+
+    /// <summary>An empty key/value cache.</summary>
+    public IMixerState CreateState() => new LayerKvCache();
 
     // [T, T_keys]: -inf where query i (at absolute position past + i) may not see key j (j > past + i), else 0.
     static Tensor CausalBias(int t, int tk, int past, DType dtype)

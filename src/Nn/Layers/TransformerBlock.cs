@@ -1,27 +1,67 @@
 
 namespace Engine.Nn;
 
-/// <summary>Pre-norm transformer block (GPT-2): x + attn(ln1(x)), then x + mlp(ln2(x)).</summary>
+/// <summary>
+/// Pre-norm decoder block (GPT-2): x + mixer(ln1(x)), then x + mlp(ln2(x)). The token mixer is multi-head attention
+/// (registered as <c>attn</c>, GPT-2's names) or another <see cref="ITokenMixer"/> such as <see cref="S4DLayer"/>
+/// (registered under its own name, e.g. <c>s4d</c>), chosen per layer by <see cref="TokenMixers"/>.
+/// </summary>
 public sealed class TransformerBlock : Module
 {
+    /// <summary>An attention block (GPT-2).</summary>
     public TransformerBlock(AttentionOptions attention, int mlpHidden, double layerNormEps = 1e-5, bool geluTanh = true, Generator? generator = null)
+        : this(TokenMixers.AttentionSlot, new MultiHeadAttention(attention, generator), attention.DModel, mlpHidden, layerNormEps, geluTanh, attention.Dropout, generator) { }
+
+    /// <summary>
+    /// A block whose token mixer is <paramref name="mixer"/>, registered as <paramref name="mixerName"/>. A mixer that is
+    /// not an <see cref="ITokenMixer"/> is called through <see cref="Module.Forward(Tensor)"/> and must be causal.
+    /// </summary>
+    public TransformerBlock(string mixerName, Module mixer, int dModel, int mlpHidden, double layerNormEps = 1e-5, bool geluTanh = true, double dropout = 0, Generator? generator = null)
     {
-        Ln1 = RegisterModule("ln1", new LayerNorm(attention.DModel, layerNormEps));
-        Attn = RegisterModule("attn", new MultiHeadAttention(attention, generator));
-        Ln2 = RegisterModule("ln2", new LayerNorm(attention.DModel, layerNormEps));
-        Mlp = RegisterModule("mlp", new Mlp(attention.DModel, mlpHidden, new GELU(geluTanh), attention.Dropout, generator));
+        Ln1 = RegisterModule("ln1", new LayerNorm(dModel, layerNormEps));
+        MixerName = mixerName;
+        Mixer = RegisterModule(mixerName, mixer);
+        Ln2 = RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
+        Mlp = RegisterModule("mlp", new Mlp(dModel, mlpHidden, new GELU(geluTanh), dropout, generator));
     }
 
     public LayerNorm Ln1 { get; }
-    public MultiHeadAttention Attn { get; }
+
+    /// <summary>The token mixer.</summary>
+    public Module Mixer { get; }
+
+    /// <summary>The name the mixer is registered under (<c>attn</c>, <c>s4d</c>, ...).</summary>
+    public string MixerName { get; }
+
+    /// <summary>The attention mixer; throws for blocks with another mixer.</summary>
+    public MultiHeadAttention Attn => Mixer as MultiHeadAttention
+        ?? throw new InvalidOperationException($"TransformerBlock: the token mixer is {Mixer.GetType().Name} ('{MixerName}'), not attention");
+
     public LayerNorm Ln2 { get; }
     public Mlp Mlp { get; }
 
     public override Tensor Forward(Tensor x) => Forward(x, null, null);
 
-    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, LayerKvCache? cache)
+    /// <summary>x [B, T, C] to [B, T, C]; with a state (see <see cref="CreateState"/>), x holds only the new positions.</summary>
+    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
     {
-        x = x + Attn.Forward(Ln1.Forward(x), keyPaddingMask, cache);
+        x = x + MixerForward(Ln1.Forward(x), keyPaddingMask, state);
         return x + Mlp.Forward(Ln2.Forward(x));
+    }
+
+    /// <summary>An empty state for this block's mixer.</summary>
+    public IMixerState CreateState() => Mixer is ITokenMixer m ? m.CreateState() : new ReplayState();
+
+    Tensor MixerForward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
+    {
+        if (Mixer is ITokenMixer mixer) return mixer.Forward(x, keyPaddingMask, state);
+        if (keyPaddingMask is not null)
+            throw new NotSupportedException($"TransformerBlock: the token mixer {Mixer.GetType().Name} ('{MixerName}') does not take a key padding mask");
+        return state switch
+        {
+            null => Mixer.Forward(x),
+            ReplayState replay => replay.Run(Mixer, x),
+            _ => throw new ArgumentException($"TransformerBlock: the token mixer {Mixer.GetType().Name} expects a ReplayState, got {state.GetType().Name}"),
+        };
     }
 }

@@ -5,7 +5,9 @@ namespace Engine.Nn;
 /// A GPT decoder language model (Radford et al. 2019): token (+ position) embeddings, pre-norm transformer blocks,
 /// a final LayerNorm and a head tied to the token embedding. Parameter names: <c>tok.weight</c>, <c>pos.weight</c>,
 /// <c>blocks.{i}.ln1/attn/ln2/mlp...</c>, <c>ln_f</c>, <c>head.weight</c> (untied only).
-/// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers).
+/// Each block's token mixer is chosen by <see cref="GptConfig.Mixers"/> (attention by default; <c>blocks.{i}.s4d.*</c>
+/// for S4D layers, see <see cref="TokenMixers"/>).
+/// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers); S4D parameters keep their own.
 /// </summary>
 public sealed class Gpt : Module
 {
@@ -14,16 +16,21 @@ public sealed class Gpt : Module
         Config = config;
         Tok = RegisterModule("tok", new Embedding(config.VocabSize, config.DModel, generator));
         if (!config.Rotary) Pos = RegisterModule("pos", new Embedding(config.ContextLength, config.DModel, generator));
-        var attention = new AttentionOptions(config.DModel, config.Heads, config.KvHeads, Causal: true, Rotary: config.Rotary, Dropout: config.Dropout);
-        Blocks = RegisterModule("blocks", new ModuleList<TransformerBlock>(
-            Enumerable.Range(0, config.Layers).Select(_ => new TransformerBlock(attention, config.MlpRatio * config.DModel, config.LayerNormEps, config.GeluTanh, generator))));
+        Blocks = RegisterModule("blocks", new ModuleList<TransformerBlock>(TokenMixers.Resolve(config).Select(kind =>
+        {
+            var (slot, mixer) = TokenMixers.Create(kind, config, generator);
+            return new TransformerBlock(slot, mixer, config.DModel, config.MlpRatio * config.DModel, config.LayerNormEps, config.GeluTanh, config.Dropout, generator);
+        }).ToList()));
         LnF = RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
         EmbeddingDropout = RegisterModule("drop", new Dropout(config.Dropout, generator));
         if (!config.TiedHead) Head = RegisterModule("head", new Linear(config.DModel, config.VocabSize, bias: false, generator));
 
         // GPT-2 initialisation (section 2.3 of the paper): N(0, 0.02), residual outputs scaled by 1/sqrt(2 L).
+        // The S4D parameters keep their initialisation (S4D paper, section 4): their scale defines the dynamics.
+        var ssm = NamedModules().Where(m => m.Module is S4D).SelectMany(m => m.Module.Parameters()).ToHashSet(ReferenceEqualityComparer.Instance);
         foreach (var (name, p) in NamedParameters())
         {
+            if (ssm.Contains(p)) continue;
             if (name.EndsWith(".bias")) Init.Zeros(p);
             else if (name.Contains("ln")) continue;
             else if (name.EndsWith("attn.proj.weight") || name.EndsWith("mlp.proj.weight")) Init.Normal(p, 0, 0.02 / Math.Sqrt(2 * config.Layers), generator);
@@ -40,6 +47,9 @@ public sealed class Gpt : Module
     public Linear? Head { get; }
 
     public override Tensor Forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>An empty cache for incremental decoding: one state per layer, as each layer's token mixer needs.</summary>
+    public KvCache CreateCache() => new(Blocks.Items.Select(b => b.CreateState()));
 
     /// <summary>Token ids [B, T] to logits [B, T, V]. With a cache, ids hold only the new positions.</summary>
     public Tensor Forward(Tensor ids, KvCache? cache, Tensor? keyPaddingMask = null)

@@ -250,12 +250,14 @@ public static partial class Gpt2Checkpoint
     /// names (no <c>transformer.</c> prefix; <c>lm_head.weight</c> only when the head is untied) and Conv1D weights [in, out].
     /// Both files are replaced atomically. Example: <c>Gpt2Checkpoint.Save(gpt, "out/gpt2-finetuned");</c>
     /// </summary>
-    /// <exception cref="ArgumentException">The model uses rotary positions or grouped-query heads, which GPT-2 cannot express.</exception>
+    /// <exception cref="ArgumentException">The model uses rotary positions, grouped-query heads or token mixers other than attention, which GPT-2 cannot express.</exception>
     public static void Save(Gpt model, string folder)
     {
         var c = model.Config;
         if (c.Rotary || (c.KvHeads ?? c.Heads) != c.Heads)
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has learned positions and one key/value head per query head; this model has Rotary={c.Rotary}, KvHeads={c.KvHeads}");
+        if (c.Mixers is not null && c.Mixers.Any(m => m != TokenMixers.Attention))
+            throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has attention in every layer; this model's token mixers are [{string.Join(", ", c.Mixers)}]");
         Directory.CreateDirectory(folder);
 
         var tensors = new Dictionary<string, Tensor>();

@@ -13,6 +13,9 @@ namespace Engine.Nn;
 /// <param name="TiedHead">The output head reuses the token embedding (GPT-2).</param>
 /// <param name="LayerNormEps">LayerNorm epsilon.</param>
 /// <param name="GeluTanh">GPT-2's tanh-approximated GELU (gelu_new) instead of the exact one.</param>
+/// <param name="Mixers">The token mixer of each layer (<see cref="TokenMixers"/>: "attention", "s4d", "deltaproduct"); null means all attention.</param>
+/// <param name="S4DStateSize">State size N of the S4D mixers.</param>
+/// <param name="S4DInit">Initialisation of the S4D mixers' A.</param>
 public sealed record GptConfig(
     int VocabSize,
     int ContextLength,
@@ -25,4 +28,7 @@ public sealed record GptConfig(
     bool Rotary = false,
     bool TiedHead = true,
     double LayerNormEps = 1e-5,
-    bool GeluTanh = true);
+    bool GeluTanh = true,
+    string[]? Mixers = null,
+    int S4DStateSize = 64,
+    S4DInit S4DInit = S4DInit.Lin);
