@@ -17,7 +17,9 @@ public sealed partial class CpuBackend
         long rows = n == 0 ? 0 : x.Numel / n;
         if (rows == 0) return;
         int bins = n / 2 + 1;
-        var plan = ComplexFft.ForLength(n);
+        // Even lengths go through a complex transform of half the length (RealFft); odd ones through a full one.
+        var real = n % 2 == 0 ? RealFft.ForLength(n) : null;
+        var plan = real is null ? ComplexFft.ForLength(n) : null;
         var xs = Cpu(x);
         var ys = Cpu(y);
         bool single = x.Storage.DType == DType.Float32;
@@ -27,8 +29,10 @@ public sealed partial class CpuBackend
             // Scratch once per range, not per row.
             var re = new double[n];
             var im = new double[n];
-            var sr = new double[plan.ScratchLength];
-            var si = new double[plan.ScratchLength];
+            var signal = new double[n];
+            int scratch = real?.ScratchLength ?? plan!.ScratchLength;
+            var sr = new double[scratch];
+            var si = new double[scratch];
             for (long r = start; r < end; r++)
             {
                 long xi = xo + r * n, yi = yo + r * bins * 2;
@@ -41,8 +45,16 @@ public sealed partial class CpuBackend
                 {
                     xs.Array<double>().AsSpan((int)xi, n).CopyTo(re);
                 }
-                Array.Clear(im);
-                plan.Forward(re, im, sr, si);
+                if (real is not null)
+                {
+                    re.AsSpan(0, n).CopyTo(signal);
+                    real.Forward(signal, re, im, sr, si);
+                }
+                else
+                {
+                    Array.Clear(im);
+                    plan!.Forward(re, im, sr, si);
+                }
                 if (single)
                 {
                     var dst = ys.Array<float>();
@@ -71,7 +83,8 @@ public sealed partial class CpuBackend
         long rows = n == 0 ? 0 : y.Numel / n;
         if (rows == 0) return;
         int used = Math.Min(m, n / 2 + 1);
-        var plan = ComplexFft.ForLength(n);
+        var real = n % 2 == 0 ? RealFft.ForLength(n) : null;
+        var plan = real is null ? ComplexFft.ForLength(n) : null;
         var xs = Cpu(x);
         var ys = Cpu(y);
         bool single = x.Storage.DType == DType.Float32;
@@ -81,8 +94,10 @@ public sealed partial class CpuBackend
         {
             var re = new double[n];
             var im = new double[n];
-            var sr = new double[plan.ScratchLength];
-            var si = new double[plan.ScratchLength];
+            var signal = new double[n];
+            int scratch = real?.ScratchLength ?? plan!.ScratchLength;
+            var sr = new double[scratch];
+            var si = new double[scratch];
             for (long r = start; r < end; r++)
             {
                 long xi = xo + r * m * 2, yi = yo + r * n;
@@ -100,13 +115,21 @@ public sealed partial class CpuBackend
                 }
                 im[0] = 0;
                 if (n % 2 == 0) im[n / 2] = 0;
-                // Hermitian symmetry X[n-k] = conj(X[k]) fills the bins a real signal's spectrum implies.
-                for (int k = 1; k < (n + 1) / 2; k++)
+                if (real is not null)
                 {
-                    re[n - k] = re[k];
-                    im[n - k] = -im[k];
+                    real.Inverse(re, im, signal, sr, si);
+                    signal.CopyTo(re, 0);
                 }
-                plan.Inverse(re, im, sr, si);
+                else
+                {
+                    // Hermitian symmetry X[n-k] = conj(X[k]) fills the bins a real signal's spectrum implies.
+                    for (int k = 1; k < (n + 1) / 2; k++)
+                    {
+                        re[n - k] = re[k];
+                        im[n - k] = -im[k];
+                    }
+                    plan!.Inverse(re, im, sr, si);
+                }
                 if (single)
                 {
                     var dst = ys.Array<float>();

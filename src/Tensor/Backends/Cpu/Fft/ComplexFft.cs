@@ -27,7 +27,9 @@ internal sealed class ComplexFft
     /// <summary>How many doubles of scratch <see cref="Forward"/> and <see cref="Inverse"/> need (per real/imaginary array).</summary>
     public int ScratchLength => _inner?.Length ?? 0;
 
-    // Radix-2 plan: the bit-reversal permutation and the twiddles exp(-2 pi i k / n) for k < n/2.
+    // Radix-2 plan: the bit-reversal permutation and, for each stage of span `half`, its twiddles
+    // exp(-2 pi i j / (2 half)) for j < half stored contiguously from index half - 1, so the butterfly loop reads
+    // them with vector loads.
     readonly int[]? _bitReverse;
     readonly double[]? _twiddleRe, _twiddleIm;
 
@@ -45,15 +47,16 @@ internal sealed class ComplexFft
             _bitReverse = new int[n];
             for (int i = 0; i < n; i++)
                 _bitReverse[i] = bits == 0 ? 0 : (int)(ReverseBits((uint)i) >> (32 - bits));
-            _twiddleRe = new double[n / 2];
-            _twiddleIm = new double[n / 2];
-            for (int k = 0; k < n / 2; k++)
-            {
-                // Each twiddle from its own angle (not by repeated multiplication) keeps errors at one rounding.
-                var (s, c) = Math.SinCos(-2 * Math.PI * k / n);
-                _twiddleRe[k] = c;
-                _twiddleIm[k] = s;
-            }
+            _twiddleRe = new double[Math.Max(n - 1, 1)];
+            _twiddleIm = new double[Math.Max(n - 1, 1)];
+            for (int half = 1; half < n; half <<= 1)
+                for (int j = 0; j < half; j++)
+                {
+                    // Each twiddle from its own angle (not by repeated multiplication) keeps errors at one rounding.
+                    var (s, c) = Math.SinCos(-Math.PI * j / half);
+                    _twiddleRe[half - 1 + j] = c;
+                    _twiddleIm[half - 1 + j] = s;
+                }
             return;
         }
 
@@ -131,22 +134,38 @@ internal sealed class ComplexFft
         }
         var wr = _twiddleRe!;
         var wi = _twiddleIm!;
+        int width = Vector<double>.Count;
         // Butterflies of span `half` combine two transforms of length `half` into one of length 2*half.
         for (int half = 1; half < n; half <<= 1)
         {
-            int step = n / (2 * half);
+            var tr = wr.AsSpan(half - 1, half);
+            var ti = wi.AsSpan(half - 1, half);
             for (int start = 0; start < n; start += 2 * half)
             {
-                for (int j = 0; j < half; j++)
+                int j = 0;
+                if (Vector.IsHardwareAccelerated)
+                    for (; j <= half - width; j += width)
+                    {
+                        int a = start + j, b = a + half;
+                        var (cr, ci) = (new Vector<double>(tr[j..]), new Vector<double>(ti[j..]));
+                        var (br, bi) = (new Vector<double>(re[b..]), new Vector<double>(im[b..]));
+                        var (ar, ai) = (new Vector<double>(re[a..]), new Vector<double>(im[a..]));
+                        var (pr, pi) = (br * cr - bi * ci, br * ci + bi * cr);
+                        (ar - pr).CopyTo(re[b..]);
+                        (ai - pi).CopyTo(im[b..]);
+                        (ar + pr).CopyTo(re[a..]);
+                        (ai + pi).CopyTo(im[a..]);
+                    }
+                for (; j < half; j++)
                 {
-                    double cr = wr[j * step], ci = wi[j * step];
+                    double cr = tr[j], ci = ti[j];
                     int a = start + j, b = a + half;
-                    double tr = re[b] * cr - im[b] * ci;
-                    double ti = re[b] * ci + im[b] * cr;
-                    re[b] = re[a] - tr;
-                    im[b] = im[a] - ti;
-                    re[a] += tr;
-                    im[a] += ti;
+                    double pr = re[b] * cr - im[b] * ci;
+                    double pi = re[b] * ci + im[b] * cr;
+                    re[b] = re[a] - pr;
+                    im[b] = im[a] - pi;
+                    re[a] += pr;
+                    im[a] += pi;
                 }
             }
         }
