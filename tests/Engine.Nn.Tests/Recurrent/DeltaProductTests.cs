@@ -1,0 +1,133 @@
+using Xunit;
+using static Engine.Nn.Tests.TestSupport;
+
+namespace Engine.Nn.Tests.Recurrent;
+
+/// <summary>The DeltaProduct layer: chunked against recurrent form, generation steps, gradients, short convolutions.</summary>
+public class DeltaProductTests
+{
+    const int Width = 8;
+
+    // A Float64 layer with scrambled parameters (so no test leans on the initialisation).
+    static DeltaProduct Layer(DeltaProductOptions options, ulong seed = 1)
+    {
+        var layer = new DeltaProduct(options, new Generator(seed));
+        ScrambleAll(layer, seed + 100, 0.5);
+        layer.To(DType.Float64);
+        return layer;
+    }
+
+    // The same parameters under other options (mode or chunk size).
+    static DeltaProduct Twin(DeltaProduct layer, DeltaProductOptions options)
+    {
+        var twin = new DeltaProduct(options);
+        twin.To(DType.Float64);
+        twin.LoadStateDict(layer.StateDict());
+        return twin;
+    }
+
+    public static TheoryData<int, int, int, bool, bool> ChunkCases()
+    {
+        var data = new TheoryData<int, int, int, bool, bool>();
+        foreach (int chunk in new[] { 2, 4, 8 })
+            foreach (int t in new[] { 1, 5, 8, 13 })
+                foreach (int n in new[] { 1, 2 })
+                    foreach (bool gate in new[] { false, true })
+                        foreach (bool negative in new[] { false, true })
+                            data.Add(chunk, t, n, gate, negative);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ChunkCases))]
+    public void Chunked_EqualsRecurrent_OutputsAndGradientsForInputAndParameters(int chunk, int t, int n, bool gate, bool negative)
+    {
+        var options = new DeltaProductOptions(Width, 2, Householder: n, NegativeEigenvalues: negative, ForgetGate: gate, Mode: DeltaRuleMode.Chunked, ChunkSize: chunk);
+        var chunked = Layer(options, (ulong)(chunk * 100 + t));
+        var recurrent = Twin(chunked, options with { Mode = DeltaRuleMode.Recurrent });
+        var x = Randn64(7, 2, t, Width).RequireGrad();
+        var y1 = recurrent.Forward(x);
+        var y2 = chunked.Forward(x);
+        Assert.Equal(new[] { 2, t, Width }, y2.Shape);
+        AssertClose(y1, y2, 1e-9, "output");
+
+        var w = Randn64(8, y1.Shape);
+        var p1 = recurrent.NamedParameters().ToList();
+        var p2 = chunked.NamedParameters().ToList();
+        var g1 = Autograd.Autograd.Grad((y1 * w).Sum(), [x, .. p1.Select(p => p.Parameter)]);
+        var g2 = Autograd.Autograd.Grad((y2 * w).Sum(), [x, .. p2.Select(p => p.Parameter)]);
+        AssertClose(g1[0], g2[0], 1e-8, "d/dx");
+        for (int i = 0; i < p1.Count; i++) AssertClose(g1[i + 1], g2[i + 1], 1e-8, $"d/d{p1[i].Name}");
+    }
+
+    [Theory]
+    [InlineData(DeltaRuleMode.Chunked, 1, false)]
+    [InlineData(DeltaRuleMode.Chunked, 2, true)]
+    [InlineData(DeltaRuleMode.Recurrent, 2, true)]
+    public void Step_EqualsTheFullForward_FromScratchAndAfterAPrompt(DeltaRuleMode mode, int n, bool gate)
+    {
+        var layer = Layer(new DeltaProductOptions(Width, 2, Householder: n, NegativeEigenvalues: true, ForgetGate: gate, Mode: mode, ChunkSize: 4), 3);
+        int t = 9;
+        var x = Randn64(9, 2, t, Width);
+        var full = layer.Forward(x);
+
+        var state = layer.InitialState(2);
+        var steps = Enumerable.Range(0, t).Select(i => layer.Step(x.Select(1, i), state).Unsqueeze(1)).ToArray();
+        AssertClose(full, Tensor.Concat(steps, 1), 1e-10, "steps from scratch");
+        Assert.Equal(t, state.Position);
+
+        // A prompt of 5 tokens through the chosen form, then one token at a time.
+        var resumed = layer.InitialState(2);
+        var prompt = layer.Forward(x.Narrow(1, 0, 5), resumed);
+        var rest = Enumerable.Range(5, t - 5).Select(i => layer.Step(x.Select(1, i), resumed).Unsqueeze(1));
+        AssertClose(full, Tensor.Concat([prompt, .. rest], 1), 1e-10, "prompt then steps");
+    }
+
+    [Theory]
+    [InlineData(DeltaRuleMode.Chunked, 2, true, true)]
+    [InlineData(DeltaRuleMode.Recurrent, 1, false, false)]
+    public void DeltaProduct_GradientsMatchFiniteDifferences(DeltaRuleMode mode, int n, bool gate, bool negative)
+    {
+        var layer = Layer(new DeltaProductOptions(6, 2, Householder: n, NegativeEigenvalues: negative, ForgetGate: gate, ConvSize: 3, Mode: mode, ChunkSize: 3), 5);
+        var x = Randn64(11, 2, 4, 6);
+        AssertInputGradients(xs => layer.Forward(xs[0]), x);
+        AssertParameterGradients(layer, () => layer.Forward(x), perTensor: 6);
+    }
+
+    [Fact]
+    public void WithoutConvolutionAndOutputGate_TheLayerHasOnlyTheProjectionsAndTheNorm()
+    {
+        var layer = new DeltaProduct(new DeltaProductOptions(Width, 2, ConvSize: 0, OutputGate: false));
+        Assert.Equal(["q_proj.weight", "k_proj.weight", "v_proj.weight", "b_proj.weight", "o_norm.weight", "o_proj.weight"],
+            layer.NamedParameters().Select(p => p.Name));
+        var x = Randn(12, 1, 3, Width);
+        Assert.Equal(new[] { 1, 3, Width }, layer.Forward(x).Shape);
+    }
+
+    [Fact]
+    public void ShortConvolution_IsACausalDepthwiseConvolutionAndContinuesFromItsHistory()
+    {
+        int c = 3, k = 4, t = 6;
+        var conv = new ShortConvolution(c, k, new Generator(13));
+        conv.To(DType.Float64);
+        var x = Randn64(14, 2, t, c);
+        var (y, history) = conv.Forward(x, null);
+        double[] xa = x.ToDoubleArray(), wa = conv.Weight.ToDoubleArray();
+        var expected = new double[2 * t * c];
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < t; i++)
+                for (int ch = 0; ch < c; ch++)
+                    for (int tap = 0; tap < k; tap++)
+                    {
+                        int source = i - (k - 1) + tap;
+                        if (source >= 0) expected[(b * t + i) * c + ch] += wa[ch * k + tap] * xa[(b * t + source) * c + ch];
+                    }
+        AssertClose(expected, y.ToDoubleArray(), 1e-12, "convolution");
+        AssertClose(x.Narrow(1, t - (k - 1), k - 1), history, 0, "history");
+
+        // Two pieces with the history carried over equal one pass.
+        var (first, h1) = conv.Forward(x.Narrow(1, 0, 2), null);
+        var (second, _) = conv.Forward(x.Narrow(1, 2, t - 2), h1);
+        AssertClose(y, Tensor.Concat([first, second], 1), 1e-12, "pieces");
+    }
+}
