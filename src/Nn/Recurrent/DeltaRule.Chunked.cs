@@ -6,8 +6,9 @@ public static partial class DeltaRule
     /// The same recurrence as <see cref="Recurrent"/>, computed chunk by chunk with matrix products (Yang et al. 2024,
     /// DeltaNet, section 3.2; the gated terms from Gated DeltaNet, section 3.3). DeltaProduct is DeltaNet on the
     /// interleaved sequence of T n_h Householder steps whose output is read after each token's last step (Siems et al.
-    /// 2025, section 3), so chunks are <paramref name="chunkSize"/> steps long; the last one may be shorter.
-    /// Returns the outputs [B, H, T, d_v] and the final state [B, H, d_k, d_v].
+    /// 2025, section 3), so chunks are <paramref name="chunkSize"/> steps long. A sequence that is not a multiple of the
+    /// chunk is padded with steps whose beta, key, value and log-decay are 0: identity transitions that leave the state as
+    /// it is, whose outputs are dropped. Returns the outputs [B, H, T, d_v] and the final state [B, H, d_k, d_v].
     /// </summary>
     public static (Tensor Output, Tensor State) Chunked(Tensor q, Tensor k, Tensor v, Tensor beta, Tensor? logAlpha = null, Tensor? initialState = null, int chunkSize = 64)
     {
@@ -16,68 +17,72 @@ public static partial class DeltaRule
         var s = initialState ?? Tensor.Zeros([b, h, dk, dv], k.DType);
         if (t == 0) return (Tensor.Zeros([b, h, 0, dv], k.DType), s);
 
-        int length = t * n;
-        var keys = k.Reshape(b, h, length, dk);
-        var values = v.Reshape(b, h, length, dv);
-        var betas = beta.Reshape(b, h, length);
+        int length = t * n, c = Math.Min(chunkSize, length), chunks = (length + c - 1) / c, pad = chunks * c - length;
         // Every step of a token reads the token's query; only the last step's output is kept.
         var queries = n == 1 ? q : q.Unsqueeze(3).Expand(b, h, t, n, dk).Reshape(b, h, length, dk);
-        // The decay acts once per token, at its first step: log-decay 0 (alpha = 1) at the other steps.
-        var decays = logAlpha is null ? null : n == 1 ? logAlpha : logAlpha.Unsqueeze(-1).Pad([0, n - 1]).Reshape(b, h, length);
+        // [B, H, steps, d] to [B, H, chunks, c, d], zero steps appended.
+        Tensor Chunks(Tensor x, int d) => x.Reshape(b, h, length, d).Pad([0, 0, 0, pad]).Reshape(b, h, chunks, c, d);
+        var qc = Chunks(queries, dk);
+        var kc = Chunks(k, dk);
+        var vc = Chunks(v, dv);
+        var bc = beta.Reshape(b, h, length).Pad([0, pad]).Reshape(b, h, chunks, c);
 
-        var outputs = new List<Tensor>();
-        for (int start = 0; start < length; start += chunkSize)
+        // Everything that does not depend on the state is computed for all chunks at once.
+        var ut = UtTransform(kc, bc);
+        // The product of a chunk's Householder factors is I - K^T W with W = T K (WY representation, DeltaNet eq. 6-7).
+        var w = ut.MatMul(kc);
+        // Causal scores q_i . k_j for j <= i.
+        var scores = qc.MatMul(kc.MT).Tril();
+        Tensor u, keysToEnd;
+        Tensor? decay = null, total = null;
+        if (logAlpha is null)
         {
-            int c = Math.Min(chunkSize, length - start);
-            (var o, s) = Chunk(queries.Narrow(2, start, c), keys.Narrow(2, start, c), values.Narrow(2, start, c),
-                betas.Narrow(2, start, c), decays?.Narrow(2, start, c), s);
-            outputs.Add(o);
+            u = ut.MatMul(vc);
+            keysToEnd = kc;
         }
-        var output = outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs.ToArray(), 2);
+        else
+        {
+            // The decay acts once per token, at its first step: log-decay 0 (alpha = 1) at the other steps.
+            var g = n == 1 ? logAlpha : logAlpha.Unsqueeze(-1).Pad([0, n - 1]).Reshape(b, h, length);
+            // Cumulative log-decays G_i = sum_{j<=i} g_j inside each chunk; every factor below is a ratio
+            // gamma_i / gamma_j = exp(G_i - G_j) with i >= j, so nothing grows (Gated DeltaNet, section 3.3).
+            var cum = g.Pad([0, pad]).Reshape(b, h, chunks, c).Cumsum(-1);
+            // Mask before exp: above the diagonal G_i - G_j >= 0 could overflow; it is zeroed again after.
+            var ratio = (cum.Unsqueeze(-1) - cum.Unsqueeze(-2)).Tril().Exp().Tril();
+            var last = cum.Narrow(-1, c - 1, 1);
+            decay = cum.Exp().Unsqueeze(-1);
+            total = last.Exp().Unsqueeze(-1);
+            u = (ut * ratio).MatMul(vc);
+            w = w * decay;
+            scores = scores * ratio;
+            keysToEnd = kc * (last - cum).Exp().Unsqueeze(-1);
+        }
+
+        // The state passes from chunk to chunk (DeltaNet eq. 8-9):
+        // V' = U - W S (values corrected by what S already predicts); O = Q S + (Q K^T masked) V'; S_next = S + K^T V'.
+        var outputs = new Tensor[chunks];
+        for (int i = 0; i < chunks; i++)
+        {
+            var corrected = u.Select(2, i) - w.Select(2, i).MatMul(s);
+            var fromState = qc.Select(2, i).MatMul(s);
+            if (decay is not null) fromState = fromState * decay.Select(2, i);
+            outputs[i] = fromState + scores.Select(2, i).MatMul(corrected);
+            var carried = total is null ? s : s * total.Select(2, i);
+            s = carried + keysToEnd.Select(2, i).MT.MatMul(corrected);
+        }
+        var output = Tensor.Stack(outputs, 2).Reshape(b, h, chunks * c, dv).Narrow(2, 0, length);
         if (n > 1) output = output.Reshape(b, h, t, n, dv).Select(3, n - 1);
         return (output, s);
     }
 
-    // One chunk of c steps with rows q_i, k_i, v_i (i = 1..c), betas b, log-decays g, and the state S before it.
-    static (Tensor Output, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor beta, Tensor? g, Tensor s)
-    {
-        int c = k.Size(2);
-        var t = UtTransform(k, beta);
-        // The product of the chunk's Householder factors is I - K^T W with W = T K (WY representation, DeltaNet eq. 6-7).
-        var w = t.MatMul(k);
-        // Causal scores q_i . k_j for j <= i.
-        var scores = q.MatMul(k.MT).Tril();
-        if (g is null)
-        {
-            // U = T V; V' = U - W S are the values corrected by what S already predicts (DeltaNet eq. 8).
-            var corrected = t.MatMul(v) - w.MatMul(s);
-            // O = Q S + (Q K^T masked) V';  S_next = S + K^T V'.
-            var output = q.MatMul(s) + scores.MatMul(corrected);
-            return (output, s + k.MT.MatMul(corrected));
-        }
-        else
-        {
-            // Cumulative log-decays G_i = sum_{j<=i} g_j inside the chunk; every factor below is a ratio
-            // gamma_i / gamma_j = exp(G_i - G_j) with i >= j, so nothing grows (Gated DeltaNet, section 3.3).
-            var cum = g.Cumsum(-1);
-            // Mask before exp: above the diagonal G_i - G_j >= 0 could overflow; it is zeroed again after.
-            var ratio = (cum.Unsqueeze(-1) - cum.Unsqueeze(-2)).Tril().Exp().Tril();
-            var decay = cum.Exp().Unsqueeze(-1);
-            var corrected = (t * ratio).MatMul(v) - (w * decay).MatMul(s);
-            var output = q.MatMul(s) * decay + (scores * ratio).MatMul(corrected);
-            var total = cum.Narrow(-1, c - 1, 1);
-            var next = s * total.Exp().Unsqueeze(-1) + (k * (total - cum).Exp().Unsqueeze(-1)).MT.MatMul(corrected);
-            return (output, next);
-        }
-    }
-
     /// <summary>
-    /// The UT transform of a chunk (DeltaNet, section 3.2): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b), for keys
-    /// k [B, H, c, d_k] and betas [B, H, c], by forward substitution on the unit lower triangular system, one row at a time.
+    /// The UT transform (DeltaNet, section 3.2): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b) for keys
+    /// k [..., c, d_k] and betas [..., c] (any leading dimensions, e.g. all chunks at once), by forward substitution on
+    /// the unit lower triangular system, one row at a time.
     /// </summary>
     public static Tensor UtTransform(Tensor k, Tensor beta)
     {
-        int c = k.Size(2);
+        int c = k.Size(-2);
         var strictLower = (beta.Unsqueeze(-1) * k.MatMul(k.MT)).Tril(-1);
         var diagBeta = beta.Unsqueeze(-1) * Tensor.Eye(c, dtype: k.DType);
         // Row i of A T = diag(b): T_i = b_i e_i^T - sum_{j<i} A_ij T_j.
