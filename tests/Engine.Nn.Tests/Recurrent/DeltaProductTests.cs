@@ -61,12 +61,14 @@ public class DeltaProductTests
     }
 
     [Theory]
-    [InlineData(DeltaRuleMode.Chunked, 1, false)]
-    [InlineData(DeltaRuleMode.Chunked, 2, true)]
-    [InlineData(DeltaRuleMode.Recurrent, 2, true)]
-    public void Step_EqualsTheFullForward_FromScratchAndAfterAPrompt(DeltaRuleMode mode, int n, bool gate)
+    [InlineData(DeltaRuleMode.Chunked, 1, false, 4)]
+    [InlineData(DeltaRuleMode.Chunked, 2, true, 4)]
+    [InlineData(DeltaRuleMode.Recurrent, 2, true, 4)]
+    [InlineData(DeltaRuleMode.Chunked, 2, true, 0)]
+    [InlineData(DeltaRuleMode.Chunked, 1, true, 1)]
+    public void Step_EqualsTheFullForward_FromScratchAndAfterAPrompt(DeltaRuleMode mode, int n, bool gate, int convSize)
     {
-        var layer = Layer(new DeltaProductOptions(Width, 2, Householder: n, NegativeEigenvalues: true, ForgetGate: gate, Mode: mode, ChunkSize: 4), 3);
+        var layer = Layer(new DeltaProductOptions(Width, 2, Householder: n, NegativeEigenvalues: true, ForgetGate: gate, ConvSize: convSize, Mode: mode, ChunkSize: 4), 3);
         int t = 9;
         var x = Randn64(9, 2, t, Width);
         var full = layer.Forward(x);
@@ -81,6 +83,22 @@ public class DeltaProductTests
         var prompt = layer.Forward(x.Narrow(1, 0, 5), resumed);
         var rest = Enumerable.Range(5, t - 5).Select(i => layer.Step(x.Select(1, i), resumed).Unsqueeze(1));
         AssertClose(full, Tensor.Concat([prompt, .. rest], 1), 1e-10, "prompt then steps");
+    }
+
+    [Fact]
+    public void Chunked_EqualsRecurrent_InFloat32OverManyChunksWithStrongDecay()
+    {
+        // Default initialisation (decay rates A up to 16), beta in [0, 2], 200 tokens x 2 steps in chunks of 16.
+        var options = new DeltaProductOptions(16, 2, Householder: 2, NegativeEigenvalues: true, ForgetGate: true, ChunkSize: 16);
+        var chunked = new DeltaProduct(options, new Generator(17));
+        var recurrent = new DeltaProduct(options with { Mode = DeltaRuleMode.Recurrent });
+        recurrent.LoadStateDict(chunked.StateDict());
+        var x = Randn(18, 1, 200, 16) * 3;
+        var y1 = recurrent.Forward(x);
+        var y2 = chunked.Forward(x);
+        Assert.Equal(DType.Float32, y2.DType);
+        Assert.All(y2.ToDoubleArray(), value => Assert.True(double.IsFinite(value)));
+        AssertClose(y1, y2, 1e-4);
     }
 
     [Theory]

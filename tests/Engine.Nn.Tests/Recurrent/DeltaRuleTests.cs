@@ -78,7 +78,7 @@ public class DeltaRuleTests
     public static TheoryData<int, int, int, bool> ChunkCases()
     {
         var data = new TheoryData<int, int, int, bool>();
-        foreach (int chunk in new[] { 1, 3, 16, 64 })
+        foreach (int chunk in new[] { 1, 3, 4, 16, 64 })
             foreach (int n in new[] { 1, 2 })
                 foreach (bool gate in new[] { false, true })
                     data.Add(chunk, 37, n, gate);
@@ -100,6 +100,25 @@ public class DeltaRuleTests
         var g1 = Autograd.Autograd.Grad((o1 * wo).Sum() + (s1 * ws).Sum(), inputs);
         var g2 = Autograd.Autograd.Grad((o2 * wo).Sum() + (s2 * ws).Sum(), inputs);
         for (int i = 0; i < inputs.Length; i++) AssertClose(g1[i], g2[i], 1e-8, $"gradient {i}");
+    }
+
+    [Theory]
+    [InlineData(false, 1, false)]
+    [InlineData(true, 2, true)]
+    [InlineData(true, 1, true)]
+    public void BothForms_GradCheckWithRespectToEveryInput(bool chunked, int n, bool gate)
+    {
+        var (q, k, v, beta, logAlpha, s0) = Inputs(70, 1, 2, 5, n, 3, 2, gate);
+        var inputs = new[] { q, k, v, beta, logAlpha, s0 }.OfType<Tensor>().ToArray();
+        Tensor F(Tensor[] x)
+        {
+            var g = gate ? x[4] : null;
+            var s = x[^1];
+            var (o, state) = chunked ? DeltaRule.Chunked(x[0], x[1], x[2], x[3], g, s, 3) : DeltaRule.Recurrent(x[0], x[1], x[2], x[3], g, s);
+            return Tensor.Concat([o.Reshape(-1), state.Reshape(-1)]);
+        }
+        var result = GradCheck.Check(F, inputs);
+        Assert.True(result.Passed, result.Message);
     }
 
     [Fact]
