@@ -57,6 +57,7 @@ public sealed class DeltaProduct : Module
         OProj = RegisterModule("o_proj", new Linear(h * ValueDim, c, bias: false, generator));
     }
 
+    /// <summary>The options the layer was built with.</summary>
     public DeltaProductOptions Options { get; }
 
     /// <summary>d_k: key and query width per head.</summary>
@@ -65,9 +66,16 @@ public sealed class DeltaProduct : Module
     /// <summary>d_v: value width per head.</summary>
     public int ValueDim { get; }
 
+    /// <summary>Queries: C to H d_k.</summary>
     public Linear QProj { get; }
+
+    /// <summary>Keys: C to n_h H d_k, step j's keys in the j-th block.</summary>
     public Linear KProj { get; }
+
+    /// <summary>Values: C to n_h H d_v, step j's values in the j-th block.</summary>
     public Linear VProj { get; }
+
+    /// <summary>Betas before the sigmoid: C to n_h H, step j's in the j-th block.</summary>
     public Linear BProj { get; }
 
     /// <summary>The gate's input projection, or null without <see cref="DeltaProductOptions.ForgetGate"/>.</summary>
@@ -79,8 +87,13 @@ public sealed class DeltaProduct : Module
     /// <summary>[H]: bias of the gate's step size, or null.</summary>
     public Tensor? DtBias => FindParameter("dt_bias");
 
+    /// <summary>Short convolution on the query projection, or null when <see cref="DeltaProductOptions.ConvSize"/> is 0.</summary>
     public ShortConvolution? QConv { get; }
+
+    /// <summary>Short convolution on the key projection, or null.</summary>
     public ShortConvolution? KConv { get; }
+
+    /// <summary>Short convolution on the value projection, or null.</summary>
     public ShortConvolution? VConv { get; }
 
     /// <summary>The output gate's projection, or null without <see cref="DeltaProductOptions.OutputGate"/>.</summary>
@@ -88,6 +101,8 @@ public sealed class DeltaProduct : Module
 
     /// <summary>Per-head RMSNorm of the outputs (one weight of width d_v shared by the heads).</summary>
     public RMSNorm ONorm { get; }
+
+    /// <summary>Output projection: H d_v to C.</summary>
     public Linear OProj { get; }
 
     /// <summary>x [B, T, C] to [B, T, C], computed in <see cref="DeltaProductOptions.Mode"/>.</summary>

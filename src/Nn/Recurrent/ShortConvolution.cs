@@ -20,7 +20,10 @@ public sealed class ShortConvolution : Module
         Init.Uniform(RegisterParameter("weight", Tensor.Zeros(channels, 1, kernelSize)), -bound, bound, generator);
     }
 
+    /// <summary>Number of channels, each convolved with its own kernel.</summary>
     public int Channels { get; }
+
+    /// <summary>Taps K of each kernel.</summary>
     public int KernelSize { get; }
 
     /// <summary>[channels, 1, K].</summary>
