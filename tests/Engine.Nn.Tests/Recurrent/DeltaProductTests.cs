@@ -26,6 +26,87 @@ public class DeltaProductTests
         return twin;
     }
 
+    [Theory]
+    [InlineData(DeltaRuleMode.Recurrent)]
+    [InlineData(DeltaRuleMode.Chunked)]
+    public void Forward_MatchesTheSpecWrittenOutWithScalarLoops(DeltaRuleMode mode)
+    {
+        // C = 4, H = 2, d_k = d_v = 2, n_h = 2, kernel 2, gate, beta in [0, 2], output gate; one sequence of 3 tokens.
+        int cm = 4, h = 2, d = 2, n = 2, kernel = 2, t = 3;
+        var layer = Layer(new DeltaProductOptions(cm, h, Householder: n, NegativeEigenvalues: true, ForgetGate: true, ConvSize: kernel, Mode: mode, ChunkSize: 2), 21);
+        var x = Randn64(22, 1, t, cm);
+        var actual = layer.Forward(x).ToDoubleArray();
+
+        double[] P(Tensor p) => p.ToDoubleArray();
+        double Silu(double z) => z / (1 + Math.Exp(-z));
+        double Softplus(double z) => Math.Log(1 + Math.Exp(z));
+        var xa = P(x);
+        // Projection, then the causal depthwise convolution y[t, c] = sum_i w[c, i] u[t - (K - 1) + i, c], then SiLU.
+        double[] ConvSilu(Linear proj, ShortConvolution conv)
+        {
+            int ch = proj.OutFeatures;
+            var u = NaiveLinear(xa, t, P(proj.Weight), null, cm, ch);
+            var w = P(conv.Weight);
+            var y = new double[t * ch];
+            for (int i = 0; i < t; i++)
+                for (int c = 0; c < ch; c++)
+                {
+                    double sum = 0;
+                    for (int tap = 0; tap < kernel; tap++)
+                    {
+                        int src = i - (kernel - 1) + tap;
+                        if (src >= 0) sum += w[c * kernel + tap] * u[src * ch + c];
+                    }
+                    y[i * ch + c] = Silu(sum);
+                }
+            return y;
+        }
+        double[] L2(double[] a, int offset) { double norm = Math.Sqrt(a[offset] * a[offset] + a[offset + 1] * a[offset + 1] + 1e-6); return [a[offset] / norm, a[offset + 1] / norm]; }
+        var q = ConvSilu(layer.QProj, layer.QConv!);
+        var k = ConvSilu(layer.KProj, layer.KConv!);
+        var v = ConvSilu(layer.VProj, layer.VConv!);
+        var betaLogits = NaiveLinear(xa, t, P(layer.BProj.Weight), null, cm, n * h);
+        var a = NaiveLinear(xa, t, P(layer.AProj!.Weight), null, cm, h);
+        var gate = NaiveLinear(xa, t, P(layer.GProj!.Weight), null, cm, h * d);
+        double[] aLog = P(layer.ALog!), dtBias = P(layer.DtBias!), normWeight = P(layer.ONorm.Weight);
+
+        var mixed = new double[t * h * d];
+        for (int head = 0; head < h; head++)
+        {
+            var s = new double[d, d];
+            for (int i = 0; i < t; i++)
+            {
+                double alpha = Math.Exp(-Math.Exp(aLog[head]) * Softplus(a[i * h + head] + dtBias[head]));
+                for (int r = 0; r < d; r++) for (int c = 0; c < d; c++) s[r, c] *= alpha;
+                for (int j = 0; j < n; j++)
+                {
+                    // Step j's key, value and beta are the j-th block of their projections: channel (j H + head) d + e.
+                    var kj = L2(k, i * n * h * d + (j * h + head) * d);
+                    var vj = new[] { v[i * n * h * d + (j * h + head) * d], v[i * n * h * d + (j * h + head) * d + 1] };
+                    double bj = 2 / (1 + Math.Exp(-betaLogits[i * n * h + j * h + head]));
+                    var next = new double[d, d];
+                    for (int r = 0; r < d; r++)
+                        for (int c = 0; c < d; c++)
+                        {
+                            double pred = 0;
+                            for (int m = 0; m < d; m++) pred += kj[m] * s[m, c];
+                            next[r, c] = s[r, c] + bj * kj[r] * (vj[c] - pred);
+                        }
+                    s = next;
+                }
+                var qi = L2(q, (i * h + head) * d).Select(z => z / Math.Sqrt(d)).ToArray();
+                var o = new double[d];
+                for (int c = 0; c < d; c++) for (int r = 0; r < d; r++) o[c] += s[r, c] * qi[r];
+                // RMSNorm per head, then the SiLU output gate.
+                double rms = Math.Sqrt(o.Select(z => z * z).Average() + layer.Options.NormEps);
+                for (int c = 0; c < d; c++)
+                    mixed[(i * h + head) * d + c] = o[c] / rms * normWeight[c] * Silu(gate[i * h * d + head * d + c]);
+            }
+        }
+        var expected = NaiveLinear(mixed, t, P(layer.OProj.Weight), null, h * d, cm);
+        AssertClose(expected, actual, 1e-10);
+    }
+
     public static TheoryData<int, int, int, bool, bool> ChunkCases()
     {
         var data = new TheoryData<int, int, int, bool, bool>();
