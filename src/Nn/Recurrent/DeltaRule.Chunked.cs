@@ -77,21 +77,13 @@ public static partial class DeltaRule
 
     /// <summary>
     /// The UT transform (DeltaNet, section 3.2): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b) for keys
-    /// k [..., c, d_k] and betas [..., c] (any leading dimensions, e.g. all chunks at once), by forward substitution on
-    /// the unit lower triangular system, one row at a time.
+    /// k [..., c, d_k] and betas [..., c] (any leading dimensions, e.g. all chunks at once). The unit lower triangular
+    /// system is solved by forward substitution (<see cref="UnitLowerTriangularInverse"/>).
     /// </summary>
     public static Tensor UtTransform(Tensor k, Tensor beta)
     {
-        int c = k.Size(-2);
         var strictLower = (beta.Unsqueeze(-1) * k.MatMul(k.MT)).Tril(-1);
-        var diagBeta = beta.Unsqueeze(-1) * Tensor.Eye(c, dtype: k.DType);
-        // Row i of A T = diag(b): T_i = b_i e_i^T - sum_{j<i} A_ij T_j.
-        var t = diagBeta.Narrow(-2, 0, 1);
-        for (int i = 1; i < c; i++)
-        {
-            var row = diagBeta.Narrow(-2, i, 1) - strictLower.Narrow(-2, i, 1).Narrow(-1, 0, i).MatMul(t);
-            t = Tensor.Concat([t, row], -2);
-        }
-        return t;
+        // A^{-1} diag(b) scales column j of A^{-1} by b_j.
+        return UnitLowerTriangularInverse.Of(strictLower) * beta.Unsqueeze(-2);
     }
 }
