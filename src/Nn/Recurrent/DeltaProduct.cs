@@ -152,14 +152,14 @@ public sealed class DeltaProduct : Module
             (v, convV) = VConv!.Forward(v, state?.ConvV);
         }
         // SiLU after the short convolution, then unit-norm keys (and queries) so each Householder factor
-        // I - beta k k^T has eigenvalues 1 and 1 - beta (DeltaNet, section 3.3).
+        // I - beta k k^T has eigenvalues 1 and 1 - beta (the DeltaNet architecture of Yang et al. 2024).
         q = L2Normalize(q.Silu().Reshape(b, t, h, dk)) * (1 / Math.Sqrt(dk));
         k = L2Normalize(k.Silu().Reshape(b, t, n, h, dk));
         v = v.Silu().Reshape(b, t, n, h, dv);
         var beta = BProj.Forward(x).Sigmoid();
         if (Options.NegativeEigenvalues) beta = beta * 2;
 
-        // Gated DeltaNet eq. 10 with Mamba-2's parameterisation: g = log alpha = -exp(A_log) softplus(W_a x + dt_bias) <= 0.
+        // The gated delta rule (Yang, Kautz, Hatamizadeh 2024) with Mamba-2's parameterisation: g = log alpha = -exp(A_log) softplus(W_a x + dt_bias) <= 0.
         Tensor? logAlpha = null;
         if (AProj is not null)
             logAlpha = (-ALog!.Exp() * (AProj.Forward(x) + DtBias!).Softplus()).Permute(0, 2, 1);

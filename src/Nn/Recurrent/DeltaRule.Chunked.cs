@@ -4,9 +4,9 @@ public static partial class DeltaRule
 {
     /// <summary>
     /// The same recurrence as <see cref="Recurrent"/>, computed chunk by chunk with matrix products (Yang et al. 2024,
-    /// DeltaNet, section 3.2; the gated terms from Gated DeltaNet, section 3.3). DeltaProduct is DeltaNet on the
+    /// DeltaNet, the chunkwise parallel form; the gated terms as in Gated DeltaNet's chunkwise algorithm). DeltaProduct is DeltaNet on the
     /// interleaved sequence of T n_h Householder steps whose output is read after each token's last step (Siems et al.
-    /// 2025, section 3), so chunks are <paramref name="chunkSize"/> steps long. A sequence that is not a multiple of the
+    /// 2025), so chunks are <paramref name="chunkSize"/> steps long. A sequence that is not a multiple of the
     /// chunk is padded with steps whose beta, key, value and log-decay are 0: identity transitions that leave the state as
     /// it is, whose outputs are dropped. Returns the outputs [B, H, T, d_v] and the final state [B, H, d_k, d_v].
     /// </summary>
@@ -29,7 +29,7 @@ public static partial class DeltaRule
 
         // Everything that does not depend on the state is computed for all chunks at once.
         var ut = UtTransform(kc, bc);
-        // The product of a chunk's Householder factors is I - K^T W with W = T K (WY representation, DeltaNet eq. 6-7).
+        // The product of a chunk's Householder factors is I - K^T W with W = T K (the WY representation, DeltaNet).
         var w = ut.MatMul(kc);
         // Causal scores q_i . k_j for j <= i.
         var scores = qc.MatMul(kc.MT).Tril();
@@ -45,7 +45,7 @@ public static partial class DeltaRule
             // The decay acts once per token, at its first step: log-decay 0 (alpha = 1) at the other steps.
             var g = n == 1 ? logAlpha : logAlpha.Unsqueeze(-1).Pad([0, n - 1]).Reshape(b, h, length);
             // Cumulative log-decays G_i = sum_{j<=i} g_j inside each chunk; every factor below is a ratio
-            // gamma_i / gamma_j = exp(G_i - G_j) with i >= j, so nothing grows (Gated DeltaNet, section 3.3).
+            // gamma_i / gamma_j = exp(G_i - G_j) with i >= j, so nothing grows (as in Gated DeltaNet).
             var cum = g.Pad([0, pad]).Reshape(b, h, chunks, c).Cumsum(-1);
             // Mask before exp: above the diagonal G_i - G_j >= 0 could overflow; it is zeroed again after.
             var ratio = (cum.Unsqueeze(-1) - cum.Unsqueeze(-2)).Tril().Exp().Tril();
@@ -58,7 +58,7 @@ public static partial class DeltaRule
             keysToEnd = kc * (last - cum).Exp().Unsqueeze(-1);
         }
 
-        // The state passes from chunk to chunk (DeltaNet eq. 8-9):
+        // The state passes from chunk to chunk (DeltaNet, chunkwise form):
         // V' = U - W S (values corrected by what S already predicts); O = Q S + (Q K^T masked) V'; S_next = S + K^T V'.
         var outputs = new Tensor[chunks];
         for (int i = 0; i < chunks; i++)
@@ -76,7 +76,7 @@ public static partial class DeltaRule
     }
 
     /// <summary>
-    /// The UT transform (DeltaNet, section 3.2): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b) for keys
+    /// The UT transform (DeltaNet, chunkwise form): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b) for keys
     /// k [..., c, d_k] and betas [..., c] (any leading dimensions, e.g. all chunks at once). The unit lower triangular
     /// system is solved by forward substitution (<see cref="UnitLowerTriangularInverse"/>).
     /// </summary>

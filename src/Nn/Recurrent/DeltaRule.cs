@@ -2,13 +2,13 @@ namespace Engine.Nn;
 
 /// <summary>
 /// The (gated) delta rule with n_h Householder steps per token, per batch entry and head, on a state S [d_k, d_v]
-/// (Siems et al. 2025, DeltaProduct, section 3; n_h = 1 is DeltaNet, Yang et al. 2024, eq. 1):
+/// (Siems et al. 2025, DeltaProduct; n_h = 1 is DeltaNet, Schlag et al. 2021 and Yang et al. 2024):
 /// <code>
 /// H_0 = alpha_t S_{t-1}
 /// H_j = (I - beta_{t,j} k_{t,j} k_{t,j}^T) H_{j-1} + beta_{t,j} k_{t,j} v_{t,j}^T,  j = 1..n_h
 /// S_t = H_{n_h},  o_t = S_t^T q_t
 /// </code>
-/// alpha_t = exp(g_t) is the forget gate of Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024, eq. 10), applied once per
+/// alpha_t = exp(g_t) is the forget gate of Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024), applied once per
 /// token, before its first Householder step (as flash-linear-attention's gated DeltaProduct); without a gate alpha = 1.
 /// Two computations of the same function: <see cref="Recurrent"/> (the reference, step by step) and
 /// <see cref="Chunked"/> (the WY / UT chunk-parallel form for training). Both are written with differentiable tensor

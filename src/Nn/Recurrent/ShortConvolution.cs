@@ -2,7 +2,7 @@ namespace Engine.Nn;
 
 /// <summary>
 /// Causal depthwise 1-D convolution over time with a short kernel, as the "short convolutions" in front of the
-/// delta rule (Yang et al. 2024, DeltaNet, section 3.3): y[t, c] = sum_i w[c, 0, i] x[t - (K - 1) + i, c].
+/// delta rule (the DeltaNet architecture, Yang et al. 2024): y[t, c] = sum_i w[c, 0, i] x[t - (K - 1) + i, c].
 /// The weight has torch.nn.Conv1d's depthwise layout [channels, 1, K] and no bias, so names and shapes map onto
 /// flash-linear-attention's <c>ShortConvolution</c>. No activation here: the layer applies SiLU after it.
 /// </summary>

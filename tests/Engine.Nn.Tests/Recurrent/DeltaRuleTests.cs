@@ -124,7 +124,7 @@ public class DeltaRuleTests
     [Fact]
     public void DeltaProduct_IsDeltaNetOnTheInterleavedSequence()
     {
-        // Siems et al. 2025, section 3: n_h steps per token = DeltaNet over T n_h steps, read after each token's last step.
+        // Siems et al. 2025: n_h steps per token = DeltaNet over T n_h steps, read after each token's last step.
         int t = 5, n = 3;
         var (q, k, v, beta, _, s0) = Inputs(30, 2, 2, t, n, 3, 4, gate: false);
         var (product, _) = DeltaRule.Recurrent(q, k, v, beta, null, s0);
