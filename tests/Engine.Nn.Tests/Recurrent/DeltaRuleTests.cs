@@ -202,4 +202,24 @@ public class DeltaRuleTests
         return eigenvalues.All(e => e >= -1 - 1e-12 && e <= 1 + 1e-12)
             && eigenvalues.Zip(expected).All(p => Math.Abs(p.First - p.Second) < 1e-10);
     }
+
+    [Property(MaxTest = 40)]
+    public bool TwoHouseholderSteps_NeverExpandAndWithBetaTwoAreARotation(byte seed, byte b1, byte b2)
+    {
+        // The token's transition P = (I - b2 k2 k2^T)(I - b1 k1 k1^T): each factor has norm <= 1 for beta in [0, 2];
+        // with beta = 2 both are reflections and P is a rotation (orthogonal, det +1): the S3 mechanism of Siems et al. 2025.
+        int d = 3;
+        var k = Randn64(seed + 90UL, 1, 1, 1, 2, d);
+        k = k / k.Square().Sum(-1, keepDim: true).Sqrt();
+        var identity = Tensor.Eye(d, dtype: DType.Float64).Reshape(1, 1, d, d);
+        Tensor Transition(double beta1, double beta2) => DeltaRule.Step(identity, k.Select(2, 0), Tensor.Zeros([1, 1, 2, d], DType.Float64),
+            Tensor.FromArray(new[] { beta1, beta2 }, [1, 1, 2])).Reshape(d, d);
+        var general = Transition(2.0 * b1 / 255, 2.0 * b2 / 255);
+        bool contracts = Linalg.Svd(general).S.ToDoubleArray().All(sv => sv <= 1 + 1e-12);
+        var rotation = Transition(2, 2);
+        var gram = rotation.MT.MatMul(rotation).ToDoubleArray();
+        var eye = Tensor.Eye(d, dtype: DType.Float64).ToDoubleArray();
+        bool orthogonal = gram.Zip(eye).All(p => Math.Abs(p.First - p.Second) < 1e-12);
+        return contracts && orthogonal && Math.Abs(Linalg.Det(rotation).Item() - 1) < 1e-12;
+    }
 }
