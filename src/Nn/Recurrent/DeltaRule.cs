@@ -63,16 +63,16 @@ public static partial class DeltaRule
             throw new ArgumentException($"{op}: keys must be [batch, heads, time, householder, d_k], got {Shapes.Format(k.Shape)}");
         int b = k.Size(0), h = k.Size(1), t = k.Size(2), n = k.Size(3), dk = k.Size(4);
         if (v.Rank != 5 || v.Size(0) != b || v.Size(1) != h || v.Size(2) != t || v.Size(3) != n)
-            throw new ArgumentException($"{op}: values must be [{b}, {h}, {t}, {n}, d_v] like the keys {Shapes.Format(k.Shape)}, got {Shapes.Format(v.Shape)}");
+            throw new ArgumentException($"{op}: values must be [{b},{h},{t},{n},d_v] like the keys {Shapes.Format(k.Shape)}, got {Shapes.Format(v.Shape)}");
         int dv = v.Size(4);
         if (!q.Shape.SequenceEqual(new[] { b, h, t, dk }))
-            throw new ArgumentException($"{op}: queries must be [{b}, {h}, {t}, {dk}], got {Shapes.Format(q.Shape)}");
+            throw new ArgumentException($"{op}: queries must be [{b},{h},{t},{dk}], got {Shapes.Format(q.Shape)}");
         if (!beta.Shape.SequenceEqual(new[] { b, h, t, n }))
-            throw new ArgumentException($"{op}: betas must be [{b}, {h}, {t}, {n}], got {Shapes.Format(beta.Shape)}");
+            throw new ArgumentException($"{op}: betas must be [{b},{h},{t},{n}], got {Shapes.Format(beta.Shape)}");
         if (logAlpha is not null && !logAlpha.Shape.SequenceEqual(new[] { b, h, t }))
-            throw new ArgumentException($"{op}: log-decays must be [{b}, {h}, {t}], got {Shapes.Format(logAlpha.Shape)}");
+            throw new ArgumentException($"{op}: log-decays must be [{b},{h},{t}], got {Shapes.Format(logAlpha.Shape)}");
         if (initialState is not null && !initialState.Shape.SequenceEqual(new[] { b, h, dk, dv }))
-            throw new ArgumentException($"{op}: the initial state must be [{b}, {h}, {dk}, {dv}], got {Shapes.Format(initialState.Shape)}");
+            throw new ArgumentException($"{op}: the initial state must be [{b},{h},{dk},{dv}], got {Shapes.Format(initialState.Shape)}");
         return (b, h, t, n, dk, dv);
     }
 }

@@ -43,7 +43,7 @@ public sealed class ShortConvolution : Module
             throw new ArgumentException($"ShortConvolution: expects [batch, time, {Channels}], got {Shapes.Format(x.Shape)}");
         int b = x.Size(0), t = x.Size(1), k = KernelSize;
         if (history is not null && (history.Rank != 3 || history.Size(0) != b || history.Size(1) != k - 1 || history.Size(2) != Channels))
-            throw new ArgumentException($"ShortConvolution: history must be [{b}, {k - 1}, {Channels}], got {Shapes.Format(history.Shape)}");
+            throw new ArgumentException($"ShortConvolution: history must be [{b},{k - 1},{Channels}], got {Shapes.Format(history.Shape)}");
         // Left padding by K - 1 zeros (or the previous inputs) makes the convolution causal.
         var padded = history is null ? x.Pad([0, 0, k - 1, 0]) : Tensor.Concat([history, x], 1);
         var w = Weight.Reshape(Channels, k);

@@ -229,4 +229,22 @@ public class DeltaProductTests
         var (second, _) = conv.Forward(x.Narrow(1, 2, t - 2), h1);
         AssertClose(y, Tensor.Concat([first, second], 1), 1e-12, "pieces");
     }
+
+    [Fact]
+    public void Errors_NameTheOpAndTheShapes()
+    {
+        var layer = new DeltaProduct(new DeltaProductOptions(Width, 2, Householder: 2));
+        var wrongWidth = Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Zeros(1, 3, Width + 1)));
+        Assert.Contains("[1,3,9]", wrongWidth.Message);
+        Assert.Contains("DeltaProduct", Assert.Throws<ArgumentException>(() => layer.Step(Tensor.Zeros(1, 2, Width), layer.InitialState(1))).Message);
+        Assert.Contains("state", Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Zeros(2, 3, Width), layer.InitialState(1))).Message);
+        Assert.Contains("divisible", Assert.Throws<ArgumentException>(() => new DeltaProduct(new DeltaProductOptions(7, 2))).Message);
+        Assert.Contains("chunk size", Assert.Throws<ArgumentException>(() => new DeltaProduct(new DeltaProductOptions(Width, 2, ChunkSize: 0))).Message);
+        var q = Tensor.Zeros(1, 2, 3, 4);
+        var k = Tensor.Zeros(1, 2, 3, 2, 4);
+        var v = Tensor.Zeros(1, 2, 3, 2, 5);
+        var badBeta = Assert.Throws<ArgumentException>(() => DeltaRule.Chunked(q, k, v, Tensor.Zeros(1, 2, 3, 1)));
+        Assert.Contains("DeltaRule.Chunked", badBeta.Message);
+        Assert.Contains("[1,2,3,2]", badBeta.Message);
+    }
 }
