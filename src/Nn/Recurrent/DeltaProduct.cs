@@ -116,7 +116,8 @@ public sealed class DeltaProduct : Module
 
     /// <summary>
     /// One generation step: x_t [B, C] to y_t [B, C], by the recurrent form, reading and updating
-    /// <paramref name="state"/> (the delta-rule memory and the convolution histories).
+    /// <paramref name="state"/> (the delta-rule memory and the convolution histories). For generation, call it inside
+    /// <c>Autograd.NoGrad()</c>, or the state keeps the graph of every step before it.
     /// </summary>
     public Tensor Step(Tensor x, DeltaProductState state)
     {
