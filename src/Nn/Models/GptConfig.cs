@@ -16,6 +16,9 @@ namespace Engine.Nn;
 /// <param name="Mixers">The token mixer of each layer (<see cref="TokenMixers"/>: "attention", "s4d", "deltaproduct"); null means all attention.</param>
 /// <param name="S4DStateSize">State size N of the S4D mixers.</param>
 /// <param name="S4DInit">Initialisation of the S4D mixers' A.</param>
+/// <param name="DeltaHouseholder">Householder steps per token of "deltaproduct" mixers (n_h; 1 is DeltaNet).</param>
+/// <param name="DeltaNegativeEigenvalues">beta in [0, 2] for "deltaproduct" mixers (state tracking needs it).</param>
+/// <param name="DeltaForgetGate">The gate of Gated DeltaProduct in "deltaproduct" mixers.</param>
 public sealed record GptConfig(
     int VocabSize,
     int ContextLength,
@@ -31,4 +34,7 @@ public sealed record GptConfig(
     bool GeluTanh = true,
     string[]? Mixers = null,
     int S4DStateSize = 64,
-    S4DInit S4DInit = S4DInit.Lin);
+    S4DInit S4DInit = S4DInit.Lin,
+    int DeltaHouseholder = 2,
+    bool DeltaNegativeEigenvalues = true,
+    bool DeltaForgetGate = false);

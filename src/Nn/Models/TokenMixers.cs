@@ -3,7 +3,7 @@ namespace Engine.Nn;
 /// <summary>
 /// The token mixers a <see cref="Gpt"/> layer can use, by the names of <see cref="GptConfig.Mixers"/>, and the one place
 /// that builds them: <c>attention</c> (<see cref="MultiHeadAttention"/>, registered as <c>attn</c>), <c>s4d</c>
-/// (<see cref="S4DLayer"/>, registered as <c>s4d</c>) and <c>deltaproduct</c> (not yet available).
+/// (<see cref="S4DLayer"/>, registered as <c>s4d</c>) and <c>deltaproduct</c> (<see cref="DeltaProduct"/>, registered as <c>delta</c>).
 /// </summary>
 public static class TokenMixers
 {
@@ -46,10 +46,9 @@ public static class TokenMixers
         Attention => (AttentionSlot, new MultiHeadAttention(
             new AttentionOptions(config.DModel, config.Heads, config.KvHeads, Causal: true, Rotary: config.Rotary, Dropout: config.Dropout), generator)),
         S4D => (S4DSlot, new S4DLayer(config.DModel, config.S4DStateSize, config.S4DInit, S4DDiscretization.Zoh, glu: true, config.Dropout, generator)),
-        // The DeltaProduct layer (Forward(Tensor x) [B, T, C] -> [B, T, C]) is wired in here when it lands:
-        // DeltaProduct => (DeltaProductSlot, new DeltaProduct(...)). Without its own ITokenMixer step mode,
-        // generation replays it over the whole prefix (ReplayState).
-        DeltaProduct => throw new NotSupportedException("TokenMixers: the 'deltaproduct' token mixer is not yet available in this build"),
+        DeltaProduct => (DeltaProductSlot, new DeltaProduct(
+            new DeltaProductOptions(config.DModel, config.Heads, Householder: config.DeltaHouseholder,
+                NegativeEigenvalues: config.DeltaNegativeEigenvalues, ForgetGate: config.DeltaForgetGate), generator)),
         _ => throw new ArgumentException($"TokenMixers: unknown token mixer '{kind}'; valid mixers are {string.Join(", ", Kinds)}"),
     };
 }

@@ -11,7 +11,7 @@ namespace Engine.Nn;
 /// with the same layouts (keys and values of step j are the j-th block of their projection).
 /// <code>var mixer = new DeltaProduct(new DeltaProductOptions(64, 4, Householder: 2, NegativeEigenvalues: true));</code>
 /// </summary>
-public sealed class DeltaProduct : Module
+public sealed partial class DeltaProduct : Module, ITokenMixer
 {
     const double L2Eps = 1e-6;
 

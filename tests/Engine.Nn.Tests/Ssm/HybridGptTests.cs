@@ -131,11 +131,21 @@ public class HybridGptTests
         Assert.Contains(block.Children(), c => c.Name == "mean" && c.Module is RunningMean);
     }
 
-    [Fact]
-    public void DeltaProduct_IsNotYetAvailable()
+    [Theory]
+    [InlineData("attention", "deltaproduct")]
+    [InlineData("deltaproduct", "s4d")]
+    public void DeltaProductMixer_CachedDecodingEqualsFullRecomputation(string first, string second)
     {
-        var e = Assert.Throws<NotSupportedException>(() => new Gpt(Config("attention", "deltaproduct")));
-        Assert.Contains("not yet available", e.Message);
+        var gpt = new Gpt(Config(first, second), new Generator(27));
+        gpt.Eval();
+        Assert.Contains(gpt.NamedParameters(), p => p.Name.StartsWith(first == "deltaproduct" ? "blocks.0.delta." : "blocks.1.delta."));
+        var ids = Ids(new long[,] { { 1, 4, 2, 8, 0, 3, 7 }, { 5, 5, 9, 1, 2, 6, 10 } });
+        var full = gpt.Forward(ids);
+        var cache = gpt.CreateCache();
+        var pieces = new List<Tensor> { gpt.Forward(ids.Narrow(1, 0, 3), cache) };
+        for (int t = 3; t < 7; t++) pieces.Add(gpt.Forward(ids.Narrow(1, t, 1), cache));
+        Assert.Equal(7, cache.Length);
+        AssertClose(full, Tensor.Concat(pieces.ToArray(), 1), 1e-4);
     }
 
     [Fact]
