@@ -18,6 +18,7 @@ public static class EngineCommand
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
