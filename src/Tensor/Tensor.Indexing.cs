@@ -90,7 +90,7 @@ public sealed partial class Tensor
             long lo = idx.Min().Item<long>(), hi = idx.Max().Item<long>();
             Require(lo >= 0 && hi < numClasses, $"OneHot: class values must be in [0, {numClasses}), got range [{lo}, {hi}]");
         }
-        return idx.Unsqueeze(-1).Eq(Arange(numClasses)).To(DType.Int64);
+        return idx.Unsqueeze(-1).Eq(Arange(numClasses, idx.Device)).To(DType.Int64);
     }
 
     /// <summary>Tensors joined along an existing dimension (torch.cat).</summary>
@@ -154,7 +154,7 @@ public sealed partial class Tensor
             source = source.Narrow(d, cropStart, Math.Max(source._shape[d] - cropStart - cropEnd, 0));
             offsets[d] = Math.Max(before, 0);
         }
-        var result = Full(shape, value, DType);
+        var result = Full(shape, value, DType, Device);
         var target = result;
         for (int d = 0; d < Rank; d++) target = target.Narrow(d, offsets[d], source._shape[d]);
         Backend.Copy(source.Strided, target.Strided);
@@ -202,8 +202,8 @@ public sealed partial class Tensor
     {
         Require(Rank >= 2, $"{op}: expects at least 2 dimensions, got {Shapes.Format(_shape)}");
         int rows = _shape[^2], cols = _shape[^1];
-        var offset = Arange(cols).Unsqueeze(0) - Arange(rows).Unsqueeze(1); // column - row
+        var offset = Arange(cols, Device).Unsqueeze(0) - Arange(rows, Device).Unsqueeze(1); // column - row
         var keep = lower ? offset.Le(diagonal) : offset.Ge(diagonal);
-        return Where(keep, this, Scalar(0, DType));
+        return Where(keep, this, Scalar(0, DType, Device));
     }
 }
