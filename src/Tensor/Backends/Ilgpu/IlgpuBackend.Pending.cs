@@ -3,11 +3,6 @@ namespace Engine.Backends.Ilgpu;
 // Contract methods without an ILGPU kernel yet: they fail loudly rather than fall back to the host silently.
 public sealed partial class IlgpuBackend
 {
-    public void Reduce(ReduceOp op, StridedView x, int[] axes, StridedView y) => throw NotYet(nameof(Reduce));
-    public void ArgReduce(bool max, StridedView x, int axis, StridedView indices) => throw NotYet(nameof(ArgReduce));
-    public void Cumsum(StridedView x, int axis, StridedView y) => throw NotYet(nameof(Cumsum));
-    public void Softmax(StridedView x, int axis, bool log, StridedView y) => throw NotYet(nameof(Softmax));
-    public void SoftmaxBackward(StridedView y, StridedView grad, bool log, StridedView dx) => throw NotYet(nameof(SoftmaxBackward));
     public void LayerNorm(StridedView x, StridedView weight, StridedView bias, double eps, StridedView y, StridedView mean, StridedView rstd) => throw NotYet(nameof(LayerNorm));
     public void LayerNormBackward(StridedView x, StridedView weight, StridedView mean, StridedView rstd, StridedView grad, StridedView dx, StridedView dweight, StridedView dbias) => throw NotYet(nameof(LayerNormBackward));
     public void AdamStep(StridedView p, StridedView g, StridedView m, StridedView v, double beta1, double beta2, double eps, double stepSize, double c2, double decay) => throw NotYet(nameof(AdamStep));

@@ -146,5 +146,9 @@ public sealed partial class IlgpuBackend : IBackend
         where A : struct where B : struct where C : struct where D : struct where E : struct where F : struct where G : struct where H : struct where I : struct
         => (Action<Index1D, A, B, C, D, E, F, G, H, I>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
 
+    Action<Index1D, A, B, C, D, E, F, G, H, I, J> Load<A, B, C, D, E, F, G, H, I, J>(Action<Index1D, A, B, C, D, E, F, G, H, I, J> k)
+        where A : struct where B : struct where C : struct where D : struct where E : struct where F : struct where G : struct where H : struct where I : struct where J : struct
+        => (Action<Index1D, A, B, C, D, E, F, G, H, I, J>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
+
     static NotSupportedException NotYet(string method) => new($"IlgpuBackend.{method}: not implemented yet");
 }
