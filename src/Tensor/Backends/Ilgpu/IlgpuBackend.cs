@@ -19,10 +19,15 @@ public sealed partial class IlgpuBackend : IBackend
     // driven from several threads at once, and tests or data loaders may call in parallel.
     readonly object _gate = new();
 
+    // Error code written by indexing kernels that met an out-of-range index (0: none); checked at each read back.
+    readonly MemoryBuffer1D<int, Stride1D.Dense> _errors;
+
     internal IlgpuBackend(Device device, Accelerator accelerator)
     {
         Device = device;
         Accelerator = accelerator;
+        _errors = accelerator.Allocate1D<int>(1);
+        _errors.View.MemSetToZero();
     }
 
     public Device Device { get; }
@@ -81,9 +86,20 @@ public sealed partial class IlgpuBackend : IBackend
         {
             // The only synchronisation point: everything queued before must finish before the host reads.
             Accelerator.Synchronize();
+            ThrowDeviceErrors();
             if (source.Storage.DType == DType.Bool) Ilgpu(src).View<byte>().SubView(src.Offset, n).CopyToCPU(MemoryMarshal.Cast<T, byte>(destination[..n]));
             else Ilgpu(src).View<T>().SubView(src.Offset, n).CopyToCPU(destination[..n]);
         }
+    }
+
+    // Kernels cannot throw; an error they recorded surfaces here, once, at the first read back after it.
+    void ThrowDeviceErrors()
+    {
+        var code = new int[1];
+        _errors.View.CopyToCPU(code);
+        if (code[0] == 0) return;
+        _errors.View.MemSetToZero();
+        throw new IndexOutOfRangeException(IndexErrorMessage(code[0]));
     }
 
     /// <summary>A contiguous copy of a view on this device, same dtype.</summary>
@@ -122,6 +138,12 @@ public sealed partial class IlgpuBackend : IBackend
 
     // Kernel loading: each kernel method (per closed generic instantiation) is compiled once per accelerator.
     // One overload per parameter count, because ILGPU's loader is generic over each parameter type.
+    Action<Index1D, A, B> Load<A, B>(Action<Index1D, A, B> k) where A : struct where B : struct
+        => (Action<Index1D, A, B>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
+
+    Action<Index1D, A, B, C> Load<A, B, C>(Action<Index1D, A, B, C> k) where A : struct where B : struct where C : struct
+        => (Action<Index1D, A, B, C>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
+
     Action<Index1D, A, B, C, D> Load<A, B, C, D>(Action<Index1D, A, B, C, D> k)
         where A : struct where B : struct where C : struct where D : struct
         => (Action<Index1D, A, B, C, D>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
@@ -149,6 +171,4 @@ public sealed partial class IlgpuBackend : IBackend
     Action<Index1D, A, B, C, D, E, F, G, H, I, J> Load<A, B, C, D, E, F, G, H, I, J>(Action<Index1D, A, B, C, D, E, F, G, H, I, J> k)
         where A : struct where B : struct where C : struct where D : struct where E : struct where F : struct where G : struct where H : struct where I : struct where J : struct
         => (Action<Index1D, A, B, C, D, E, F, G, H, I, J>)_kernels.GetOrAdd(k.Method, _ => Accelerator.LoadAutoGroupedStreamKernel(k));
-
-    static NotSupportedException NotYet(string method) => new($"IlgpuBackend.{method}: not implemented yet");
 }

@@ -1,0 +1,24 @@
+using Xunit;
+
+namespace Engine.Tests.Devices;
+
+[Collection("Devices")]
+public sealed class DeviceMatMulTests
+{
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void MatMul_BatchedWithBroadcastAndTransposedOperands_MatchesTheCpu(string name)
+    {
+        var device = TestDevices.Parse(name);
+        var g = new Generator(3);
+        var a = Tensor.Randn([2, 3, 4], generator: g);
+        var b = Tensor.Randn([5, 4], generator: g).Transpose(0, 1); // [4, 5], strided
+        var c = Tensor.Randn([2, 4, 2], generator: g);
+        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(b.To(device)), 1e-5);
+        TestDevices.AssertClose(a.MatMul(c), a.To(device).MatMul(c.To(device)), 1e-5);
+        var v = Tensor.Randn([4], generator: g);
+        TestDevices.AssertClose(a.MatMul(v), a.To(device).MatMul(v.To(device)), 1e-5);
+        var ints = Tensor.Arange(6).Reshape(2, 3);
+        TestDevices.AssertClose(ints.MatMul(ints.Transpose(0, 1)), ints.To(device).MatMul(ints.To(device).Transpose(0, 1)), 0);
+    }
+}
