@@ -21,4 +21,25 @@ public sealed class DeviceMatMulTests
         var ints = Tensor.Arange(6).Reshape(2, 3);
         TestDevices.AssertClose(ints.MatMul(ints.Transpose(0, 1)), ints.To(device).MatMul(ints.To(device).Transpose(0, 1)), 0);
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void MatMul_WithPartialTilesAndSeveralKSlices_MatchesTheCpu(string name)
+    {
+        // Sizes that are not multiples of any tile, K spanning several shared-memory slices, a broadcast batch.
+        var device = TestDevices.Parse(name);
+        var g = new Generator(4);
+        var a = Tensor.Randn([2, 37, 50], generator: g);
+        var b = Tensor.Randn([45, 50], generator: g).Transpose(0, 1);
+        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(b.To(device)), 1e-5);
+        TestDevices.AssertClose(a.To(DType.Float64).MatMul(b.To(DType.Float64)), a.To(device).To(DType.Float64).MatMul(b.To(device).To(DType.Float64)), 1e-12);
+    }
+
+    [Fact]
+    public void IlgpuCpuAccelerator_RunsTheTiledGemm()
+    {
+        // The tiled kernel needs groups of at least 4 x 4 threads; otherwise the tests above would only cover the simple one.
+        var backend = Assert.IsType<Engine.Backends.Ilgpu.IlgpuBackend>(Device.IlgpuCpu.Backend);
+        Assert.True(backend.Accelerator.MaxNumThreadsPerGroup >= 16, $"max group size {backend.Accelerator.MaxNumThreadsPerGroup}");
+    }
 }
