@@ -42,4 +42,21 @@ public sealed class DeviceReductionTests
         var masked = Tensor.FromArray(new float[] { float.NegativeInfinity, 0, 1, 2 }, [2, 2]);
         TestDevices.AssertClose(masked.Softmax(1), masked.To(device).Softmax(1), 1e-6);
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Reductions_OfLongRuns_UseGroupReductionsThatMatchTheCpu(string name)
+    {
+        // Runs of 200 and 600 elements take the one-group-per-output path; a NaN must still win max and min.
+        var device = TestDevices.Parse(name);
+        var x = Tensor.Randn([200, 3], generator: new Generator(9)).Transpose(0, 1); // [3, 200], strided
+        var d = x.To(device);
+        TestDevices.AssertClose(x.Sum(1), d.Sum(1), 1e-5);
+        TestDevices.AssertClose(x.Sum(), d.Sum(), 1e-5);
+        TestDevices.AssertClose(x.Amax([1]), d.Amax([1]), 0);
+        TestDevices.AssertClose(x.Amin([0, 1]), d.Amin([0, 1]), 0);
+        TestDevices.AssertClose(x.To(DType.Float64).Mean(1), d.To(DType.Float64).Mean(1), 1e-12);
+        var withNaN = Tensor.Concat([x, Tensor.Full([3, 1], double.NaN)], 1);
+        TestDevices.AssertClose(withNaN.Amax([1]), withNaN.To(device).Amax([1]), 0);
+    }
 }

@@ -1,4 +1,7 @@
 using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Algorithms.ScanReduceOperations;
+using ILGPU.Runtime;
 
 namespace Engine.Backends.Ilgpu;
 
@@ -38,9 +41,22 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    // Reduced runs at least this long get a whole group per output (ILGPU.Algorithms' group reduction) instead of one thread.
+    const long GroupReduceMinimum = 64;
+
     void ReduceTyped<T, TE>(ReduceOp op, StridedView x, StridedView y, (Dims8 Kept, View8[] Views, Dims8 Walked, View8 WalkedX, long Outer, long Inner) s)
         where T : unmanaged where TE : struct, IElement<T> => Launch(() =>
     {
+        if (s.Inner >= GroupReduceMinimum && !default(TE).IsInteger && op != ReduceOp.Prod)
+        {
+            switch (op)
+            {
+                case ReduceOp.Sum: GroupReduce<T, TE, SumDouble>(x, y, s); break;
+                case ReduceOp.Max: GroupReduce<T, TE, MaxDouble>(x, y, s); break;
+                default: GroupReduce<T, TE, MinDouble>(x, y, s); break;
+            }
+            return;
+        }
         Action<Index1D, ArrayView<T>, Dims8, View8, Dims8, View8, long, ArrayView<T>, View8, int> k = ReduceKernel<T, TE>;
         Load(k)(Extent(s.Outer), Data<T>(x), s.Kept, s.Views[0], s.Walked, s.WalkedX, s.Inner, Data<T>(y), s.Views[1], (int)op);
     });
@@ -82,6 +98,31 @@ public sealed partial class IlgpuBackend
             r = e.FromDouble(acc);
         }
         y[yk.At(j, kn)] = r;
+    }
+
+    void GroupReduce<T, TE, TOp>(StridedView x, StridedView y, (Dims8 Kept, View8[] Views, Dims8 Walked, View8 WalkedX, long Outer, long Inner) s)
+        where T : unmanaged where TE : struct, IElement<T> where TOp : struct, IScanReduceOperation<double>
+    {
+        Action<ArrayView<T>, Dims8, View8, Dims8, View8, long, ArrayView<T>, View8> method = GroupReduceKernel<T, TE, TOp>;
+        var kernel = (Action<KernelConfig, ArrayView<T>, Dims8, View8, Dims8, View8, long, ArrayView<T>, View8>)_kernels.GetOrAdd(method.Method,
+            _ => Accelerator.LoadStreamKernel(method));
+        int group = Math.Min(256, Accelerator.MaxNumThreadsPerGroup);
+        kernel(new KernelConfig(Extent(s.Outer), group), Data<T>(x), s.Kept, s.Views[0], s.Walked, s.WalkedX, s.Inner, Data<T>(y), s.Views[1]);
+    }
+
+    // One group per output element: each thread folds a strided share of the run, then the group combines the
+    // partial results in a fixed tree (deterministic), in double.
+    static void GroupReduceKernel<T, TE, TOp>(ArrayView<T> x, Dims8 kn, View8 xk, Dims8 wn, View8 xw, long inner, ArrayView<T> y, View8 yk)
+        where T : unmanaged where TE : struct, IElement<T> where TOp : struct, IScanReduceOperation<double>
+    {
+        TE e = default;
+        TOp op = default;
+        long j = Grid.IdxX;
+        long b = xk.At(j, kn);
+        double acc = op.Identity;
+        for (long i = Group.IdxX; i < inner; i += Group.DimX) acc = op.Apply(acc, e.ToDouble(x[b + xw.At(i, wn)]));
+        double total = GroupExtensions.Reduce<double, TOp>(acc);
+        if (Group.IsFirstThread) y[yk.At(j, kn)] = e.FromDouble(total);
     }
 
     public void ArgReduce(bool max, StridedView x, int axis, StridedView indices)
