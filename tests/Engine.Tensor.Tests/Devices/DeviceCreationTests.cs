@@ -83,4 +83,28 @@ public sealed class DeviceCreationTests
         Assert.Equal(Device.IlgpuCpu, (1 / x).Device);
         Assert.Equal(Device.IlgpuCpu, x.MaskedFill(x.Lt(0), 0).Device);
     }
+
+    [Fact]
+    public void DeviceBuffers_OfCollectedTensors_AreReused()
+    {
+        var backend = Assert.IsType<Engine.Backends.Ilgpu.IlgpuBackend>(Device.IlgpuCpu.Backend);
+        for (int round = 0; round < 3; round++) UseAndDrop(); // warm: the pool now holds buffers of these size classes
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        int before = backend.Pool.Created;
+        for (int round = 0; round < 3; round++)
+        {
+            UseAndDrop();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.Equal(before, backend.Pool.Created);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static void UseAndDrop()
+    {
+        var x = Tensor.Zeros([1000], DType.Float32, Device.IlgpuCpu);
+        Assert.Equal(0f, (x + 1).Exp().Sum().Item<float>() - 1000 * MathF.E, 2);
+    }
 }

@@ -28,7 +28,11 @@ public sealed partial class IlgpuBackend : IBackend
         Accelerator = accelerator;
         _errors = accelerator.Allocate1D<int>(1);
         _errors.View.MemSetToZero();
+        Pool = new BufferPool(accelerator);
     }
+
+    /// <summary>Recycled device buffers of this accelerator.</summary>
+    internal BufferPool Pool { get; }
 
     public Device Device { get; }
 
@@ -39,27 +43,26 @@ public sealed partial class IlgpuBackend : IBackend
     {
         // ILGPU rejects empty buffers; an empty tensor gets one unused element.
         long n = Math.Max(length, 1);
-        MemoryBuffer buffer;
         lock (_gate)
         {
-            buffer = dtype switch
+            return dtype switch
             {
-                DType.Float32 => Buffer<float>(n, zeroed),
-                DType.Float64 => Buffer<double>(n, zeroed),
-                DType.Int32 => Buffer<int>(n, zeroed),
-                DType.Int64 => Buffer<long>(n, zeroed),
-                DType.Bool => Buffer<byte>(n, zeroed),
+                DType.Float32 => Rented<float>(dtype, length, n, zeroed),
+                DType.Float64 => Rented<double>(dtype, length, n, zeroed),
+                DType.Int32 => Rented<int>(dtype, length, n, zeroed),
+                DType.Int64 => Rented<long>(dtype, length, n, zeroed),
+                DType.Bool => Rented<byte>(dtype, length, n, zeroed),
                 _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
             };
         }
-        return new IlgpuStorage(this, buffer, dtype, length);
     }
 
-    MemoryBuffer Buffer<T>(long n, bool zeroed) where T : unmanaged
+    IlgpuStorage Rented<T>(DType dtype, long length, long n, bool zeroed) where T : unmanaged
     {
-        var buffer = Accelerator.Allocate1D<T>(n);
-        if (zeroed) buffer.View.MemSetToZero();
-        return buffer;
+        var buffer = Pool.Rent<T>(n);
+        // Zeroing is queued like a kernel, so it also waits for earlier users of a recycled buffer.
+        if (zeroed) buffer.View.SubView(0, n).MemSetToZero();
+        return new IlgpuStorage(this, buffer, typeof(T), dtype, length);
     }
 
     public Storage FromHost<T>(ReadOnlySpan<T> data) where T : unmanaged

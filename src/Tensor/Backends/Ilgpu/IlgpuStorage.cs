@@ -5,19 +5,25 @@ namespace Engine.Backends.Ilgpu;
 
 /// <summary>
 /// Storage of an ILGPU backend: a device buffer of the element type (Bool as one byte per element, 0 or 1).
-/// The buffer is released by the GC's finalisation of the ILGPU buffer object.
+/// When the storage is collected its buffer goes back to the backend's <see cref="BufferPool"/> for reuse.
 /// </summary>
 public sealed class IlgpuStorage : Storage
 {
     readonly IlgpuBackend _backend;
 
-    internal IlgpuStorage(IlgpuBackend backend, MemoryBuffer buffer, DType dtype, long length) : base(dtype, length)
+    readonly Type _elementType;
+
+    internal IlgpuStorage(IlgpuBackend backend, MemoryBuffer buffer, Type elementType, DType dtype, long length) : base(dtype, length)
     {
         _backend = backend;
+        _elementType = elementType;
         Buffer = buffer;
     }
 
-    /// <summary>The device buffer behind this storage.</summary>
+    /// <summary>Hands the buffer back to the pool; no tensor can reach this storage any more.</summary>
+    ~IlgpuStorage() => _backend.Pool.Return(Buffer, _elementType);
+
+    /// <summary>The device buffer behind this storage (its size class may exceed <see cref="Storage.Length"/>).</summary>
     public MemoryBuffer Buffer { get; }
 
     public override IBackend Backend => _backend;
