@@ -12,9 +12,10 @@ public sealed class DeviceMatMulTests
         var device = TestDevices.Parse(name);
         var g = new Generator(3);
         var a = Tensor.Randn([2, 3, 4], generator: g);
-        var b = Tensor.Randn([5, 4], generator: g).Transpose(0, 1); // [4, 5], strided
+        var bt = Tensor.Randn([5, 4], generator: g);
+        var b = bt.Transpose(0, 1); // [4, 5], strided
         var c = Tensor.Randn([2, 4, 2], generator: g);
-        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(b.To(device)), 1e-5);
+        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(bt.To(device).Transpose(0, 1)), 1e-5);
         TestDevices.AssertClose(a.MatMul(c), a.To(device).MatMul(c.To(device)), 1e-5);
         var v = Tensor.Randn([4], generator: g);
         TestDevices.AssertClose(a.MatMul(v), a.To(device).MatMul(v.To(device)), 1e-5);
@@ -30,9 +31,10 @@ public sealed class DeviceMatMulTests
         var device = TestDevices.Parse(name);
         var g = new Generator(4);
         var a = Tensor.Randn([2, 37, 50], generator: g);
-        var b = Tensor.Randn([45, 50], generator: g).Transpose(0, 1);
-        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(b.To(device)), 1e-5);
-        TestDevices.AssertClose(a.To(DType.Float64).MatMul(b.To(DType.Float64)), a.To(device).To(DType.Float64).MatMul(b.To(device).To(DType.Float64)), 1e-12);
+        var bt = Tensor.Randn([45, 50], generator: g);
+        var (b, db) = (bt.Transpose(0, 1), bt.To(device).Transpose(0, 1));
+        TestDevices.AssertClose(a.MatMul(b), a.To(device).MatMul(db), 1e-5);
+        TestDevices.AssertClose(a.To(DType.Float64).MatMul(b.To(DType.Float64)), a.To(device).To(DType.Float64).MatMul(db.To(DType.Float64)), 1e-12);
     }
 
     [Fact]

@@ -4,6 +4,8 @@ namespace Engine.Backends.Ilgpu;
 public struct Dims8
 {
     public long D0, D1, D2, D3, D4, D5, D6, D7;
+    /// <summary>Number of entries in use (the rest are padding), so index arithmetic can stop early.</summary>
+    public int Rank;
 
     /// <summary>Right-aligns <paramref name="values"/>, padding the leading slots with <paramref name="pad"/>.</summary>
     internal static Dims8 From(IReadOnlyList<long> values, long pad)
@@ -12,7 +14,7 @@ public struct Dims8
         Span<long> v = stackalloc long[8];
         v.Fill(pad);
         for (int i = 0; i < values.Count; i++) v[8 - values.Count + i] = values[i];
-        return new Dims8 { D0 = v[0], D1 = v[1], D2 = v[2], D3 = v[3], D4 = v[4], D5 = v[5], D6 = v[6], D7 = v[7] };
+        return new Dims8 { D0 = v[0], D1 = v[1], D2 = v[2], D3 = v[3], D4 = v[4], D5 = v[5], D6 = v[6], D7 = v[7], Rank = values.Count };
     }
 
     /// <summary>Product of the eight entries (the element count when these are sizes).</summary>
@@ -28,10 +30,16 @@ public struct View8
     /// <summary>Storage index of the <paramref name="i"/>-th element in row-major order of <paramref name="n"/>.</summary>
     public readonly long At(long i, Dims8 n)
     {
+        // Most views merge to one or two dimensions; stopping at the shape's rank skips the 64-bit divisions
+        // (costly on GPUs) of the padding. The branch depends only on the shape, so a warp never diverges on it.
         long o = Offset, q = i;
+        if (n.Rank <= 1) return o + q * Strides.D7;
         o += q % n.D7 * Strides.D7; q /= n.D7;
+        if (n.Rank == 2) return o + q * Strides.D6;
         o += q % n.D6 * Strides.D6; q /= n.D6;
+        if (n.Rank == 3) return o + q * Strides.D5;
         o += q % n.D5 * Strides.D5; q /= n.D5;
+        if (n.Rank == 4) return o + q * Strides.D4;
         o += q % n.D4 * Strides.D4; q /= n.D4;
         o += q % n.D3 * Strides.D3; q /= n.D3;
         o += q % n.D2 * Strides.D2; q /= n.D2;
