@@ -26,6 +26,21 @@ public sealed class DeviceNormalizationTests
 
     [Theory]
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void LayerNormAndSoftmax_OfLongRows_UseGroupKernelsThatMatchTheCpu(string name)
+    {
+        // Rows of 64+ elements get a group per row; the strided softmax axis checks the group kernel's addressing.
+        var device = TestDevices.Parse(name);
+        var g = new Generator(23);
+        var (x, w, b) = (Tensor.Randn([3, 100], generator: g), Tensor.Randn([100], generator: g), Tensor.Randn([100], generator: g));
+        var dx = x.To(device);
+        TestDevices.AssertClose(x.LayerNorm(w, b), dx.LayerNorm(w.To(device), b.To(device)), 1e-5);
+        TestDevices.AssertClose(x.Softmax(1), dx.Softmax(1), 1e-6);
+        TestDevices.AssertClose(x.LogSoftmax(1), dx.LogSoftmax(1), 1e-6);
+        TestDevices.AssertClose(x.Transpose(0, 1).Softmax(0), dx.Transpose(0, 1).Softmax(0), 1e-6);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void SoftmaxBackwardAndAdamStep_MatchTheCpu(string name)
     {
         var device = TestDevices.Parse(name);

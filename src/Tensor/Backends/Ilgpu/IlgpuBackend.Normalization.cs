@@ -1,4 +1,6 @@
 using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
 
 namespace Engine.Backends.Ilgpu;
 
@@ -23,6 +25,14 @@ public sealed partial class IlgpuBackend
     void LayerNormTyped<T, TE>(StridedView x, StridedView w, StridedView b, double eps, StridedView y, StridedView mean, StridedView rstd, int n)
         where T : unmanaged where TE : struct, IElement<T> => Launch(() =>
     {
+        if (n >= GroupReduceMinimum)
+        {
+            Action<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, double> method = GroupLayerNormKernel<T, TE>;
+            var kernel = (Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, double>)_kernels.GetOrAdd(method.Method,
+                _ => Accelerator.LoadStreamKernel(method));
+            kernel(new KernelConfig(Extent(x.Numel / n), ReduceGroupSize), DataAt<T>(x), DataAt<T>(w), DataAt<T>(b), DataAt<T>(y), DataAt<T>(mean), DataAt<T>(rstd), n, eps);
+            return;
+        }
         Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, double> k = LayerNormKernel<T, TE>;
         Load(k)(Extent(x.Numel / n), DataAt<T>(x), DataAt<T>(w), DataAt<T>(b), DataAt<T>(y), DataAt<T>(mean), DataAt<T>(rstd), n, eps);
     });
@@ -46,6 +56,32 @@ public sealed partial class IlgpuBackend
             y[o + i] = e.FromDouble((e.ToDouble(x[o + i]) - mu) * rs * e.ToDouble(w[i]) + e.ToDouble(b[i]));
         mean[r] = e.FromDouble(mu);
         rstd[r] = e.FromDouble(rs);
+    }
+
+    // The same two passes with a group per row (rows of 64+ elements): strided shares and group all-reduces.
+    static void GroupLayerNormKernel<T, TE>(ArrayView<T> x, ArrayView<T> w, ArrayView<T> b, ArrayView<T> y, ArrayView<T> mean, ArrayView<T> rstd, int n, double eps)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        TE e = default;
+        long r = Grid.IdxX;
+        long o = r * n;
+        double part = 0;
+        for (int i = Group.IdxX; i < n; i += Group.DimX) part += e.ToDouble(x[o + i]);
+        double mu = GroupExtensions.AllReduce<double, SumDouble>(part) / n;
+        double squares = 0;
+        for (int i = Group.IdxX; i < n; i += Group.DimX)
+        {
+            double c = e.ToDouble(x[o + i]) - mu;
+            squares += c * c;
+        }
+        double rs = 1 / Math.Sqrt(GroupExtensions.AllReduce<double, SumDouble>(squares) / n + eps);
+        for (int i = Group.IdxX; i < n; i += Group.DimX)
+            y[o + i] = e.FromDouble((e.ToDouble(x[o + i]) - mu) * rs * e.ToDouble(w[i]) + e.ToDouble(b[i]));
+        if (Group.IsFirstThread)
+        {
+            mean[r] = e.FromDouble(mu);
+            rstd[r] = e.FromDouble(rs);
+        }
     }
 
     public void LayerNormBackward(StridedView x, StridedView weight, StridedView mean, StridedView rstd, StridedView grad,

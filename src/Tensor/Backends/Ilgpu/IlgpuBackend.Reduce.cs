@@ -44,6 +44,9 @@ public sealed partial class IlgpuBackend
     // Reduced runs at least this long get a whole group per output (ILGPU.Algorithms' group reduction) instead of one thread.
     const long GroupReduceMinimum = 64;
 
+    /// <summary>Threads per group of the group-per-row kernels.</summary>
+    int ReduceGroupSize => Math.Min(256, Accelerator.MaxNumThreadsPerGroup);
+
     void ReduceTyped<T, TE>(ReduceOp op, StridedView x, StridedView y, (Dims8 Kept, View8[] Views, Dims8 Walked, View8 WalkedX, long Outer, long Inner) s)
         where T : unmanaged where TE : struct, IElement<T> => Launch(() =>
     {
@@ -106,8 +109,7 @@ public sealed partial class IlgpuBackend
         Action<ArrayView<T>, Dims8, View8, Dims8, View8, long, ArrayView<T>, View8> method = GroupReduceKernel<T, TE, TOp>;
         var kernel = (Action<KernelConfig, ArrayView<T>, Dims8, View8, Dims8, View8, long, ArrayView<T>, View8>)_kernels.GetOrAdd(method.Method,
             _ => Accelerator.LoadStreamKernel(method));
-        int group = Math.Min(256, Accelerator.MaxNumThreadsPerGroup);
-        kernel(new KernelConfig(Extent(s.Outer), group), Data<T>(x), s.Kept, s.Views[0], s.Walked, s.WalkedX, s.Inner, Data<T>(y), s.Views[1]);
+        kernel(new KernelConfig(Extent(s.Outer), ReduceGroupSize), Data<T>(x), s.Kept, s.Views[0], s.Walked, s.WalkedX, s.Inner, Data<T>(y), s.Views[1]);
     }
 
     // One group per output element: each thread folds a strided share of the run, then the group combines the
@@ -227,6 +229,14 @@ public sealed partial class IlgpuBackend
     void SoftmaxTyped<T, TE>(StridedView x, int axis, bool log, StridedView y, Dims8 kept, View8[] views, long outer)
         where T : unmanaged where TE : struct, IElement<T> => Launch(() =>
     {
+        if (x.Shape[axis] >= GroupReduceMinimum)
+        {
+            Action<ArrayView<T>, Dims8, View8, long, int, ArrayView<T>, View8, long, int> method = GroupSoftmaxKernel<T, TE>;
+            var kernel = (Action<KernelConfig, ArrayView<T>, Dims8, View8, long, int, ArrayView<T>, View8, long, int>)_kernels.GetOrAdd(method.Method,
+                _ => Accelerator.LoadStreamKernel(method));
+            kernel(new KernelConfig(Extent(outer), ReduceGroupSize), Data<T>(x), kept, views[0], x.Strides[axis], x.Shape[axis], Data<T>(y), views[1], y.Strides[axis], log ? 1 : 0);
+            return;
+        }
         Action<Index1D, ArrayView<T>, Dims8, View8, long, int, ArrayView<T>, View8, long, int> k = SoftmaxKernel<T, TE>;
         Load(k)(Extent(outer), Data<T>(x), kept, views[0], x.Strides[axis], x.Shape[axis], Data<T>(y), views[1], y.Strides[axis], log ? 1 : 0);
     });
@@ -248,6 +258,29 @@ public sealed partial class IlgpuBackend
         for (int i = 0; i < n; i++) sum += Math.Exp(e.ToDouble(x[bx + i * xs]) - max);
         double lse = Math.Log(sum);
         for (int i = 0; i < n; i++)
+        {
+            double shifted = e.ToDouble(x[bx + i * xs]) - max;
+            y[by + i * ys] = e.FromDouble(log != 0 ? shifted - lse : Math.Exp(shifted) / sum);
+        }
+    }
+
+    // The same three passes with a group per row: each pass is a strided share per thread and a group all-reduce.
+    static void GroupSoftmaxKernel<T, TE>(ArrayView<T> x, Dims8 kn, View8 xk, long xs, int n, ArrayView<T> y, View8 yk, long ys, int log)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        TE e = default;
+        MaxDouble maxOp = default;
+        long j = Grid.IdxX;
+        long bx = xk.At(j, kn), by = yk.At(j, kn);
+        double local = double.NegativeInfinity;
+        for (int i = Group.IdxX; i < n; i += Group.DimX) local = maxOp.Apply(local, e.ToDouble(x[bx + i * xs]));
+        double max = GroupExtensions.AllReduce<double, MaxDouble>(local);
+        if (double.IsNegativeInfinity(max)) max = 0; // all -inf row: avoid -inf - -inf = NaN in the shift
+        double part = 0;
+        for (int i = Group.IdxX; i < n; i += Group.DimX) part += Math.Exp(e.ToDouble(x[bx + i * xs]) - max);
+        double sum = GroupExtensions.AllReduce<double, SumDouble>(part);
+        double lse = Math.Log(sum);
+        for (int i = Group.IdxX; i < n; i += Group.DimX)
         {
             double shifted = e.ToDouble(x[bx + i * xs]) - max;
             y[by + i * ys] = e.FromDouble(log != 0 ? shifted - lse : Math.Exp(shifted) / sum);
