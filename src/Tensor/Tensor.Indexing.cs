@@ -15,6 +15,7 @@ public sealed partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         int d = Shapes.NormalizeAxis("Gather", dim, Rank);
+        RequireSameDevice("Gather", this, index);
         Require(index.Rank == Rank, $"Gather: index {Shapes.Format(index._shape)} must have the same rank as the input {Shapes.Format(_shape)}");
         for (int i = 0; i < Rank; i++)
             Require(i == d || index._shape[i] <= _shape[i], $"Gather: index {Shapes.Format(index._shape)} is larger than the input {Shapes.Format(_shape)} in dimension {i}");
@@ -28,6 +29,8 @@ public sealed partial class Tensor
     public Tensor ScatterAdd(int dim, Tensor index, Tensor source)
     {
         int d = Shapes.NormalizeAxis("ScatterAdd", dim, Rank);
+        RequireSameDevice("ScatterAdd", this, index);
+        RequireSameDevice("ScatterAdd", this, source);
         Require(index.Rank == Rank && source.Rank == Rank, $"ScatterAdd: index {Shapes.Format(index._shape)} and source {Shapes.Format(source._shape)} must have the rank of the input {Shapes.Format(_shape)}");
         for (int i = 0; i < Rank; i++)
         {
@@ -45,6 +48,7 @@ public sealed partial class Tensor
     public Tensor IndexSelect(int dim, Tensor index)
     {
         int d = Shapes.NormalizeAxis("IndexSelect", dim, Rank);
+        RequireSameDevice("IndexSelect", this, index);
         Require(index.Rank <= 1, $"IndexSelect: index must be 1-D, got {Shapes.Format(index._shape)}");
         var idx = index.AsIndex("IndexSelect").Reshape(-1);
         var shape = Shape;
@@ -61,6 +65,8 @@ public sealed partial class Tensor
     public Tensor IndexAdd(int dim, Tensor index, Tensor source)
     {
         int d = Shapes.NormalizeAxis("IndexAdd", dim, Rank);
+        RequireSameDevice("IndexAdd", this, index);
+        RequireSameDevice("IndexAdd", this, source);
         Require(index.Rank <= 1, $"IndexAdd: index must be 1-D, got {Shapes.Format(index._shape)}");
         var idx = index.AsIndex("IndexAdd").Reshape(-1);
         Require(source.Rank == Rank && source._shape[d] == idx._shape[0] && Enumerable.Range(0, Rank).All(i => i == d || source._shape[i] == _shape[i]),

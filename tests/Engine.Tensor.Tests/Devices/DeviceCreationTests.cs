@@ -71,6 +71,10 @@ public sealed class DeviceCreationTests
         var matmul = Assert.Throws<ArgumentException>(() => b.MatMul(a));
         Assert.Contains("MatMul", matmul.Message);
         Assert.Contains("ilgpu-cpu and cpu", matmul.Message);
+        var index = Tensor.FromArray(new long[] { 0, 1 }, [1, 2]);
+        Assert.Contains("Gather: tensors are on different devices (ilgpu-cpu and cpu)", Assert.Throws<ArgumentException>(() => b.Gather(1, index)).Message);
+        Assert.Contains("IndexSelect", Assert.Throws<ArgumentException>(() => b.IndexSelect(0, index.Reshape(-1))).Message);
+        Assert.Contains("LayerNorm", Assert.Throws<ArgumentException>(() => b.LayerNorm(Tensor.Ones(2))).Message);
     }
 
     [Fact]
