@@ -6,7 +6,10 @@ namespace Engine.Backends.Ilgpu;
 /// <summary>Sizes and element strides of one batched product y[M, N] = a[M, K] b[K, N].</summary>
 public struct MatMulDims
 {
-    public long M, N, K, ARow, ACol, BRow, BCol, YRow, YCol;
+    /// <summary>Rows of y, columns of y, and the shared dimension.</summary>
+    public long M, N, K;
+    /// <summary>Element strides between rows and between columns of a, b and y.</summary>
+    public long ARow, ACol, BRow, BCol, YRow, YCol;
 }
 
 public sealed partial class IlgpuBackend

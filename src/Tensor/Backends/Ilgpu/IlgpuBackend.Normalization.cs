@@ -7,7 +7,14 @@ namespace Engine.Backends.Ilgpu;
 /// <summary>Adam/AdamW hyper-parameters of one step, passed to the kernel as one value.</summary>
 public struct AdamParameters
 {
-    public double Beta1, Beta2, Eps, StepSize, InverseC2, Keep;
+    /// <summary>Moment decay rates and the denominator's epsilon.</summary>
+    public double Beta1, Beta2, Eps;
+    /// <summary>Learning rate over the first moment's bias correction.</summary>
+    public double StepSize;
+    /// <summary>1 / (second moment's bias correction).</summary>
+    public double InverseC2;
+    /// <summary>1 - lr * weight decay (AdamW's decoupled decay; 1 for Adam).</summary>
+    public double Keep;
 }
 
 // Fused row kernels: layer norm forward and backward, and the Adam update.

@@ -5,11 +5,15 @@ namespace Engine.Backends.Ilgpu;
 /// <summary>What one random fill draws: distribution, key, first counter and bounds.</summary>
 public struct RandomDraw
 {
+    /// <summary>The <see cref="RandomKind"/> as an int.</summary>
     public int Kind;
+    /// <summary>Philox key, and the counter of element 0.</summary>
     public ulong Seed, Offset;
+    /// <summary>The distribution's parameters, as in <see cref="IBackend.Random"/>.</summary>
     public double A, B;
     /// <summary>For Float32 uniform draws: the largest float below (float)B, replacing draws that round up to B.</summary>
     public double BelowB;
+    /// <summary>1 when the output is Float32 (so <see cref="BelowB"/> applies).</summary>
     public int IsFloat32;
 }
 

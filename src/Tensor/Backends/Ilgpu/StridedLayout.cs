@@ -3,6 +3,7 @@ namespace Engine.Backends.Ilgpu;
 /// <summary>Eight sizes or strides, right-aligned (a rank-3 tensor uses D5..D7); a fixed-size kernel parameter.</summary>
 public struct Dims8
 {
+    /// <summary>The eight entries, D7 being the innermost (last) dimension.</summary>
     public long D0, D1, D2, D3, D4, D5, D6, D7;
     /// <summary>Number of entries in use (the rest are padding), so index arithmetic can stop early.</summary>
     public int Rank;
@@ -24,7 +25,9 @@ public struct Dims8
 /// <summary>One operand's element strides and offset over a shared <see cref="Dims8"/> shape.</summary>
 public struct View8
 {
+    /// <summary>Element stride of each dimension (0 where broadcast).</summary>
     public Dims8 Strides;
+    /// <summary>Element offset of the first element in the storage.</summary>
     public long Offset;
 
     /// <summary>Storage index of the <paramref name="i"/>-th element in row-major order of <paramref name="n"/>.</summary>
