@@ -84,7 +84,7 @@ internal static class StridedLayout
         return (Dims8.From(dims, 1), views);
     }
 
-    /// <summary><see cref="Pack"/> for views that all have <paramref name="shape"/>.</summary>
+    /// <summary>The packing above for views that all have <paramref name="shape"/>.</summary>
     internal static (Dims8 Shape, View8[] Views) Pack(int[] shape, params StridedView[] views)
         => Pack(shape, views.Select(v => (v.Strides, v.Offset)).ToArray());
 }
