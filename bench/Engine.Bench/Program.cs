@@ -1,6 +1,7 @@
 using Engine.Bench;
 using Engine.Bench.Autograd;
 using Engine.Bench.Gemm;
+using Engine.Bench.Gpu;
 using Engine.Bench.Training;
 
 // A small dispatcher: one subcommand per benchmark family, so more can be added next to `gemm`.
@@ -9,6 +10,7 @@ var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
     ["gemm"] = ("side-by-side SGEMM: FMA peak, square and transformer shapes, PyTorch, M=1 vs dot loop [--quick]", GemmComparison.Run),
     ["autograd"] = ("cost of recording: 10,000 tiny elementwise ops with and without RequiresGrad [--quick]", RecordingOverhead.Run),
     ["training"] = ("tiny GPT training step, forward and KV-cache generation vs PyTorch; bytes and GC pause per step [--quick]", TrainingStep.Run),
+    ["gpu"] = ("ILGPU device: tiled SGEMM vs cuBLAS on square and transformer shapes, tiny-op launch rate [--device cuda:0] [--quick]", GpuComparison.Run),
     ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),
 };
 
