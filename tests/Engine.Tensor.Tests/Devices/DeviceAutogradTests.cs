@@ -6,7 +6,8 @@ namespace Engine.Tests.Devices;
 [Collection("Devices")]
 public sealed class DeviceAutogradTests
 {
-    // A small transformer-like composite: linear, layer norm, GELU, softmax, gather of target scores, mean.
+    // A small transformer-like composite: linear, layer norm, GELU, softmax, gather of target scores, mean, and an
+    // FFT round trip (its derivative rules build constant bin weights, which must land on the device too).
     static (Tensor X, Tensor W, Tensor B, Tensor Loss) Forward(Device device)
     {
         var g = new Generator(31);
@@ -16,7 +17,8 @@ public sealed class DeviceAutogradTests
         var targets = Tensor.FromArray(new long[] { 1, 4, 0 }, [3, 1]).To(device);
         var h = (x.MatMul(w) + b).LayerNorm().Gelu();
         var logp = (h * 2 - 0.5).LogSoftmax(1);
-        var loss = -logp.Gather(1, targets).Mean() + h.Pow(2).Sum(0).Max() * 0.1;
+        var spectral = h.Rfft().Irfft(5).Square().Mean();
+        var loss = -logp.Gather(1, targets).Mean() + h.Pow(2).Sum(0).Max() * 0.1 + spectral * 0.01;
         return (x, w, b, loss);
     }
 
