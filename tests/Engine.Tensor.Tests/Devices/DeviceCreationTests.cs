@@ -103,6 +103,11 @@ public sealed class DeviceCreationTests
             GC.WaitForPendingFinalizers();
         }
         Assert.Equal(before, backend.Pool.Created);
+
+        backend.EmptyCache(); // the collected tensors' buffers go back to the device; a live one stays
+        var live = Tensor.Full([5], 3, DType.Float32, Device.IlgpuCpu);
+        Assert.True(backend.Pool.Created < before, $"{backend.Pool.Created} buffers held after EmptyCache, {before} before");
+        Assert.Equal(new float[] { 3, 3, 3, 3, 3 }, live.ToArray<float>());
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]

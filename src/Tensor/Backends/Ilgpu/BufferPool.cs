@@ -15,11 +15,11 @@ internal sealed class BufferPool
     readonly Accelerator _accelerator;
     readonly object _gate = new();
     readonly Dictionary<(Type, long), Stack<MemoryBuffer>> _free = new();
-    readonly List<MemoryBuffer> _all = new();
+    readonly HashSet<MemoryBuffer> _all = new();
 
     internal BufferPool(Accelerator accelerator) => _accelerator = accelerator;
 
-    /// <summary>Buffers created so far (a reuse does not count).</summary>
+    /// <summary>Buffers the pool holds, in use or free.</summary>
     internal int Created { get { lock (_gate) return _all.Count; } }
 
     /// <summary>
@@ -35,17 +35,51 @@ internal sealed class BufferPool
         return size;
     }
 
-    /// <summary>A buffer of at least <paramref name="length"/> elements of <typeparamref name="T"/>, reused when one is free.</summary>
+    /// <summary>
+    /// A buffer of at least <paramref name="length"/> elements of <typeparamref name="T"/>, reused when one is free.
+    /// When the device is out of memory, unreachable tensors are collected (their buffers come back) and, failing
+    /// that, every cached buffer is released before the last try.
+    /// </summary>
     internal MemoryBuffer1D<T, Stride1D.Dense> Rent<T>(long length) where T : unmanaged
     {
         var key = (typeof(T), SizeClass(length));
-        lock (_gate)
+        for (int attempt = 0; ; attempt++)
         {
-            if (_free.TryGetValue(key, out var stack) && stack.Count > 0) return (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
-            var buffer = _accelerator.Allocate1D<T>(key.Item2);
-            _all.Add(buffer);
-            return buffer;
+            lock (_gate)
+            {
+                if (_free.TryGetValue(key, out var stack) && stack.Count > 0) return (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
+                if (attempt == 2) TrimLocked();
+                try
+                {
+                    var buffer = _accelerator.Allocate1D<T>(key.Item2);
+                    _all.Add(buffer);
+                    return buffer;
+                }
+                catch (Exception) when (attempt < 2) { } // out of device memory (the exception type differs by accelerator)
+            }
+            // Outside the lock: finalizers of collected storages take it to return their buffers.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
         }
+    }
+
+    /// <summary>Frees every cached (unused) buffer on the device, as torch.cuda.empty_cache does.</summary>
+    internal void Trim()
+    {
+        lock (_gate) TrimLocked();
+    }
+
+    void TrimLocked()
+    {
+        // Kernels queued before a tensor died may still read its buffer; wait for them before freeing.
+        _accelerator.Synchronize();
+        foreach (var stack in _free.Values)
+            while (stack.Count > 0)
+            {
+                var buffer = stack.Pop();
+                _all.Remove(buffer);
+                buffer.Dispose();
+            }
     }
 
     /// <summary>Makes a buffer available again (called from a storage's finalizer).</summary>

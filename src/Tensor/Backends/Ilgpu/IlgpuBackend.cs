@@ -34,6 +34,15 @@ public sealed partial class IlgpuBackend : IBackend
     /// <summary>Recycled device buffers of this accelerator.</summary>
     internal BufferPool Pool { get; }
 
+    /// <summary>
+    /// Frees the device buffers cached for reuse (those of tensors already collected), e.g. before handing the GPU
+    /// to another library. Live tensors are unaffected.
+    /// </summary>
+    public void EmptyCache()
+    {
+        lock (_gate) Pool.Trim();
+    }
+
     public Device Device { get; }
 
     /// <summary>The ILGPU accelerator this backend launches on.</summary>
