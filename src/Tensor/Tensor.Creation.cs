@@ -8,19 +8,19 @@ public sealed partial class Tensor
     /// <summary>A tensor of zeros. <c>Tensor.Zeros(2, 3)</c></summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
-    /// <summary>A tensor of zeros of the given dtype.</summary>
-    public static Tensor Zeros(int[] shape, DType dtype) => Empty(shape, dtype, zeroed: true);
+    /// <summary>A tensor of zeros of the given dtype, on <paramref name="device"/> (default CPU).</summary>
+    public static Tensor Zeros(int[] shape, DType dtype, Device? device = null) => Empty(shape, dtype, device?.Backend, zeroed: true);
 
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(params int[] shape) => Full(shape, 1.0, DType.Float32);
 
-    /// <summary>A tensor of ones of the given dtype.</summary>
-    public static Tensor Ones(int[] shape, DType dtype) => Full(shape, 1.0, dtype);
+    /// <summary>A tensor of ones of the given dtype, on <paramref name="device"/> (default CPU).</summary>
+    public static Tensor Ones(int[] shape, DType dtype, Device? device = null) => Full(shape, 1.0, dtype, device);
 
-    /// <summary>A tensor filled with <paramref name="value"/>.</summary>
-    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32)
+    /// <summary>A tensor filled with <paramref name="value"/>, on <paramref name="device"/> (default CPU).</summary>
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
-        var t = Empty(shape, dtype);
+        var t = Empty(shape, dtype, device?.Backend);
         t.Backend.Fill(t.Strided, value);
         return t;
     }
@@ -39,11 +39,11 @@ public sealed partial class Tensor
         return t;
     }
 
-    /// <summary>A 0-dimensional tensor holding one value.</summary>
-    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Full([], value, dtype);
+    /// <summary>A 0-dimensional tensor holding one value, on <paramref name="device"/> (default CPU).</summary>
+    public static Tensor Scalar(double value, DType dtype = DType.Float32, Device? device = null) => Full([], value, dtype, device);
 
     /// <summary>Values start, start+step, ... below end (torch.arange). Integer arguments give Int64 unless a dtype is given.</summary>
-    public static Tensor Arange(double start, double end, double step = 1, DType? dtype = null)
+    public static Tensor Arange(double start, double end, double step = 1, DType? dtype = null, Device? device = null)
     {
         Require(step != 0, "Arange: step must be non-zero");
         long n = (long)Math.Ceiling((end - start) / step);
@@ -52,11 +52,12 @@ public sealed partial class Tensor
         var dt = dtype ?? (integral ? DType.Int64 : DType.Float32);
         var values = new double[n];
         for (long i = 0; i < n; i++) values[i] = start + i * step;
-        return FromArray(values, [(int)n]).To(dt);
+        var result = FromArray(values, [(int)n]).To(dt);
+        return device is { } d ? result.To(d) : result;
     }
 
-    /// <summary>0, 1, ..., end-1 as Int64.</summary>
-    public static Tensor Arange(long end) => Arange(0, end, 1, DType.Int64);
+    /// <summary>0, 1, ..., end-1 as Int64, on <paramref name="device"/> (default CPU).</summary>
+    public static Tensor Arange(long end, Device? device = null) => Arange(0, end, 1, DType.Int64, device);
 
     /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive (torch.linspace).</summary>
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
@@ -119,33 +120,34 @@ public sealed partial class Tensor
     }
 
     /// <summary>Uniform samples on [low, high) (torch.rand).</summary>
-    public static Tensor Rand(int[] shape, double low = 0, double high = 1, DType dtype = DType.Float32, Generator? generator = null)
-        => Sample(RandomKind.Uniform, shape, low, high, dtype, generator, "Rand");
+    public static Tensor Rand(int[] shape, double low = 0, double high = 1, DType dtype = DType.Float32, Generator? generator = null, Device? device = null)
+        => Sample(RandomKind.Uniform, shape, low, high, dtype, generator, "Rand", device);
 
     /// <summary>Normal samples with the given mean and standard deviation (torch.randn).</summary>
-    public static Tensor Randn(int[] shape, double mean = 0, double std = 1, DType dtype = DType.Float32, Generator? generator = null)
-        => Sample(RandomKind.Normal, shape, mean, std, dtype, generator, "Randn");
+    public static Tensor Randn(int[] shape, double mean = 0, double std = 1, DType dtype = DType.Float32, Generator? generator = null, Device? device = null)
+        => Sample(RandomKind.Normal, shape, mean, std, dtype, generator, "Randn", device);
 
     /// <summary>Integers uniform on [low, high) (torch.randint); Int64 by default.</summary>
-    public static Tensor Randint(long low, long high, int[] shape, DType dtype = DType.Int64, Generator? generator = null)
+    public static Tensor Randint(long low, long high, int[] shape, DType dtype = DType.Int64, Generator? generator = null, Device? device = null)
     {
         Require(high > low, $"Randint: high ({high}) must be greater than low ({low})");
         Require(!dtype.IsFloating() && dtype != DType.Bool, $"Randint: needs an integer dtype, got {dtype.Name()}");
-        return Sample(RandomKind.Integer, shape, low, high, dtype, generator, "Randint");
+        return Sample(RandomKind.Integer, shape, low, high, dtype, generator, "Randint", device);
     }
 
     /// <summary>Each element 1 with probability p, else 0 (torch.bernoulli with a scalar probability).</summary>
-    public static Tensor Bernoulli(int[] shape, double p, DType dtype = DType.Float32, Generator? generator = null)
+    public static Tensor Bernoulli(int[] shape, double p, DType dtype = DType.Float32, Generator? generator = null, Device? device = null)
     {
         Require(p >= 0 && p <= 1, $"Bernoulli: probability must be in [0, 1], got {p}");
-        return Sample(RandomKind.Bernoulli, shape, p, 0, dtype, generator, "Bernoulli");
+        return Sample(RandomKind.Bernoulli, shape, p, 0, dtype, generator, "Bernoulli", device);
     }
 
-    static Tensor Sample(RandomKind kind, int[] shape, double a, double b, DType dtype, Generator? generator, string op)
+    // The same counters are drawn whatever the device, so a seed gives the same numbers on every backend.
+    static Tensor Sample(RandomKind kind, int[] shape, double a, double b, DType dtype, Generator? generator, string op, Device? device)
     {
         Require(kind is RandomKind.Integer or RandomKind.Bernoulli || dtype.IsFloating(), $"{op}: needs a floating dtype, got {dtype.Name()}");
         var g = generator ?? Generator.Default;
-        var t = Empty(shape, dtype);
+        var t = Empty(shape, dtype, device?.Backend);
         ulong start = g.Take(t.Numel);
         t.Backend.Random(kind, g.Seed, start, t.Strided, a, b);
         return t;

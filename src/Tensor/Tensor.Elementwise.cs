@@ -36,7 +36,7 @@ public sealed partial class Tensor
         var dtype = DType.IsFloating() ? DType
             : DType == DType.Bool ? (value == Math.Floor(value) ? DType.Int64 : DType.Float32)
             : value == Math.Floor(value) && !double.IsInfinity(value) ? DType : DType.Float32;
-        return Scalar(value, dtype);
+        return Scalar(value, dtype, Device);
     }
 
     static readonly OpKind[] BinaryKinds = [OpKind.Add, OpKind.Sub, OpKind.Mul, OpKind.Div, OpKind.Pow, OpKind.Maximum, OpKind.Minimum];
@@ -78,7 +78,7 @@ public sealed partial class Tensor
     /// <summary>True division this / other, broadcast; integer inputs give Float32 (as torch.div).</summary>
     public Tensor Div(Tensor other) => Binary("Div", BinaryOp.Div, this, other, DTypes.Promote(DType, other.DType).ToFloating());
     /// <summary>this / scalar.</summary>
-    public Tensor Div(double scalar) => Div(Scalar(scalar, DType.ToFloating()));
+    public Tensor Div(double scalar) => Div(Scalar(scalar, DType.ToFloating(), Device));
 
     /// <summary>this ^ exponent elementwise, broadcast. Integer tensors are raised in Float64 and cast back.</summary>
     public Tensor Pow(Tensor exponent)
@@ -190,14 +190,14 @@ public sealed partial class Tensor
 
     /// <summary>condition ? a : b with two scalar branches, in the given dtype (e.g. a 0 / -inf attention bias).</summary>
     public static Tensor Where(Tensor condition, double a, double b, DType dtype = DType.Float32)
-        => Where(condition, Scalar(a, dtype), Scalar(b, dtype));
+        => Where(condition, Scalar(a, dtype, condition.Device), Scalar(b, dtype, condition.Device));
 
     /// <summary>This tensor with <paramref name="value"/> wherever the Bool mask (broadcast) is true.</summary>
     public Tensor MaskedFill(Tensor mask, double value)
     {
         Require(mask.DType == DType.Bool, $"MaskedFill: mask must be Bool, got {mask.DType.Name()}");
         Shapes.Broadcast("MaskedFill", _shape, mask._shape);
-        var filled = Where(mask, Scalar(value, DType), this);
+        var filled = Where(mask, Scalar(value, DType, Device), this);
         Require(filled.Rank == Rank && filled._shape.SequenceEqual(_shape),
             $"MaskedFill: mask {Shapes.Format(mask._shape)} would broadcast the tensor {Shapes.Format(_shape)} to {Shapes.Format(filled._shape)}");
         return filled;
@@ -214,7 +214,7 @@ public sealed partial class Tensor
     public static Tensor operator *(double a, Tensor b) => b.Mul(a);
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
     public static Tensor operator /(Tensor a, double b) => a.Div(b);
-    public static Tensor operator /(double a, Tensor b) => Scalar(a, b.DType.ToFloating()).Div(b);
+    public static Tensor operator /(double a, Tensor b) => Scalar(a, b.DType.ToFloating(), b.Device).Div(b);
     public static Tensor operator -(Tensor a) => a.Neg();
     public static Tensor operator <(Tensor a, Tensor b) => a.Lt(b);
     public static Tensor operator >(Tensor a, Tensor b) => a.Gt(b);

@@ -15,6 +15,7 @@ public sealed partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         int d = Shapes.NormalizeAxis("Gather", dim, Rank);
+        RequireSameDevice("Gather", this, index);
         Require(index.Rank == Rank, $"Gather: index {Shapes.Format(index._shape)} must have the same rank as the input {Shapes.Format(_shape)}");
         for (int i = 0; i < Rank; i++)
             Require(i == d || index._shape[i] <= _shape[i], $"Gather: index {Shapes.Format(index._shape)} is larger than the input {Shapes.Format(_shape)} in dimension {i}");
@@ -28,6 +29,8 @@ public sealed partial class Tensor
     public Tensor ScatterAdd(int dim, Tensor index, Tensor source)
     {
         int d = Shapes.NormalizeAxis("ScatterAdd", dim, Rank);
+        RequireSameDevice("ScatterAdd", this, index);
+        RequireSameDevice("ScatterAdd", this, source);
         Require(index.Rank == Rank && source.Rank == Rank, $"ScatterAdd: index {Shapes.Format(index._shape)} and source {Shapes.Format(source._shape)} must have the rank of the input {Shapes.Format(_shape)}");
         for (int i = 0; i < Rank; i++)
         {
@@ -45,6 +48,7 @@ public sealed partial class Tensor
     public Tensor IndexSelect(int dim, Tensor index)
     {
         int d = Shapes.NormalizeAxis("IndexSelect", dim, Rank);
+        RequireSameDevice("IndexSelect", this, index);
         Require(index.Rank <= 1, $"IndexSelect: index must be 1-D, got {Shapes.Format(index._shape)}");
         var idx = index.AsIndex("IndexSelect").Reshape(-1);
         var shape = Shape;
@@ -61,6 +65,8 @@ public sealed partial class Tensor
     public Tensor IndexAdd(int dim, Tensor index, Tensor source)
     {
         int d = Shapes.NormalizeAxis("IndexAdd", dim, Rank);
+        RequireSameDevice("IndexAdd", this, index);
+        RequireSameDevice("IndexAdd", this, source);
         Require(index.Rank <= 1, $"IndexAdd: index must be 1-D, got {Shapes.Format(index._shape)}");
         var idx = index.AsIndex("IndexAdd").Reshape(-1);
         Require(source.Rank == Rank && source._shape[d] == idx._shape[0] && Enumerable.Range(0, Rank).All(i => i == d || source._shape[i] == _shape[i]),
@@ -90,7 +96,7 @@ public sealed partial class Tensor
             long lo = idx.Min().Item<long>(), hi = idx.Max().Item<long>();
             Require(lo >= 0 && hi < numClasses, $"OneHot: class values must be in [0, {numClasses}), got range [{lo}, {hi}]");
         }
-        return idx.Unsqueeze(-1).Eq(Arange(numClasses)).To(DType.Int64);
+        return idx.Unsqueeze(-1).Eq(Arange(numClasses, idx.Device)).To(DType.Int64);
     }
 
     /// <summary>Tensors joined along an existing dimension (torch.cat).</summary>
@@ -154,7 +160,7 @@ public sealed partial class Tensor
             source = source.Narrow(d, cropStart, Math.Max(source._shape[d] - cropStart - cropEnd, 0));
             offsets[d] = Math.Max(before, 0);
         }
-        var result = Full(shape, value, DType);
+        var result = Full(shape, value, DType, Device);
         var target = result;
         for (int d = 0; d < Rank; d++) target = target.Narrow(d, offsets[d], source._shape[d]);
         Backend.Copy(source.Strided, target.Strided);
@@ -202,8 +208,8 @@ public sealed partial class Tensor
     {
         Require(Rank >= 2, $"{op}: expects at least 2 dimensions, got {Shapes.Format(_shape)}");
         int rows = _shape[^2], cols = _shape[^1];
-        var offset = Arange(cols).Unsqueeze(0) - Arange(rows).Unsqueeze(1); // column - row
+        var offset = Arange(cols, Device).Unsqueeze(0) - Arange(rows, Device).Unsqueeze(1); // column - row
         var keep = lower ? offset.Le(diagonal) : offset.Ge(diagonal);
-        return Where(keep, this, Scalar(0, DType));
+        return Where(keep, this, Scalar(0, DType, Device));
     }
 }

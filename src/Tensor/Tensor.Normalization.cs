@@ -13,8 +13,10 @@ public sealed partial class Tensor
     {
         Require(Rank >= 1 && DType.IsFloating(), $"LayerNorm: expects a floating tensor with at least one dimension, got {DType.Name()} {Shapes.Format(_shape)}");
         int c = _shape[^1];
-        var w = (weight ?? Ones([c], DType)).To(DType);
-        var b = (bias ?? Zeros([c], DType)).To(DType);
+        var w = (weight ?? Ones([c], DType, Device)).To(DType);
+        var b = (bias ?? Zeros([c], DType, Device)).To(DType);
+        RequireSameDevice("LayerNorm", this, w);
+        RequireSameDevice("LayerNorm", this, b);
         Require(w.Rank == 1 && w._shape[0] == c && b.Rank == 1 && b._shape[0] == c,
             $"LayerNorm: weight {Shapes.Format(w._shape)} and bias {Shapes.Format(b._shape)} must be [{c}] for input {Shapes.Format(_shape)}");
         var x = Contiguous();

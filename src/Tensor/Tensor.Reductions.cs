@@ -131,7 +131,7 @@ public sealed partial class Tensor
         var x = To(DType.ToFloating());
         var max = x.Amax(axes, keepDim: true);
         // An all -inf slice has max -inf; shift by 0 there so the result is -inf rather than NaN.
-        var shift = Where(max.Abs().Eq(double.PositiveInfinity), Scalar(0, max.DType), max).Detach(); // the result does not depend on the shift
+        var shift = Where(max.Abs().Eq(double.PositiveInfinity), Scalar(0, max.DType, max.Device), max).Detach(); // the result does not depend on the shift
         var result = (x - shift).Exp().Sum(axes, keepDim: true).Log() + shift;
         return keepDim ? result : result.DropAxes(axes);
     }

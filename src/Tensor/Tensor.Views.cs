@@ -170,7 +170,7 @@ public sealed partial class Tensor
             $"EmbedSlice: {n} elements from {start} in steps of {step} do not fit dimension {d} of {Shapes.Format(shape)}");
         for (int i = 0; i < Rank; i++)
             Require(i == d || shape[i] == _shape[i], $"EmbedSlice: {Shapes.Format(_shape)} does not fit {Shapes.Format(shape)} outside dimension {d}");
-        var result = Zeros(shape, DType);
+        var result = Zeros(shape, DType, Device);
         var strides = result.Strides;
         strides[d] *= step;
         var slot = new Tensor(result.Storage, Shape, strides, start * result._strides[d]);

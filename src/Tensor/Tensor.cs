@@ -117,6 +117,29 @@ public sealed partial class Tensor
             : result.RecordNonDifferentiable($"Cast to {dtype.Name()}", this);
     }
 
+    /// <summary>
+    /// This tensor on <paramref name="device"/> (itself when already there), copied through host memory.
+    /// Floating tensors stay differentiable: the gradient moves back to this tensor's device.
+    /// <c>var x = Tensor.Randn([2, 3]).To(Device.IlgpuCpu);</c>
+    /// </summary>
+    public Tensor To(Device device)
+    {
+        if (device == Device) return this;
+        var target = device.Backend;
+        var storage = DType switch
+        {
+            DType.Float32 => Moved<float>(target),
+            DType.Float64 => Moved<double>(target),
+            DType.Int32 => Moved<int>(target),
+            DType.Int64 => Moved<long>(target),
+            _ => Moved<bool>(target),
+        };
+        var result = new Tensor(storage, (int[])_shape.Clone());
+        return DType.IsFloating() ? result.Record(OpKind.Cast, [this]) : result.RecordNonDifferentiable($"To {device}", this);
+    }
+
+    Storage Moved<T>(IBackend target) where T : unmanaged => target.FromHost<T>(ToArray<T>());
+
     /// <summary>Checks a condition of an op's arguments; throws ArgumentException with the op's message otherwise.</summary>
     internal static void Require(bool condition, string message)
     {

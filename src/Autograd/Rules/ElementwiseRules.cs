@@ -88,7 +88,7 @@ static class ElementwiseRules
             var zero = g.ZerosLike();
             return [null, Tensor.Where(c, g, zero), Tensor.Where(c, zero, g)];
         };
-        rules[OpKind.Cast] = (r, y, g) => [g.To(r.Inputs[0].DType)];
+        rules[OpKind.Cast] = (r, y, g) => [g.To(r.Inputs[0].DType).To(r.Inputs[0].Device)]; // a device move is a Cast too
         rules[OpKind.Clone] = (r, y, g) => [g];
     }
 

@@ -10,7 +10,7 @@ static class IndexingRules
         rules[OpKind.Gather] = (r, y, g) =>
         {
             var a = r.Attributes;
-            return [Tensor.Zeros(a.Shape!, g.DType).ScatterAdd(a.Dim, a.Index!, g)];
+            return [Tensor.Zeros(a.Shape!, g.DType, g.Device).ScatterAdd(a.Dim, a.Index!, g)];
         };
         rules[OpKind.ScatterAdd] = (r, y, g) =>
         {
@@ -25,7 +25,7 @@ static class IndexingRules
         rules[OpKind.IndexSelect] = (r, y, g) =>
         {
             var a = r.Attributes;
-            return [Tensor.Zeros(a.Shape!, g.DType).IndexAdd(a.Dim, a.Index!, g)];
+            return [Tensor.Zeros(a.Shape!, g.DType, g.Device).IndexAdd(a.Dim, a.Index!, g)];
         };
         rules[OpKind.IndexAdd] = (r, y, g) =>
         {

@@ -16,13 +16,13 @@ static class SpectralRules
         rules[OpKind.Rfft] = (r, y, g) =>
         {
             int n = r.Attributes.Start;
-            var inverse = BinWeights(n, imaginaryAtEdges: true).Reciprocal().To(g.DType);
+            var inverse = BinWeights(n, imaginaryAtEdges: true).Reciprocal().To(g.DType).To(g.Device);
             return [(g * inverse).Irfft(n) * n];
         };
         rules[OpKind.Irfft] = (r, y, g) =>
         {
             int n = r.Attributes.Start;
-            var weights = BinWeights(n, imaginaryAtEdges: false).Div(n).To(g.DType);
+            var weights = BinWeights(n, imaginaryAtEdges: false).Div(n).To(g.DType).To(g.Device);
             return [g.Rfft(n) * weights];
         };
     }

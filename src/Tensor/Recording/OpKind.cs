@@ -14,7 +14,7 @@ public enum OpKind
     Clamp, Square, Reciprocal, Erf,
     /// <summary>Inputs: condition, a, b (same shape).</summary>
     Where,
-    /// <summary>Conversion between floating dtypes.</summary>
+    /// <summary>Conversion between floating dtypes, or a move between devices (<c>Tensor.To(Device)</c>).</summary>
     Cast,
     /// <summary>A copy (Clone, Contiguous of a strided view).</summary>
     Clone,
