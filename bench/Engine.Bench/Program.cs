@@ -2,6 +2,7 @@ using Engine.Bench;
 using Engine.Bench.Autograd;
 using Engine.Bench.Gemm;
 using Engine.Bench.Gpu;
+using Engine.Bench.Recurrent;
 using Engine.Bench.Ssm;
 using Engine.Bench.Training;
 
@@ -12,6 +13,7 @@ var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
     ["autograd"] = ("cost of recording: 10,000 tiny elementwise ops with and without RequiresGrad [--quick]", RecordingOverhead.Run),
     ["training"] = ("tiny GPT training step, forward and KV-cache generation vs PyTorch; bytes and GC pause per step [--quick]", TrainingStep.Run),
     ["s4d"] = ("S4D: FFT vs direct causal convolution at L = 1024 and 4096, layer forward and backward, vs PyTorch [--quick]", S4DConvolution.Run),
+    ["deltaproduct"] = ("DeltaProduct chunk-parallel vs naive recurrence, forward + backward at T = 1024 [--quick]", DeltaProductSpeed.Run),
     ["gpu"] = ("ILGPU device: tiled SGEMM vs cuBLAS on square and transformer shapes, tiny-op launch rate [--device cuda:0] [--quick]", GpuComparison.Run),
     ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),
 };

@@ -1,0 +1,41 @@
+using Engine.Autograd;
+using Engine.Bench.Gemm;
+using Engine.Nn;
+
+namespace Engine.Bench.Recurrent;
+
+/// <summary>
+/// The DeltaProduct figure of issue 5: forward + backward of the chunk-parallel form (WY / UT transform) against
+/// the naive token-by-token recurrence at T = 1024 (target >= 5x), on the same weights and input.
+/// </summary>
+static class DeltaProductSpeed
+{
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        if (quick) Timing.WarmUpSeconds = 0.05;
+        int reps = quick ? 1 : 3;
+        int length = quick ? 128 : 1024;
+        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine($"DeltaProduct: B=2, C=128, 4 heads, n_h=2, beta in [0,2], chunk 64, T={length}; forward + backward");
+        var x = Tensor.Randn([2, length, 128], generator: new Generator(2));
+        double Time(DeltaRuleMode mode)
+        {
+            var layer = new DeltaProduct(new DeltaProductOptions(128, 4, Householder: 2, NegativeEigenvalues: true, Mode: mode, ChunkSize: 64), new Generator(1));
+            return Timing.MedianSeconds(() =>
+            {
+                layer.ZeroGrad();
+                layer.Forward(x).Square().Mean().Backward();
+            }, reps, 0.0);
+        }
+        double chunked = Time(DeltaRuleMode.Chunked);
+        double recurrent = Time(DeltaRuleMode.Recurrent);
+        Console.WriteLine();
+        Console.WriteLine("| form | forward + backward |");
+        Console.WriteLine("|---|---:|");
+        Console.WriteLine($"| naive recurrence | {recurrent * 1e3:F0} ms |");
+        Console.WriteLine($"| chunk-parallel (WY/UT) | {chunked * 1e3:F0} ms |");
+        Console.WriteLine($"\nchunked: {recurrent / chunked:F2}x the naive recurrence (target >= 5x)");
+        return 0;
+    }
+}
