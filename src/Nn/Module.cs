@@ -148,16 +148,27 @@ public abstract class Module
     /// tensors through the registry (<see cref="GetParameter"/>), as the built-in layers do, not cache them in fields.
     /// Gradients are dropped; <c>RequiresGrad</c> is kept. <c>model.To(DType.Float64)</c>
     /// </summary>
-    public Module To(DType dtype)
+    public Module To(DType dtype) => ReplaceTensors(t => t.DType.IsFloating() && t.DType != dtype ? t.To(dtype) : t);
+
+    /// <summary>
+    /// Moves every parameter and buffer to <paramref name="device"/> (e.g. <c>Device.IlgpuCpu</c>, <c>Device.Cuda(0)</c>),
+    /// like torch's <c>module.to(device)</c>; the same registry caveat as <see cref="To(DType)"/> applies.
+    /// Inputs must then live on that device too (<c>ids.To(device)</c>).
+    /// </summary>
+    public Module To(Device device) => ReplaceTensors(t => t.Device == device ? t : t.To(device));
+
+    // Swaps each registered tensor for convert(tensor), once per distinct tensor (tied tensors stay tied), keeping
+    // RequiresGrad; the new tensors are leaves.
+    Module ReplaceTensors(Func<Tensor, Tensor> convert)
     {
         var converted = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
         Tensor Convert(Tensor t)
         {
-            if (!t.DType.IsFloating() || t.DType == dtype) return t;
             if (!converted.TryGetValue(t, out var c))
             {
-                using (Autograd.Autograd.NoGrad()) c = t.Detach().To(dtype);
-                c.RequiresGrad = t.RequiresGrad;
+                // Under no-grad the conversion is not recorded, so a converted tensor is a fresh leaf.
+                using (Autograd.Autograd.NoGrad()) c = convert(t);
+                if (!ReferenceEquals(c, t)) c.RequiresGrad = t.RequiresGrad;
                 converted[t] = c;
             }
             return c;

@@ -18,7 +18,7 @@ public sealed class Dropout : Module
     public override Tensor Forward(Tensor x)
     {
         if (!Training || P == 0) return x;
-        var keep = Tensor.Bernoulli(x.Shape, 1 - P, x.DType, _generator);
+        var keep = Tensor.Bernoulli(x.Shape, 1 - P, x.DType, _generator, x.Device);
         return x * keep * (1 / (1 - P));
     }
 }

@@ -77,7 +77,7 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
         // Scaling q (T x D) rather than the scores (T x T) is the same product with fewer multiplications.
         var scores = (q * (1 / Math.Sqrt(d))).MatMul(k.MT);
         // Masks are added as 0 / -inf biases: a broadcast add is vectorised, and its gradient passes straight through.
-        if (Options.Causal) scores = scores + CausalBias(t, tk, past, scores.DType);
+        if (Options.Causal) scores = scores + CausalBias(t, tk, past, scores.DType, scores.Device);
         if (keyPaddingMask is not null)
         {
             if (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk)
@@ -102,10 +102,10 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
     public IMixerState CreateState() => new LayerKvCache();
 
     // [T, T_keys]: -inf where query i (at absolute position past + i) may not see key j (j > past + i), else 0.
-    static Tensor CausalBias(int t, int tk, int past, DType dtype)
+    static Tensor CausalBias(int t, int tk, int past, DType dtype, Device device)
     {
-        var keys = Tensor.Arange(tk).Unsqueeze(0);
-        var queries = Tensor.Arange(t).Unsqueeze(1) + past;
+        var keys = Tensor.Arange(tk, device).Unsqueeze(0);
+        var queries = Tensor.Arange(t, device).Unsqueeze(1) + past;
         return Tensor.Where(keys > queries, double.NegativeInfinity, 0.0, dtype);
     }
 }

@@ -21,8 +21,8 @@ public static class RotaryEmbedding
                 cos[p * d + i] = cos[p * d + i + half] = Math.Cos(angle);
                 sin[p * d + i] = sin[p * d + i + half] = Math.Sin(angle);
             }
-        var c = Tensor.FromArray(cos, [t, d]).To(x.DType);
-        var s = Tensor.FromArray(sin, [t, d]).To(x.DType);
+        var c = Tensor.FromArray(cos, [t, d]).To(x.DType).To(x.Device);
+        var s = Tensor.FromArray(sin, [t, d]).To(x.DType).To(x.Device);
         var x1 = x.Narrow(-1, 0, half);
         var x2 = x.Narrow(-1, half, half);
         var rotated = Tensor.Concat([-x2, x1], -1);

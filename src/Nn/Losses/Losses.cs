@@ -16,7 +16,7 @@ public static class Losses
         if (flat.Size(0) != t.Size(0))
             throw new ArgumentException($"CrossEntropy: {flat.Size(0)} rows of logits {Shapes.Format(logits.Shape)} but {t.Size(0)} targets {Shapes.Format(targets.Shape)}");
         var valid = t.Ne(ignoreIndex);
-        var safeTargets = Tensor.Where(valid, t, Tensor.Scalar(0, DType.Int64));
+        var safeTargets = Tensor.Where(valid, t, Tensor.Scalar(0, DType.Int64, t.Device));
         var logp = flat.LogSoftmax(-1);
         var nll = -logp.Gather(1, safeTargets.Unsqueeze(1)).Squeeze(1);
         var perRow = labelSmoothing > 0 ? nll * (1 - labelSmoothing) - logp.Mean(-1) * labelSmoothing : nll;

@@ -59,7 +59,7 @@ public sealed class Gpt : Module
         if (past + t > Config.ContextLength && !Config.Rotary)
             throw new ArgumentException($"Gpt: {past + t} positions exceed the context length {Config.ContextLength}");
         var x = Tok.Forward(ids);
-        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t));
+        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t, device: ids.Device));
         x = EmbeddingDropout.Forward(x);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, keyPaddingMask, cache?[i]);
         x = LnF.Forward(x);
