@@ -53,6 +53,6 @@ public sealed class Gpt : Module
         x = EmbeddingDropout.Forward(x);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, keyPaddingMask, cache?[i]);
         x = LnF.Forward(x);
-        return Head is not null ? Head.Forward(x) : x.MatMul(Tok.Weight.T);
+        return Head is not null ? Child("head").Forward(x) : x.MatMul(Tok.Weight.T);
     }
 }
