@@ -16,7 +16,6 @@ public class PeftModel : Module
     readonly Dictionary<string, PeftConfig> _configs = new();
     readonly List<string> _order = new();
     readonly List<IStepHook> _hooks = new();
-    readonly List<string> _savedModules = new();
     List<string> _active = new();
     bool _unloaded;
 
@@ -106,8 +105,6 @@ public class PeftModel : Module
             throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' " +
                 $"(target_modules [{string.Join(", ", config.TargetModules ?? [])}], regex '{config.TargetModulesRegex}'); Linear layers include: {string.Join(", ", linears)}");
         }
-        foreach (var saved in config.ModulesToSave ?? [])
-            if (!_savedModules.Contains(saved)) _savedModules.Add(saved);
         _configs[name] = config;
         _order.Add(name);
         if (_active.Count == 0) _active = [name];
@@ -130,9 +127,8 @@ public class PeftModel : Module
         foreach (var (_, layer) in AdapterLayers()) layer.SetActive(_active);
         // Freeze the base; modules_to_save train fully; adapter tensors train while their adapter is active.
         foreach (var p in Model.Parameters()) p.RequiresGrad = false;
-        foreach (var (path, module) in Model.NamedModules())
-            if (path.Length > 0 && (TargetMatcher.MatchesName(_savedModules, path) || TargetMatcher.MatchesName(_savedModules, Naming.ExternalPath(path))))
-                module.RequiresGrad(true);
+        foreach (var name in _active.Where(n => !_configs[n].InferenceMode))
+            foreach (var (_, module) in ModulesToSave(_configs[name])) module.RequiresGrad(true);
         foreach (var (_, layer) in AdapterLayers())
             foreach (var name in layer.AdapterNames)
             {
