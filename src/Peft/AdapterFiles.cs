@@ -39,10 +39,17 @@ public static class AdapterFiles
         return tensors;
     }
 
-    /// <summary>Writes adapter <paramref name="name"/> of <paramref name="peft"/> into <paramref name="folder"/>.</summary>
-    public static void Save(PeftModel peft, string name, string folder)
+    /// <summary>
+    /// Writes adapter <paramref name="name"/> of <paramref name="peft"/> into <paramref name="folder"/>; with
+    /// <paramref name="convertToLora"/>, a PiSSA/OLoRA adapter is written as the plain LoRA adapter of the same update
+    /// on the original base (see <see cref="LowRank.PrincipalInitConversion"/>).
+    /// </summary>
+    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false)
     {
         var config = ConfigOf(peft, name);
+        var tensors = StateDict(peft, name);
+        if (convertToLora && config is LowRank.LoraConfig lora && lora.InitLoraWeights is LowRank.LoraInit.Pissa or LowRank.LoraInit.Olora)
+            (config, tensors) = LowRank.PrincipalInitConversion.ToPlainLora(peft, name, lora, tensors);
         Directory.CreateDirectory(folder);
         var json = config.ToJson();
         // Hugging Face's GPT-2 keeps these layers as Conv1D, for which PEFT records fan_in_fan_out = true.
@@ -52,7 +59,7 @@ public static class AdapterFiles
         var temporary = configPath + ".tmp-" + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
         File.WriteAllText(temporary, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Move(temporary, configPath, overwrite: true);
-        Safetensors.Save(Path.Combine(folder, WeightsFileName), StateDict(peft, name), new Dictionary<string, string> { ["format"] = "pt" });
+        Safetensors.Save(Path.Combine(folder, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
     }
 
     /// <summary>Reads the configuration of an adapter folder.</summary>

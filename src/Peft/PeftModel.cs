@@ -231,10 +231,19 @@ public class PeftModel : Module
     /// Writes adapters in Hugging Face PEFT's layout: <c>adapter_config.json</c> and <c>adapter_model.safetensors</c>
     /// in <paramref name="folder"/> for "default" and in <c>folder/&lt;name&gt;</c> for the others (all by default).
     /// </summary>
-    public void SavePretrained(string folder, params string[] names)
+    public void SavePretrained(string folder, params string[] names) => SavePretrained(folder, convertToLora: false, names);
+
+    /// <summary>
+    /// As <see cref="SavePretrained(string, string[])"/>; with <paramref name="convertToLora"/>, adapters whose
+    /// initialisation moved part of the base weight into the adapter (PiSSA, OLoRA) are written as plain LoRA
+    /// adapters of twice the rank that apply to the original base weights (PEFT's
+    /// <c>path_initial_model_for_weight_conversion</c>).
+    /// </summary>
+    public void SavePretrained(string folder, bool convertToLora, params string[] names)
     {
         CheckUsable();
-        foreach (var name in names.Length == 0 ? _order.ToArray() : names) AdapterFiles.Save(this, name, name == "default" ? folder : Path.Combine(folder, name));
+        foreach (var name in names.Length == 0 ? _order.ToArray() : names)
+            AdapterFiles.Save(this, name, name == "default" ? folder : Path.Combine(folder, name), convertToLora);
     }
 
     /// <summary>Loads an adapter saved in PEFT's layout as <paramref name="name"/>; frozen unless <paramref name="trainable"/>.</summary>

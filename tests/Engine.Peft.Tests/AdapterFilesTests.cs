@@ -167,4 +167,30 @@ public class AdapterFilesTests
         }
         finally { Directory.Delete(folder, recursive: true); }
     }
+
+    [Theory]
+    [InlineData(LoraInit.Pissa, false)]
+    [InlineData(LoraInit.Olora, true)]
+    public void PrincipalInitAdapter_ConvertsToAPlainRank2rLoraOnTheOriginalBase(LoraInit init, bool rs)
+    {
+        var peft = Peft.Apply(TinyGpt(), new LoraConfig { R = 2, LoraAlpha = 4, UseRsLora = rs, TargetModules = ["qkv"], InitLoraWeights = init });
+        ulong seed = 40;
+        foreach (var p in peft.TrainableParameters()) Scramble(p, seed++, 0.3);
+        var x = Ids();
+        var expected = peft.Forward(x).ToDoubleArray();
+        var folder = TempFolder();
+        try
+        {
+            peft.SavePretrained(folder, convertToLora: true);
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, AdapterFiles.ConfigFileName)))!.AsObject();
+            Assert.Equal(4, (int)json["r"]!);
+            Assert.True((bool)json["init_lora_weights"]!);
+            var loaded = Peft.FromPretrained(TinyGpt(), folder);
+            // The base of the loaded model is untouched: the original weights.
+            foreach (var (path, layer) in loaded.AdapterLayers())
+                Assert.Equal(TinyGpt().StateDict()[path + ".weight"].ToArray<float>(), layer.BaseLayer.Weight.ToArray<float>());
+            AssertClose(expected, loaded.Forward(x).ToDoubleArray(), 1e-5);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
 }

@@ -12,6 +12,7 @@ public sealed class LoraLayer : AdapterLayer
 {
     readonly Dictionary<string, LoraAdapterSettings> _settings = new();
     readonly Dictionary<string, Tensor> _doraMergeNorm = new();
+    readonly Dictionary<string, (Tensor A, Tensor B)> _initialFactors = new();
 
     /// <summary>Wraps <paramref name="baseLayer"/>; add adapters with <see cref="AddAdapter"/>.</summary>
     public LoraLayer(Linear baseLayer) : base(baseLayer)
@@ -39,6 +40,11 @@ public sealed class LoraLayer : AdapterLayer
 
     /// <summary>B [out, r] of adapter <paramref name="name"/>.</summary>
     public Tensor LoraB(string name) => BDict[name].Weight;
+
+    /// <summary>
+    /// A0 and B0 of a PiSSA/OLoRA adapter as initialised (whose product was moved out of the base weight), or null.
+    /// </summary>
+    public (Tensor A, Tensor B)? InitialFactors(string name) => _initialFactors.TryGetValue(name, out var f) ? f : null;
 
     /// <summary>The DoRA magnitude m [out] of adapter <paramref name="name"/>, or null for plain LoRA.</summary>
     public Tensor? Magnitude(string name) => _settings[name].UseDora ? MagnitudeDict[name].Weight : null;
@@ -80,6 +86,7 @@ public sealed class LoraLayer : AdapterLayer
                     var (fa, fb) = c.InitLoraWeights == LoraInit.Pissa ? LowRankInit.Pissa(weight, r, settings.Scaling) : LowRankInit.Olora(weight, r);
                     a.Weight.CopyFrom(fa);
                     b.Weight.CopyFrom(fb);
+                    _initialFactors[name] = (a.Weight.Detach().Clone(), b.Weight.Detach().Clone());
                     // The principal part moves into the adapter; the residual W0 - s B A stays in the base, so the
                     // layer's output is unchanged at step 0 (Meng et al. 2024, equation 5).
                     weight.CopyFrom(weight.Detach() - (fb.To(DType.Float64) % fa.To(DType.Float64) * settings.Scaling).To(weight.DType));
@@ -100,6 +107,7 @@ public sealed class LoraLayer : AdapterLayer
     protected override void RemoveAdapter(string name)
     {
         if (!_settings.Remove(name)) throw new KeyNotFoundException($"LoraLayer: no adapter named '{name}'");
+        _initialFactors.Remove(name);
         RemoveFromDict<Dropout>("lora_dropout", name);
         RemoveFromDict<Linear>("lora_A", name);
         RemoveFromDict<Linear>("lora_B", name);
