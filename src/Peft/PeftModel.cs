@@ -189,16 +189,18 @@ public class PeftModel : Module
     public Module MergeAndUnload()
     {
         Merge();
-        return Unload();
+        return UnloadCore(unmerge: false);
     }
 
-    /// <summary>Unmerges and removes every adapter layer, giving back the base model (PEFT's <c>unload</c>).</summary>
-    public Module Unload()
+    /// <summary>Unmerges and removes every adapter layer, giving back the base model (PEFT's <c>unload</c>). This PeftModel is finished.</summary>
+    public Module Unload() => UnloadCore(unmerge: true);
+
+    Module UnloadCore(bool unmerge)
     {
         CheckUsable();
         foreach (var (path, layer) in AdapterLayers())
         {
-            // Layers merged by MergeAndUnload keep their merged weights; Unload on its own unmerges.
+            if (unmerge) layer.Unmerge();
             Replace(path, layer.BaseLayer);
         }
         _unloaded = true;

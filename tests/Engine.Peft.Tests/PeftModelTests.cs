@@ -204,6 +204,18 @@ public class PeftModelTests
     }
 
     [Fact]
+    public void Unload_UnmergesAndGivesBackTheBaseModel()
+    {
+        var x = Ids();
+        var baseLogits = TinyGpt().Forward(x).ToDoubleArray();
+        var peft = Peft.Apply(TinyGpt(), Lora(seed: 3));
+        peft.Merge();
+        var plain = peft.Unload();
+        Assert.DoesNotContain(plain.NamedModules(), m => m.Module is AdapterLayer);
+        AssertClose(baseLogits, plain.Forward(x).ToDoubleArray(), 1e-5);
+    }
+
+    [Fact]
     public void DeleteAdapter_RemovesItsTensorsAndRestoresPlainLayers()
     {
         var x = Ids();

@@ -59,6 +59,7 @@ public sealed class LoraLayer : AdapterLayer
         int r = c.RankFor(path);
         double alpha = c.AlphaFor(path);
         if (r < 1) throw new ArgumentException($"LoraLayer: rank must be positive, got {r} for '{path.External}'");
+        if (c.Bias != "none") throw new NotSupportedException($"LoraLayer: bias '{c.Bias}' is not implemented; only 'none' (base biases stay frozen)");
         if (_settings.ContainsKey(name)) throw new ArgumentException($"LoraLayer: '{path.External}' already has an adapter named '{name}'");
         var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.UseDora, c.DoraDetachNorm, c.InitLoraWeights);
         var generator = c.Seed is { } seed ? new Generator(seed ^ StableHash(path.Engine)) : null;
