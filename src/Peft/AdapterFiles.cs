@@ -96,8 +96,8 @@ public static class AdapterFiles
             foreach (var (key, t) in layer.AdapterTensors(name))
             {
                 string full = KeyPrefix + peft.Naming.ExternalPath(path) + "." + key;
-                // Older PEFT wrote the DoRA magnitude without ".weight".
-                string[] candidates = key.EndsWith(".weight", StringComparison.Ordinal) ? [full, full[..^".weight".Length]] : [full];
+                // Some writers keep ".weight" on the DoRA magnitude's key; PEFT drops it. Accept both.
+                string[] candidates = key.EndsWith(".weight", StringComparison.Ordinal) ? [full] : [full, full + ".weight"];
                 targets.Add((full, candidates, t));
             }
         }

@@ -79,7 +79,7 @@ public class AdapterFilesTests
             var expectedKeys = new List<string>();
             foreach (int i in new[] { 0, 1 })
                 foreach (var module in new[] { "attn.c_attn", "mlp.c_proj" })
-                    foreach (var leaf in new[] { "lora_A.weight", "lora_B.weight", "lora_magnitude_vector.weight" })
+                    foreach (var leaf in new[] { "lora_A.weight", "lora_B.weight", "lora_magnitude_vector" })
                         expectedKeys.Add($"base_model.model.transformer.h.{i}.{module}.{leaf}");
             // modules_to_save: PEFT drops "modules_to_save.<adapter>" from the key.
             expectedKeys.AddRange(["base_model.model.transformer.ln_f.weight", "base_model.model.transformer.ln_f.bias"]);
@@ -89,7 +89,7 @@ public class AdapterFilesTests
             Assert.Equal([96, 4], tensors["base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"].Shape);
             Assert.Equal([4, 128], tensors["base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight"].Shape);
             Assert.Equal([32, 4], tensors["base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight"].Shape);
-            Assert.Equal([96], tensors["base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector.weight"].Shape);
+            Assert.Equal([96], tensors["base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector"].Shape);
 
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, AdapterFiles.ConfigFileName)))!.AsObject();
             Assert.Equal("LORA", (string?)json["peft_type"]);
@@ -144,6 +144,26 @@ public class AdapterFilesTests
                 w.CopyFrom(Tensor.FromArray(w.ToDoubleArray().Select((v, i) => v + 3 * ba[i]).ToArray(), [96, 32]).To(DType.Float32));
             AssertClose(reference.Forward(ids), peft.Forward(ids), 1e-5);
             Assert.Single(peft.AdapterLayers());
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void DoraMagnitude_LoadsAlsoUnderAKeyEndingInWeight()
+    {
+        var peft = Peft.Apply(TinyGpt(), Lora(targets: "qkv") with { UseDora = true });
+        foreach (var (_, l) in peft.AdapterLayers()) Scramble(((LoraLayer)l).Magnitude("default")!, 5, 1);
+        var x = Ids();
+        var expected = peft.Forward(x).ToDoubleArray();
+        var folder = TempFolder();
+        try
+        {
+            peft.SavePretrained(folder);
+            var path = Path.Combine(folder, AdapterFiles.WeightsFileName);
+            var renamed = Safetensors.Load(path).ToDictionary(kv => kv.Key.EndsWith("lora_magnitude_vector") ? kv.Key + ".weight" : kv.Key, kv => kv.Value);
+            Assert.Equal(2, renamed.Keys.Count(k => k.EndsWith("lora_magnitude_vector.weight")));
+            Safetensors.Save(path, renamed);
+            Assert.Equal(expected, Peft.FromPretrained(TinyGpt(), folder).Forward(x).ToDoubleArray());
         }
         finally { Directory.Delete(folder, recursive: true); }
     }

@@ -6,7 +6,7 @@ Run after make_gpt2_golden.py, with Debian's python3-torch:
 Each folder holds
   adapter_config.json        PEFT's LoraConfig fields (GPT-2's Conv1D layers: fan_in_fan_out = true)
   adapter_model.safetensors  base_model.model.transformer.h.{i}.{attn.c_attn|attn.c_proj|mlp.c_proj}.lora_A.weight [r, in],
-                             ...lora_B.weight [out, r], DoRA: ...lora_magnitude_vector.weight [out]
+                             ...lora_B.weight [out, r], DoRA: ...lora_magnitude_vector [out] (PEFT drops ".weight" there)
   golden.safetensors         input_ids (int64 [2,16]) and logits [2,16,64] of the adapted model
 LoRA (Hu et al. 2021): y = x W + b + s (x A^T) B^T, s = alpha / r (rank_pattern/alpha_pattern per module).
 DoRA (Liu et al. 2024): y = (m / ||W^T + s B A||_row) (x W + s (x A^T) B^T) + b, as PEFT's DoRA linear layer computes it.
@@ -58,7 +58,7 @@ def adapt(model, config, tensors):
             alpha = pattern_value(config["alpha_pattern"], path, config["lora_alpha"])
             s = alpha / math.sqrt(r) if config["use_rslora"] else alpha / r
             a, b = tensors[key + ".lora_A.weight"], tensors[key + ".lora_B.weight"]
-            m = tensors.get(key + ".lora_magnitude_vector.weight")
+            m = tensors.get(key + ".lora_magnitude_vector")
 
             def forward(x, conv=conv, a=a, b=b, s=s, m=m):
                 base = x @ conv.weight  # Conv1D weight is [in, out]
@@ -82,7 +82,7 @@ def make(folder, config, shapes_of, seed):
         tensors[key + ".lora_A.weight"] = 0.3 * torch.randn(r, inf)
         tensors[key + ".lora_B.weight"] = 0.3 * torch.randn(outf, r)
         if config["use_dora"]:
-            tensors[key + ".lora_magnitude_vector.weight"] = 1 + 0.5 * torch.rand(outf)
+            tensors[key + ".lora_magnitude_vector"] = 1 + 0.5 * torch.rand(outf)
     adapt(model, config, tensors)
     ids = torch.randint(0, CONFIG["vocab_size"], (BATCH, TIME))
     with torch.no_grad():

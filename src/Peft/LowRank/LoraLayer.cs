@@ -120,7 +120,8 @@ public sealed class LoraLayer : AdapterLayer
     {
         yield return ("lora_A.weight", LoraA(name));
         yield return ("lora_B.weight", LoraB(name));
-        if (Magnitude(name) is { } m) yield return ("lora_magnitude_vector.weight", m);
+        // PEFT strips ".weight" from the magnitude's key in files (in memory it is lora_magnitude_vector.<name>.weight).
+        if (Magnitude(name) is { } m) yield return ("lora_magnitude_vector", m);
     }
 
     /// <summary>s B A [out, in] (Hu et al. 2021, section 4.1).</summary>
