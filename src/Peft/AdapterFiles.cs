@@ -50,6 +50,7 @@ public static class AdapterFiles
         var tensors = StateDict(peft, name);
         if (convertToLora && config is LowRank.LoraConfig lora && lora.InitLoraWeights is LowRank.LoraInit.Pissa or LowRank.LoraInit.Olora)
             (config, tensors) = LowRank.PrincipalInitConversion.ToPlainLora(peft, name, lora, tensors);
+        (config, tensors) = config.ForSaving(peft, name, tensors);
         Directory.CreateDirectory(folder);
         var json = config.ToJson();
         // Hugging Face's GPT-2 keeps these layers as Conv1D, for which PEFT records fan_in_fan_out = true.

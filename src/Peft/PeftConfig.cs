@@ -44,6 +44,18 @@ public abstract record PeftConfig
     /// <summary>Wraps a target layer in this method's adapter layer (still without any adapter).</summary>
     public abstract AdapterLayer CreateLayer(Linear baseLayer);
 
+    /// <summary>
+    /// Called once the adapter's layers exist: methods with model-level state register it here (AdaLoRA's budget
+    /// allocator as a step hook, shared tensors).
+    /// </summary>
+    public virtual void OnAdapterAdded(PeftModel model, string adapterName) { }
+
+    /// <summary>
+    /// The configuration and tensors to write for adapter <paramref name="adapterName"/>; methods that store a
+    /// reduced form (AdaLoRA keeps only the unmasked triplets) override this.
+    /// </summary>
+    public virtual (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, string adapterName, Dictionary<string, Tensor> tensors) => (this, tensors);
+
     /// <summary>This configuration as PEFT's <c>adapter_config.json</c> object.</summary>
     public virtual JsonObject ToJson()
     {
@@ -91,6 +103,7 @@ public abstract record PeftConfig
     static readonly Dictionary<string, Func<JsonObject, PeftConfig>> Readers = new(StringComparer.Ordinal)
     {
         ["LORA"] = LoraConfig.FromJson,
+        ["ADALORA"] = AdaLoraConfig.FromJson,
     };
 
     /// <summary>Registers the reader of a method's <c>adapter_config.json</c> under its <paramref name="peftType"/>.</summary>

@@ -109,7 +109,18 @@ public class PeftModel : Module
         _order.Add(name);
         if (_active.Count == 0) _active = [name];
         ApplyActive();
+        config.OnAdapterAdded(this, name);
     }
+
+    /// <summary>Replaces the stored configuration of adapter <paramref name="name"/> (a schedule that fixes its rank pattern, say).</summary>
+    public void UpdateConfig(string name, PeftConfig config)
+    {
+        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"PeftModel.UpdateConfig: no adapter named '{name}'");
+        _configs[name] = config;
+    }
+
+    /// <summary>Removes a hook added by <see cref="AddStepHook"/>.</summary>
+    public void RemoveStepHook(IStepHook hook) => _hooks.Remove(hook);
 
     /// <summary>Makes <paramref name="names"/> the active adapters; only their tensors train (PEFT's <c>set_adapter</c>).</summary>
     /// <exception cref="KeyNotFoundException">A name is not an adapter of this model.</exception>
