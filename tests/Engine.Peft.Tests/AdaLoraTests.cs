@@ -151,6 +151,27 @@ public class AdaLoraTests
     }
 
     [Fact]
+    public void AdaLoraTraining_LeavesBaseBitIdenticalAndMergesExactly()
+    {
+        var peft = Train(Config(), 6, out _);
+        var fresh = TinyGpt().StateDict();
+        foreach (var (name, p) in peft.Model.NamedParameters().Where(p => !p.Name.Contains("lora_")))
+            Assert.Equal(fresh[name.Replace(".base_layer", "")].ToArray<float>(), p.ToArray<float>());
+        Assert.All(peft.TrainableParameters(), p => Assert.Contains(peft.Model.NamedParameters(), n => n.Name.Contains(".lora_") && ReferenceEquals(n.Parameter, p)));
+
+        peft.Eval();
+        var x = Ids();
+        var unmerged = peft.Forward(x).ToDoubleArray();
+        var weights = peft.AdapterLayers().Select(l => l.Layer.BaseLayer.Weight.ToArray<float>()).ToList();
+        peft.Merge();
+        AssertClose(unmerged, peft.Forward(x).ToDoubleArray(), 1e-5);
+        peft.Unmerge();
+        var restored = peft.AdapterLayers().Select(l => l.Layer.BaseLayer.Weight.ToArray<float>()).ToList();
+        for (int i = 0; i < weights.Count; i++)
+            for (int j = 0; j < weights[i].Length; j++) Assert.True(Math.Abs(weights[i][j] - restored[i][j]) <= 1e-6);
+    }
+
+    [Fact]
     public void AdaLoraConfig_RejectsAScheduleWithoutSteps()
     {
         Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), Config() with { TotalStep = 0 }));
