@@ -36,6 +36,8 @@ public static class AdapterFiles
         foreach (var (path, module) in peft.ModulesToSave(config))
             foreach (var (param, t) in module.NamedParameters())
                 tensors[KeyPrefix + peft.Naming.ExternalPath(path) + "." + param] = t.Detach().Contiguous();
+        if (config.SavesSharedTensors)
+            foreach (var (key, t) in config.SharedTensors(peft, name)) tensors[key] = t.Detach().Contiguous();
         return tensors;
     }
 
@@ -108,6 +110,9 @@ public static class AdapterFiles
                 string full = KeyPrefix + peft.Naming.ExternalPath(path) + "." + param;
                 targets.Add((full, [full], t));
             }
+        // Shared tensors are read when the file has them; without them the method regenerates its own (from a seed).
+        foreach (var (key, t) in config.SharedTensors(peft, name))
+            if (file.ContainsKey(key) || config.SavesSharedTensors) targets.Add((key, [key], t));
         var assignments = new List<(Tensor Target, Tensor Value)>();
         foreach (var (key, candidates, target) in targets)
         {

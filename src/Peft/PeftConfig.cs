@@ -56,6 +56,15 @@ public abstract record PeftConfig
     /// </summary>
     public virtual (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, string adapterName, Dictionary<string, Tensor> tensors) => (this, tensors);
 
+    /// <summary>
+    /// Tensors of adapter <paramref name="adapterName"/> stored once on the model rather than per layer, with their
+    /// full keys in PEFT's files (VeRA: <c>base_model.vera_A</c>). Written when <see cref="SavesSharedTensors"/>.
+    /// </summary>
+    public virtual IEnumerable<(string Key, Tensor Tensor)> SharedTensors(PeftModel model, string adapterName) => [];
+
+    /// <summary>True when the shared tensors go into the adapter file (VeRA's <c>save_projection</c>).</summary>
+    public virtual bool SavesSharedTensors => true;
+
     /// <summary>This configuration as PEFT's <c>adapter_config.json</c> object.</summary>
     public virtual JsonObject ToJson()
     {
@@ -104,6 +113,7 @@ public abstract record PeftConfig
     {
         ["LORA"] = LoraConfig.FromJson,
         ["ADALORA"] = AdaLoraConfig.FromJson,
+        ["VERA"] = RandomBasis.VeraConfig.FromJson,
     };
 
     /// <summary>Registers the reader of a method's <c>adapter_config.json</c> under its <paramref name="peftType"/>.</summary>
