@@ -62,6 +62,15 @@ public abstract class AdapterLayer : Module
     /// <summary>The inverse of <see cref="MergeWeight"/>.</summary>
     protected virtual Tensor UnmergeWeight(Tensor weight, string name) => weight - DeltaWeight(name);
 
+    /// <summary>The base bias with adapter <paramref name="name"/> merged in; unchanged by default (IA3 scales it).</summary>
+    protected virtual Tensor MergeBias(Tensor bias, string name) => bias;
+
+    /// <summary>The inverse of <see cref="MergeBias"/>.</summary>
+    protected virtual Tensor UnmergeBias(Tensor bias, string name) => bias;
+
+    /// <summary>True when adapter <paramref name="name"/> can be folded into the base weights.</summary>
+    public virtual bool IsMergeable(string name) => true;
+
     /// <summary>Base output plus the contributions of the active adapters that are not merged.</summary>
     public override Tensor Forward(Tensor input)
     {
@@ -80,10 +89,12 @@ public abstract class AdapterLayer : Module
         foreach (var name in (names ?? _active).ToList())
         {
             if (!AdapterNames.Contains(name) || _merged.Contains(name)) continue;
+            if (!IsMergeable(name)) throw new NotSupportedException($"{GetType().Name}.Merge: adapter '{name}' cannot be merged into the base weights");
             using (Autograd.Autograd.NoGrad())
             {
                 var w = BaseLayer.Weight;
                 w.CopyFrom(MergeWeight(w.Detach(), name));
+                if (BaseLayer.Bias is { } b) b.CopyFrom(MergeBias(b.Detach(), name));
             }
             _merged.Add(name);
         }
@@ -98,6 +109,7 @@ public abstract class AdapterLayer : Module
             {
                 var w = BaseLayer.Weight;
                 w.CopyFrom(UnmergeWeight(w.Detach(), _merged[i]));
+                if (BaseLayer.Bias is { } b) b.CopyFrom(UnmergeBias(b.Detach(), _merged[i]));
             }
             _merged.RemoveAt(i);
         }

@@ -114,6 +114,8 @@ public abstract record PeftConfig
         ["LORA"] = LoraConfig.FromJson,
         ["ADALORA"] = AdaLoraConfig.FromJson,
         ["VERA"] = RandomBasis.VeraConfig.FromJson,
+        ["IA3"] = Scaling.Ia3Config.FromJson,
+        ["BOTTLENECK"] = Inserted.BottleneckConfig.FromJson,
     };
 
     /// <summary>Registers the reader of a method's <c>adapter_config.json</c> under its <paramref name="peftType"/>.</summary>
