@@ -41,6 +41,18 @@ public abstract record PeftConfig
     /// <summary>True when the adapter is loaded for inference only: its tensors stay frozen.</summary>
     public bool InferenceMode { get; init; }
 
+    /// <summary>
+    /// False for input-side methods (prefix tuning) that adapt no layer: they keep their state on the
+    /// <see cref="PeftModel"/> (<see cref="OnAdapterAdded"/>) instead.
+    /// </summary>
+    public virtual bool TargetsLayers => true;
+
+    /// <summary>
+    /// Runs the model with adapter <paramref name="adapterName"/> when the method changes the inputs (prefix tuning
+    /// starts the KV cache with its virtual tokens); null leaves the plain forward to the adapted layers.
+    /// </summary>
+    public virtual Tensor? Forward(PeftModel model, string adapterName, Tensor input) => null;
+
     /// <summary>Wraps a target layer in this method's adapter layer (still without any adapter).</summary>
     public abstract AdapterLayer CreateLayer(Linear baseLayer);
 
@@ -116,6 +128,7 @@ public abstract record PeftConfig
         ["VERA"] = RandomBasis.VeraConfig.FromJson,
         ["IA3"] = Scaling.Ia3Config.FromJson,
         ["BOTTLENECK"] = Inserted.BottleneckConfig.FromJson,
+        ["PREFIX_TUNING"] = Prompt.PrefixTuningConfig.FromJson,
     };
 
     /// <summary>Registers the reader of a method's <c>adapter_config.json</c> under its <paramref name="peftType"/>.</summary>

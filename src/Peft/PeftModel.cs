@@ -24,6 +24,7 @@ public class PeftModel : Module
     {
         RegisterModule("base_model", model);
         Shared = RegisterModule("shared", new SharedTensors());
+        PromptModules = RegisterModule("prompt_encoder", new ModuleDict<Module>());
         Naming = naming ?? ModuleNaming.For(model);
         if (!model.Training) Eval();
     }
@@ -36,6 +37,9 @@ public class PeftModel : Module
 
     /// <summary>Tensors shared across layers by methods such as VeRA, stored once here.</summary>
     public SharedTensors Shared { get; }
+
+    /// <summary>Modules of input-side adapters by adapter name (PEFT's <c>prompt_encoder</c>).</summary>
+    public ModuleDict<Module> PromptModules { get; }
 
     /// <summary>Configurations by adapter name (PEFT's <c>peft_config</c>).</summary>
     public IReadOnlyDictionary<string, PeftConfig> PeftConfigs => _configs;
@@ -50,7 +54,12 @@ public class PeftModel : Module
     public IReadOnlyList<IStepHook> StepHooks => _hooks;
 
     /// <summary>Runs the adapted model on one input.</summary>
-    public override Tensor Forward(Tensor input) => Model.Forward(input);
+    public override Tensor Forward(Tensor input)
+    {
+        foreach (var name in _active)
+            if (_configs[name].Forward(this, name, input) is { } output) return output;
+        return Model.Forward(input);
+    }
 
     /// <summary>The module path of <paramref name="enginePath"/> under both names.</summary>
     public ModulePath PathOf(string enginePath) => new(enginePath, Naming.ExternalPath(enginePath));
@@ -71,6 +80,15 @@ public class PeftModel : Module
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
             throw new ArgumentException($"PeftModel.AddAdapter: '{name}' is not a valid adapter name (non-empty, no dots)");
         if (_configs.ContainsKey(name)) throw new ArgumentException($"PeftModel.AddAdapter: an adapter named '{name}' already exists");
+        if (!config.TargetsLayers)
+        {
+            _configs[name] = config;
+            _order.Add(name);
+            if (_active.Count == 0) _active = [name];
+            config.OnAdapterAdded(this, name);
+            ApplyActive();
+            return;
+        }
         var modules = Model.NamedModules().ToList();
         var byPath = modules.ToDictionary(m => m.Name, m => m.Module);
         var adapterPaths = modules.Where(m => m.Module is AdapterLayer).Select(m => m.Name + ".").ToList();
@@ -146,6 +164,8 @@ public class PeftModel : Module
                 bool train = _active.Contains(name) && !_configs[name].InferenceMode;
                 foreach (var (_, t) in layer.AdapterTensors(name)) t.RequiresGrad = train;
             }
+        foreach (var name in PromptModules.Keys)
+            PromptModules[name].RequiresGrad(_active.Contains(name) && _configs.TryGetValue(name, out var c) && !c.InferenceMode);
     }
 
     /// <summary>A scope in which every adapter layer returns its base output (merged adapters are unmerged first).</summary>
