@@ -129,6 +129,7 @@ public abstract record PeftConfig
         ["IA3"] = Scaling.Ia3Config.FromJson,
         ["BOTTLENECK"] = Inserted.BottleneckConfig.FromJson,
         ["PREFIX_TUNING"] = Prompt.PrefixTuningConfig.FromJson,
+        ["PROMPT_TUNING"] = Prompt.PromptTuningConfig.FromJson,
     };
 
     /// <summary>Registers the reader of a method's <c>adapter_config.json</c> under its <paramref name="peftType"/>.</summary>
