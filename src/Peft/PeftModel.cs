@@ -24,7 +24,7 @@ public class PeftModel : Module
     {
         RegisterModule("base_model", model);
         Shared = RegisterModule("shared", new SharedTensors());
-        PromptModules = RegisterModule("prompt_encoder", new ModuleDict<Module>());
+        RegisterModule("prompt_encoder", new ModuleDict<Module>());
         Naming = naming ?? ModuleNaming.For(model);
         if (!model.Training) Eval();
     }
@@ -39,7 +39,7 @@ public class PeftModel : Module
     public SharedTensors Shared { get; }
 
     /// <summary>Modules of input-side adapters by adapter name (PEFT's <c>prompt_encoder</c>).</summary>
-    public ModuleDict<Module> PromptModules { get; }
+    public ModuleDict<Module> PromptModules => (ModuleDict<Module>)Child("prompt_encoder");
 
     /// <summary>Configurations by adapter name (PEFT's <c>peft_config</c>).</summary>
     public IReadOnlyDictionary<string, PeftConfig> PeftConfigs => _configs;
@@ -192,6 +192,13 @@ public class PeftModel : Module
             layer.DeleteAdapter(name);
             if (layer.AdapterNames.Count == 0) Replace(path, layer.BaseLayer);
         }
+        if (PromptModules.Keys.Contains(name))
+        {
+            var kept = new ModuleDict<Module>();
+            foreach (var key in PromptModules.Keys.Where(k => k != name).ToList()) kept.Add(key, PromptModules[key]);
+            ReplaceModule("prompt_encoder", kept);
+        }
+        // Shared tensors of the adapter (VeRA's bases) stay in Shared: modules cannot unregister tensors.
         _configs.Remove(name);
         _order.Remove(name);
         _active.Remove(name);

@@ -20,6 +20,18 @@ public class PromptTuningTests
     }
 
     [Fact]
+    public void DeletingAPromptAdapter_RemovesItsEmbeddingsAndRestoresTheBaseOutput()
+    {
+        var peft = Peft.Apply(TinyGpt(), new PromptTuningConfig { NumVirtualTokens = 2, Seed = 1 });
+        peft.AddAdapter("lora", new LowRank.LoraConfig { TargetModules = ["qkv"] });
+        peft.DeleteAdapter("default");
+        Assert.Empty(peft.PromptModules.Keys);
+        Assert.Equal(["lora"], peft.ActiveAdapters);
+        // LoRA's default init (B = 0) leaves the base output.
+        AssertClose(TinyGpt().Forward(Ids()), peft.Forward(Ids()), 1e-6);
+    }
+
+    [Fact]
     public void RandomPrompt_GradientsMatchFiniteDifferences()
     {
         var peft = Peft.Apply(TinyGpt(), new PromptTuningConfig { NumVirtualTokens = 2, Seed = 3 });
