@@ -251,6 +251,28 @@ public class PeftModelTests
     }
 
     [Fact]
+    public void SvdCombination_IsTheBestLowRankApproximationOfTheWeightedSum()
+    {
+        var peft = Peft.Apply(TinyGpt(), Lora(r: 2, alpha: 4, seed: 1, "qkv"), "a");
+        peft.AddAdapter("b", Lora(r: 3, alpha: 3, seed: 2, "qkv"));
+        // Rank 5 holds the whole sum (rank <= 2 + 3): exact.
+        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "full", LoraCombinationType.Svd, svdRank: 5);
+        // Default rank: the largest, 3; the error is the sum's singular values beyond the third (Eckart-Young).
+        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "top", LoraCombinationType.Svd);
+        foreach (var (_, l) in peft.AdapterLayers())
+        {
+            var layer = (LoraLayer)l;
+            var sum = layer.DeltaWeight("a") * 0.5 + layer.DeltaWeight("b") * 1.5;
+            AssertClose(sum.ToDoubleArray(), layer.DeltaWeight("full").ToDoubleArray(), 1e-5);
+            Assert.Equal(3, layer.Settings("top").R);
+            var (_, s, _) = Linalg.Svd(sum.To(DType.Float64));
+            var tail = s.ToDoubleArray().Skip(3).Sum(v => v * v);
+            var error = (sum - layer.DeltaWeight("top")).To(DType.Float64).Square().Sum().Item();
+            Assert.Equal(tail, error, 4);
+        }
+    }
+
+    [Fact]
     public void LoraPlus_PutsBInAGroupWithRatioTimesTheLearningRate()
     {
         var peft = Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ["qkv"], UseDora = true });
