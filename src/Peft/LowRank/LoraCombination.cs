@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 
 namespace Engine.Peft.LowRank;
 
-/// <summary>How <see cref="LoraCombination.AddWeightedAdapter"/> builds the combined factors.</summary>
+/// <summary>How <see cref="LoraCombination"/> builds the combined factors.</summary>
 public enum LoraCombinationType
 {
     /// <summary>Concatenate the scaled factors: exact, rank sum_i r_i (PEFT's "cat").</summary>
