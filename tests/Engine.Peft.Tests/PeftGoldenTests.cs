@@ -38,4 +38,20 @@ public class PeftGoldenTests
         }
         finally { Directory.Delete(copy, recursive: true); }
     }
+
+    [Fact]
+    public void MergedPeftAdapter_ExportsAsAHuggingFaceGpt2WithTheAdaptedLogits()
+    {
+        var folder = Path.Combine(AppContext.BaseDirectory, "golden", "gpt2-tiny-lora");
+        var golden = Safetensors.Load(Path.Combine(folder, "golden.safetensors"));
+        var merged = Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder).MergeAndUnload();
+        var export = TempFolder();
+        try
+        {
+            // Conv1D weights are transposed on the way out; the merge happened in the engine's [out, in] layout.
+            Gpt2Checkpoint.Save(merged, export);
+            AssertClose(golden["logits"], Gpt2Checkpoint.Load(export).Forward(golden["input_ids"]), 2e-5);
+        }
+        finally { Directory.Delete(export, recursive: true); }
+    }
 }
