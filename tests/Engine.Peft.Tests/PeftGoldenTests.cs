@@ -13,6 +13,9 @@ public class PeftGoldenTests
     [Theory]
     [InlineData("gpt2-tiny-lora", 6)]
     [InlineData("gpt2-tiny-dora", 2)]
+    [InlineData("gpt2-tiny-adalora", 2)]
+    [InlineData("gpt2-tiny-ia3", 4)]
+    [InlineData("gpt2-tiny-vera", 4)]
     public void PeftAdapter_LoadsOntoGpt2AndGivesPyTorchLogits(string fixture, int adaptedLayers)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "golden", fixture);
