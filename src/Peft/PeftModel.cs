@@ -80,11 +80,16 @@ public class PeftModel : Module
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
             throw new ArgumentException($"PeftModel.AddAdapter: '{name}' is not a valid adapter name (non-empty, no dots)");
         if (_configs.ContainsKey(name)) throw new ArgumentException($"PeftModel.AddAdapter: an adapter named '{name}' already exists");
-        if (!config.TargetsLayers)
+        void Register()
         {
             _configs[name] = config;
             _order.Add(name);
             if (_active.Count == 0) _active = [name];
+        }
+        if (!config.TargetsLayers)
+        {
+            // Input-side methods create their modules first, which ApplyActive then freezes or not.
+            Register();
             config.OnAdapterAdded(this, name);
             ApplyActive();
             return;
@@ -123,9 +128,7 @@ public class PeftModel : Module
             throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' " +
                 $"(target_modules [{string.Join(", ", config.TargetModules ?? [])}], regex '{config.TargetModulesRegex}'); Linear layers include: {string.Join(", ", linears)}");
         }
-        _configs[name] = config;
-        _order.Add(name);
-        if (_active.Count == 0) _active = [name];
+        Register();
         ApplyActive();
         config.OnAdapterAdded(this, name);
     }
