@@ -17,20 +17,22 @@ static class GenerateCommand
         var topP = new Option<double>("--top-p") { Description = "sample within the nucleus of this probability mass (1: all)", DefaultValueFactory = _ => 1.0 };
         var greedy = new Option<bool>("--greedy") { Description = "always take the most likely token (ignores temperature, top-k, top-p)" };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
+        var adapters = AdapterOption.Create();
         var command = new Command("generate", "continue a prompt with a GPT-2 model (KV cache) and print the text, or the ids when the model has no tokenizer");
-        foreach (var o in new Option[] { model, prompt, ids, maxNew, temperature, topK, topP, greedy, seed }) command.Options.Add(o);
+        foreach (var o in new Option[] { model, prompt, ids, maxNew, temperature, topK, topP, greedy, seed, adapters }) command.Options.Add(o);
         command.SetAction(r => CommandErrors.Run("generate", () => Run(r.GetValue(model)!, r.GetValue(prompt), r.GetValue(ids), r.GetValue(maxNew),
-            new SamplingOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(greedy)), r.GetValue(seed))));
+            new SamplingOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(greedy)), r.GetValue(seed), r.GetValue(adapters))));
         return command;
     }
 
-    static int Run(string modelPath, string? prompt, string? idsText, int maxNewTokens, SamplingOptions options, ulong seed)
+    static int Run(string modelPath, string? prompt, string? idsText, int maxNewTokens, SamplingOptions options, ulong seed, string[]? adapterFolders)
     {
         if ((prompt is null) == (idsText is null)) throw new ArgumentException("give the prompt either as --prompt <text> or as --ids 1,2,3 (exactly one of them)");
         if (maxNewTokens < 0) throw new ArgumentException($"--max-new-tokens must be 0 or more, got {maxNewTokens}");
         if (options.TopK < 0 || options.TopP is <= 0 or > 1) throw new ArgumentException($"--top-k must be 0 or more and --top-p in (0, 1]; got {options.TopK} and {options.TopP}");
 
         var source = ModelSource.Load(modelPath);
+        var peft = AdapterOption.Apply(source.Model, adapterFolders);
         var config = source.Model.Config;
         var codec = source.Tokenizer ?? (config.VocabSize >= 256 ? new TextCodec.Bytes() : null);
         int[] promptIds;
@@ -47,7 +49,9 @@ static class GenerateCommand
             throw new ArgumentException($"the prompt has {promptIds.Length} tokens, more than the model's context length {config.ContextLength}");
 
         var prompt2d = Tensor.FromArray(promptIds.Select(i => (long)i).ToArray(), [1, promptIds.Length]);
-        var tokens = Sampling.Generate(source.Model, prompt2d, maxNewTokens, options, new Generator(seed));
+        KvCache? cache;
+        using (Autograd.Autograd.NoGrad()) cache = AdapterOption.StartCache(peft, 1);
+        var tokens = Sampling.Generate(source.Model, prompt2d, maxNewTokens, options, new Generator(seed), cache: cache);
         var all = tokens.ToArray<long>().Select(t => (int)t).ToArray();
         Console.WriteLine(codec is null ? string.Join(",", all) : codec.Decode(all));
         return 0;

@@ -14,16 +14,18 @@ static class LogitsCommand
     {
         var model = new Option<string>("--model") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) or a checkpoint file of `engine train`", Required = true };
         var ids = new Option<string>("--ids") { Description = "the input sequence as comma-separated token ids: --ids 1,2,3", Required = true };
+        var adapters = AdapterOption.Create();
         var output = new Option<string>("--out") { Description = "safetensors file to write: logits [1, T, V] (Float32) and input_ids [1, T] (Int64)", DefaultValueFactory = _ => "logits.safetensors" };
         var command = new Command("logits", "run a model (evaluation mode, no gradients) on one sequence of ids and save its logits as safetensors");
-        foreach (var o in new Option[] { model, ids, output }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("logits", () => Run(r.GetValue(model)!, r.GetValue(ids)!, r.GetValue(output)!)));
+        foreach (var o in new Option[] { model, ids, output, adapters }) command.Options.Add(o);
+        command.SetAction(r => CommandErrors.Run("logits", () => Run(r.GetValue(model)!, r.GetValue(ids)!, r.GetValue(output)!, r.GetValue(adapters))));
         return command;
     }
 
-    static int Run(string modelPath, string idsText, string outPath)
+    static int Run(string modelPath, string idsText, string outPath, string[]? adapterFolders)
     {
         var gpt = ModelSource.Load(modelPath).Model;
+        var peft = AdapterOption.Apply(gpt, adapterFolders);
         var ids = TokenIds.Parse(idsText, gpt.Config.VocabSize);
         if (ids.Length > gpt.Config.ContextLength)
             throw new ArgumentException($"--ids: {ids.Length} tokens exceed the model's context length {gpt.Config.ContextLength}");
@@ -31,7 +33,7 @@ static class LogitsCommand
         var input = Tensor.FromArray(ids.Select(i => (long)i).ToArray(), [1, ids.Length]);
         Tensor logits;
         gpt.Eval();
-        using (Autograd.Autograd.NoGrad()) logits = gpt.Forward(input).Contiguous();
+        using (Autograd.Autograd.NoGrad()) logits = (peft is not null ? peft.Forward(input) : gpt.Forward(input)).Contiguous();
         Safetensors.Save(outPath, new Dictionary<string, Tensor> { ["logits"] = logits, ["input_ids"] = input },
             new Dictionary<string, string> { ["format"] = "pt" });
 

@@ -60,6 +60,16 @@ public abstract class Module
             throw new ArgumentException($"{GetType().Name}: a member named '{name}' is already registered");
     }
 
+    /// <summary>
+    /// The sub-module currently registered under <paramref name="name"/>. Forward passes call their children through
+    /// this, not through fields, so that a module swapped in by <see cref="ReplaceModule"/> (an adapter) takes effect.
+    /// </summary>
+    protected Module Child(string name)
+    {
+        foreach (var (n, m) in _children) if (n == name) return m;
+        throw new KeyNotFoundException($"{GetType().Name}: no sub-module named '{name}'");
+    }
+
     /// <summary>Direct sub-modules with their names.</summary>
     public IEnumerable<(string Name, Module Module)> Children() => _children;
 

@@ -8,13 +8,14 @@ public static class Sampling
 {
     /// <summary>
     /// Extends each prompt row [B, T0] by <paramref name="maxNewTokens"/> tokens. Stops a row early when
-    /// <paramref name="stopToken"/> appears (the row is then padded with it).
+    /// <paramref name="stopToken"/> appears (the row is then padded with it). A <paramref name="cache"/> that already
+    /// holds positions (prefix tuning's virtual keys and values) is continued; by default the cache starts empty.
     /// </summary>
-    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null)
+    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null)
     {
         model.Eval();
         using var _ = Autograd.Autograd.NoGrad();
-        var cache = model.CreateCache();
+        cache ??= model.CreateCache();
         int b = prompt.Size(0);
         var tokens = prompt.To(DType.Int64);
         var logits = model.Forward(tokens, cache);

@@ -18,5 +18,5 @@ public sealed class Mlp : Module
     public Linear Proj { get; }
     public Dropout Dropout { get; }
 
-    public override Tensor Forward(Tensor x) => Dropout.Forward(Proj.Forward(_activation.Forward(Fc.Forward(x))));
+    public override Tensor Forward(Tensor x) => Dropout.Forward(Child("proj").Forward(_activation.Forward(Child("fc").Forward(x))));
 }

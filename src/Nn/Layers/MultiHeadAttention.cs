@@ -55,7 +55,7 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
         int b = x.Size(0), t = x.Size(1), h = Options.Heads, d = HeadDim;
         int past = cache?.Length ?? 0;
 
-        var qkv = Qkv.Forward(x);
+        var qkv = Child("qkv").Forward(x);
         var q = qkv.Narrow(-1, 0, h * d).Reshape(b, t, h, d).Transpose(1, 2);
         var k = qkv.Narrow(-1, h * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
         var v = qkv.Narrow(-1, (h + KvHeads) * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
@@ -87,7 +87,7 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
         }
         var weights = _attnDropout.Forward(scores.Softmax(-1));
         var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
-        return _outDropout.Forward(Proj.Forward(y));
+        return _outDropout.Forward(Child("proj").Forward(y));
     }
 
     /// <summary>The token-mixer entry point: the state must be this layer's <see cref="LayerKvCache"/> (or null).</summary>

@@ -55,14 +55,25 @@ public sealed class Gpt : Module
     public Tensor Forward(Tensor ids, KvCache? cache, Tensor? keyPaddingMask = null)
     {
         if (ids.Rank != 2) throw new ArgumentException($"Gpt: expects token ids [batch, time], got {Shapes.Format(ids.Shape)}");
-        int t = ids.Size(1), past = cache?.Length ?? 0;
+        return ForwardEmbeddings(Tok.Forward(ids), cache, keyPaddingMask);
+    }
+
+    /// <summary>
+    /// Token embeddings [B, T, C] (what <see cref="Tok"/> gives, or learned ones such as prompt tuning's virtual
+    /// tokens) to logits [B, T, V]; positions continue after the cache's.
+    /// </summary>
+    public Tensor ForwardEmbeddings(Tensor embeddings, KvCache? cache, Tensor? keyPaddingMask = null)
+    {
+        if (embeddings.Rank != 3 || embeddings.Size(2) != Config.DModel)
+            throw new ArgumentException($"Gpt: expects token embeddings [batch, time, {Config.DModel}], got {Shapes.Format(embeddings.Shape)}");
+        int t = embeddings.Size(1), past = cache?.Length ?? 0;
         if (past + t > Config.ContextLength && !Config.Rotary)
             throw new ArgumentException($"Gpt: {past + t} positions exceed the context length {Config.ContextLength}");
-        var x = Tok.Forward(ids);
-        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t, device: ids.Device));
+        var x = embeddings;
+        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t, device: embeddings.Device));
         x = EmbeddingDropout.Forward(x);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, keyPaddingMask, cache?[i]);
         x = LnF.Forward(x);
-        return Head is not null ? Head.Forward(x) : x.MatMul(Tok.Weight.T);
+        return Head is not null ? Child("head").Forward(x) : x.MatMul(Tok.Weight.T);
     }
 }

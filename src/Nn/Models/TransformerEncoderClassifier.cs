@@ -52,7 +52,7 @@ public sealed class TransformerEncoderClassifier : Module
         var x = EmbeddingDropout.Forward(Tok.Forward(ids) + Pos.Forward(Tensor.Arange(t)));
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, mask, null);
         x = LnF.Forward(x);
-        return Head.Forward(Pool(x, mask));
+        return Child("head").Forward(Pool(x, mask));
     }
 
     // [B, T, C] to [B, C].

@@ -1,0 +1,32 @@
+namespace Engine.Peft.LowRank;
+
+/// <summary>
+/// Initialisations of a rank-r factor pair (A [r, in], B [out, r]) from the base weight W [out, in], shared by the
+/// LoRA family. Each returns factors with s B A equal to a part of W, which the caller removes from the base.
+/// </summary>
+public static class LowRankInit
+{
+    /// <summary>
+    /// PiSSA (Meng et al. 2024, section 3): W = U S V^T; A = sqrt(S_r / s) V_r^T, B = U_r sqrt(S_r / s), so that
+    /// s B A is the best rank-r approximation of W (PEFT divides S by the scale the same way).
+    /// </summary>
+    public static (Tensor A, Tensor B) Pissa(Tensor weight, int r, double scaling)
+    {
+        var (u, sv, vh) = Linalg.SvdTopK(weight.Detach().To(DType.Float64), r);
+        var root = (sv / scaling).Sqrt();
+        var a = root.Unsqueeze(1) * vh;
+        var b = u * root.Unsqueeze(0);
+        return (a.To(weight.DType), b.To(weight.DType));
+    }
+
+    /// <summary>
+    /// OLoRA (Büyükakyüz 2024, section 3): thin QR, W = Q R; B = Q[:, :r], A = R[:r, :]. The caller removes s B A.
+    /// </summary>
+    public static (Tensor A, Tensor B) Olora(Tensor weight, int r)
+    {
+        var (q, rr) = Linalg.Qr(weight.Detach().To(DType.Float64));
+        if (r > q.Size(1))
+            throw new ArgumentException($"OLoRA: rank {r} exceeds min(out, in) = {q.Size(1)} of weight {Shapes.Format(weight.Shape)}");
+        return (rr.Narrow(0, 0, r).Contiguous().To(weight.DType), q.Narrow(1, 0, r).Contiguous().To(weight.DType));
+    }
+}

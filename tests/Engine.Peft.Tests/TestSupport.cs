@@ -1,0 +1,120 @@
+using Engine.Autograd;
+using Engine.Peft.LowRank;
+using Xunit;
+
+namespace Engine.Peft.Tests;
+
+/// <summary>Assertions, naive references and small models shared by the adapter tests.</summary>
+static class TestSupport
+{
+    /// <summary>Each pair agrees to tol * (1 + |expected|).</summary>
+    public static void AssertClose(double[] expected, double[] actual, double tol, string what = "")
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            if (!(Math.Abs(expected[i] - actual[i]) <= tol * (1 + Math.Abs(expected[i]))))
+                Assert.Fail($"{what}[{i}]: expected {expected[i]:G10}, got {actual[i]:G10} (tol {tol})");
+    }
+
+    public static void AssertClose(Tensor expected, Tensor actual, double tol, string what = "")
+    {
+        Assert.Equal(expected.Shape, actual.Shape);
+        AssertClose(expected.ToDoubleArray(), actual.ToDoubleArray(), tol, what);
+    }
+
+    public static Tensor Randn(ulong seed, params int[] shape) => Tensor.Randn(shape, generator: new Generator(seed));
+    public static Tensor Randn64(ulong seed, params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Generator(seed));
+
+    /// <summary>Overwrites a tensor with seeded random values, outside autograd.</summary>
+    public static void Scramble(Tensor t, ulong seed, double std = 0.5)
+    {
+        using (Autograd.Autograd.NoGrad()) t.CopyFrom(Tensor.Randn(t.Shape, 0, std, t.DType, new Generator(seed)));
+    }
+
+    /// <summary>x [n, in] W^T [out, in] by loops, as a flat row-major array.</summary>
+    public static double[] NaiveMatMulT(double[] x, int n, double[] w, int inF, int outF)
+    {
+        var y = new double[n * outF];
+        for (int r = 0; r < n; r++)
+            for (int o = 0; o < outF; o++)
+            {
+                double s = 0;
+                for (int i = 0; i < inF; i++) s += x[r * inF + i] * w[o * inF + i];
+                y[r * outF + o] = s;
+            }
+        return y;
+    }
+
+    /// <summary>B [out, r] A [r, in] by loops.</summary>
+    public static double[] NaiveProduct(double[] b, double[] a, int outF, int r, int inF)
+    {
+        var p = new double[outF * inF];
+        for (int o = 0; o < outF; o++)
+            for (int i = 0; i < inF; i++)
+            {
+                double s = 0;
+                for (int k = 0; k < r; k++) s += b[o * r + k] * a[k * inF + i];
+                p[o * inF + i] = s;
+            }
+        return p;
+    }
+
+    /// <summary>A LoRA config for tests: non-zero B from the start, seeded.</summary>
+    public static LoraConfig Lora(int r = 2, double alpha = 4, ulong seed = 7, params string[] targets) =>
+        new() { R = r, LoraAlpha = alpha, TargetModules = targets.Length == 0 ? ["qkv", "proj", "fc"] : targets, InitLoraWeights = LoraInit.Random, Seed = seed };
+
+    /// <summary>A tiny GPT in evaluation mode.</summary>
+    public static Gpt TinyGpt(ulong seed = 1, int layers = 2) =>
+        (Gpt)new Gpt(new GptConfig(13, 16, 8, layers, 2, MlpRatio: 2), new Generator(seed)).Eval();
+
+    public static Tensor Ids() => Tensor.FromArray(new long[,] { { 1, 5, 2, 9, 3 }, { 4, 4, 0, 12, 7 } });
+
+    /// <summary>
+    /// Checks d(sum(f() * v))/d(parameter) for the parameters that require grad against central differences,
+    /// perturbing each Float64 parameter in place (every element: the test layers are small).
+    /// </summary>
+    public static void AssertParameterGradients(Module module, Func<Tensor> f, double eps = 1e-6, double atol = 1e-6, double rtol = 1e-4)
+    {
+        var named = module.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
+        Assert.NotEmpty(named);
+        Assert.All(named, p => Assert.Equal(DType.Float64, p.Parameter.DType));
+        var y = f();
+        var v = Tensor.Randn(y.Shape, dtype: DType.Float64, generator: new Generator(99));
+        var analytic = Autograd.Autograd.Grad((y * v).Sum(), named.Select(p => p.Parameter).ToArray()).Select(g => g.ToArray<double>()).ToArray();
+        double Projected()
+        {
+            using (Autograd.Autograd.NoGrad()) return (f() * v).Sum().Item();
+        }
+        for (int k = 0; k < named.Count; k++)
+        {
+            var (name, p) = named[k];
+            var values = p.ToArray<double>();
+            for (int j = 0; j < values.Length; j++)
+            {
+                double Eval(double delta)
+                {
+                    var copy = (double[])values.Clone();
+                    copy[j] += delta;
+                    using (Autograd.Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(copy, p.Shape));
+                    return Projected();
+                }
+                double numeric = (Eval(eps) - Eval(-eps)) / (2 * eps);
+                using (Autograd.Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(values, p.Shape));
+                if (!(Math.Abs(numeric - analytic[k][j]) <= atol + rtol * Math.Abs(numeric)))
+                    Assert.Fail($"gradient of '{name}'[{j}]: autograd {analytic[k][j]:G10}, finite differences {numeric:G10}");
+            }
+        }
+    }
+
+    /// <summary>GradCheck with respect to Float64 inputs, asserting it passes.</summary>
+    public static void AssertInputGradients(Func<Tensor[], Tensor> f, params Tensor[] inputs)
+    {
+        var result = GradCheck.Check(f, inputs, new GradCheckOptions(FullCheckLimit: 256));
+        Assert.True(result.Passed, result.Message);
+    }
+
+    /// <summary>A scratch folder under the temp directory, unique per call.</summary>
+    public static string TempFolder() => Directory.CreateTempSubdirectory("engine-peft-").FullName;
+
+    public static readonly string Gpt2Folder = Path.Combine(AppContext.BaseDirectory, "golden", "gpt2-tiny");
+}
