@@ -20,6 +20,7 @@ public static class EngineCommand
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
+        root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
