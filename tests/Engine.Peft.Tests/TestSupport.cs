@@ -75,35 +75,8 @@ static class TestSupport
     /// </summary>
     public static void AssertParameterGradients(Module module, Func<Tensor> f, double eps = 1e-6, double atol = 1e-6, double rtol = 1e-4)
     {
-        var named = module.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
-        Assert.NotEmpty(named);
-        Assert.All(named, p => Assert.Equal(DType.Float64, p.Parameter.DType));
-        var y = f();
-        var v = Tensor.Randn(y.Shape, dtype: DType.Float64, generator: new Generator(99));
-        var analytic = Autograd.Autograd.Grad((y * v).Sum(), named.Select(p => p.Parameter).ToArray()).Select(g => g.ToArray<double>()).ToArray();
-        double Projected()
-        {
-            using (Autograd.Autograd.NoGrad()) return (f() * v).Sum().Item();
-        }
-        for (int k = 0; k < named.Count; k++)
-        {
-            var (name, p) = named[k];
-            var values = p.ToArray<double>();
-            for (int j = 0; j < values.Length; j++)
-            {
-                double Eval(double delta)
-                {
-                    var copy = (double[])values.Clone();
-                    copy[j] += delta;
-                    using (Autograd.Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(copy, p.Shape));
-                    return Projected();
-                }
-                double numeric = (Eval(eps) - Eval(-eps)) / (2 * eps);
-                using (Autograd.Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(values, p.Shape));
-                if (!(Math.Abs(numeric - analytic[k][j]) <= atol + rtol * Math.Abs(numeric)))
-                    Assert.Fail($"gradient of '{name}'[{j}]: autograd {analytic[k][j]:G10}, finite differences {numeric:G10}");
-            }
-        }
+        var result = GradCheck.CheckParameters(f, module.NamedParameters(), options: new GradCheckOptions(Eps: eps, Atol: atol, Rtol: rtol, Seed: 99));
+        Assert.True(result.Passed, result.Message);
     }
 
     /// <summary>GradCheck with respect to Float64 inputs, asserting it passes.</summary>
