@@ -1,12 +1,16 @@
+using System.Globalization;
+using System.Text.Json;
 using Engine.Autograd;
 using Engine.Bench.Gemm;
+using Engine.Bench.Training;
 using Engine.Nn;
 
 namespace Engine.Bench.Recurrent;
 
 /// <summary>
 /// The DeltaProduct figure of issue 5: forward + backward of the chunk-parallel form (WY / UT transform) against
-/// the naive token-by-token recurrence at T = 1024 (target >= 5x), on the same weights and input.
+/// the naive token-by-token recurrence at T = 1024 (target >= 5x), on the same weights and input; and the same two
+/// forms of the layer in PyTorch (bench/torch_deltaproduct.py, without the short convolutions and output gate).
 /// </summary>
 static class DeltaProductSpeed
 {
@@ -30,12 +34,31 @@ static class DeltaProductSpeed
         }
         double chunked = Time(DeltaRuleMode.Chunked);
         double recurrent = Time(DeltaRuleMode.Recurrent);
+        var torch = RunTorch(length);
+        string T(string key) => torch is { } t && t.TryGetValue(key, out var ms) ? $"{ms:F0} ms" : "n/a";
         Console.WriteLine();
-        Console.WriteLine("| form | forward + backward |");
-        Console.WriteLine("|---|---:|");
-        Console.WriteLine($"| naive recurrence | {recurrent * 1e3:F0} ms |");
-        Console.WriteLine($"| chunk-parallel (WY/UT) | {chunked * 1e3:F0} ms |");
+        Console.WriteLine("| form | engine, forward + backward | PyTorch, forward + backward |");
+        Console.WriteLine("|---|---:|---:|");
+        Console.WriteLine($"| naive recurrence | {recurrent * 1e3:F0} ms | {T("recurrent_ms")} |");
+        Console.WriteLine($"| chunk-parallel (WY/UT) | {chunked * 1e3:F0} ms | {T("chunked_ms")} |");
         Console.WriteLine($"\nchunked: {recurrent / chunked:F2}x the naive recurrence (target >= 5x)");
         return 0;
+    }
+
+    static Dictionary<string, double>? RunTorch(int length)
+    {
+        string? python = TorchSgemm.FindPython();
+        string? script = TrainingStep.FindScript("torch_deltaproduct.py");
+        if (python is null || script is null) return null;
+        string threads = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
+        var env = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = threads, ["OPENBLAS_NUM_THREADS"] = threads, ["OPENBLAS_CORETYPE"] = "", ["OPENBLAS_L2_SIZE"] = "" };
+        var (code, output) = TorchSgemm.Execute(python, [script, "--threads", threads, "--length", length.ToString(CultureInfo.InvariantCulture)], env, TimeSpan.FromMinutes(10));
+        if (code != 0)
+        {
+            Console.WriteLine($"PyTorch: torch_deltaproduct.py exited with {code}: {output}");
+            return null;
+        }
+        using var doc = JsonDocument.Parse(output.Trim().Split('\n').Last());
+        return doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
     }
 }
