@@ -21,6 +21,7 @@ public static class EngineCommand
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(LongRangeCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         return root;
     }

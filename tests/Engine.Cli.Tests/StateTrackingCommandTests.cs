@@ -16,3 +16,17 @@ public sealed class StateTrackingCommandTests
         Assert.Contains("accuracy at 8", run.Out);
     }
 }
+
+[Collection(ConsoleCollection.Name)]
+public sealed class LongRangeCommandTests
+{
+    [Fact]
+    public void LongRange_PrintsOneRowPerModelWithEqualParameterCounts()
+    {
+        var run = CliRun.Invoke("long-range", "--steps", "2", "--length", "16", "--width", "8");
+        Assert.True(run.ExitCode == 0, run.Error);
+        var rows = run.Out.Split('\n').Where(l => l.StartsWith("| S4D") || l.StartsWith("| attention")).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Matches(@"\| [\d,]+ \| \d+\.\d% \|", r));
+    }
+}
