@@ -59,6 +59,22 @@ static class TestSupport
         return p;
     }
 
+    /// <summary>
+    /// Merging gives the unmerged outputs (1e-5) and unmerging restores every base weight (1e-6): the round trip that
+    /// every mergeable method must pass.
+    /// </summary>
+    public static void AssertMergeRoundTrips(PeftModel peft, Tensor x)
+    {
+        var unmerged = peft.Forward(x).ToDoubleArray();
+        var weights = peft.AdapterLayers().Select(l => l.Layer.BaseLayer.Weight.ToArray<float>()).ToList();
+        peft.Merge();
+        AssertClose(unmerged, peft.Forward(x).ToDoubleArray(), 1e-5);
+        peft.Unmerge();
+        var restored = peft.AdapterLayers().Select(l => l.Layer.BaseLayer.Weight.ToArray<float>()).ToList();
+        for (int i = 0; i < weights.Count; i++)
+            for (int j = 0; j < weights[i].Length; j++) Assert.True(Math.Abs(weights[i][j] - restored[i][j]) <= 1e-6);
+    }
+
     /// <summary>A LoRA config for tests: non-zero B from the start, seeded.</summary>
     public static LoraConfig Lora(int r = 2, double alpha = 4, ulong seed = 7, params string[] targets) =>
         new() { R = r, LoraAlpha = alpha, TargetModules = targets.Length == 0 ? ["qkv", "proj", "fc"] : targets, InitLoraWeights = LoraInit.Random, Seed = seed };
