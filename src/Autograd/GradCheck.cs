@@ -56,11 +56,8 @@ public static class GradCheck
         var analyticByInput = new double[]?[inputs.Length];
         for (int i = 0, k = 0; i < inputs.Length; i++) if (diff[i]) analyticByInput[i] = analytic[k++];
 
-        double Projected(double[]?[] vals)
-        {
-            var y = func(Leaves(vals));
-            return (y.To(DType.Float64).Detach() * v).Sum().Item();
-        }
+        var vValues = v.ToArray<double>();
+        double[] Outputs(double[]?[] vals) => func(Leaves(vals)).To(DType.Float64).Detach().ToArray<double>();
 
         var worst = (Score: 0.0, Input: -1, Index: Array.Empty<int>(), A: 0.0, N: 0.0);
         void Consider(double a, double n, int input, int[] index)
@@ -85,7 +82,7 @@ public static class GradCheck
                 minus[i] = (double[])values[i]!.Clone();
                 plus[i]![j] += o.Eps;
                 minus[i]![j] -= o.Eps;
-                double numeric = (Projected(plus) - Projected(minus)) / (2 * o.Eps);
+                double numeric = ProjectedDifference(Outputs(plus), Outputs(minus), vValues, o.Eps);
                 Consider(analyticByInput[i]![j], numeric, i, Unravel(j, strides));
             }
         }
@@ -96,7 +93,7 @@ public static class GradCheck
             var dirs = inputs.Select((t, i) => diff[i] ? Tensor.Randn(t.Shape, dtype: DType.Float64, generator: gen).ToArray<double>() : null).ToArray();
             var plus = values.Select((x, i) => x is null ? null : x.Select((e, j) => e + o.Eps * dirs[i]![j]).ToArray()).ToArray();
             var minus = values.Select((x, i) => x is null ? null : x.Select((e, j) => e - o.Eps * dirs[i]![j]).ToArray()).ToArray();
-            double numeric = (Projected(plus) - Projected(minus)) / (2 * o.Eps);
+            double numeric = ProjectedDifference(Outputs(plus), Outputs(minus), vValues, o.Eps);
             double predicted = 0;
             for (int i = 0; i < inputs.Length; i++)
                 if (diff[i]) for (int j = 0; j < dirs[i]!.Length; j++) predicted += analyticByInput[i]![j] * dirs[i]![j];
@@ -155,9 +152,10 @@ public static class GradCheck
         var y = func();
         var v = Tensor.Randn(y.Shape, dtype: DType.Float64, generator: new Generator(o.Seed));
         var analytic = Autograd.Grad((y.To(DType.Float64) * v).Sum(), named.Select(p => p.Parameter).ToArray()).Select(g => g.ToArray<double>()).ToArray();
-        double Projected()
+        var vValues = v.ToArray<double>();
+        double[] Outputs()
         {
-            using (Autograd.NoGrad()) return (func().To(DType.Float64) * v).Sum().Item();
+            using (Autograd.NoGrad()) return func().To(DType.Float64).ToArray<double>();
         }
         var worst = (Score: -1.0, Name: "", Index: 0, A: 0.0, N: 0.0);
         for (int k = 0; k < named.Count; k++)
@@ -168,14 +166,14 @@ public static class GradCheck
             var indices = n <= perTensor ? Enumerable.Range(0, n) : Enumerable.Range(0, perTensor).Select(i => (int)((long)i * n / perTensor + n / perTensor / 2));
             foreach (int j in indices)
             {
-                double Eval(double delta)
+                double[] Eval(double delta)
                 {
                     var copy = (double[])values.Clone();
                     copy[j] += delta;
                     using (Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(copy, p.Shape));
-                    return Projected();
+                    return Outputs();
                 }
-                double numeric = (Eval(o.Eps) - Eval(-o.Eps)) / (2 * o.Eps);
+                double numeric = ProjectedDifference(Eval(o.Eps), Eval(-o.Eps), vValues, o.Eps);
                 using (Autograd.NoGrad()) p.CopyFrom(Tensor.FromArray(values, p.Shape));
                 double score = Math.Abs(numeric - analytic[k][j]) / (o.Atol + o.Rtol * Math.Abs(numeric));
                 if (double.IsNaN(score)) score = double.PositiveInfinity;
@@ -185,6 +183,16 @@ public static class GradCheck
         bool passed = worst.Score <= 1;
         string message = $"GradCheck {(passed ? "passed" : "failed")}: worst at parameter '{worst.Name}' element {worst.Index}: analytic {worst.A:G10}, numeric {worst.N:G10} (atol {o.Atol}, rtol {o.Rtol})";
         return new GradCheckResult(passed, message, -1, [worst.Index], worst.A, worst.N);
+    }
+
+    // sum_j v_j (y+_j - y-_j) / 2 eps. Differencing each output before projecting keeps outputs the perturbation
+    // does not touch exactly out of the estimate; projecting first lets large unrelated outputs swamp a small
+    // derivative in rounding (sum(y+ . v) - sum(y- . v) cancels catastrophically).
+    static double ProjectedDifference(double[] plus, double[] minus, double[] v, double eps)
+    {
+        double sum = 0;
+        for (int j = 0; j < v.Length; j++) sum += v[j] * (plus[j] - minus[j]);
+        return sum / (2 * eps);
     }
 
     static GradCheckResult Fail(string message) => new(false, message, -1, [], double.NaN, double.NaN);
