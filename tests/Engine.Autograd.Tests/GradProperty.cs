@@ -41,7 +41,7 @@ static class GradProperty
     /// Runs <paramref name="action"/> (a test method) with every property cut to <paramref name="maxTest"/> cases,
     /// and returns the op kinds whose derivative rules its gradient checks went through.
     /// </summary>
-    public static HashSet<OpKind> RecordTraversed(Action action, int maxTest = 2)
+    public static HashSet<OpKind> RecordTraversed(Action action, int maxTest = 12)
     {
         var seen = new HashSet<OpKind>();
         var (previousSeen, previousMax) = (Traversed.Value, MaxTestOverride.Value);

@@ -9,8 +9,8 @@ namespace Engine.Autograd.Tests;
 /// <para>
 /// How "reaches" is established: each kind maps to the test methods named for it below. The map is checked
 /// statically (the methods exist and are [Fact]s) and dynamically: each named method is run once more with its
-/// properties cut to two cases while <see cref="GradProperty"/> notes the op kinds the checked functions' backward
-/// passes go through, and the kind must be among them. Recording per run inside this test (rather than collecting
+/// properties cut to twelve cases (fast, yet enough that rank-0 or size-1 draws cannot hide the op in every case)
+/// while <see cref="GradProperty"/> notes the op kinds the checked functions' backward passes go through, and the kind must be among them. Recording per run inside this test (rather than collecting
 /// kinds as a side effect of the whole suite) keeps the verdict independent of test order and parallelism, and a
 /// renamed method or a test that stops reaching its op fails here by name.
 /// </para>
@@ -112,7 +112,7 @@ public class OpCoverageTests
         }
         var unreached = Differentiable
             // At least one named property must reach the kind: secondary ones (e.g. Roll, which is a Concat only
-            // for a non-zero shift) may miss it in a two-case run.
+            // for a non-zero shift) may miss it in a short run.
             .Where(k => Properties.TryGetValue(k, out var names) && !names.Any(n => traversed[n].Contains(k)))
             .Select(k => $"{k} (by {string.Join(", ", Properties[k])})")
             .ToList();
