@@ -73,4 +73,5 @@ public class HigherOrderGradTests
     [Fact] public void SecondOrder_OfGelu_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].Gelu() + x[0].Gelu(tanhApproximation: true), [Random(2, 5)]);
     [Fact] public void SecondOrder_OfSilu_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].Silu(), [Random(2, 5)]);
     [Fact] public void SecondOrder_OfLogSumExp_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].LogSumExp(-1), [Random(3, 4)]);
+    [Fact] public void SecondOrder_OfCausalConvolution_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].CausalConvolution(x[1]).Square(), [Random(2, 6), Random(2, 4)]);
 }

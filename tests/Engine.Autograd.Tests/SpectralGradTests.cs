@@ -49,4 +49,21 @@ public class SpectralGradTests
                 return product.Irfft(n).Narrow(-1, 0, p.Length);
             }, [u, k]);
         }, maxTest: 10);
+
+    [Fact]
+    public void CausalConvolution_OfAnyLengthsWithABroadcastKernel_MatchesFiniteDifferencesInSignalAndKernel()
+        => GradProperty.ForAll(
+            from batch in Gen.Choose(1, 2)
+            from channels in Gen.Choose(1, 3)
+            from length in Gen.Choose(1, 10)
+            from taps in Gen.Choose(1, 12)
+            from seed in Gen.Choose(0, 1000)
+            select (batch, channels, length, taps, seed),
+            p =>
+            {
+                var gen = new Generator((ulong)p.seed);
+                var u = Tensor.Randn([p.batch, p.channels, p.length], dtype: DType.Float64, generator: gen);
+                var k = Tensor.Randn([p.channels, p.taps], dtype: DType.Float64, generator: gen);
+                GradProperty.Check(t => t[0].CausalConvolution(t[1]), [u, k]);
+            });
 }

@@ -25,6 +25,7 @@ public static class DerivativeRules
         MatMulRules.Register(Rules);
         IndexingRules.Register(Rules);
         SpectralRules.Register(Rules);
+        ConvolutionRules.Register(Rules);
         Rules[OpKind.Custom] = (r, y, g) => ((ICustomBackward)r.Attributes.Payload!).Backward(g);
     }
 

@@ -130,7 +130,7 @@ public sealed class S4D : Module
     }
 
     /// <summary>
-    /// u [B, L, H] to y [B, L, H]: y = u * K (causal convolution through rfft/irfft padded to 2L, so the circular
+    /// u [B, L, H] to y [B, L, H]: y = u * K (causal convolution through FFTs padded to 2L, so the circular
     /// convolution does not wrap around) + D u. With a <paramref name="state"/>, runs the recurrence instead,
     /// continuing from and updating the state (incremental decoding).
     /// </summary>
@@ -146,18 +146,34 @@ public sealed class S4D : Module
 
     /// <summary>
     /// The causal convolution y[..., t] = sum_{j &lt;= t} k[..., t - j] u[..., j] along the last dimension, in
-    /// O(L log L): rfft of both padded to 2L, a product of spectra, irfft, the first L outputs (padding to 2L keeps
-    /// the circular convolution from wrapping around; S4D paper, section 2.3). <paramref name="kernel"/> broadcasts
-    /// against <paramref name="signal"/> in the leading dimensions (e.g. u [B, H, L] with K [H, L]).
+    /// O(L log L): the fused <see cref="Tensor.CausalConvolution"/>, which transforms both zero-padded to 2L (padding
+    /// keeps the circular convolution from wrapping around; S4D paper, section 2.3), multiplies the spectra and
+    /// transforms back. <paramref name="kernel"/> broadcasts against <paramref name="signal"/> in the leading
+    /// dimensions (e.g. u [B, H, L] with K [H, L]).
     /// </summary>
     public static Tensor FftConvolution(Tensor signal, Tensor kernel)
     {
+        RequireSameLength("FftConvolution", signal, kernel);
+        return signal.CausalConvolution(kernel);
+    }
+
+    /// <summary>
+    /// <see cref="FftConvolution"/> written from primitives: rfft of both padded to 2L, a complex product of spectra,
+    /// irfft, the first L outputs. The reference the fused op is tested and benchmarked against.
+    /// </summary>
+    public static Tensor ComposedFftConvolution(Tensor signal, Tensor kernel)
+    {
+        RequireSameLength("ComposedFftConvolution", signal, kernel);
         int length = signal.Size(-1);
-        if (kernel.Size(-1) != length)
-            throw new ArgumentException($"S4D.FftConvolution: signal {Shapes.Format(signal.Shape)} and kernel {Shapes.Format(kernel.Shape)} differ in length");
         var uf = ComplexTensor.FromPairs(signal.Rfft(2 * length));
         var kf = ComplexTensor.FromPairs(kernel.Rfft(2 * length));
         return (uf * kf).ToPairs().Irfft(2 * length).Narrow(-1, 0, length);
+    }
+
+    static void RequireSameLength(string op, Tensor signal, Tensor kernel)
+    {
+        if (kernel.Size(-1) != signal.Size(-1))
+            throw new ArgumentException($"S4D.{op}: signal {Shapes.Format(signal.Shape)} and kernel {Shapes.Format(kernel.Shape)} differ in length");
     }
 
     /// <inheritdoc cref="Forward(Tensor, S4DState?)"/>

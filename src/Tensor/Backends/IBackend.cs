@@ -97,4 +97,10 @@ public interface IBackend
 
     /// <summary>Inverse of <see cref="Rfft"/>: x [..., n/2+1, 2] to real y [..., n].</summary>
     void Irfft(StridedView x, StridedView y);
+
+    /// <summary>
+    /// Causal convolution along the last axis: signal [..., L] and kernel [..., K] (same leading shape, any strides)
+    /// to y [..., L] with y[..., t] = sum over m &lt;= min(t, K-1) of kernel[..., m] signal[..., t - m].
+    /// </summary>
+    void CausalConvolution(StridedView signal, StridedView kernel, StridedView y);
 }

@@ -33,6 +33,8 @@ public enum OpKind
     Gather, ScatterAdd, IndexSelect, IndexAdd,
     // Spectral.
     Rfft, Irfft,
+    /// <summary>Inputs: signal [..., L], kernel [..., K] with equal leading shapes; output [..., L].</summary>
+    CausalConvolution,
     /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>
     Custom,
     /// <summary>Ops whose output has no gradient: comparisons, argmax/argmin, sign, casts to integers.</summary>

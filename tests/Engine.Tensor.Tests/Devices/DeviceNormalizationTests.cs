@@ -74,4 +74,15 @@ public sealed class DeviceNormalizationTests
             TestDevices.AssertClose(x.Transpose(0, 1).Rfft(), x.To(device).Transpose(0, 1).Rfft(), 1e-5);
         }
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void CausalConvolution_OfABroadcastKernel_MatchesTheCpu(string name)
+    {
+        var device = TestDevices.Parse(name);
+        var gen = new Generator(21);
+        var u = Tensor.Randn([2, 19, 3], generator: gen).Transpose(1, 2);
+        var k = Tensor.Randn([3, 11], generator: gen);
+        TestDevices.AssertClose(u.CausalConvolution(k), u.To(device).CausalConvolution(k.To(device)), 1e-5);
+    }
 }
