@@ -45,4 +45,23 @@ public class MatMulGradTests
         Forms((m, k, n, b, c) => ([k], [k]), (x, y) => x.Dot(y) + x.Outer(y).Sum() * 2);
         Forms((m, k, n, b, c) => ([m, k], [n, k]), (x, y) => x % y.T);
     }
+
+    [Fact]
+    public void SolveTriangular_BothTrianglesWithAndWithoutUnitDiagonal_MatchesFiniteDifferences()
+        => GradProperty.ForAll(
+            from n in Gen.Choose(1, 5)
+            from m in Gen.Choose(1, 4)
+            from batch in Gen.Choose(1, 2)
+            from upper in Gen.Elements(false, true)
+            from unit in Gen.Elements(false, true)
+            from seed in Gen.Choose(0, 1000)
+            select (n, m, batch, upper, unit, seed),
+            p =>
+            {
+                var gen = new Generator((ulong)p.seed);
+                // Diagonal near 2 and small off-diagonal entries keep the system well conditioned.
+                var a = Tensor.Randn([p.batch, p.n, p.n], dtype: DType.Float64, generator: gen) * 0.3 + Tensor.Eye(p.n, dtype: DType.Float64) * 2;
+                var b = Tensor.Randn([p.n, p.m], dtype: DType.Float64, generator: gen);
+                GradProperty.Check(x => Tensor.SolveTriangular(x[0], x[1], p.upper, p.unit), [a, b]);
+            });
 }

@@ -2,7 +2,10 @@ using Engine.Recording;
 
 namespace Engine.Autograd;
 
-/// <summary>Derivative of the batched matrix product (batch dimensions are equal; broadcasting is recorded as Expand).</summary>
+/// <summary>
+/// Derivatives of the batched matrix product and the triangular solve (batch dimensions are equal; broadcasting is
+/// recorded as Expand).
+/// </summary>
 static class MatMulRules
 {
     public static void Register(Dictionary<OpKind, DerivativeRule> rules)
@@ -12,6 +15,22 @@ static class MatMulRules
         {
             var (a, b) = (r.Inputs[0], r.Inputs[1]);
             return [a.RequiresGrad ? g.MatMul(b.MT) : null, b.RequiresGrad ? a.MT.MatMul(g) : null];
+        };
+        // X = A^-1 B: dB = A^-T dX (a solve with the transposed triangle), dA = -dB X^T restricted to the triangle
+        // the solve read (from d(A^-1) = -A^-1 dA A^-1; Giles 2008, "Collected matrix derivative results").
+        rules[OpKind.SolveTriangular] = (r, x, g) =>
+        {
+            var (a, b) = (r.Inputs[0], r.Inputs[1]);
+            bool upper = r.Attributes.Upper, unit = r.Attributes.Unitriangular;
+            var db = Tensor.SolveTriangular(a.MT, g, upper: !upper, unitriangular: unit);
+            Tensor? da = null;
+            if (a.RequiresGrad)
+            {
+                var full = -db.MatMul(x.MT);
+                int diagonal = unit ? 1 : 0;
+                da = upper ? full.Triu(diagonal) : full.Tril(-diagonal);
+            }
+            return [da, b.RequiresGrad ? db : null];
         };
     }
 }

@@ -78,12 +78,14 @@ public static partial class DeltaRule
     /// <summary>
     /// The UT transform (DeltaNet, chunkwise form): T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b) for keys
     /// k [..., c, d_k] and betas [..., c] (any leading dimensions, e.g. all chunks at once). The unit lower triangular
-    /// system is solved by forward substitution (<see cref="UnitLowerTriangularInverse"/>).
+    /// system is solved by forward substitution (<see cref="Tensor.SolveTriangular"/>, reading only the strict lower
+    /// triangle: the unit diagonal is implied), with diag(b) as the right-hand side.
     /// </summary>
     public static Tensor UtTransform(Tensor k, Tensor beta)
     {
-        var strictLower = (beta.Unsqueeze(-1) * k.MatMul(k.MT)).Tril(-1);
-        // A^{-1} diag(b) scales column j of A^{-1} by b_j.
-        return UnitLowerTriangularInverse.Of(strictLower) * beta.Unsqueeze(-2);
+        var scaledGram = beta.Unsqueeze(-1) * k.MatMul(k.MT);
+        int c = k.Size(-2);
+        var diagonal = beta.Unsqueeze(-1) * Tensor.Eye(c, dtype: beta.DType).To(beta.Device);
+        return Tensor.SolveTriangular(scaledGram, diagonal, upper: false, unitriangular: true);
     }
 }

@@ -99,6 +99,13 @@ public interface IBackend
     void Irfft(StridedView x, StridedView y);
 
     /// <summary>
+    /// x = a^-1 b for triangular a [..., n, n] and b [..., n, m] (same batch shape, any strides) into contiguous
+    /// x [..., n, m], reading only a's lower (or, with <paramref name="upper"/>, upper) triangle, and its diagonal
+    /// only when <paramref name="unitriangular"/> is false.
+    /// </summary>
+    void SolveTriangular(StridedView a, StridedView b, StridedView x, bool upper, bool unitriangular);
+
+    /// <summary>
     /// Causal convolution along the last axis: signal [..., L] and kernel [..., K] (same leading shape, any strides)
     /// to y [..., L] with y[..., t] = sum over m &lt;= min(t, K-1) of kernel[..., m] signal[..., t - m].
     /// </summary>

@@ -29,6 +29,8 @@ public enum OpKind
     LayerNorm,
     // Products.
     MatMul,
+    /// <summary>Inputs: triangular A [..., n, n], B [..., n, m] (equal batch shapes); output X = A^-1 B.</summary>
+    SolveTriangular,
     // Indexing.
     Gather, ScatterAdd, IndexSelect, IndexAdd,
     // Spectral.

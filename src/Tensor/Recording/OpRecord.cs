@@ -40,6 +40,12 @@ public sealed record OpAttributes
     /// <summary>Second scalar parameter.</summary>
     public double P1 { get; init; }
 
+    /// <summary>SolveTriangular: whether A is upper (rather than lower) triangular.</summary>
+    public bool Upper { get; init; }
+
+    /// <summary>SolveTriangular: whether A's diagonal is taken to be ones (and not read).</summary>
+    public bool Unitriangular { get; init; }
+
     /// <summary>An index tensor the rule needs (Gather, ScatterAdd, IndexSelect).</summary>
     public Tensor? Index { get; init; }
 

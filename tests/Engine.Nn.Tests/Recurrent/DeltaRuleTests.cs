@@ -165,27 +165,6 @@ public class DeltaRuleTests
             }
     }
 
-    [Fact]
-    public void UnitLowerTriangularInverse_GradientsMatchFiniteDifferencesAndTheSubstitutionTracedByAutograd()
-    {
-        var n = Randn64(80, 2, 3, 5, 5) * 0.7;
-        var result = GradCheck.Check(x => UnitLowerTriangularInverse.Of(x[0]), [n]);
-        Assert.True(result.Passed, result.Message);
-
-        // The same forward substitution from differentiable primitives, its gradient traced by autograd.
-        var leaf = n.Detach().RequireGrad();
-        var strict = leaf.Tril(-1);
-        var identity = Tensor.Eye(5, dtype: DType.Float64);
-        var x = identity.Narrow(0, 0, 1).Expand(2, 3, 1, 5);
-        for (int i = 1; i < 5; i++) x = Tensor.Concat([x, identity.Narrow(0, i, 1) - strict.Narrow(-2, i, 1).Narrow(-1, 0, i).MatMul(x)], -2);
-        var g = Randn64(81, 2, 3, 5, 5);
-        var traced = Autograd.Autograd.Grad((x * g).Sum(), [leaf])[0];
-        var custom = leaf.Detach().RequireGrad();
-        var y = UnitLowerTriangularInverse.Of(custom);
-        AssertClose(x, y, 1e-12, "inverse");
-        AssertClose(traced, Autograd.Autograd.Grad((y * g).Sum(), [custom])[0], 1e-10, "gradient");
-    }
-
     [Property(MaxTest = 40)]
     public bool HouseholderFactor_WithBetaInZeroTwo_HasEigenvalueOneMinusBetaInMinusOneOne(byte seed, byte betaByte)
     {

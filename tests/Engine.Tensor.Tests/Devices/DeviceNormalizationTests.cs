@@ -85,4 +85,17 @@ public sealed class DeviceNormalizationTests
         var k = Tensor.Randn([3, 11], generator: gen);
         TestDevices.AssertClose(u.CausalConvolution(k), u.To(device).CausalConvolution(k.To(device)), 1e-5);
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void SolveTriangular_LowerAndUpper_MatchTheCpu(string name)
+    {
+        var device = TestDevices.Parse(name);
+        var gen = new Generator(22);
+        var a = Tensor.Randn([2, 9, 9], generator: gen) / 9 + Tensor.Eye(9) * 2;
+        var b = Tensor.Randn([9, 4], generator: gen);
+        foreach (bool upper in new[] { false, true })
+            foreach (bool unit in new[] { false, true })
+                TestDevices.AssertClose(Tensor.SolveTriangular(a, b, upper, unit), Tensor.SolveTriangular(a.To(device), b.To(device), upper, unit), 1e-5);
+    }
 }
