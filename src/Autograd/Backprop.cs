@@ -40,6 +40,8 @@ public static class Backprop
 
         var order = TopologicalOrder(root);
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance) { [root] = gradient.To(root.DType) };
+        // Sums this pass allocated itself, which no rule has seen: the only gradients safe to add into in place.
+        var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         bool previous = GradMode.IsEnabled;
         GradMode.IsEnabled = createGraph;
         try
@@ -50,6 +52,11 @@ public static class Backprop
                 var record = output.Producer!;
                 if (!grads.TryGetValue(output, out var g)) continue;
                 GraphRelease.ThrowIfReleased(record);
+                if (!createGraph && AddSliceGradientInPlace(record, output, g, grads, owned))
+                {
+                    if (!retainGraph) GraphRelease.Release(record);
+                    continue;
+                }
                 var inputGrads = DerivativeRules.Apply(record, output, g);
                 AnomalyMode.CheckBackward(record, inputGrads);
                 for (int k = 0; k < record.Inputs.Length; k++)
@@ -57,7 +64,16 @@ public static class Backprop
                     var input = record.Inputs[k];
                     var ig = inputGrads[k];
                     if (ig is null || !input.RequiresGrad) continue;
-                    grads[input] = grads.TryGetValue(input, out var acc) ? acc + ig : ig;
+                    if (grads.TryGetValue(input, out var acc))
+                    {
+                        grads[input] = acc + ig;
+                        owned.Add(input);
+                    }
+                    else
+                    {
+                        grads[input] = ig;
+                        owned.Remove(input);
+                    }
                 }
                 if (!retainGraph) GraphRelease.Release(record);
             }
@@ -67,6 +83,30 @@ public static class Backprop
             GradMode.IsEnabled = previous;
         }
         return grads;
+    }
+
+    // The gradient of a slice (Slice, Select) is zeros of the whole input with the slice's gradient in its place. A
+    // loop over the slices of one tensor (chunk by chunk, step by step) would build and add one such full-size tensor
+    // per slice; instead the slice's gradient is added into the matching view of a sum this pass owns, so each slice
+    // costs its own size. Not when the backward is recorded (createGraph): in-place writes cannot be differentiated.
+    static bool AddSliceGradientInPlace(OpRecord record, Tensor output, Tensor g, Dictionary<Tensor, Tensor> grads, HashSet<Tensor> owned)
+    {
+        if (record.Kind is not (OpKind.Slice or OpKind.Select) || AnomalyMode.IsEnabled) return false;
+        var input = record.Inputs[0];
+        if (!input.RequiresGrad) return true;
+        if (!owned.Contains(input))
+        {
+            grads[input] = grads.TryGetValue(input, out var existing) ? existing.Clone() : Tensor.Zeros(input.Shape, g.DType, g.Device);
+            owned.Add(input);
+        }
+        if (output.Numel == 0) return true;
+        var sum = grads[input];
+        var a = record.Attributes;
+        var slot = record.Kind == OpKind.Select
+            ? sum.Select(a.Dim, a.Start)
+            : sum.Slice(a.Dim, a.Start, a.Start + (output.Shape[a.Dim] - 1) * a.Step + 1, a.Step);
+        slot.CopyFrom(slot + g);
+        return true;
     }
 
     // Depth-first post-order over recorded producers, iterative so that long chains cannot overflow the stack.
