@@ -28,20 +28,24 @@ public static partial class DeltaRule
         var bc = beta.Reshape(b, h, length).Pad([0, pad]).Reshape(b, h, chunks, c);
 
         // Everything that does not depend on the state is computed for all chunks at once.
-        var ut = UtTransform(kc, bc);
-        // The product of a chunk's Householder factors is I - K^T W with W = T K (the WY representation, DeltaNet).
-        var w = ut.MatMul(kc);
         // Causal scores q_i . k_j for j <= i.
         var scores = qc.MatMul(kc.MT).Tril();
-        Tensor u, keysToEnd;
+        Tensor u, w, keysToEnd;
         Tensor? decay = null, total = null;
         if (logAlpha is null)
         {
-            u = ut.MatMul(vc);
+            // The product of a chunk's Householder factors is I - K^T W with W = T K, and U = T V (the WY
+            // representation, DeltaNet), T = (I + StrictLower(diag(b) K K^T))^{-1} diag(b). One triangular solve with
+            // both right-hand sides diag(b) K and diag(b) V gives W and U without forming T.
+            var strictLower = bc.Unsqueeze(-1) * kc.MatMul(kc.MT);
+            var both = Tensor.SolveTriangular(strictLower, Tensor.Concat([kc, vc], -1) * bc.Unsqueeze(-1), upper: false, unitriangular: true);
+            w = both.Narrow(-1, 0, dk);
+            u = both.Narrow(-1, dk, dv);
             keysToEnd = kc;
         }
         else
         {
+            var ut = UtTransform(kc, bc);
             // The decay acts once per token, at its first step: log-decay 0 (alpha = 1) at the other steps.
             var g = n == 1 ? logAlpha : logAlpha.Unsqueeze(-1).Pad([0, n - 1]).Reshape(b, h, length);
             // Cumulative log-decays G_i = sum_{j<=i} g_j inside each chunk; every factor below is a ratio
@@ -53,7 +57,7 @@ public static partial class DeltaRule
             decay = cum.Exp().Unsqueeze(-1);
             total = last.Exp().Unsqueeze(-1);
             u = (ut * ratio).MatMul(vc);
-            w = w * decay;
+            w = ut.MatMul(kc) * decay;
             scores = scores * ratio;
             keysToEnd = kc * (last - cum).Exp().Unsqueeze(-1);
         }
