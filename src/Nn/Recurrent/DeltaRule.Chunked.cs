@@ -62,19 +62,11 @@ public static partial class DeltaRule
             keysToEnd = kc * (last - cum).Exp().Unsqueeze(-1);
         }
 
-        // The state passes from chunk to chunk (DeltaNet, chunkwise form):
-        // V' = U - W S (values corrected by what S already predicts); O = Q S + (Q K^T masked) V'; S_next = S + K^T V'.
-        var outputs = new Tensor[chunks];
-        for (int i = 0; i < chunks; i++)
-        {
-            var corrected = u.Select(2, i) - w.Select(2, i).MatMul(s);
-            var fromState = qc.Select(2, i).MatMul(s);
-            if (decay is not null) fromState = fromState * decay.Select(2, i);
-            outputs[i] = fromState + scores.Select(2, i).MatMul(corrected);
-            var carried = total is null ? s : s * total.Select(2, i);
-            s = carried + keysToEnd.Select(2, i).MT.MatMul(corrected);
-        }
-        var output = Tensor.Stack(outputs, 2).Reshape(b, h, chunks * c, dv).Narrow(2, 0, length);
+        // The state passes from chunk to chunk (DeltaNet, chunkwise form): V' = U - W S; O = Q S + (Q K^T masked) V';
+        // S_next = S + K^T V'. One recorded op with its own backward (ChunkStatePassing).
+        var (chunkOutputs, finalState) = ChunkStatePassing.Run(qc, keysToEnd, w, u, scores, s, decay, total);
+        s = finalState;
+        var output = chunkOutputs.Reshape(b, h, chunks * c, dv).Narrow(2, 0, length);
         if (n > 1) output = output.Reshape(b, h, t, n, dv).Select(3, n - 1);
         return (output, s);
     }

@@ -121,6 +121,18 @@ public class DeltaRuleTests
         Assert.True(result.Passed, result.Message);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Chunked_SecondOrderGradients_MatchFiniteDifferences(bool gate)
+    {
+        // The chunk-to-chunk recurrence has a hand-written backward; it must itself be differentiable.
+        var (q, k, v, beta, logAlpha, s0) = Inputs(71, 1, 1, 4, 1, 2, 2, gate);
+        var inputs = new[] { q, k, v, beta, logAlpha, s0 }.OfType<Tensor>().ToArray();
+        var result = GradCheck.CheckSecondOrder(x => DeltaRule.Chunked(x[0], x[1], x[2], x[3], gate ? x[4] : null, x[^1], 2).Output, inputs);
+        Assert.True(result.Passed, result.Message);
+    }
+
     [Fact]
     public void DeltaProduct_IsDeltaNetOnTheInterleavedSequence()
     {
