@@ -3,12 +3,19 @@ namespace Engine.Backends.Cpu;
 /// <summary>Storage of the CPU backend: a managed array (float[], double[], int[], long[] or bool[]).</summary>
 public sealed class CpuStorage : Storage
 {
-    internal CpuStorage(Array data, DType dtype) : base(dtype, data.LongLength)
+    internal CpuStorage(Array data, DType dtype, bool pooled = false) : base(dtype, data.LongLength)
     {
         Data = data;
+        if (pooled) _returner = new CpuArrayPool.Returner(data, dtype.SizeOf());
     }
 
-    /// <summary>The managed array behind this storage.</summary>
+    // Hands a large array back to CpuArrayPool once this storage is unreachable (see there).
+    readonly CpuArrayPool.Returner? _returner;
+
+    /// <summary>
+    /// The managed array behind this storage. Valid while the storage is reachable: a large array is reused for other
+    /// tensors once its storage has been collected, so keep the storage (or a tensor on it), not just the array.
+    /// </summary>
     public Array Data { get; }
 
     public override IBackend Backend => CpuBackend.Instance;
@@ -29,13 +36,24 @@ public sealed class CpuStorage : Storage
         int n = (int)length;
         Array data = dtype switch
         {
-            DType.Float32 => zeroed ? new float[n] : GC.AllocateUninitializedArray<float>(n),
-            DType.Float64 => zeroed ? new double[n] : GC.AllocateUninitializedArray<double>(n),
-            DType.Int32 => zeroed ? new int[n] : GC.AllocateUninitializedArray<int>(n),
-            DType.Int64 => zeroed ? new long[n] : GC.AllocateUninitializedArray<long>(n),
+            DType.Float32 => Allocate<float>(n, zeroed),
+            DType.Float64 => Allocate<double>(n, zeroed),
+            DType.Int32 => Allocate<int>(n, zeroed),
+            DType.Int64 => Allocate<long>(n, zeroed),
             DType.Bool => new bool[n],
             _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
         };
-        return new CpuStorage(data, dtype);
+        return new CpuStorage(data, dtype, pooled: dtype != DType.Bool && CpuArrayPool.Pools(n, dtype.SizeOf()));
+    }
+
+    // A recycled array when the pool has one of this length (cleared if asked), else a new one.
+    static T[] Allocate<T>(int n, bool zeroed) where T : unmanaged
+    {
+        if (CpuArrayPool.Pools(n, System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) && CpuArrayPool.Rent<T>(n) is { } recycled)
+        {
+            if (zeroed) System.Array.Clear(recycled);
+            return recycled;
+        }
+        return zeroed ? new T[n] : GC.AllocateUninitializedArray<T>(n);
     }
 }
