@@ -7,6 +7,10 @@ namespace Engine.Backends.Cpu;
 /// trigger full collections. An array comes back here only from the finalizer of a small object that nothing but its
 /// storage references, so no tensor, view or running kernel can still reach it. Arrays are matched by element type
 /// and exact length; the pool holds at most <see cref="Capacity"/> bytes and starts over when full.
+/// Returned arrays survive a collection they would otherwise die in, which teaches the collector to collect the large
+/// object heap less often, so dead storages would pile up unfinalized while fresh arrays keep the heap growing. So
+/// after <see cref="CollectAfterBytes"/> of fresh pooled-size arrays without any coming back, the pool runs a
+/// collection itself and waits for the finalizers that return the dead storages' arrays.
 /// </summary>
 internal static class CpuArrayPool
 {
@@ -16,20 +20,45 @@ internal static class CpuArrayPool
     /// <summary>The most bytes the pool holds: a quarter of the memory the runtime may use, at most 2 GiB.</summary>
     public static readonly long Capacity = Math.Min(2L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 
+    /// <summary>Fresh bytes allocated without an array coming back, after which the pool collects (see above).</summary>
+    public static readonly long CollectAfterBytes = 128L << 20;
+
     static readonly object Gate = new();
+    static long _missedBytes;
     static readonly Dictionary<(Type, int), Stack<Array>> Free = new();
     static long _pooledBytes;
 
+    /// <summary>Arrays of more bytes than this are left to the collector, which reuses their space well on its own.</summary>
+    public const long MaxBytes = 16L << 20;
+
     /// <summary>Whether arrays of this many elements of this size are pooled.</summary>
-    public static bool Pools(long length, int elementSize) => length * elementSize >= MinBytes;
+    public static bool Pools(long length, int elementSize) => length * elementSize is >= MinBytes and <= MaxBytes;
 
     /// <summary>A returned array of exactly <paramref name="length"/> elements, or null. Its contents are whatever it last held.</summary>
     public static T[]? Rent<T>(int length) where T : unmanaged
     {
+        long bytes = (long)length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        if (TryTake<T>(length, bytes) is { } array) return array;
+        bool collect;
+        lock (Gate)
+        {
+            _missedBytes += bytes;
+            collect = _missedBytes > CollectAfterBytes;
+            if (collect) _missedBytes = 0;
+        }
+        if (!collect) return null;
+        // Outside the lock: the finalizers that run now call Return.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return TryTake<T>(length, bytes);
+    }
+
+    static T[]? TryTake<T>(int length, long bytes) where T : unmanaged
+    {
         lock (Gate)
         {
             if (!Free.TryGetValue((typeof(T), length), out var stack) || stack.Count == 0) return null;
-            _pooledBytes -= (long)length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+            _pooledBytes -= bytes;
             return (T[])stack.Pop();
         }
     }
@@ -51,6 +80,7 @@ internal static class CpuArrayPool
             if (!Free.TryGetValue(key, out var stack)) Free[key] = stack = new Stack<Array>();
             stack.Push(array);
             _pooledBytes += bytes;
+            _missedBytes = 0;
         }
     }
 
