@@ -17,7 +17,7 @@ static class StateTrackingCommand
 
     public static Command Create()
     {
-        var steps = new Option<int>("--steps") { Description = "training steps per model and task", DefaultValueFactory = _ => 400 };
+        var steps = new Option<int>("--steps") { Description = "training steps per model and task", DefaultValueFactory = _ => 800 };
         var layers = new Option<int>("--layers") { Description = "recurrent layers", DefaultValueFactory = _ => 2 };
         var length = new Option<int>("--length") { Description = "training sequence length (testing uses it and twice it)", DefaultValueFactory = _ => 16 };
         var width = new Option<int>("--width") { Description = "model width", DefaultValueFactory = _ => 64 };

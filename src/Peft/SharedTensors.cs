@@ -20,7 +20,7 @@ public sealed class SharedTensors : Module
     /// <summary>True when a tensor named <paramref name="name"/> is stored.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
 
-    /// <summary>The tensor stored under <paramref name="name"/> (the current one after <see cref="Module.To"/>).</summary>
+    /// <summary>The tensor stored under <paramref name="name"/> (the current one after <see cref="Module.To(Engine.Device)"/> or <see cref="Module.To(Engine.DType)"/>).</summary>
     public Tensor this[string name] => FindParameter(name)
         ?? NamedBuffers().FirstOrDefault(b => b.Name == name).Buffer
         ?? throw new KeyNotFoundException($"SharedTensors: nothing stored under '{name}'");
