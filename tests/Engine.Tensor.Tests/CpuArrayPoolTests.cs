@@ -76,4 +76,12 @@ public class CpuArrayPoolTests
         Assert.False(CpuArrayPool.Pools(1000, sizeof(float)));
         Assert.True(CpuArrayPool.Pools(CpuArrayPool.MinBytes / sizeof(double), sizeof(double)));
     }
+
+    [Fact]
+    public void NegativeCapacity_IsRefusedWithItsValue()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => CpuArrayPool.Capacity = -1);
+        Assert.Contains("-1", ex.Message);
+        Assert.True(CpuArrayPool.Capacity > 0);
+    }
 }

@@ -6,22 +6,32 @@ namespace Engine.Backends.Cpu;
 /// by page on first touch (page faults took a third of a DeltaProduct training step), and large-object allocations
 /// trigger full collections. An array comes back here only from the finalizer of a small object that nothing but its
 /// storage references, so no tensor, view or running kernel can still reach it. Arrays are matched by element type
-/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and starts over when full.
+/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and starts over when full (0 turns it off).
 /// Returned arrays survive a collection they would otherwise die in, which teaches the collector to collect the large
 /// object heap less often, so dead storages would pile up unfinalized while fresh arrays keep the heap growing. So
 /// after <see cref="CollectAfterBytes"/> of fresh pooled-size arrays without any coming back, the pool runs a
 /// collection itself and waits for the finalizers that return the dead storages' arrays.
 /// </summary>
-internal static class CpuArrayPool
+public static class CpuArrayPool
 {
     /// <summary>Arrays of at least this many bytes are pooled; smaller ones are cheap young-generation allocations.</summary>
     public const long MinBytes = 1 << 18;
 
-    /// <summary>The most bytes the pool holds: a quarter of the memory the runtime may use, at most 2 GiB.</summary>
-    public static readonly long Capacity = Math.Min(2L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
+    /// <summary>
+    /// The most bytes the pool holds (default: an eighth of the memory the runtime may use, at most 512 MiB). The pool
+    /// trades memory for speed: the adapter bench's peak working set roughly doubles with the default (bench/finetune.md),
+    /// while DeltaProduct training runs about 1.4x faster. Set 0 to turn recycling off.
+    /// </summary>
+    public static long Capacity
+    {
+        get => Volatile.Read(ref _capacity);
+        set => Volatile.Write(ref _capacity, value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"CpuArrayPool.Capacity must be non-negative, got {value}"));
+    }
+
+    static long _capacity = Math.Min(512L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
 
     /// <summary>Fresh bytes allocated without an array coming back, after which the pool collects (see above).</summary>
-    public static readonly long CollectAfterBytes = 128L << 20;
+    public const long CollectAfterBytes = 128L << 20;
 
     static readonly object Gate = new();
     static long _missedBytes;
@@ -32,10 +42,10 @@ internal static class CpuArrayPool
     public const long MaxBytes = 16L << 20;
 
     /// <summary>Whether arrays of this many elements of this size are pooled.</summary>
-    public static bool Pools(long length, int elementSize) => length * elementSize is >= MinBytes and <= MaxBytes;
+    public static bool Pools(long length, int elementSize) => length * elementSize is >= MinBytes and <= MaxBytes && Capacity > 0;
 
     /// <summary>A returned array of exactly <paramref name="length"/> elements, or null. Its contents are whatever it last held.</summary>
-    public static T[]? Rent<T>(int length) where T : unmanaged
+    internal static T[]? Rent<T>(int length) where T : unmanaged
     {
         long bytes = (long)length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         if (TryTake<T>(length, bytes) is { } array) return array;
