@@ -6,7 +6,7 @@ namespace Engine.Backends.Cpu;
 /// by page on first touch (page faults took a third of a DeltaProduct training step), and large-object allocations
 /// trigger full collections. An array comes back here only from the finalizer of a small object that nothing but its
 /// storage references, so no tensor, view or running kernel can still reach it. Arrays are matched by element type
-/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and starts over when full (0 turns it off).
+/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and, when full, makes room by dropping arrays of other lengths (0 turns it off).
 /// Returned arrays survive a collection they would otherwise die in, which teaches the collector to collect the large
 /// object heap less often, so dead storages would pile up unfinalized while fresh arrays keep the heap growing. So
 /// after <see cref="CollectAfterBytes"/> of fresh pooled-size arrays without any coming back, the pool runs a
@@ -79,19 +79,29 @@ public static class CpuArrayPool
         long bytes = array.LongLength * elementSize;
         lock (Gate)
         {
-            if (_pooledBytes + bytes > Capacity)
-            {
-                // Full, most likely of sizes no longer in use: drop them all and let the collector have them.
-                Free.Clear();
-                _pooledBytes = 0;
-                if (bytes > Capacity) return;
-            }
+            if (bytes > Capacity) return;
             var key = (array.GetType().GetElementType()!, array.Length);
+            // Full: make room by dropping arrays of other lengths, else drop this one.
+            while (_pooledBytes + bytes > Capacity && EvictOtherThan(key)) { }
+            if (_pooledBytes + bytes > Capacity) return;
             if (!Free.TryGetValue(key, out var stack)) Free[key] = stack = new Stack<Array>();
             stack.Push(array);
             _pooledBytes += bytes;
             _missedBytes = 0;
         }
+    }
+
+    // Drops one array of a length other than `key`'s to the collector; false when there is none.
+    static bool EvictOtherThan((Type, int) key)
+    {
+        foreach (var (other, stack) in Free)
+        {
+            if (other == key || stack.Count == 0) continue;
+            var dropped = stack.Pop();
+            _pooledBytes -= dropped.LongLength * System.Runtime.InteropServices.Marshal.SizeOf(other.Item1);
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Bytes held now (tests).</summary>
