@@ -18,9 +18,10 @@ public static class CpuArrayPool
     public const long MinBytes = 1 << 18;
 
     /// <summary>
-    /// The most bytes the pool holds (default: an eighth of the memory the runtime may use, at most 512 MiB). The pool
-    /// trades memory for speed: the adapter bench's peak working set roughly doubles with the default (bench/finetune.md),
-    /// while DeltaProduct training runs about 1.4x faster. Set 0 to turn recycling off.
+    /// The most bytes the pool holds: the environment variable ENGINE_CPU_POOL_MB when set (0 turns recycling off),
+    /// else an eighth of the memory the runtime may use, at most 512 MiB. The pool trades memory for speed: the adapter
+    /// bench's peak working set roughly doubles with the default (README), while DeltaProduct training runs about 1.4x
+    /// faster.
     /// </summary>
     public static long Capacity
     {
@@ -28,7 +29,9 @@ public static class CpuArrayPool
         set => Volatile.Write(ref _capacity, value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"CpuArrayPool.Capacity must be non-negative, got {value}"));
     }
 
-    static long _capacity = Math.Min(512L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+    static long _capacity = long.TryParse(Environment.GetEnvironmentVariable("ENGINE_CPU_POOL_MB"), out long megabytes) && megabytes >= 0
+        ? megabytes << 20
+        : Math.Min(512L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
 
     /// <summary>Fresh bytes allocated without an array coming back, after which the pool collects (see above).</summary>
     public const long CollectAfterBytes = 128L << 20;
