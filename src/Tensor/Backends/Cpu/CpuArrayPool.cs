@@ -6,7 +6,8 @@ namespace Engine.Backends.Cpu;
 /// by page on first touch (page faults took a third of a DeltaProduct training step), and large-object allocations
 /// trigger full collections. An array comes back here only from the finalizer of a small object that nothing but its
 /// storage references, so no tensor, view or running kernel can still reach it. Arrays are matched by element type
-/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and, when full, makes room by dropping arrays of other lengths (0 turns it off).
+/// and exact length; the pool holds at most <see cref="Capacity"/> bytes and, when full, makes room by dropping arrays
+/// of other lengths.
 /// Returned arrays survive a collection they would otherwise die in, which teaches the collector to collect the large
 /// object heap less often, so dead storages would pile up unfinalized while fresh arrays keep the heap growing. So
 /// after <see cref="CollectAfterBytes"/> of fresh pooled-size arrays without any coming back, the pool runs a
@@ -16,6 +17,9 @@ public static class CpuArrayPool
 {
     /// <summary>Arrays of at least this many bytes are pooled; smaller ones are cheap young-generation allocations.</summary>
     public const long MinBytes = 1 << 18;
+
+    /// <summary>Arrays of more bytes than this are left to the collector, which reuses their space well on its own.</summary>
+    public const long MaxBytes = 16L << 20;
 
     /// <summary>
     /// The most bytes the pool holds: the environment variable ENGINE_CPU_POOL_MB when set (0 turns recycling off),
@@ -36,13 +40,10 @@ public static class CpuArrayPool
     /// <summary>Fresh bytes allocated without an array coming back, after which the pool collects (see above).</summary>
     public const long CollectAfterBytes = 128L << 20;
 
+    // Free arrays by (element type, length), their total bytes, and fresh bytes since one last came back; under Gate.
     static readonly object Gate = new();
-    static long _missedBytes;
     static readonly Dictionary<(Type, int), Stack<Array>> Free = new();
-    static long _pooledBytes;
-
-    /// <summary>Arrays of more bytes than this are left to the collector, which reuses their space well on its own.</summary>
-    public const long MaxBytes = 16L << 20;
+    static long _pooledBytes, _missedBytes;
 
     /// <summary>Whether arrays of this many elements of this size are pooled.</summary>
     public static bool Pools(long length, int elementSize) => length * elementSize is >= MinBytes and <= MaxBytes && Capacity > 0;
