@@ -74,5 +74,6 @@ public class HigherOrderGradTests
     [Fact] public void SecondOrder_OfSilu_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].Silu(), [Random(2, 5)]);
     [Fact] public void SecondOrder_OfLogSumExp_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].LogSumExp(-1), [Random(3, 4)]);
     [Fact] public void SecondOrder_OfSolveTriangular_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => Tensor.SolveTriangular(x[0], x[1], upper: false), [Random(3, 3) * 0.3 + Tensor.Eye(3, dtype: DType.Float64) * 2, Random(3, 2)]);
+    [Fact] public void SecondOrder_OfVandermondeProduct_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => Tensor.VandermondeProduct(x[0], x[1], 9), [Random(2, 3, 2), Random(2, 3, 2) * 0.1 - 0.05]);
     [Fact] public void SecondOrder_OfCausalConvolution_MatchesFiniteDifferences() => GradProperty.CheckSecondOrder(x => x[0].CausalConvolution(x[1]).Square(), [Random(2, 6), Random(2, 4)]);
 }

@@ -66,4 +66,22 @@ public class SpectralGradTests
                 var k = Tensor.Randn([p.channels, p.taps], dtype: DType.Float64, generator: gen);
                 GradProperty.Check(t => t[0].CausalConvolution(t[1]), [u, k]);
             });
+
+    [Fact]
+    public void VandermondeProduct_InCoefficientsAndExponents_MatchesFiniteDifferences()
+        => GradProperty.ForAll(
+            from rows in Gen.Choose(1, 2)
+            from modes in Gen.Choose(1, 3)
+            from length in Gen.Choose(1, 70)
+            from seed in Gen.Choose(0, 1000)
+            select (rows, modes, length, seed),
+            p =>
+            {
+                var gen = new Generator((ulong)p.seed);
+                var c = Tensor.Randn([p.rows, p.modes, 2], dtype: DType.Float64, generator: gen);
+                // Decaying, oscillating modes as in S4D (real parts negative).
+                var w = Tensor.Concat([Tensor.Rand([p.rows, p.modes, 1], -0.3, -0.01, DType.Float64, generator: gen),
+                                       Tensor.Rand([p.rows, p.modes, 1], -2, 2, DType.Float64, generator: gen)], -1);
+                GradProperty.Check(t => Tensor.VandermondeProduct(t[0], t[1], p.length), [c, w]);
+            });
 }

@@ -26,6 +26,7 @@ public static class DerivativeRules
         IndexingRules.Register(Rules);
         SpectralRules.Register(Rules);
         ConvolutionRules.Register(Rules);
+        VandermondeRules.Register(Rules);
         Rules[OpKind.Custom] = (r, y, g) => ((ICustomBackward)r.Attributes.Payload!).Backward(g);
     }
 

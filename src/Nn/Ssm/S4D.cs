@@ -102,21 +102,18 @@ public sealed class S4D : Module
         if (length < 1) throw new ArgumentException($"S4D.Kernel: length must be at least 1, got {length}");
         var (aBar, bBar) = Discretize();
         var cBar = ComplexTensor.FromPairs(C) * bBar;
+        // ZOH: Abar^l = exp(l dt A), the fused Vandermonde product (no [H, N/2, L] intermediate).
+        if (Discretization == S4DDiscretization.Zoh)
+            return Tensor.VandermondeProduct(cBar.ToPairs(), (A * LogDt.Exp().Unsqueeze(-1)).ToPairs(), length) * 2.0;
         var powers = Powers(aBar, length);                                   // [H, N/2, L]
         var terms = cBar.Unsqueeze(-1) * powers;
         return terms.Re.Sum(1) * 2.0;
     }
 
-    // Abar^l for l = 0..L-1, [H, N/2, L]. ZOH: exp(l dt A) directly; otherwise by doubling (powers 0..2k-1 are powers
+    // Abar^l for l = 0..L-1, [H, N/2, L], for the bilinear discretisation: by doubling (powers 0..2k-1 are powers
     // 0..k-1 and those times Abar^k), log2 L complex products that stay differentiable without a complex logarithm.
-    ComplexTensor Powers(ComplexTensor aBar, int length)
+    static ComplexTensor Powers(ComplexTensor aBar, int length)
     {
-        var steps = Tensor.Arange(0, length, 1, aBar.Re.DType);
-        if (Discretization == S4DDiscretization.Zoh)
-        {
-            var dtA = A * LogDt.Exp().Unsqueeze(-1);
-            return (dtA.Unsqueeze(-1) * steps).Exp();
-        }
         var powers = new ComplexTensor(aBar.Re.OnesLike(), aBar.Re.ZerosLike()).Unsqueeze(-1);
         var current = aBar.Unsqueeze(-1);
         int have = 1;

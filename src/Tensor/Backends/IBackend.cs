@@ -110,4 +110,16 @@ public interface IBackend
     /// to y [..., L] with y[..., t] = sum over m &lt;= min(t, K-1) of kernel[..., m] signal[..., t - m].
     /// </summary>
     void CausalConvolution(StridedView signal, StridedView kernel, StridedView y);
+
+    /// <summary>
+    /// y[..., l] = sum_n Re(c[..., n] exp(l w[..., n])) for complex pairs c, w [..., N, 2] (same shape, any strides) into
+    /// contiguous y [..., L].
+    /// </summary>
+    void VandermondeProduct(StridedView c, StridedView w, StridedView y);
+
+    /// <summary>
+    /// For g [..., L] and complex pairs w [..., N, 2]: s0[..., n] = sum_l g[..., l] exp(l w[..., n]) and
+    /// s1[..., n] = sum_l l g[..., l] exp(l w[..., n]), into contiguous pairs s0, s1 [..., N, 2].
+    /// </summary>
+    void VandermondeAdjoint(StridedView g, StridedView w, StridedView s0, StridedView s1);
 }

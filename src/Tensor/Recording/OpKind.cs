@@ -37,6 +37,8 @@ public enum OpKind
     Rfft, Irfft,
     /// <summary>Inputs: signal [..., L], kernel [..., K] with equal leading shapes; output [..., L].</summary>
     CausalConvolution,
+    /// <summary>Inputs: complex pairs c, w [..., N, 2] (equal shapes); output [..., L] (Start: L).</summary>
+    VandermondeProduct,
     /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>
     Custom,
     /// <summary>Ops whose output has no gradient: comparisons, argmax/argmin, sign, casts to integers.</summary>

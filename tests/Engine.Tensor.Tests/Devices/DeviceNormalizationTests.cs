@@ -98,4 +98,20 @@ public sealed class DeviceNormalizationTests
             foreach (bool unit in new[] { false, true })
                 TestDevices.AssertClose(Tensor.SolveTriangular(a, b, upper, unit), Tensor.SolveTriangular(a.To(device), b.To(device), upper, unit), 1e-5);
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void VandermondeProductAndAdjoint_MatchTheCpu(string name)
+    {
+        var device = TestDevices.Parse(name);
+        var gen = new Generator(23);
+        var c = Tensor.Randn([2, 3, 2], generator: gen);
+        var w = Tensor.Concat([Tensor.Rand([2, 3, 1], -0.3, -0.01, generator: gen), Tensor.Rand([2, 3, 1], -2, 2, generator: gen)], -1);
+        TestDevices.AssertClose(Tensor.VandermondeProduct(c, w, 70), Tensor.VandermondeProduct(c.To(device), w.To(device), 70), 1e-5);
+        var g = Tensor.Randn([2, 70], generator: gen);
+        var (s0, s1) = Tensor.VandermondeAdjoint(g, w);
+        var (d0, d1) = Tensor.VandermondeAdjoint(g.To(device), w.To(device));
+        TestDevices.AssertClose(s0, d0, 1e-4);
+        TestDevices.AssertClose(s1, d1, 1e-4);
+    }
 }
