@@ -58,13 +58,13 @@ public sealed partial class CpuBackend
                     long first = g * lanes;
                     int count = (int)Math.Min(lanes, rows - first);
                     // Signals are zero from n/2 on whenever L and K both fit in half the padded length.
-                    Pack(us, uRows, uStride, length, first, count, lanes, zr.AsSpan(0, packed), zi.AsSpan(0, packed));
+                    BatchedRealFft<T>.PackRows(us, uRows, uStride, length, first, count, zr.AsSpan(0, packed), zi.AsSpan(0, packed));
                     plan.Forward(zr, zi, sr, si, ur, ui, upperHalfZero: 2 * length <= n);
-                    Pack(ks, kRows, kStride, taps, first, count, lanes, zr.AsSpan(0, packed), zi.AsSpan(0, packed));
+                    BatchedRealFft<T>.PackRows(ks, kRows, kStride, taps, first, count, zr.AsSpan(0, packed), zi.AsSpan(0, packed));
                     plan.Forward(zr, zi, sr, si, kr, ki, upperHalfZero: 2 * taps <= n);
                     MultiplySpectra(ur.AsSpan(0, bins), ui.AsSpan(0, bins), kr.AsSpan(0, bins), ki.AsSpan(0, bins), scale);
                     plan.Inverse(ur, ui, zr, zi, sr, si);
-                    Unpack(zr, zi, ys, y.Offset, length, first, count, lanes);
+                    BatchedRealFft<T>.UnpackRows(zr, zi, ys, y.Offset, length, first, count, T.One);
                 }
             }
             finally
@@ -72,25 +72,6 @@ public sealed partial class CpuBackend
                 foreach (var buffer in (T[][])[zr, zi, sr, si, ur, ui, kr, ki]) pool.Return(buffer);
             }
         });
-    }
-
-    // Rows first..first+count-1 of a strided [rows, length] source into lanes 0..count-1 of the packed form that
-    // BatchedRealFft reads (zr[j] = x[2j], zi[j] = x[2j+1]), zero beyond the signal and in unused lanes.
-    static void Pack<T>(T[] source, long[] rowOffsets, long stride, int length, long first, int count, int lanes, Span<T> zr, Span<T> zi)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        zr.Clear();
-        zi.Clear();
-        for (int l = 0; l < count; l++)
-        {
-            long offset = rowOffsets[first + l];
-            for (int t = 0; t < length; t++)
-            {
-                T v = source[offset + t * stride];
-                if ((t & 1) == 0) zr[(t >> 1) * lanes + l] = v;
-                else zi[(t >> 1) * lanes + l] = v;
-            }
-        }
     }
 
     // u = u k scale, bin by bin, on interleaved spectra.
@@ -106,17 +87,6 @@ public sealed partial class CpuBackend
             var (a, b, c, d) = (uR[k], uI[k], kR[k] * s, kI[k] * s);
             uR[k] = a * c - b * d;
             uI[k] = a * d + b * c;
-        }
-    }
-
-    // The first `length` samples of lanes 0..count-1 of the packed signals into contiguous output rows.
-    static void Unpack<T>(T[] zr, T[] zi, T[] destination, long offset, int length, long first, int count, int lanes)
-    {
-        for (int l = 0; l < count; l++)
-        {
-            long row = offset + (first + l) * length;
-            for (int t = 0; t < length; t++)
-                destination[row + t] = (t & 1) == 0 ? zr[(t >> 1) * lanes + l] : zi[(t >> 1) * lanes + l];
         }
     }
 }

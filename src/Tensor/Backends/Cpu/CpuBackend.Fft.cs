@@ -2,8 +2,9 @@ using System.Numerics;
 
 namespace Engine.Backends.Cpu;
 
-// Real FFTs along the last axis, one independent row at a time, computed in double precision through
-// ComplexFft whatever the tensor dtype (Float32 rows are widened on the way in and rounded on the way out).
+// Real FFTs along the last axis, computed in double precision whatever the tensor dtype (Float32 rows are widened on
+// the way in and rounded on the way out). Power-of-two lengths go through BatchedRealFft, one row per SIMD lane;
+// other lengths one row at a time through RealFft (even) or ComplexFft (odd, Bluestein when not a power of two).
 public sealed partial class CpuBackend
 {
     /// <summary>
@@ -16,6 +17,12 @@ public sealed partial class CpuBackend
         if (!x.IsContiguous) x = Contiguous(x);
         long rows = n == 0 ? 0 : x.Numel / n;
         if (rows == 0) return;
+        if (n >= 2 && BitOperations.IsPow2(n))
+        {
+            if (x.Storage.DType == DType.Float32) RfftBatched<float>(x, y, n, rows);
+            else RfftBatched<double>(x, y, n, rows);
+            return;
+        }
         int bins = n / 2 + 1;
         // Even lengths go through a complex transform of half the length (RealFft); odd ones through a full one.
         var real = n % 2 == 0 ? RealFft.ForLength(n) : null;
@@ -83,6 +90,12 @@ public sealed partial class CpuBackend
         long rows = n == 0 ? 0 : y.Numel / n;
         if (rows == 0) return;
         int used = Math.Min(m, n / 2 + 1);
+        if (n >= 2 && BitOperations.IsPow2(n))
+        {
+            if (x.Storage.DType == DType.Float32) IrfftBatched<float>(x, y, n, m, rows);
+            else IrfftBatched<double>(x, y, n, m, rows);
+            return;
+        }
         var real = n % 2 == 0 ? RealFft.ForLength(n) : null;
         var plan = real is null ? ComplexFft.ForLength(n) : null;
         var xs = Cpu(x);
@@ -140,6 +153,72 @@ public sealed partial class CpuBackend
                     var dst = ys.Array<double>();
                     for (int j = 0; j < n; j++) dst[yi + j] = re[j] * scale;
                 }
+            }
+        });
+    }
+
+    // Rfft of contiguous rows of a power-of-two length n, BatchedFft<double>.Lanes rows at a time.
+    static void RfftBatched<T>(StridedView x, StridedView y, int n, long rows) where T : unmanaged, INumberBase<T>
+    {
+        var plan = BatchedRealFft<double>.ForLength(n);
+        int lanes = BatchedFft<double>.Lanes, h = plan.Half, packed = h * lanes, spectrum = (h + 1) * lanes;
+        var (xs, ys) = (Cpu(x).Array<T>(), Cpu(y).Array<T>());
+        var offsets = new long[rows];
+        for (long r = 0; r < rows; r++) offsets[r] = x.Offset + r * n;
+        long groups = (rows + lanes - 1) / lanes;
+        CpuThreading.For(groups, rows * n * BitOperations.Log2((uint)n), (start, end) =>
+        {
+            var (zr, zi, sr, si) = (new double[packed], new double[packed], new double[packed], new double[packed]);
+            var (re, im) = (new double[spectrum], new double[spectrum]);
+            for (long g = start; g < end; g++)
+            {
+                long first = g * lanes;
+                int count = (int)Math.Min(lanes, rows - first);
+                BatchedRealFft<double>.PackRows(xs, offsets, 1, n, first, count, zr, zi);
+                plan.Forward(zr, zi, sr, si, re, im, upperHalfZero: false);
+                for (int l = 0; l < count; l++)
+                {
+                    long yo = y.Offset + (first + l) * (h + 1) * 2;
+                    for (int k = 0; k <= h; k++)
+                    {
+                        ys[yo + 2 * k] = T.CreateTruncating(re[k * lanes + l]);
+                        ys[yo + 2 * k + 1] = T.CreateTruncating(im[k * lanes + l]);
+                    }
+                }
+            }
+        });
+    }
+
+    // Irfft into contiguous rows of a power-of-two length n from half spectra of m bins (missing bins are zero).
+    static void IrfftBatched<T>(StridedView x, StridedView y, int n, int m, long rows) where T : unmanaged, INumberBase<T>
+    {
+        var plan = BatchedRealFft<double>.ForLength(n);
+        int lanes = BatchedFft<double>.Lanes, h = plan.Half, packed = h * lanes, spectrum = (h + 1) * lanes;
+        int used = Math.Min(m, h + 1);
+        var (xs, ys) = (Cpu(x).Array<T>(), Cpu(y).Array<T>());
+        long groups = (rows + lanes - 1) / lanes;
+        CpuThreading.For(groups, rows * n * BitOperations.Log2((uint)n), (start, end) =>
+        {
+            var (zr, zi, sr, si) = (new double[packed], new double[packed], new double[packed], new double[packed]);
+            var (re, im) = (new double[spectrum], new double[spectrum]);
+            for (long g = start; g < end; g++)
+            {
+                long first = g * lanes;
+                int count = (int)Math.Min(lanes, rows - first);
+                Array.Clear(re);
+                Array.Clear(im);
+                for (int l = 0; l < count; l++)
+                {
+                    long xo = x.Offset + (first + l) * m * 2;
+                    for (int k = 0; k < used; k++)
+                    {
+                        re[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k]);
+                        im[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k + 1]);
+                    }
+                }
+                // The batched inverse returns h times the signal irfft defines (with its 1/n).
+                plan.Inverse(re, im, zr, zi, sr, si);
+                BatchedRealFft<double>.UnpackRows(zr, zi, ys, y.Offset, n, first, count, 1.0 / h);
             }
         });
     }

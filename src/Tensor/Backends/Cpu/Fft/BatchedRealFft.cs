@@ -94,5 +94,44 @@ internal sealed class BatchedRealFft<T> where T : unmanaged, IFloatingPointIeee7
         _complex.Inverse(zr, zi, scratchRe, scratchIm);
     }
 
+    /// <summary>
+    /// Rows first..first+count-1 of a strided [rows, length] source (row r at rowOffsets[r], samples
+    /// <paramref name="stride"/> apart) into lanes 0..count-1 of the packed form <see cref="Forward"/> reads: zr[j]
+    /// holds sample 2j and zi[j] sample 2j+1. Zero beyond the signal and in unused lanes.
+    /// </summary>
+    public static void PackRows<TSource>(TSource[] source, long[] rowOffsets, long stride, int length, long first, int count, Span<T> zr, Span<T> zi)
+        where TSource : unmanaged, INumberBase<TSource>
+    {
+        int lanes = BatchedFft<T>.Lanes;
+        zr.Clear();
+        zi.Clear();
+        for (int l = 0; l < count; l++)
+        {
+            long offset = rowOffsets[first + l];
+            for (int t = 0; t < length; t++)
+            {
+                T v = T.CreateTruncating(source[offset + t * stride]);
+                if ((t & 1) == 0) zr[(t >> 1) * lanes + l] = v;
+                else zi[(t >> 1) * lanes + l] = v;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The first <paramref name="length"/> samples of lanes 0..count-1 of packed signals (as <see cref="Inverse"/> writes
+    /// them), times <paramref name="scale"/>, into contiguous rows first..first+count-1 of <paramref name="destination"/>.
+    /// </summary>
+    public static void UnpackRows<TDestination>(T[] zr, T[] zi, TDestination[] destination, long offset, int length, long first, int count, T scale)
+        where TDestination : unmanaged, INumberBase<TDestination>
+    {
+        int lanes = BatchedFft<T>.Lanes;
+        for (int l = 0; l < count; l++)
+        {
+            long row = offset + (first + l) * length;
+            for (int t = 0; t < length; t++)
+                destination[row + t] = TDestination.CreateTruncating(scale * ((t & 1) == 0 ? zr[(t >> 1) * lanes + l] : zi[(t >> 1) * lanes + l]));
+        }
+    }
+
     static Span<Vector<T>> AsVectors(Span<T> data) => System.Runtime.InteropServices.MemoryMarshal.Cast<T, Vector<T>>(data);
 }
