@@ -161,29 +161,21 @@ public sealed partial class CpuBackend
     static void RfftBatched<T>(StridedView x, StridedView y, int n, long rows) where T : unmanaged, INumberBase<T>
     {
         var plan = BatchedRealFft<double>.ForLength(n);
-        int lanes = BatchedFft<double>.Lanes, h = plan.Half, packed = h * lanes, spectrum = (h + 1) * lanes;
+        int lanes = BatchedFft<double>.Lanes, h = plan.Half;
         var (xs, ys) = (Cpu(x).Array<T>(), Cpu(y).Array<T>());
         var offsets = new long[rows];
         for (long r = 0; r < rows; r++) offsets[r] = x.Offset + r * n;
-        long groups = (rows + lanes - 1) / lanes;
-        CpuThreading.For(groups, rows * n * BitOperations.Log2((uint)n), (start, end) =>
+        ForEachLaneGroup(plan, rows, (first, count, b) =>
         {
-            var (zr, zi, sr, si) = (new double[packed], new double[packed], new double[packed], new double[packed]);
-            var (re, im) = (new double[spectrum], new double[spectrum]);
-            for (long g = start; g < end; g++)
+            BatchedRealFft<double>.PackRows(xs, offsets, 1, n, first, count, b.Zr, b.Zi);
+            plan.Forward(b.Zr, b.Zi, b.Sr, b.Si, b.Re, b.Im, upperHalfZero: false);
+            for (int l = 0; l < count; l++)
             {
-                long first = g * lanes;
-                int count = (int)Math.Min(lanes, rows - first);
-                BatchedRealFft<double>.PackRows(xs, offsets, 1, n, first, count, zr, zi);
-                plan.Forward(zr, zi, sr, si, re, im, upperHalfZero: false);
-                for (int l = 0; l < count; l++)
+                long yo = y.Offset + (first + l) * (h + 1) * 2;
+                for (int k = 0; k <= h; k++)
                 {
-                    long yo = y.Offset + (first + l) * (h + 1) * 2;
-                    for (int k = 0; k <= h; k++)
-                    {
-                        ys[yo + 2 * k] = T.CreateTruncating(re[k * lanes + l]);
-                        ys[yo + 2 * k + 1] = T.CreateTruncating(im[k * lanes + l]);
-                    }
+                    ys[yo + 2 * k] = T.CreateTruncating(b.Re[k * lanes + l]);
+                    ys[yo + 2 * k + 1] = T.CreateTruncating(b.Im[k * lanes + l]);
                 }
             }
         });
@@ -193,33 +185,43 @@ public sealed partial class CpuBackend
     static void IrfftBatched<T>(StridedView x, StridedView y, int n, int m, long rows) where T : unmanaged, INumberBase<T>
     {
         var plan = BatchedRealFft<double>.ForLength(n);
-        int lanes = BatchedFft<double>.Lanes, h = plan.Half, packed = h * lanes, spectrum = (h + 1) * lanes;
-        int used = Math.Min(m, h + 1);
+        int lanes = BatchedFft<double>.Lanes, h = plan.Half, used = Math.Min(m, h + 1);
         var (xs, ys) = (Cpu(x).Array<T>(), Cpu(y).Array<T>());
-        long groups = (rows + lanes - 1) / lanes;
-        CpuThreading.For(groups, rows * n * BitOperations.Log2((uint)n), (start, end) =>
+        ForEachLaneGroup(plan, rows, (first, count, b) =>
         {
-            var (zr, zi, sr, si) = (new double[packed], new double[packed], new double[packed], new double[packed]);
-            var (re, im) = (new double[spectrum], new double[spectrum]);
-            for (long g = start; g < end; g++)
+            Array.Clear(b.Re);
+            Array.Clear(b.Im);
+            for (int l = 0; l < count; l++)
             {
-                long first = g * lanes;
-                int count = (int)Math.Min(lanes, rows - first);
-                Array.Clear(re);
-                Array.Clear(im);
-                for (int l = 0; l < count; l++)
+                long xo = x.Offset + (first + l) * m * 2;
+                for (int k = 0; k < used; k++)
                 {
-                    long xo = x.Offset + (first + l) * m * 2;
-                    for (int k = 0; k < used; k++)
-                    {
-                        re[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k]);
-                        im[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k + 1]);
-                    }
+                    b.Re[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k]);
+                    b.Im[k * lanes + l] = double.CreateTruncating(xs[xo + 2 * k + 1]);
                 }
-                // The batched inverse returns h times the signal irfft defines (with its 1/n).
-                plan.Inverse(re, im, zr, zi, sr, si);
-                BatchedRealFft<double>.UnpackRows(zr, zi, ys, y.Offset, n, first, count, 1.0 / h);
             }
+            // The batched inverse returns h times the signal irfft defines (with its 1/n).
+            plan.Inverse(b.Re, b.Im, b.Zr, b.Zi, b.Sr, b.Si);
+            BatchedRealFft<double>.UnpackRows(b.Zr, b.Zi, ys, y.Offset, n, first, count, 1.0 / h);
+        });
+    }
+
+    // One thread's buffers for BatchedRealFft: packed signals (Zr, Zi), the transform's scratch (Sr, Si) and bins (Re, Im).
+    sealed class LaneGroupBuffers(int packed, int bins)
+    {
+        public readonly double[] Zr = new double[packed], Zi = new double[packed], Sr = new double[packed], Si = new double[packed];
+        public readonly double[] Re = new double[bins], Im = new double[bins];
+    }
+
+    // Runs body(first row, rows in the group, buffers) over groups of BatchedFft<double>.Lanes rows, groups in parallel.
+    static void ForEachLaneGroup(BatchedRealFft<double> plan, long rows, Action<long, int, LaneGroupBuffers> body)
+    {
+        int lanes = BatchedFft<double>.Lanes, h = plan.Half;
+        long groups = (rows + lanes - 1) / lanes;
+        CpuThreading.For(groups, rows * 2L * h * BitOperations.Log2((uint)(2 * h)), (start, end) =>
+        {
+            var buffers = new LaneGroupBuffers(h * lanes, (h + 1) * lanes);
+            for (long g = start; g < end; g++) body(g * lanes, (int)Math.Min(lanes, rows - g * lanes), buffers);
         });
     }
 }
