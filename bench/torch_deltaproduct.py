@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch side of `Engine.Bench deltaproduct`: the DeltaProduct layer of the same size (q/k/v/beta projections,
-n_h = 2 Householder steps per token, beta in [0, 2], L2-normalised keys and queries, per-head RMSNorm, output
-projection; short convolutions and gates left out on both timing paths here for brevity) in its naive recurrent form
-and its chunked WY/UT form, forward + backward. Prints one JSON line with milliseconds."""
+"""PyTorch side of `Engine.Bench deltaproduct`: the engine's DeltaProduct layer of the same size (q/k/v/beta
+projections, short causal depthwise convolutions of kernel 4 on q, k, v, SiLU, n_h = 2 Householder steps per token,
+beta in [0, 2], L2-normalised keys and scaled queries, per-head RMSNorm, SiLU output gate, output projection) in its
+naive recurrent form and its chunked WY/UT form, forward + backward. Prints one JSON line with milliseconds."""
 import argparse
 import json
 import time
@@ -57,15 +57,25 @@ class DeltaProduct(torch.nn.Module):
         self.k = torch.nn.Linear(c, c * householder, bias=False)
         self.v = torch.nn.Linear(c, c * householder, bias=False)
         self.b = torch.nn.Linear(c, heads * householder, bias=False)
+        # Short causal depthwise convolutions (kernel 4) on q, k, v, and the output gate, as the engine's layer.
+        self.q_conv = torch.nn.Conv1d(c, c, 4, groups=c, padding=3, bias=False)
+        self.k_conv = torch.nn.Conv1d(c * householder, c * householder, 4, groups=c * householder, padding=3, bias=False)
+        self.v_conv = torch.nn.Conv1d(c * householder, c * householder, 4, groups=c * householder, padding=3, bias=False)
+        self.g = torch.nn.Linear(c, c, bias=False)
         self.norm = torch.nn.Parameter(torch.ones(self.d))
         self.o = torch.nn.Linear(c, c, bias=False)
+
+    @staticmethod
+    def causal_conv(conv, z):
+        # [B, T, C] -> [B, T, C]: padding 3 on both sides, keep the first T outputs (causal).
+        return conv(z.transpose(1, 2))[..., : z.shape[1]].transpose(1, 2)
 
     def forward(self, x, mode, chunk=64):
         bsz, t, c = x.shape
         h, n, d = self.h, self.n, self.d
-        q = F.normalize(F.silu(self.q(x)).view(bsz, t, h, d), dim=-1)
-        k = F.normalize(F.silu(self.k(x)).view(bsz, t, n, h, d), dim=-1)
-        v = F.silu(self.v(x)).view(bsz, t, n, h, d)
+        q = F.normalize(F.silu(self.causal_conv(self.q_conv, self.q(x))).view(bsz, t, h, d), dim=-1) / d ** 0.5
+        k = F.normalize(F.silu(self.causal_conv(self.k_conv, self.k(x))).view(bsz, t, n, h, d), dim=-1)
+        v = F.silu(self.causal_conv(self.v_conv, self.v(x))).view(bsz, t, n, h, d)
         beta = 2 * torch.sigmoid(self.b(x)).view(bsz, t, n, h)
         # Interleave the n_h steps of each token: step t*n + j; queries read after a token's last step.
         k = k.permute(0, 3, 1, 2, 4).reshape(bsz, h, t * n, d)
@@ -77,6 +87,7 @@ class DeltaProduct(torch.nn.Module):
         o = delta_rule_recurrent(qs, k, v, beta) if mode == "recurrent" else delta_rule_chunked(qs, k, v, beta, chunk)
         o = o.reshape(bsz, h, t, n, d)[:, :, :, n - 1].transpose(1, 2)
         o = o * torch.rsqrt(o.pow(2).mean(-1, keepdim=True) + 1e-5) * self.norm
+        o = o * F.silu(self.g(x).view(bsz, t, h, d))
         return self.o(o.reshape(bsz, t, c))
 
 

@@ -10,7 +10,7 @@ namespace Engine.Bench.Recurrent;
 /// <summary>
 /// The DeltaProduct figure of issue 5: forward + backward of the chunk-parallel form (WY / UT transform) against
 /// the naive token-by-token recurrence at T = 1024 (target >= 5x), on the same weights and input; and the same two
-/// forms of the layer in PyTorch (bench/torch_deltaproduct.py, without the short convolutions and output gate).
+/// forms of the same layer in PyTorch (bench/torch_deltaproduct.py).
 /// </summary>
 static class DeltaProductSpeed
 {
