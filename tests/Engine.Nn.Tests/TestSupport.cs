@@ -3,26 +3,9 @@ using Xunit;
 
 namespace Engine.Nn.Tests;
 
-/// <summary>Assertions, naive reference implementations and a parameter gradient check shared by the tests.</summary>
+/// <summary>Naive reference implementations, seeded inputs and a parameter gradient check shared by the tests (closeness assertions: tests/Shared/Approx.cs).</summary>
 static class TestSupport
 {
-    /// <summary>Each pair agrees to tol * (1 + |expected|).</summary>
-    public static void AssertClose(double[] expected, double[] actual, double tol, string what = "")
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            if (!(Math.Abs(expected[i] - actual[i]) <= tol * (1 + Math.Abs(expected[i]))))
-                Assert.Fail($"{what}[{i}]: expected {expected[i]:G10}, got {actual[i]:G10} (tol {tol})");
-    }
-
-    public static void AssertClose(double expected, double actual, double tol, string what = "") => AssertClose([expected], [actual], tol, what);
-
-    public static void AssertClose(Tensor expected, Tensor actual, double tol, string what = "")
-    {
-        Assert.Equal(expected.Shape, actual.Shape);
-        AssertClose(expected.ToDoubleArray(), actual.ToDoubleArray(), tol, what);
-    }
-
     public static Tensor Randn(ulong seed, params int[] shape) => Tensor.Randn(shape, generator: new Generator(seed));
     public static Tensor Randn64(ulong seed, params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Generator(seed));
 

@@ -1,2 +1,3 @@
 global using Engine.Nn;
 global using Engine.Autograd;
+global using static Engine.Tests.Shared.Approx;

@@ -1,0 +1,1 @@
+global using static Engine.Tests.Shared.Approx;
