@@ -70,6 +70,18 @@ public abstract class Module
         throw new KeyNotFoundException($"{GetType().Name}: no sub-module named '{name}'");
     }
 
+    /// <summary>
+    /// The sub-module registered under <paramref name="name"/>, looking through wrappers (<see cref="IModuleWrapper"/>)
+    /// until a <typeparamref name="T"/>: typed accessors use it (a projection's weight), forward passes use
+    /// <see cref="Child"/> so that the wrapper runs.
+    /// </summary>
+    protected internal T Unwrapped<T>(string name) where T : Module
+    {
+        var m = Child(name);
+        while (m is not T && m is IModuleWrapper w) m = w.Wrapped;
+        return m as T ?? throw new InvalidCastException($"{GetType().Name}: sub-module '{name}' is a {m.GetType().Name}, not a {typeof(T).Name}");
+    }
+
     /// <summary>Direct sub-modules with their names.</summary>
     public IEnumerable<(string Name, Module Module)> Children() => _children;
 
