@@ -8,15 +8,15 @@ public sealed class Mlp : Module
 
     public Mlp(int dModel, int hidden, Module activation, double dropout = 0, Generator? generator = null)
     {
-        Fc = RegisterModule("fc", new Linear(dModel, hidden, true, generator));
-        Proj = RegisterModule("proj", new Linear(hidden, dModel, true, generator));
+        RegisterModule("fc", new Linear(dModel, hidden, true, generator));
+        RegisterModule("proj", new Linear(hidden, dModel, true, generator));
         _activation = activation;
-        Dropout = RegisterModule("dropout", new Dropout(dropout, generator));
+        RegisterModule("dropout", new Dropout(dropout, generator));
     }
 
-    public Linear Fc { get; }
-    public Linear Proj { get; }
-    public Dropout Dropout { get; }
+    public Linear Fc => Unwrapped<Linear>("fc");
+    public Linear Proj => Unwrapped<Linear>("proj");
+    public Dropout Dropout => Unwrapped<Dropout>("dropout");
 
-    public override Tensor Forward(Tensor x) => Dropout.Forward(Child("proj").Forward(_activation.Forward(Child("fc").Forward(x))));
+    public override Tensor Forward(Tensor x) => Child("dropout").Forward(Child("proj").Forward(_activation.Forward(Child("fc").Forward(x))));
 }

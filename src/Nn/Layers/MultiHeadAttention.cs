@@ -18,8 +18,6 @@ public sealed record AttentionOptions(int DModel, int Heads, int? KvHeads = null
 /// </summary>
 public sealed class MultiHeadAttention : Module, ITokenMixer
 {
-    readonly Dropout _attnDropout, _outDropout;
-
     public MultiHeadAttention(AttentionOptions options, Generator? generator = null)
     {
         Options = options;
@@ -30,17 +28,17 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
             throw new ArgumentException($"MultiHeadAttention: {options.Heads} query heads are not a multiple of {kv} key/value heads");
         HeadDim = options.DModel / options.Heads;
         KvHeads = kv;
-        Qkv = RegisterModule("qkv", new Linear(options.DModel, (options.Heads + 2 * kv) * HeadDim, options.Bias, generator));
-        Proj = RegisterModule("proj", new Linear(options.DModel, options.DModel, options.Bias, generator));
-        _attnDropout = RegisterModule("attn_dropout", new Dropout(options.Dropout, generator));
-        _outDropout = RegisterModule("dropout", new Dropout(options.Dropout, generator));
+        RegisterModule("qkv", new Linear(options.DModel, (options.Heads + 2 * kv) * HeadDim, options.Bias, generator));
+        RegisterModule("proj", new Linear(options.DModel, options.DModel, options.Bias, generator));
+        RegisterModule("attn_dropout", new Dropout(options.Dropout, generator));
+        RegisterModule("dropout", new Dropout(options.Dropout, generator));
     }
 
     public AttentionOptions Options { get; }
     public int HeadDim { get; }
     public int KvHeads { get; }
-    public Linear Qkv { get; }
-    public Linear Proj { get; }
+    public Linear Qkv => Unwrapped<Linear>("qkv");
+    public Linear Proj => Unwrapped<Linear>("proj");
 
     public override Tensor Forward(Tensor x) => Forward(x, null, null);
 
@@ -85,9 +83,9 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
             var padding = Tensor.Where(keyPaddingMask.To(DType.Bool), double.NegativeInfinity, 0.0, scores.DType);
             scores = scores + padding.Reshape(b, 1, 1, tk);
         }
-        var weights = _attnDropout.Forward(scores.Softmax(-1));
+        var weights = Child("attn_dropout").Forward(scores.Softmax(-1));
         var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
-        return _outDropout.Forward(Child("proj").Forward(y));
+        return Child("dropout").Forward(Child("proj").Forward(y));
     }
 
     /// <summary>The token-mixer entry point: the state must be this layer's <see cref="LayerKvCache"/> (or null).</summary>

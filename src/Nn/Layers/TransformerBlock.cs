@@ -18,49 +18,56 @@ public sealed class TransformerBlock : Module
     /// </summary>
     public TransformerBlock(string mixerName, Module mixer, int dModel, int mlpHidden, double layerNormEps = 1e-5, bool geluTanh = true, double dropout = 0, Generator? generator = null)
     {
-        Ln1 = RegisterModule("ln1", new LayerNorm(dModel, layerNormEps));
+        RegisterModule("ln1", new LayerNorm(dModel, layerNormEps));
         MixerName = mixerName;
-        Mixer = RegisterModule(mixerName, mixer);
-        Ln2 = RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
-        Mlp = RegisterModule("mlp", new Mlp(dModel, mlpHidden, new GELU(geluTanh), dropout, generator));
+        RegisterModule(mixerName, mixer);
+        RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
+        RegisterModule("mlp", new Mlp(dModel, mlpHidden, new GELU(geluTanh), dropout, generator));
     }
 
-    public LayerNorm Ln1 { get; }
+    public LayerNorm Ln1 => Unwrapped<LayerNorm>("ln1");
 
-    /// <summary>The token mixer.</summary>
-    public Module Mixer { get; }
+    /// <summary>The token mixer as registered (an adapter's wrapper when one replaced it).</summary>
+    public Module Mixer => Child(MixerName);
 
     /// <summary>The name the mixer is registered under (<c>attn</c>, <c>s4d</c>, ...).</summary>
     public string MixerName { get; }
 
     /// <summary>The attention mixer; throws for blocks with another mixer.</summary>
-    public MultiHeadAttention Attn => Mixer as MultiHeadAttention
+    public MultiHeadAttention Attn => Unwrap(Mixer) as MultiHeadAttention
         ?? throw new InvalidOperationException($"TransformerBlock: the token mixer is {Mixer.GetType().Name} ('{MixerName}'), not attention");
 
-    public LayerNorm Ln2 { get; }
-    public Mlp Mlp { get; }
+    public LayerNorm Ln2 => Unwrapped<LayerNorm>("ln2");
+    public Mlp Mlp => Unwrapped<Mlp>("mlp");
 
     public override Tensor Forward(Tensor x) => Forward(x, null, null);
 
     /// <summary>x [B, T, C] to [B, T, C]; with a state (see <see cref="CreateState"/>), x holds only the new positions.</summary>
     public Tensor Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
     {
-        x = x + MixerForward(Ln1.Forward(x), keyPaddingMask, state);
-        return x + Mlp.Forward(Ln2.Forward(x));
+        x = x + MixerForward(Child("ln1").Forward(x), keyPaddingMask, state);
+        return x + Child("mlp").Forward(Child("ln2").Forward(x));
     }
 
     /// <summary>An empty state for this block's mixer.</summary>
     public IMixerState CreateState() => Mixer is ITokenMixer m ? m.CreateState() : new ReplayState();
 
+    static Module Unwrap(Module m)
+    {
+        while (m is not MultiHeadAttention && m is IModuleWrapper w) m = w.Wrapped;
+        return m;
+    }
+
     Tensor MixerForward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
     {
-        if (Mixer is ITokenMixer mixer) return mixer.Forward(x, keyPaddingMask, state);
+        var module = Mixer;
+        if (module is ITokenMixer mixer) return mixer.Forward(x, keyPaddingMask, state);
         if (keyPaddingMask is not null)
             throw new NotSupportedException($"TransformerBlock: the token mixer {Mixer.GetType().Name} ('{MixerName}') does not take a key padding mask");
         return state switch
         {
-            null => Mixer.Forward(x),
-            ReplayState replay => replay.Run(Mixer, x),
+            null => module.Forward(x),
+            ReplayState replay => replay.Run(module, x),
             _ => throw new ArgumentException($"TransformerBlock: the token mixer {Mixer.GetType().Name} expects a ReplayState, got {state.GetType().Name}"),
         };
     }

@@ -31,13 +31,13 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
         if (HeadDim <= 0 || ValueDim <= 0) throw new ArgumentException($"DeltaProduct: head widths must be positive, got d_k = {HeadDim}, d_v = {ValueDim}");
         int c = options.DModel, h = options.Heads, n = options.Householder;
 
-        QProj = RegisterModule("q_proj", new Linear(c, h * HeadDim, bias: false, generator));
-        KProj = RegisterModule("k_proj", new Linear(c, n * h * HeadDim, bias: false, generator));
-        VProj = RegisterModule("v_proj", new Linear(c, n * h * ValueDim, bias: false, generator));
-        BProj = RegisterModule("b_proj", new Linear(c, n * h, bias: false, generator));
+        RegisterModule("q_proj", new Linear(c, h * HeadDim, bias: false, generator));
+        RegisterModule("k_proj", new Linear(c, n * h * HeadDim, bias: false, generator));
+        RegisterModule("v_proj", new Linear(c, n * h * ValueDim, bias: false, generator));
+        RegisterModule("b_proj", new Linear(c, n * h, bias: false, generator));
         if (options.ForgetGate)
         {
-            AProj = RegisterModule("a_proj", new Linear(c, h, bias: false, generator));
+            RegisterModule("a_proj", new Linear(c, h, bias: false, generator));
             // As Mamba-2 and Gated DeltaNet: A ~ U[1, 16] (decay rates), dt = softplus(dt_bias) ~ logU[1e-3, 1e-1] at init.
             var a = Tensor.Rand([h], 1, 16, DType.Float64, generator).ToArray<double>();
             RegisterParameter("A_log", Tensor.FromArray(a.Select(x => (float)Math.Log(x)).ToArray()));
@@ -48,13 +48,13 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
         }
         if (options.ConvSize > 0)
         {
-            QConv = RegisterModule("q_conv1d", new ShortConvolution(h * HeadDim, options.ConvSize, generator));
-            KConv = RegisterModule("k_conv1d", new ShortConvolution(n * h * HeadDim, options.ConvSize, generator));
-            VConv = RegisterModule("v_conv1d", new ShortConvolution(n * h * ValueDim, options.ConvSize, generator));
+            RegisterModule("q_conv1d", new ShortConvolution(h * HeadDim, options.ConvSize, generator));
+            RegisterModule("k_conv1d", new ShortConvolution(n * h * HeadDim, options.ConvSize, generator));
+            RegisterModule("v_conv1d", new ShortConvolution(n * h * ValueDim, options.ConvSize, generator));
         }
-        if (options.OutputGate) GProj = RegisterModule("g_proj", new Linear(c, h * ValueDim, bias: false, generator));
-        ONorm = RegisterModule("o_norm", new RMSNorm(ValueDim, options.NormEps));
-        OProj = RegisterModule("o_proj", new Linear(h * ValueDim, c, bias: false, generator));
+        if (options.OutputGate) RegisterModule("g_proj", new Linear(c, h * ValueDim, bias: false, generator));
+        RegisterModule("o_norm", new RMSNorm(ValueDim, options.NormEps));
+        RegisterModule("o_proj", new Linear(h * ValueDim, c, bias: false, generator));
     }
 
     /// <summary>The options the layer was built with.</summary>
@@ -67,19 +67,19 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
     public int ValueDim { get; }
 
     /// <summary>Queries: C to H d_k.</summary>
-    public Linear QProj { get; }
+    public Linear QProj => Unwrapped<Linear>("q_proj");
 
     /// <summary>Keys: C to n_h H d_k, step j's keys in the j-th block.</summary>
-    public Linear KProj { get; }
+    public Linear KProj => Unwrapped<Linear>("k_proj");
 
     /// <summary>Values: C to n_h H d_v, step j's values in the j-th block.</summary>
-    public Linear VProj { get; }
+    public Linear VProj => Unwrapped<Linear>("v_proj");
 
     /// <summary>Betas before the sigmoid: C to n_h H, step j's in the j-th block.</summary>
-    public Linear BProj { get; }
+    public Linear BProj => Unwrapped<Linear>("b_proj");
 
     /// <summary>The gate's input projection, or null without <see cref="DeltaProductOptions.ForgetGate"/>.</summary>
-    public Linear? AProj { get; }
+    public Linear? AProj => Options.ForgetGate ? Unwrapped<Linear>("a_proj") : null;
 
     /// <summary>[H]: log of the decay rates A of the gate, or null.</summary>
     public Tensor? ALog => FindParameter("A_log");
@@ -88,22 +88,22 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
     public Tensor? DtBias => FindParameter("dt_bias");
 
     /// <summary>Short convolution on the query projection, or null when <see cref="DeltaProductOptions.ConvSize"/> is 0.</summary>
-    public ShortConvolution? QConv { get; }
+    public ShortConvolution? QConv => Options.ConvSize > 0 ? Unwrapped<ShortConvolution>("q_conv1d") : null;
 
     /// <summary>Short convolution on the key projection, or null.</summary>
-    public ShortConvolution? KConv { get; }
+    public ShortConvolution? KConv => Options.ConvSize > 0 ? Unwrapped<ShortConvolution>("k_conv1d") : null;
 
     /// <summary>Short convolution on the value projection, or null.</summary>
-    public ShortConvolution? VConv { get; }
+    public ShortConvolution? VConv => Options.ConvSize > 0 ? Unwrapped<ShortConvolution>("v_conv1d") : null;
 
     /// <summary>The output gate's projection, or null without <see cref="DeltaProductOptions.OutputGate"/>.</summary>
-    public Linear? GProj { get; }
+    public Linear? GProj => Options.OutputGate ? Unwrapped<Linear>("g_proj") : null;
 
     /// <summary>Per-head RMSNorm of the outputs (one weight of width d_v shared by the heads).</summary>
-    public RMSNorm ONorm { get; }
+    public RMSNorm ONorm => Unwrapped<RMSNorm>("o_norm");
 
     /// <summary>Output projection: H d_v to C.</summary>
-    public Linear OProj { get; }
+    public Linear OProj => Unwrapped<Linear>("o_proj");
 
     /// <summary>x [B, T, C] to [B, T, C], computed in <see cref="DeltaProductOptions.Mode"/>.</summary>
     public override Tensor Forward(Tensor x) => Forward(x, null);
@@ -142,13 +142,14 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
         if (state is not null && state.Memory.Size(0) != b)
             throw new ArgumentException($"DeltaProduct: the state holds {state.Memory.Size(0)} sequences, the input {b}");
 
-        var q = QProj.Forward(x);
-        var k = KProj.Forward(x);
-        var v = VProj.Forward(x);
+        var q = Child("q_proj").Forward(x);
+        var k = Child("k_proj").Forward(x);
+        var v = Child("v_proj").Forward(x);
         Tensor? convQ = null, convK = null, convV = null;
-        if (QConv is not null)
+        if (Options.ConvSize > 0)
         {
-            (q, convQ) = QConv.Forward(q, state?.ConvQ);
+            // The convolutions take a history as well as the input, so they are called by type, not through Child.
+            (q, convQ) = QConv!.Forward(q, state?.ConvQ);
             (k, convK) = KConv!.Forward(k, state?.ConvK);
             (v, convV) = VConv!.Forward(v, state?.ConvV);
         }
@@ -157,13 +158,13 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
         q = L2Normalize(q.Silu().Reshape(b, t, h, dk)) * (1 / Math.Sqrt(dk));
         k = L2Normalize(k.Silu().Reshape(b, t, n, h, dk));
         v = v.Silu().Reshape(b, t, n, h, dv);
-        var beta = BProj.Forward(x).Sigmoid();
+        var beta = Child("b_proj").Forward(x).Sigmoid();
         if (Options.NegativeEigenvalues) beta = beta * 2;
 
         // The gated delta rule (Yang, Kautz, Hatamizadeh 2024) with Mamba-2's parameterisation: g = log alpha = -exp(A_log) softplus(W_a x + dt_bias) <= 0.
         Tensor? logAlpha = null;
-        if (AProj is not null)
-            logAlpha = (-ALog!.Exp() * (AProj.Forward(x) + DtBias!).Softplus()).Permute(0, 2, 1);
+        if (Options.ForgetGate)
+            logAlpha = (-ALog!.Exp() * (Child("a_proj").Forward(x) + DtBias!).Softplus()).Permute(0, 2, 1);
 
         var qh = q.Permute(0, 2, 1, 3);
         var kh = k.Permute(0, 3, 1, 2, 4);
@@ -173,9 +174,9 @@ public sealed partial class DeltaProduct : Module, ITokenMixer
             ? DeltaRule.Chunked(qh, kh, vh, bh, logAlpha, state?.Memory, Options.ChunkSize)
             : DeltaRule.Recurrent(qh, kh, vh, bh, logAlpha, state?.Memory);
 
-        var y = ONorm.Forward(o.Permute(0, 2, 1, 3));
-        if (GProj is not null) y = y * GProj.Forward(x).Reshape(b, t, h, dv).Silu();
-        y = OProj.Forward(y.Reshape(b, t, h * dv));
+        var y = Child("o_norm").Forward(o.Permute(0, 2, 1, 3));
+        if (Options.OutputGate) y = y * Child("g_proj").Forward(x).Reshape(b, t, h, dv).Silu();
+        y = Child("o_proj").Forward(y.Reshape(b, t, h * dv));
 
         if (state is not null)
         {

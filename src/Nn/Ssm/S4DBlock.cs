@@ -13,22 +13,22 @@ public sealed class S4DBlock : Module
         bool glu = true, double dropout = 0, bool preNorm = true, double layerNormEps = 1e-5, Generator? generator = null)
     {
         PreNorm = preNorm;
-        Norm = RegisterModule("norm", new LayerNorm(channels, layerNormEps));
-        Layer = RegisterModule("layer", new S4DLayer(channels, stateSize, init, discretization, glu, dropout, generator));
-        Dropout = RegisterModule("dropout", new Dropout(dropout, generator));
+        RegisterModule("norm", new LayerNorm(channels, layerNormEps));
+        RegisterModule("layer", new S4DLayer(channels, stateSize, init, discretization, glu, dropout, generator));
+        RegisterModule("dropout", new Dropout(dropout, generator));
     }
 
     /// <summary>True: normalise the layer's input; false: normalise the block's output.</summary>
     public bool PreNorm { get; }
 
     /// <summary>The LayerNorm.</summary>
-    public LayerNorm Norm { get; }
+    public LayerNorm Norm => Unwrapped<LayerNorm>("norm");
 
     /// <summary>S4D → GELU → dropout → output projection.</summary>
-    public S4DLayer Layer { get; }
+    public S4DLayer Layer => Unwrapped<S4DLayer>("layer");
 
     /// <summary>Dropout on the residual branch.</summary>
-    public Dropout Dropout { get; }
+    public Dropout Dropout => Unwrapped<Dropout>("dropout");
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor x) => Forward(x, null);
@@ -36,7 +36,7 @@ public sealed class S4DBlock : Module
     /// <summary>x [B, L, H] to [B, L, H]; with a state, x holds only the new positions (step mode).</summary>
     public Tensor Forward(Tensor x, S4DState? state)
     {
-        if (PreNorm) return x + Dropout.Forward(Layer.Forward(Norm.Forward(x), null, state));
-        return Norm.Forward(x + Dropout.Forward(Layer.Forward(x, null, state)));
+        if (PreNorm) return x + Child("dropout").Forward(Layer.Forward(Child("norm").Forward(x), null, state));
+        return Child("norm").Forward(x + Child("dropout").Forward(Layer.Forward(x, null, state)));
     }
 }

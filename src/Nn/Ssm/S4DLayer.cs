@@ -15,22 +15,22 @@ public sealed class S4DLayer : Module, ITokenMixer
         bool glu = true, double dropout = 0, Generator? generator = null)
     {
         Glu = glu;
-        Ssm = RegisterModule("ssm", new S4D(channels, stateSize, init, discretization, generator: generator));
-        Dropout = RegisterModule("dropout", new Dropout(dropout, generator));
-        Output = RegisterModule("output", new Linear(channels, glu ? 2 * channels : channels, true, generator));
+        RegisterModule("ssm", new S4D(channels, stateSize, init, discretization, generator: generator));
+        RegisterModule("dropout", new Dropout(dropout, generator));
+        RegisterModule("output", new Linear(channels, glu ? 2 * channels : channels, true, generator));
     }
 
     /// <summary>True when the output projection is Linear(H, 2H) + GLU.</summary>
     public bool Glu { get; }
 
     /// <summary>The state-space layer.</summary>
-    public S4D Ssm { get; }
+    public S4D Ssm => Unwrapped<S4D>("ssm");
 
     /// <summary>Dropout after the activation.</summary>
-    public Dropout Dropout { get; }
+    public Dropout Dropout => Unwrapped<Dropout>("dropout");
 
     /// <summary>The output projection.</summary>
-    public Linear Output { get; }
+    public Linear Output => Unwrapped<Linear>("output");
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor x) => Forward(x, null, null);
@@ -46,8 +46,8 @@ public sealed class S4DLayer : Module, ITokenMixer
             var mask = keyPaddingMask.Size(1) == t ? keyPaddingMask : keyPaddingMask.Narrow(1, keyPaddingMask.Size(1) - t, t);
             x = Tensor.Where(mask.LogicalNot().Unsqueeze(-1), x, 0.0);
         }
-        var y = Dropout.Forward(_activation.Forward(Ssm.Forward(x, (S4DState?)state)));
-        y = Output.Forward(y);
+        var y = Child("dropout").Forward(_activation.Forward(Ssm.Forward(x, (S4DState?)state)));
+        y = Child("output").Forward(y);
         if (!Glu) return y;
         // GLU (Dauphin et al. 2017): the first half gated by the sigmoid of the second, as torch.nn.GLU.
         int h = Ssm.Channels;
