@@ -34,7 +34,25 @@ public sealed class KvCache
 /// <summary>One attention layer's cached keys and values, [B, H_kv, T, D] each.</summary>
 public sealed class LayerKvCache : IMixerState
 {
+    /// <summary>An empty cache.</summary>
+    public LayerKvCache() { }
+
+    /// <summary>
+    /// A cache that starts with <paramref name="keys"/> and <paramref name="values"/> [B, H_kv, n, D]: prefix tuning's
+    /// prefixes (Li and Liang 2021), which every later position attends to as if they were earlier tokens.
+    /// </summary>
+    public LayerKvCache(Tensor keys, Tensor values)
+    {
+        if (keys.Rank != 4 || !keys.Shape.SequenceEqual(values.Shape))
+            throw new ArgumentException($"LayerKvCache: keys and values must be [batch, kv heads, positions, head dim] of one shape, got {Shapes.Format(keys.Shape)} and {Shapes.Format(values.Shape)}");
+        Keys = keys;
+        Values = values;
+    }
+
+    /// <summary>Cached keys [B, H_kv, T, D], or null when empty.</summary>
     public Tensor? Keys { get; private set; }
+
+    /// <summary>Cached values [B, H_kv, T, D], or null when empty.</summary>
     public Tensor? Values { get; private set; }
 
     /// <summary>Number of cached positions.</summary>

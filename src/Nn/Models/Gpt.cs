@@ -9,21 +9,22 @@ namespace Engine.Nn;
 /// for S4D layers, see <see cref="TokenMixers"/>).
 /// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers); S4D parameters keep their own.
 /// </summary>
-public sealed class Gpt : Module
+public sealed partial class Gpt : Module, IKvCacheModel
 {
+    /// <summary>A model of the given shape; <paramref name="generator"/> seeds the initialisation and the dropout.</summary>
     public Gpt(GptConfig config, Generator? generator = null)
     {
         Config = config;
-        Tok = RegisterModule("tok", new Embedding(config.VocabSize, config.DModel, generator));
-        if (!config.Rotary) Pos = RegisterModule("pos", new Embedding(config.ContextLength, config.DModel, generator));
-        Blocks = RegisterModule("blocks", new ModuleList<TransformerBlock>(TokenMixers.Resolve(config).Select(kind =>
+        RegisterModule("tok", new Embedding(config.VocabSize, config.DModel, generator));
+        if (!config.Rotary) RegisterModule("pos", new Embedding(config.ContextLength, config.DModel, generator));
+        RegisterModule("blocks", new ModuleList<TransformerBlock>(TokenMixers.Resolve(config).Select(kind =>
         {
             var (slot, mixer) = TokenMixers.Create(kind, config, generator);
             return new TransformerBlock(slot, mixer, config.DModel, config.MlpRatio * config.DModel, config.LayerNormEps, config.GeluTanh, config.Dropout, generator);
         }).ToList()));
-        LnF = RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
-        EmbeddingDropout = RegisterModule("drop", new Dropout(config.Dropout, generator));
-        if (!config.TiedHead) Head = RegisterModule("head", new Linear(config.DModel, config.VocabSize, bias: false, generator));
+        RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
+        RegisterModule("drop", new Dropout(config.Dropout, generator));
+        if (!config.TiedHead) RegisterModule("head", new Linear(config.DModel, config.VocabSize, bias: false, generator));
 
         // GPT-2 initialisation (section 2.3 of the paper): N(0, 0.02), residual outputs scaled by 1/sqrt(2 L).
         // The S4D parameters keep their initialisation (S4D paper, section 4): their scale defines the dynamics.
@@ -38,14 +39,31 @@ public sealed class Gpt : Module
         }
     }
 
-    public GptConfig Config { get; }
-    public Embedding Tok { get; }
-    public Embedding? Pos { get; }
-    public ModuleList<TransformerBlock> Blocks { get; }
-    public LayerNorm LnF { get; }
-    public Dropout EmbeddingDropout { get; }
-    public Linear? Head { get; }
+    // The typed accessors read the registry and look through adapters' wrappers to the original layers; the forward
+    // pass calls the registered modules (Child), so a wrapper put in by ReplaceModule is never bypassed.
 
+    /// <summary>The shape the model was built with.</summary>
+    public GptConfig Config { get; }
+
+    /// <summary>The token embedding (also the head when <see cref="GptConfig.TiedHead"/>).</summary>
+    public Embedding Tok => Unwrapped<Embedding>("tok");
+
+    /// <summary>The learned position embedding, or null with rotary embeddings.</summary>
+    public Embedding? Pos => Config.Rotary ? null : Unwrapped<Embedding>("pos");
+
+    /// <summary>The transformer blocks.</summary>
+    public ModuleList<TransformerBlock> Blocks => Unwrapped<ModuleList<TransformerBlock>>("blocks");
+
+    /// <summary>The final LayerNorm.</summary>
+    public LayerNorm LnF => Unwrapped<LayerNorm>("ln_f");
+
+    /// <summary>Dropout on the embeddings.</summary>
+    public Dropout EmbeddingDropout => Unwrapped<Dropout>("drop");
+
+    /// <summary>The untied output head, or null when the head is the token embedding.</summary>
+    public Linear? Head => Config.TiedHead ? null : Unwrapped<Linear>("head");
+
+    /// <summary>Token ids [B, T] to logits [B, T, V].</summary>
     public override Tensor Forward(Tensor ids) => Forward(ids, null);
 
     /// <summary>An empty cache for incremental decoding: one state per layer, as each layer's token mixer needs.</summary>
@@ -55,7 +73,7 @@ public sealed class Gpt : Module
     public Tensor Forward(Tensor ids, KvCache? cache, Tensor? keyPaddingMask = null)
     {
         if (ids.Rank != 2) throw new ArgumentException($"Gpt: expects token ids [batch, time], got {Shapes.Format(ids.Shape)}");
-        return ForwardEmbeddings(Tok.Forward(ids), cache, keyPaddingMask);
+        return ForwardEmbeddings(Child("tok").Forward(ids), cache, keyPaddingMask);
     }
 
     /// <summary>
@@ -70,10 +88,12 @@ public sealed class Gpt : Module
         if (past + t > Config.ContextLength && !Config.Rotary)
             throw new ArgumentException($"Gpt: {past + t} positions exceed the context length {Config.ContextLength}");
         var x = embeddings;
-        if (Pos is not null) x = x + Pos.Forward(Tensor.Arange(past, past + t, device: embeddings.Device));
-        x = EmbeddingDropout.Forward(x);
-        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, keyPaddingMask, cache?[i]);
-        x = LnF.Forward(x);
-        return Head is not null ? Child("head").Forward(x) : x.MatMul(Tok.Weight.T);
+        if (!Config.Rotary) x = x + Child("pos").Forward(Tensor.Arange(past, past + t, device: embeddings.Device));
+        x = Child("drop").Forward(x);
+        var blocks = Blocks;
+        for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, keyPaddingMask, cache?[i]);
+        x = Child("ln_f").Forward(x);
+        // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight.
+        return Config.TiedHead ? x.MatMul(Tok.Weight.T) : Child("head").Forward(x);
     }
 }
