@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Engine.Autograd;
+
+namespace Engine.Nn;
+
+/// <summary>
+/// The training loop, written once: for each step, training mode, the learning rate from the schedule, the caller's
+/// loss (forward pass on the next batch), plus the model's regularisation terms (<see cref="ITrainingHooks"/>), a check
+/// that it is finite, backward, gradient clipping over the trainable parameters, the optimiser step, the model's
+/// after-step hook, then cleared gradients; progress and periodic evaluation around it.
+/// <code>var result = new Trainer(model, new AdamW(model.Parameters(), 3e-3), new TrainerOptions(1000, MaxGradNorm: 1.0))
+///     .Run(step => Losses.CrossEntropy(model.Forward(x), y));</code>
+/// </summary>
+public sealed class Trainer
+{
+    readonly Module _model;
+    readonly Optimizer _optimizer;
+
+    /// <summary>A loop that trains <paramref name="model"/> with <paramref name="optimizer"/> as <paramref name="options"/> say.</summary>
+    public Trainer(Module model, Optimizer optimizer, TrainerOptions options)
+    {
+        if (options.Steps < 0) throw new ArgumentException($"Trainer: the number of steps must be >= 0, got {options.Steps}");
+        if (options.EvaluateEvery < 0) throw new ArgumentException($"Trainer: EvaluateEvery must be >= 0, got {options.EvaluateEvery}");
+        if (options.MaxGradNorm is <= 0) throw new ArgumentException($"Trainer: MaxGradNorm must be positive, got {options.MaxGradNorm}");
+        _model = model;
+        _optimizer = optimizer;
+        Options = options;
+    }
+
+    /// <summary>The options of the loop.</summary>
+    public TrainerOptions Options { get; }
+
+    /// <summary>
+    /// Runs <see cref="TrainerOptions.Steps"/> steps; <paramref name="loss"/> gets the 0-based step number and returns
+    /// that step's scalar loss (taking the next batch, so the order of random numbers is the caller's).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A loss is NaN or infinite; the message names the step, and no update was made with it.</exception>
+    public TrainingResult Run(Func<int, Tensor> loss)
+    {
+        var hooks = _model as ITrainingHooks;
+        var clock = Stopwatch.StartNew();
+        double last = double.NaN;
+        _optimizer.ZeroGrad();
+        for (int step = 0; step < Options.Steps; step++)
+        {
+            _model.Train();
+            if (Options.Schedule is not null) LrScheduler.Apply(_optimizer, Options.Schedule, step);
+            var total = loss(step);
+            if (hooks?.RegularizationLoss() is { } regularization) total = total + regularization;
+            last = total.Item();
+            if (!double.IsFinite(last))
+                throw new InvalidOperationException($"Trainer: the loss at step {step} (0-based) is {last}; lower the learning rate, clip gradients (MaxGradNorm) or check the data");
+            total.Backward();
+            if (Options.MaxGradNorm is { } maxNorm) GradClip.ClipGradNorm(_model.TrainableParameters(), maxNorm);
+            _optimizer.Step();
+            // The hook runs before the gradients are cleared: AdaLoRA's importance scores read them.
+            hooks?.AfterOptimizerStep(step);
+            _optimizer.ZeroGrad();
+
+            int completed = step + 1;
+            Options.Progress?.Invoke(new TrainingProgress(completed, Options.Steps, last, TokensPerSecond(completed, clock.Elapsed), clock.Elapsed));
+            if (Options.Evaluate is not null && ((Options.EvaluateEvery > 0 && completed % Options.EvaluateEvery == 0) || completed == Options.Steps))
+                Options.Evaluate(completed);
+        }
+        return new TrainingResult(last, Options.Steps, clock.Elapsed, TokensPerSecond(Options.Steps, clock.Elapsed));
+    }
+
+    double TokensPerSecond(int steps, TimeSpan elapsed) => Options.TokensPerStep * (double)steps / Math.Max(elapsed.TotalSeconds, 1e-9);
+}
