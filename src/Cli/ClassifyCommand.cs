@@ -59,21 +59,15 @@ static class ClassifyCommand
         var optimizer = new AdamW(trained.TrainableParameters(), lr, weightDecay: 0.01);
         var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
         var batches = new Generator(seed + 1);
-        var clock = Stopwatch.StartNew();
-        for (int step = 1; step <= steps; step++)
+        var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
+            Progress: p => { if (p.Completed % 50 == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });
+        new Trainer(trained, optimizer, options).Run(_ =>
         {
-            encoder.Train();
-            LrScheduler.Apply(optimizer, schedule, step - 1);
             var pick = Tensor.Randint(0, set.Train.Count, [32], generator: batches).ToArray<long>();
             var (ids, padding) = TextClassificationSet.Encode(pick.Select(i => set.Train[(int)i].Text).ToList(), length);
             var labels = Tensor.FromArray(pick.Select(i => (long)set.Train[(int)i].Label).ToArray(), [pick.Length]);
-            var loss = Losses.CrossEntropy(encoder.Forward(ids, padding), labels);
-            optimizer.ZeroGrad();
-            loss.Backward();
-            GradClip.ClipGradNorm(trained.TrainableParameters(), 1.0);
-            optimizer.Step();
-            if (step % 50 == 0 || step == steps) Console.WriteLine($"step {step}/{steps}: loss {loss.Item():F4}  ({clock.Elapsed.TotalSeconds:F0} s)");
-        }
+            return Losses.CrossEntropy(encoder.Forward(ids, padding), labels);
+        });
 
         var (accuracy, precision, recall, f1) = Evaluate(encoder, set.HeldOut, length);
         Console.WriteLine($"held out ({set.HeldOut.Count} messages): accuracy {100 * accuracy:F1}%, spam precision {100 * precision:F1}%, recall {100 * recall:F1}%, F1 {f1:F3}");

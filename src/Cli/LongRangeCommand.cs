@@ -40,15 +40,11 @@ static class LongRangeCommand
             var model = new Gpt(config, new Generator(seed));
             var optimizer = new AdamW(SsmParamGroups.Build(model, 3e-3));
             var data = new Generator(seed + 1);
-            for (int step = 0; step < steps; step++)
+            new Trainer(model, optimizer, new TrainerOptions(steps, MaxGradNorm: 1.0)).Run(_ =>
             {
                 var (x, y) = LongRangeTasks.NoisySineFrequency(Batch, length, Bins, 0.8, data);
-                var loss = Losses.CrossEntropy(model.Forward(x).Select(1, -1).Narrow(-1, 0, classes), y);
-                optimizer.ZeroGrad();
-                loss.Backward();
-                GradClip.ClipGradNorm(model.Parameters(), 1.0);
-                optimizer.Step();
-            }
+                return Losses.CrossEntropy(model.Forward(x).Select(1, -1).Narrow(-1, 0, classes), y);
+            });
             model.Eval();
             double accuracy;
             using (Autograd.Autograd.NoGrad())

@@ -63,16 +63,11 @@ static class StateTrackingCommand
         var optimizer = new AdamW(gpt.Parameters(), 3e-3, weightDecay: 0);
         var schedule = new WarmupCosineSchedule(steps / 10, steps);
         var data = new Generator(seed + 1);
-        for (int step = 0; step < steps; step++)
+        new Trainer(gpt, optimizer, new TrainerOptions(steps, schedule, MaxGradNorm: 1.0)).Run(_ =>
         {
-            LrScheduler.Apply(optimizer, schedule, step);
             var (x, y) = StateTrackingTasks.Batch(task, 64, length, data);
-            var loss = Losses.CrossEntropy(gpt.Forward(x).Narrow(-1, 0, classes), y);
-            optimizer.ZeroGrad();
-            loss.Backward();
-            GradClip.ClipGradNorm(gpt.Parameters(), 1.0);
-            optimizer.Step();
-        }
+            return Losses.CrossEntropy(gpt.Forward(x).Narrow(-1, 0, classes), y);
+        });
         return gpt;
     }
 

@@ -56,23 +56,18 @@ static class TrainCommand
         var schedule = new WarmupCosineSchedule(Math.Min(100, s.Steps / 10), s.Steps, 0.1);
         var progress = new ProgressLine(s.Steps);
         var dataGenerator = new Generator(s.Seed + 1);
-        for (int step = 1; step <= s.Steps; step++)
-        {
-            model.Train();
-            LrScheduler.Apply(optimizer, schedule, step - 1);
-            var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
-            var loss = Losses.CrossEntropy(model.Forward(x), y);
-            optimizer.ZeroGrad();
-            loss.Backward();
-            GradClip.ClipGradNorm(model.Parameters(), 1.0);
-            optimizer.Step();
-            progress.Update(step, loss.Item(), (long)s.Batch * s.Context);
-            if (step % s.EvalEvery == 0 || step == s.Steps)
+        var options = new TrainerOptions(s.Steps, schedule, MaxGradNorm: 1.0, TokensPerStep: (long)s.Batch * s.Context, EvaluateEvery: s.EvalEvery,
+            Evaluate: step =>
             {
                 progress.Break();
                 Console.WriteLine($"step {step}: validation loss {ValidationLoss(model, corpus, s.Context):F4} (unigram baseline {baseline:F4})");
-            }
-        }
+            },
+            Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
+        new Trainer(model, optimizer, options).Run(_ =>
+        {
+            var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
+            return Losses.CrossEntropy(model.Forward(x), y);
+        });
         double final = ValidationLoss(model, corpus, s.Context);
         Console.WriteLine($"trained {s.Steps} steps in {progress.Elapsed:mm\\:ss}: validation loss {final:F4} nats/char vs unigram baseline {baseline:F4}");
 
