@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Engine.Autograd;
 using Engine.Nn;
 using Engine.Peft;
