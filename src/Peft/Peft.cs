@@ -10,7 +10,7 @@ public static class Peft
     /// Attaches adapter <paramref name="adapterName"/> described by <paramref name="config"/> to <paramref name="model"/>
     /// (changed in place), freezes everything else and returns the adapted model.
     /// </summary>
-    public static PeftModel<T> Apply<T>(T model, PeftConfig config, string adapterName = "default", IModuleNaming? naming = null) where T : Module
+    public static PeftModel<T> Apply<T>(T model, PeftConfig config, string adapterName = "default", IExternalModuleNames? naming = null) where T : Module
     {
         var peft = new PeftModel<T>(model, naming);
         peft.AddAdapter(adapterName, config);
@@ -21,7 +21,7 @@ public static class Peft
     /// Loads an adapter written in PEFT's layout (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>) onto
     /// <paramref name="model"/>. Frozen unless <paramref name="trainable"/> (PEFT's <c>is_trainable</c>).
     /// </summary>
-    public static PeftModel<T> FromPretrained<T>(T model, string folder, string adapterName = "default", bool trainable = false, IModuleNaming? naming = null) where T : Module
+    public static PeftModel<T> FromPretrained<T>(T model, string folder, string adapterName = "default", bool trainable = false, IExternalModuleNames? naming = null) where T : Module
     {
         var peft = new PeftModel<T>(model, naming);
         peft.LoadAdapter(folder, adapterName, trainable);

@@ -1,9 +1,11 @@
 namespace Engine.Peft;
 
 /// <summary>
-/// A model with named adapters (Hugging Face PEFT's <c>PeftModel</c>): targeted layers are wrapped in
-/// <see cref="AdapterLayer"/>s inside <see cref="Model"/>, the base is frozen, and the adapters can be switched,
-/// disabled, merged, combined, deleted, saved and loaded. Created by <see cref="Peft.Apply"/>.
+/// A model with named adapters (Hugging Face PEFT's <c>PeftModel</c>): targeted modules are wrapped in
+/// <see cref="AdapterLayer"/>s inside <see cref="Model"/>, each adapter's model-level part (shared tensors, schedules,
+/// virtual tokens) lives under <c>adapter_parts</c>, the base is frozen, and the adapters can be switched, disabled,
+/// merged, combined, deleted, saved and loaded. The methods come from <see cref="PeftRegistry"/>; nothing here knows
+/// a method or a concrete model type. Created by <see cref="Peft.Apply"/>.
 /// <code>
 /// var peft = Peft.Apply(gpt, new LoraConfig { R = 8, TargetModules = ["c_attn"] });
 /// peft.PrintTrainableParameters();
@@ -11,35 +13,34 @@ namespace Engine.Peft;
 /// peft.SavePretrained("adapters/names");
 /// </code>
 /// </summary>
-public class PeftModel : Module
+public class PeftModel : Module, ITrainingHooks
 {
     readonly Dictionary<string, PeftConfig> _configs = new();
     readonly List<string> _order = new();
     readonly List<IStepHook> _hooks = new();
     List<string> _active = new();
-    bool _unloaded;
+    bool _unloaded, _disabled;
 
-    /// <summary>Wraps <paramref name="model"/> without any adapter yet; <paramref name="naming"/> defaults to <see cref="ModuleNaming.For"/>.</summary>
-    public PeftModel(Module model, IModuleNaming? naming = null)
+    /// <summary>
+    /// Wraps <paramref name="model"/> without any adapter yet; <paramref name="naming"/> defaults to the model's own
+    /// external names (<see cref="IExternalModuleNames"/>), else its engine paths.
+    /// </summary>
+    public PeftModel(Module model, IExternalModuleNames? naming = null)
     {
         RegisterModule("base_model", model);
-        Shared = RegisterModule("shared", new SharedTensors());
-        RegisterModule("prompt_encoder", new ModuleDict<Module>());
-        Naming = naming ?? ModuleNaming.For(model);
+        RegisterModule("adapter_parts", new ModuleDict<AdapterModelPart>());
+        Naming = naming ?? model as IExternalModuleNames;
         if (!model.Training) Eval();
     }
 
-    /// <summary>The adapted model (its targeted layers are now adapter layers).</summary>
+    /// <summary>The adapted model (its targeted modules are now adapter layers).</summary>
     public Module Model => Child("base_model");
 
-    /// <summary>How engine module paths map to PEFT's file paths.</summary>
-    public IModuleNaming Naming { get; }
+    /// <summary>How engine module paths map to the external paths of PEFT's files, or null when they are the same.</summary>
+    public IExternalModuleNames? Naming { get; }
 
-    /// <summary>Tensors shared across layers by methods such as VeRA, stored once here.</summary>
-    public SharedTensors Shared { get; }
-
-    /// <summary>Modules of input-side adapters by adapter name (PEFT's <c>prompt_encoder</c>).</summary>
-    public ModuleDict<Module> PromptModules => (ModuleDict<Module>)Child("prompt_encoder");
+    /// <summary>The model parts by adapter name (only adapters whose method has one).</summary>
+    public ModuleDict<AdapterModelPart> ModelParts => (ModuleDict<AdapterModelPart>)Child("adapter_parts");
 
     /// <summary>Configurations by adapter name (PEFT's <c>peft_config</c>).</summary>
     public IReadOnlyDictionary<string, PeftConfig> PeftConfigs => _configs;
@@ -50,87 +51,116 @@ public class PeftModel : Module
     /// <summary>The adapters that currently contribute.</summary>
     public IReadOnlyList<string> ActiveAdapters => _active;
 
-    /// <summary>Hooks called by <see cref="OnStep"/>.</summary>
+    /// <summary>Hooks added with <see cref="AddStepHook"/>.</summary>
     public IReadOnlyList<IStepHook> StepHooks => _hooks;
 
-    /// <summary>Runs the adapted model on one input.</summary>
-    public override Tensor Forward(Tensor input)
-    {
-        foreach (var name in _active)
-            if (_configs[name].Forward(this, name, input) is { } output) return output;
-        return Model.Forward(input);
-    }
+    /// <summary>The model part of adapter <paramref name="name"/>, or null when its method has none.</summary>
+    public AdapterModelPart? ModelPart(string name) => ModelParts.Keys.Contains(name) ? ModelParts[name] : null;
+
+    /// <summary>The first active input-side adapter (prompt or prefix tuning), or null.</summary>
+    public IInputAdapter? ActiveInputAdapter => _disabled ? null : _active.Select(ModelPart).OfType<IInputAdapter>().FirstOrDefault();
+
+    /// <summary>Runs the adapted model on one input (through the active input-side adapter when there is one).</summary>
+    public override Tensor Forward(Tensor input) => ActiveInputAdapter is { } a ? a.Forward(this, input) : Model.Forward(input);
 
     /// <summary>The module path of <paramref name="enginePath"/> under both names.</summary>
-    public ModulePath PathOf(string enginePath) => new(enginePath, Naming.ExternalPath(enginePath));
+    public ModulePath PathOf(string enginePath) => new(enginePath, Naming?.ExternalPath(enginePath) ?? enginePath);
 
     /// <summary>Every adapter layer with its engine path.</summary>
     public IEnumerable<(string Path, AdapterLayer Layer)> AdapterLayers() =>
         Model.NamedModules().Where(m => m.Module is AdapterLayer).Select(m => (m.Name, (AdapterLayer)m.Module)).ToList();
 
     /// <summary>
-    /// Adds adapter <paramref name="name"/> on every module <paramref name="config"/> targets, wrapping plain
-    /// <see cref="Linear"/> layers and extending layers that are already adapted. The first adapter becomes active;
-    /// later ones are inactive until <see cref="SetAdapter"/>.
+    /// Adds adapter <paramref name="name"/> on every module <paramref name="config"/> targets that its method can wrap,
+    /// wrapping plain modules and extending layers of the same method. The first adapter becomes active; later ones
+    /// are inactive until <see cref="SetAdapter"/>. All or nothing: on any error the model is left as it was.
     /// </summary>
-    /// <exception cref="ArgumentException">The name is taken, or no module matches the targets.</exception>
-    public void AddAdapter(string name, PeftConfig config)
+    /// <exception cref="ArgumentException">The name is taken or invalid, a field is out of range, or no module matches.</exception>
+    /// <exception cref="NotSupportedException">A target already holds adapters of another method.</exception>
+    public void AddAdapter(string name, PeftConfig config) => AddAdapter(name, config, fromFile: false);
+
+    /// <summary>As <see cref="AddAdapter(string, PeftConfig)"/>; <paramref name="fromFile"/> when a file's tensors will replace the initial ones.</summary>
+    internal void AddAdapter(string name, PeftConfig config, bool fromFile)
     {
         CheckUsable();
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
             throw new ArgumentException($"PeftModel.AddAdapter: '{name}' is not a valid adapter name (non-empty, no dots)");
         if (_configs.ContainsKey(name)) throw new ArgumentException($"PeftModel.AddAdapter: an adapter named '{name}' already exists");
-        void Register()
+        config.Validate();
+        var method = PeftRegistry.ByConfigType(config.GetType());
+        var targets = method.LayerType is null ? [] : FindTargets(name, config, method);
+
+        var part = method.CreateModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile));
+        var added = new List<(string Path, AdapterLayer Layer, Module? Replaced)>();
+        try
         {
+            if (part is not null) ModelParts.Add(name, part);
+            foreach (var (path, module, parent, member) in targets)
+            {
+                AdapterLayer layer;
+                Module? replaced = null;
+                if (module is AdapterLayer existing) layer = existing;
+                else
+                {
+                    layer = method.CreateLayer(module);
+                    layer.Train(module.Training);
+                    parent.ReplaceModule(member, layer);
+                    replaced = module;
+                }
+                added.Add((path.Engine, layer, replaced));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part));
+            }
             _configs[name] = config;
             _order.Add(name);
             if (_active.Count == 0) _active = [name];
+            part?.OnLayersCreated(this);
         }
-        if (!config.TargetsLayers)
+        catch
         {
-            // Input-side methods create their modules first, which ApplyActive then freezes or not.
-            Register();
-            config.OnAdapterAdded(this, name);
-            ApplyActive();
-            return;
+            // Undo in reverse: adapters out of the layers, original modules back, the part and the name gone.
+            for (int i = added.Count - 1; i >= 0; i--)
+            {
+                var (path, layer, replaced) = added[i];
+                if (layer.AdapterNames.Contains(name)) layer.DeleteAdapter(name);
+                if (replaced is not null) Replace(path, replaced);
+            }
+            if (part is not null) RemovePart(name);
+            _configs.Remove(name);
+            _order.Remove(name);
+            _active.Remove(name);
+            throw;
         }
+        ApplyActive();
+    }
+
+    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindTargets(string name, PeftConfig config, PeftMethodInfo method)
+    {
         var modules = Model.NamedModules().ToList();
         var byPath = modules.ToDictionary(m => m.Name, m => m.Module);
         var adapterPaths = modules.Where(m => m.Module is AdapterLayer).Select(m => m.Name + ".").ToList();
-        int matched = 0;
+        var targets = new List<(ModulePath, Module, Module, string)>();
         foreach (var (path, module) in modules)
         {
+            // Nothing inside an adapter layer (its base layer, its own sub-modules) is a target.
             if (path.Length == 0 || adapterPaths.Any(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
             var where = PathOf(path);
             if (!TargetMatcher.IsTarget(config, where)) continue;
-            AdapterLayer layer;
             if (module is AdapterLayer existing)
             {
                 if (!existing.Accepts(config))
                     throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' already holds {existing.GetType().Name} adapters; mixing methods on one layer is not supported");
-                layer = existing;
             }
-            else if (module is Linear linear)
-            {
-                layer = config.CreateLayer(linear);
-                int dot = path.LastIndexOf('.');
-                var parent = dot < 0 ? Model : byPath[path[..dot]];
-                parent.ReplaceModule(dot < 0 ? path : path[(dot + 1)..], layer);
-                layer.Train(linear.Training);
-            }
-            else continue;
-            layer.AddAdapter(name, config, where);
-            matched++;
+            else if (!method.CanWrap(module)) continue;
+            int dot = path.LastIndexOf('.');
+            targets.Add((where, module, dot < 0 ? Model : byPath[path[..dot]], dot < 0 ? path : path[(dot + 1)..]));
         }
-        if (matched == 0)
+        if (targets.Count == 0)
         {
-            var linears = modules.Where(m => m.Module is Linear).Select(m => PathOf(m.Name).External).Take(8);
-            throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' " +
-                $"(target_modules [{string.Join(", ", config.TargetModules ?? [])}], regex '{config.TargetModulesRegex}'); Linear layers include: {string.Join(", ", linears)}");
+            var candidates = modules.Where(m => m.Name.Length > 0 && method.CanWrap(m.Module)).Select(m => PathOf(m.Name).External).Take(8);
+            throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' ({method.PeftType}, target_modules {config.TargetModules?.ToString() ?? "none"}); " +
+                $"{string.Join("/", method.Attribute.Wraps.Select(t => t.Name))} modules include: {string.Join(", ", candidates)}");
         }
-        Register();
-        ApplyActive();
-        config.OnAdapterAdded(this, name);
+        return targets;
     }
 
     /// <summary>Replaces the stored configuration of adapter <paramref name="name"/> (a schedule that fixes its rank pattern, say).</summary>
@@ -139,9 +169,6 @@ public class PeftModel : Module
         if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"PeftModel.UpdateConfig: no adapter named '{name}'");
         _configs[name] = config;
     }
-
-    /// <summary>Removes a hook added by <see cref="AddStepHook"/>.</summary>
-    public void RemoveStepHook(IStepHook hook) => _hooks.Remove(hook);
 
     /// <summary>Makes <paramref name="names"/> the active adapters; only their tensors train (PEFT's <c>set_adapter</c>).</summary>
     /// <exception cref="KeyNotFoundException">A name is not an adapter of this model.</exception>
@@ -157,21 +184,21 @@ public class PeftModel : Module
     void ApplyActive()
     {
         foreach (var (_, layer) in AdapterLayers()) layer.SetActive(_active);
+        bool Trains(string adapter) => _active.Contains(adapter) && _configs.TryGetValue(adapter, out var c) && !c.InferenceMode;
         // Freeze the base; modules_to_save train fully; adapter tensors train while their adapter is active.
         foreach (var p in Model.Parameters()) p.RequiresGrad = false;
-        foreach (var name in _active.Where(n => !_configs[n].InferenceMode))
+        foreach (var name in _active.Where(Trains))
             foreach (var (_, module) in ModulesToSave(_configs[name])) module.RequiresGrad(true);
         foreach (var (_, layer) in AdapterLayers())
             foreach (var name in layer.AdapterNames)
-            {
-                bool train = _active.Contains(name) && !_configs[name].InferenceMode;
-                foreach (var (_, t) in layer.AdapterTensors(name)) t.RequiresGrad = train;
-            }
-        foreach (var name in PromptModules.Keys)
-            PromptModules[name].RequiresGrad(_active.Contains(name) && _configs.TryGetValue(name, out var c) && !c.InferenceMode);
+                foreach (var t in layer.AdapterTensors(name)) t.Tensor.RequiresGrad = t.Trainable && Trains(name);
+        foreach (var name in ModelParts.Keys) ModelParts[name].RequiresGrad(Trains(name));
     }
 
-    /// <summary>A scope in which every adapter layer returns its base output (merged adapters are unmerged first).</summary>
+    /// <summary>
+    /// A scope in which the model computes the base function: every adapter layer returns its base output (merged
+    /// adapters are unmerged first) and input-side adapters (prompt, prefix) are off.
+    /// </summary>
     public IDisposable DisableAdapters()
     {
         CheckUsable();
@@ -181,10 +208,16 @@ public class PeftModel : Module
             layer.Unmerge();
             layer.Disabled = true;
         }
-        return new Scope(() => { foreach (var layer in layers) layer.Disabled = false; });
+        bool wasDisabled = _disabled;
+        _disabled = true;
+        return new Scope(() =>
+        {
+            foreach (var layer in layers) layer.Disabled = false;
+            _disabled = wasDisabled;
+        });
     }
 
-    /// <summary>Deletes adapter <paramref name="name"/>; layers left without adapters return to plain base layers.</summary>
+    /// <summary>Deletes adapter <paramref name="name"/>; layers left without adapters return to their base modules.</summary>
     public void DeleteAdapter(string name)
     {
         CheckUsable();
@@ -193,15 +226,9 @@ public class PeftModel : Module
         {
             if (!layer.AdapterNames.Contains(name)) continue;
             layer.DeleteAdapter(name);
-            if (layer.AdapterNames.Count == 0) Replace(path, layer.BaseLayer);
+            if (layer.AdapterNames.Count == 0) Replace(path, layer.BaseModule);
         }
-        if (PromptModules.Keys.Contains(name))
-        {
-            var kept = new ModuleDict<Module>();
-            foreach (var key in PromptModules.Keys.Where(k => k != name).ToList()) kept.Add(key, PromptModules[key]);
-            ReplaceModule("prompt_encoder", kept);
-        }
-        // Shared tensors of the adapter (VeRA's bases) stay in Shared: modules cannot unregister tensors.
+        if (ModelParts.Keys.Contains(name)) RemovePart(name);
         _configs.Remove(name);
         _order.Remove(name);
         _active.Remove(name);
@@ -209,10 +236,21 @@ public class PeftModel : Module
         ApplyActive();
     }
 
+    void RemovePart(string name)
+    {
+        var kept = new ModuleDict<AdapterModelPart>();
+        foreach (var key in ModelParts.Keys.Where(k => k != name).ToList()) kept.Add(key, ModelParts[key]);
+        ReplaceModule("adapter_parts", kept);
+    }
+
     /// <summary>Merges adapters (the active ones by default) into the base weights; outputs are unchanged.</summary>
+    /// <exception cref="NotSupportedException">An adapter's method cannot merge (input-side or non-linear methods).</exception>
     public void Merge(params string[] names)
     {
         CheckUsable();
+        foreach (var n in names.Length == 0 ? _active.ToArray() : names)
+            if (_configs.TryGetValue(n, out var c) && !PeftRegistry.ByConfigType(c.GetType()).Capabilities.HasFlag(AdapterCapabilities.Mergeable))
+                throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({c.PeftType}) cannot be merged into the base weights");
         foreach (var (_, layer) in AdapterLayers()) layer.Merge(names.Length == 0 ? null : names);
     }
 
@@ -224,7 +262,7 @@ public class PeftModel : Module
     }
 
     /// <summary>
-    /// Merges the active adapters and replaces every adapter layer by its base layer: a plain model that computes
+    /// Merges the active adapters and replaces every adapter layer by its base module: a plain model that computes
     /// the adapted function (PEFT's <c>merge_and_unload</c>). Its parameters stay frozen. This PeftModel is finished.
     /// </summary>
     public Module MergeAndUnload()
@@ -242,7 +280,7 @@ public class PeftModel : Module
         foreach (var (path, layer) in AdapterLayers())
         {
             if (unmerge) layer.Unmerge();
-            Replace(path, layer.BaseLayer);
+            Replace(path, layer.BaseModule);
         }
         _unloaded = true;
         return Model;
@@ -256,18 +294,61 @@ public class PeftModel : Module
         return count;
     }
 
-    /// <summary>Adds a hook called by <see cref="OnStep"/>.</summary>
+    /// <summary>Adds a hook called after every optimiser step.</summary>
     public void AddStepHook(IStepHook hook) => _hooks.Add(hook);
 
+    /// <summary>Removes a hook added by <see cref="AddStepHook"/>.</summary>
+    public void RemoveStepHook(IStepHook hook) => _hooks.Remove(hook);
+
     /// <summary>
-    /// Called by the training loop after each optimiser step (before the gradients are cleared): runs the added hooks
-    /// and every adapter layer that is itself an <see cref="IStepHook"/>.
+    /// Called after each optimiser step (before the gradients are cleared; <see cref="Trainer"/> does it): runs the
+    /// added hooks and every adapter layer and model part that is an <see cref="IStepHook"/>.
     /// </summary>
     public void OnStep(int step)
     {
         foreach (var hook in _hooks) hook.OnStep(step, this);
-        foreach (var (_, layer) in AdapterLayers())
-            if (layer is IStepHook h) h.OnStep(step, this);
+        foreach (var name in ModelParts.Keys.ToList()) if (ModelParts[name] is IStepHook h) h.OnStep(step, this);
+        foreach (var (_, layer) in AdapterLayers()) if (layer is IStepHook h) h.OnStep(step, this);
+    }
+
+    /// <inheritdoc/>
+    public void AfterOptimizerStep(int step) => OnStep(step);
+
+    /// <summary>
+    /// The sum of the regularisation terms of the active, trainable adapters (AdaLoRA's orthogonality term), or null
+    /// when none has one. <see cref="Trainer"/> adds it to every step's loss; a hand-written loop adds it itself.
+    /// </summary>
+    public Tensor? RegularizationLoss()
+    {
+        Tensor? total = null;
+        foreach (var name in _active.Where(n => !_configs[n].InferenceMode))
+            if (ModelPart(name) is ILossRegularizer r && r.Regularizer(this) is { } term)
+                total = total is null ? term : total + term;
+        return total;
+    }
+
+    /// <summary>
+    /// The tensors of adapter <paramref name="name"/> under the keys of PEFT's files (live, not copies): the layers'
+    /// tensors (<c>base_model.model.&lt;path&gt;.lora_A.weight</c>), the model part's shared tensors, and the
+    /// <c>modules_to_save</c> parameters.
+    /// </summary>
+    public IEnumerable<AdapterTensor> NamedAdapterTensors(string name)
+    {
+        var config = _configs.TryGetValue(name, out var c) ? c
+            : throw new KeyNotFoundException($"PeftModel: no adapter named '{name}'; adapters: [{string.Join(", ", _order)}]");
+        var list = new List<AdapterTensor>();
+        foreach (var (path, layer) in AdapterLayers())
+        {
+            if (!layer.AdapterNames.Contains(name)) continue;
+            foreach (var t in layer.AdapterTensors(name))
+                list.Add(t with { Key = AdapterFiles.KeyPrefix + PathOf(path).External + "." + t.Key });
+        }
+        if (ModelPart(name) is ISharedTensorOwner owner)
+            foreach (var s in owner.SharedTensors()) list.Add(new AdapterTensor(s.Key, s.Tensor, s.Trainable));
+        foreach (var (path, module) in ModulesToSave(config))
+            foreach (var (param, t) in module.NamedParameters())
+                list.Add(new AdapterTensor(AdapterFiles.KeyPrefix + PathOf(path).External + "." + param, t, true));
+        return list;
     }
 
     /// <summary>
@@ -295,9 +376,9 @@ public class PeftModel : Module
     /// <summary>The modules named by the adapters' <c>modules_to_save</c>, with their engine paths.</summary>
     public IEnumerable<(string Path, Module Module)> ModulesToSave(PeftConfig config) =>
         Model.NamedModules().Where(m => m.Name.Length > 0 && config.ModulesToSave is { } names &&
-            (TargetMatcher.MatchesName(names, m.Name) || TargetMatcher.MatchesName(names, Naming.ExternalPath(m.Name)))).ToList();
+            PathOf(m.Name).Names.Any(n => TargetMatcher.MatchesName(names, n))).ToList();
 
-    /// <summary>Records a configuration for an adapter whose layers were filled directly (combinations, loading).</summary>
+    /// <summary>Records a configuration for an adapter whose layers were filled directly (weighted combinations).</summary>
     internal void RegisterAdapter(string name, PeftConfig config)
     {
         _configs[name] = config;
@@ -334,7 +415,7 @@ public class PeftModel : Module
 public sealed class PeftModel<T> : PeftModel where T : Module
 {
     /// <summary>Wraps <paramref name="model"/>.</summary>
-    public PeftModel(T model, IModuleNaming? naming = null) : base(model, naming) { }
+    public PeftModel(T model, IExternalModuleNames? naming = null) : base(model, naming) { }
 
     /// <summary>The adapted model, typed.</summary>
     public new T Model => (T)base.Model;

@@ -21,6 +21,25 @@ public static class Init
     public static Tensor Uniform(Tensor t, double low = 0, double high = 1, Generator? generator = null)
         => Write(t, Tensor.Rand(t.Shape, low, high, t.DType, generator));
 
+    /// <summary>
+    /// Samples from N(mean, std^2) truncated to mean ± 2 std, values outside redrawn (TensorFlow's
+    /// <c>truncated_normal</c>, which Houlsby et al.'s adapter code uses).
+    /// </summary>
+    public static Tensor TruncatedNormal(Tensor t, double mean = 0, double std = 1, Generator? generator = null)
+    {
+        var values = Tensor.Randn([checked((int)t.Numel)], 0, 1, DType.Float64, generator).ToDoubleArray();
+        for (int round = 0; round < 64; round++)
+        {
+            var outside = Enumerable.Range(0, values.Length).Where(i => Math.Abs(values[i]) > 2).ToArray();
+            if (outside.Length == 0) break;
+            var redraw = Tensor.Randn([outside.Length], 0, 1, DType.Float64, generator).ToDoubleArray();
+            for (int j = 0; j < outside.Length; j++) values[outside[j]] = redraw[j];
+        }
+        // 64 rounds leave a value outside with probability 0.046^64: clamp as a last resort.
+        var result = values.Select(v => mean + std * Math.Clamp(v, -2, 2)).ToArray();
+        return Write(t, Tensor.FromArray(result, t.Shape).To(t.DType));
+    }
+
     /// <summary>All zeros.</summary>
     public static Tensor Zeros(Tensor t) => Write(t, Tensor.Scalar(0, t.DType));
 

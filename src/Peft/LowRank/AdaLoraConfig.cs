@@ -1,19 +1,21 @@
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// AdaLoRA (Zhang et al. 2023): an SVD-like update P diag(lambda) Q whose rank budget shrinks during training from
 /// <see cref="InitR"/> to <see cref="TargetR"/> per layer on a cubic schedule, keeping the triplets with the highest
-/// sensitivity-times-uncertainty importance. PEFT's field names and defaults; <see cref="TotalStep"/> is required.
-/// Call <see cref="PeftModel.OnStep"/> every step after the optimiser step and add
-/// <see cref="AdaLoraOrthogonality.Penalty"/> to the loss.
+/// sensitivity-times-uncertainty importance. PEFT's field names and defaults; <see cref="TotalStep"/> is required to
+/// train. The schedule and the orthogonality regulariser run by themselves through the adapted model's training
+/// hooks (<see cref="Trainer"/>; a hand-written loop adds <see cref="PeftModel.RegularizationLoss"/> and calls
+/// <see cref="PeftModel.OnStep"/>).
 /// <code>var peft = Peft.Apply(gpt, new AdaLoraConfig { InitR = 12, TargetR = 4, TotalStep = 1000, TargetModules = ["c_attn"] });</code>
 /// </summary>
+[PeftMethod("ADALORA", Layer = typeof(AdaLoraLayer), ModelPart = typeof(AdaLoraModelPart), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record AdaLoraConfig : PeftConfig
 {
-    /// <inheritdoc/>
-    public override string PeftType => "ADALORA";
+    /// <summary>PEFT's inherited LoRA rank field: ignored by AdaLoRA (PEFT warns when it is not 8).</summary>
+    public int R { get; init; } = 8;
 
     /// <summary>Rank of every layer at the start (the budget is InitR times the number of layers).</summary>
     public int InitR { get; init; } = 12;
@@ -28,6 +30,7 @@ public sealed record AdaLoraConfig : PeftConfig
     public int Tfinal { get; init; }
 
     /// <summary>Steps between two reallocations (Delta T).</summary>
+    [JsonPropertyName("deltaT")]
     public int DeltaT { get; init; } = 1;
 
     /// <summary>EMA coefficient of the sensitivity.</summary>
@@ -39,10 +42,10 @@ public sealed record AdaLoraConfig : PeftConfig
     /// <summary>Weight gamma of the orthogonality regulariser.</summary>
     public double OrthRegWeight { get; init; } = 0.5;
 
-    /// <summary>Total training steps T (required, positive).</summary>
-    public int TotalStep { get; init; }
+    /// <summary>Total training steps T (required to train, positive).</summary>
+    public int? TotalStep { get; init; }
 
-    /// <summary>alpha: the update is scaled by alpha / ranknum (ranknum = InitR); alpha &lt;= 0 means InitR.</summary>
+    /// <summary>alpha: the update is scaled by alpha / (ranknum + 1e-5) with ranknum = InitR; alpha &lt;= 0 means the layer's rank.</summary>
     public double LoraAlpha { get; init; } = 8;
 
     /// <summary>Dropout probability on the adapter's input.</summary>
@@ -57,98 +60,30 @@ public sealed record AdaLoraConfig : PeftConfig
     /// </summary>
     public IReadOnlyDictionary<string, bool[]>? RankPattern { get; init; }
 
-    /// <summary>Seed of the initialisation of P and Q; null uses the global generator.</summary>
-    public ulong? Seed { get; init; }
-
-    /// <inheritdoc/>
-    public override AdapterLayer CreateLayer(Linear baseLayer) => new AdaLoraLayer(baseLayer);
-
     /// <summary>The mask of kept triplets of the module at <paramref name="path"/>, or null before the pattern is fixed.</summary>
     public bool[]? MaskFor(ModulePath path) =>
         RankPattern is { } p && p.TryGetValue(path.External + ".lora_E", out var mask) ? mask : null;
 
-    /// <summary>Checks the schedule (PEFT's validation).</summary>
-    /// <exception cref="ArgumentException">TotalStep is not positive, ranks are invalid, or the phases overlap.</exception>
-    public void Validate()
+    /// <summary>Checks the ranks and, for a trainable adapter, the schedule (PEFT's validation).</summary>
+    public override void Validate()
     {
-        if (TotalStep <= 0) throw new ArgumentException($"AdaLoraConfig: total_step must be positive, got {TotalStep}");
         if (InitR < 1 || TargetR < 0 || TargetR > InitR) throw new ArgumentException($"AdaLoraConfig: need 1 <= init_r and 0 <= target_r <= init_r, got init_r {InitR}, target_r {TargetR}");
+        if (!double.IsFinite(LoraAlpha)) throw new ArgumentException($"AdaLoraConfig: lora_alpha must be finite, got {LoraAlpha}");
+        if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"AdaLoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
+        if (RankPattern is { } pattern)
+            foreach (var (key, mask) in pattern)
+                if (mask.Length != InitR) throw new ArgumentException($"AdaLoraConfig: rank_pattern['{key}'] has {mask.Length} flags, init_r is {InitR}");
+        if (InferenceMode) return;
+        if (TotalStep is not > 0) throw new ArgumentException($"AdaLoraConfig: total_step must be positive to train, got {TotalStep?.ToString() ?? "null"}");
         if (Tinit >= TotalStep - Tfinal) throw new ArgumentException($"AdaLoraConfig: tinit {Tinit} must be below total_step - tfinal = {TotalStep - Tfinal}; no steps are left for the budget schedule");
         if (DeltaT < 1) throw new ArgumentException($"AdaLoraConfig: deltaT must be at least 1, got {DeltaT}");
-        if (OrthRegWeight < 0) throw new ArgumentException($"AdaLoraConfig: orth_reg_weight must be non-negative, got {OrthRegWeight}");
+        if (!(OrthRegWeight >= 0)) throw new ArgumentException($"AdaLoraConfig: orth_reg_weight must be non-negative, got {OrthRegWeight}");
     }
 
-    /// <inheritdoc/>
-    public override void OnAdapterAdded(PeftModel model, string adapterName)
+    /// <summary>The zoo's AdaLoRA: rank 1.5 x size shrinking to size, the schedule spread over the run.</summary>
+    public static AdaLoraConfig Preset(AdapterPreset p) => new()
     {
-        if (InferenceMode) return;
-        Validate();
-        model.AddStepHook(new AdaLoraAllocator(adapterName, Beta1, Beta2));
-    }
-
-    /// <inheritdoc/>
-    public override (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, string adapterName, Dictionary<string, Tensor> tensors)
-    {
-        if (RankPattern is null) return (this, tensors);
-        // PEFT saves only the kept triplets: rows of lora_A and lora_E, columns of lora_B (resize_state_dict_by_rank_pattern).
-        var resized = new Dictionary<string, Tensor>(tensors, StringComparer.Ordinal);
-        foreach (var (key, mask) in RankPattern)
-        {
-            string module = AdapterFiles.KeyPrefix + key[..^".lora_E".Length];
-            if (!resized.ContainsKey(module + ".lora_E") || resized[module + ".lora_E"].Size(0) != mask.Length) continue;
-            var keep = Tensor.FromArray(Enumerable.Range(0, mask.Length).Where(i => mask[i]).Select(i => (long)i).ToArray());
-            resized[module + ".lora_A"] = resized[module + ".lora_A"].IndexSelect(0, keep).Contiguous();
-            resized[module + ".lora_E"] = resized[module + ".lora_E"].IndexSelect(0, keep).Contiguous();
-            resized[module + ".lora_B"] = resized[module + ".lora_B"].IndexSelect(1, keep).Contiguous();
-        }
-        return (this, resized);
-    }
-
-    /// <inheritdoc/>
-    public override JsonObject ToJson()
-    {
-        var json = base.ToJson();
-        json["r"] = 8;
-        json["lora_alpha"] = LoraAlpha;
-        json["lora_dropout"] = LoraDropout;
-        json["bias"] = "none";
-        json["fan_in_fan_out"] = FanInFanOut;
-        json["use_rslora"] = false;
-        json["use_dora"] = false;
-        json["init_lora_weights"] = true;
-        json["target_r"] = TargetR;
-        json["init_r"] = InitR;
-        json["tinit"] = Tinit;
-        json["tfinal"] = Tfinal;
-        json["deltaT"] = DeltaT;
-        json["beta1"] = Beta1;
-        json["beta2"] = Beta2;
-        json["orth_reg_weight"] = OrthRegWeight;
-        json["total_step"] = TotalStep;
-        json["rank_pattern"] = RankPattern is null ? null
-            : new JsonObject(RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonArray(kv.Value.Select(b => (JsonNode?)b).ToArray()))));
-        return json;
-    }
-
-    /// <summary>Reads PEFT's <c>adapter_config.json</c> of an AdaLoRA adapter.</summary>
-    public static new AdaLoraConfig FromJson(JsonObject json)
-    {
-        var config = new AdaLoraConfig
-        {
-            InitR = json["init_r"]?.GetValue<int>() ?? 12,
-            TargetR = json["target_r"]?.GetValue<int>() ?? 8,
-            Tinit = json["tinit"]?.GetValue<int>() ?? 0,
-            Tfinal = json["tfinal"]?.GetValue<int>() ?? 0,
-            DeltaT = json["deltaT"]?.GetValue<int>() ?? 1,
-            Beta1 = json["beta1"]?.GetValue<double>() ?? 0.85,
-            Beta2 = json["beta2"]?.GetValue<double>() ?? 0.85,
-            OrthRegWeight = json["orth_reg_weight"]?.GetValue<double>() ?? 0.5,
-            TotalStep = json["total_step"]?.GetValue<int>() ?? 0,
-            LoraAlpha = json["lora_alpha"]?.GetValue<double>() ?? 8,
-            LoraDropout = json["lora_dropout"]?.GetValue<double>() ?? 0,
-            FanInFanOut = json["fan_in_fan_out"]?.GetValue<bool>() ?? false,
-            RankPattern = (json["rank_pattern"] as JsonObject)?.ToDictionary(kv => kv.Key, kv => kv.Value!.AsArray().Select(b => b!.GetValue<bool>()).ToArray()),
-        };
-        return ReadCommon(config, json);
-    }
+        InitR = p.Size + p.Size / 2, TargetR = p.Size, LoraAlpha = 2 * p.Size, TargetModules = p.Linears, TotalStep = p.Steps,
+        Tinit = p.Steps / 10, Tfinal = p.Steps / 5, DeltaT = Math.Max(1, p.Steps / 50), Seed = p.Seed,
+    };
 }

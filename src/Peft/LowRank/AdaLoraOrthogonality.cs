@@ -3,14 +3,15 @@ namespace Engine.Peft.LowRank;
 /// <summary>
 /// AdaLoRA's orthogonality regulariser (Zhang et al. 2023, equation 4), as PEFT computes it: the mean over the
 /// trainable adapter's matrices of ||Q Q^T - I||_F (each lora_A) and ||P^T P - I||_F (each lora_B), times
-/// orth_reg_weight. Add it to the training loss.
+/// orth_reg_weight. The adapter's model part adds it to the training loss (<see cref="PeftModel.RegularizationLoss"/>).
 /// </summary>
 public static class AdaLoraOrthogonality
 {
     /// <summary>gamma R(P, Q) for adapter <paramref name="adapterName"/> (the first AdaLoRA adapter by default).</summary>
     public static Tensor Penalty(PeftModel peft, string? adapterName = null)
     {
-        var name = adapterName ?? peft.AdapterNames.First(n => peft.PeftConfigs[n] is AdaLoraConfig);
+        var name = adapterName ?? peft.AdapterNames.FirstOrDefault(n => peft.PeftConfigs[n] is AdaLoraConfig)
+            ?? throw new InvalidOperationException("AdaLoraOrthogonality: the model has no AdaLoRA adapter");
         var config = (AdaLoraConfig)peft.PeftConfigs[name];
         var terms = new List<Tensor>();
         foreach (var (_, layer) in peft.AdapterLayers())

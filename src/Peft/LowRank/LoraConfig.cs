@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace Engine.Peft.LowRank;
 
@@ -7,11 +7,11 @@ namespace Engine.Peft.LowRank;
 /// OLoRA initialisations, with Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
+[PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
+    Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\""],
+    ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig
 {
-    /// <inheritdoc/>
-    public override string PeftType => "LORA";
-
     /// <summary>Rank r of the update B A.</summary>
     public int R { get; init; } = 8;
 
@@ -25,15 +25,17 @@ public sealed record LoraConfig : PeftConfig
     public bool FanInFanOut { get; init; }
 
     /// <summary>Rank-stabilised scaling alpha / sqrt(r) (Kalajdzievski 2023, theorem 3.2).</summary>
+    [JsonPropertyName("use_rslora")]
     public bool UseRsLora { get; init; }
 
     /// <summary>Weight-decomposed LoRA: a trained magnitude times the normalised direction (Liu et al. 2024).</summary>
     public bool UseDora { get; init; }
 
     /// <summary>
-    /// DoRA treats the column norm as a constant in the backward pass (Liu et al. 2024, section 4.3), as PEFT does.
-    /// False differentiates through it (exact gradient, more memory). Not written to files.
+    /// DoRA treats the row norm as a constant in the backward pass (Liu et al. 2024, section 4.3), as PEFT does.
+    /// False differentiates through it (exact gradient, more memory). The engine's field: not written to files.
     /// </summary>
+    [JsonIgnore]
     public bool DoraDetachNorm { get; init; } = true;
 
     /// <summary>The initialisation of A and B.</summary>
@@ -48,9 +50,6 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>Per-module alphas: regular expressions matched against the end of the module path.</summary>
     public IReadOnlyDictionary<string, double> AlphaPattern { get; init; } = new Dictionary<string, double>();
 
-    /// <summary>Seed of the random initialisation of A (and of B for <see cref="LoraInit.Random"/>); null uses the global generator.</summary>
-    public ulong? Seed { get; init; }
-
     /// <summary>The rank of the module at <paramref name="path"/> (<see cref="RankPattern"/> first, then <see cref="R"/>).</summary>
     public int RankFor(ModulePath path) => TargetMatcher.FindPattern(RankPattern, path) ?? R;
 
@@ -61,62 +60,16 @@ public sealed record LoraConfig : PeftConfig
     public double Scaling(int r, double alpha) => UseRsLora ? alpha / Math.Sqrt(r) : alpha / r;
 
     /// <inheritdoc/>
-    public override AdapterLayer CreateLayer(Linear baseLayer) => new LoraLayer(baseLayer);
-
-    /// <inheritdoc/>
-    public override JsonObject ToJson()
+    public override void Validate()
     {
-        var json = base.ToJson();
-        json["r"] = R;
-        json["lora_alpha"] = LoraAlpha;
-        json["lora_dropout"] = LoraDropout;
-        json["bias"] = Bias;
-        json["fan_in_fan_out"] = FanInFanOut;
-        json["use_rslora"] = UseRsLora;
-        json["use_dora"] = UseDora;
-        json["init_lora_weights"] = InitLoraWeights switch
-        {
-            LoraInit.Default => JsonValue.Create(true),
-            LoraInit.Random => JsonValue.Create(false),
-            LoraInit.Gaussian => JsonValue.Create("gaussian"),
-            LoraInit.Pissa => JsonValue.Create("pissa"),
-            LoraInit.Olora => JsonValue.Create("olora"),
-            _ => throw new InvalidOperationException($"LoraConfig: unknown initialisation {InitLoraWeights}"),
-        };
-        json["rank_pattern"] = new JsonObject(RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
-        json["alpha_pattern"] = new JsonObject(AlphaPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
-        return json;
+        if (R < 1) throw new ArgumentException($"LoraConfig: r must be positive, got {R}");
+        if (!double.IsFinite(LoraAlpha)) throw new ArgumentException($"LoraConfig: lora_alpha must be finite, got {LoraAlpha}");
+        if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"LoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
+        if (Bias != "none") throw new ArgumentException($"LoraConfig: bias '{Bias}' is not implemented; only 'none' (base biases stay frozen)");
+        foreach (var (key, r) in RankPattern) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
+        foreach (var (key, a) in AlphaPattern) if (!double.IsFinite(a)) throw new ArgumentException($"LoraConfig: alpha_pattern['{key}'] must be finite, got {a}");
     }
 
-    /// <summary>Reads PEFT's <c>adapter_config.json</c> of a LoRA adapter.</summary>
-    /// <exception cref="InvalidDataException">A field asks for something not implemented (another bias mode, EVA, LoftQ...).</exception>
-    public static new LoraConfig FromJson(JsonObject json)
-    {
-        var init = json["init_lora_weights"] switch
-        {
-            null => LoraInit.Default,
-            JsonValue v when v.TryGetValue<bool>(out var b) => b ? LoraInit.Default : LoraInit.Random,
-            JsonValue v when v.GetValue<string>() == "gaussian" => LoraInit.Gaussian,
-            // "pissa_niter_N" asks for a randomised SVD; the exact one gives the same subspace.
-            JsonValue v when v.GetValue<string>().StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa,
-            JsonValue v when v.GetValue<string>() == "olora" => LoraInit.Olora,
-            var other => throw new InvalidDataException($"LoraConfig: init_lora_weights {other!.ToJsonString()} is not implemented (true, false, gaussian, pissa, olora)"),
-        };
-        string bias = json["bias"]?.GetValue<string>() ?? "none";
-        if (bias != "none") throw new InvalidDataException($"LoraConfig: bias '{bias}' is not implemented (only 'none')");
-        var config = new LoraConfig
-        {
-            R = json["r"]?.GetValue<int>() ?? 8,
-            LoraAlpha = json["lora_alpha"]?.GetValue<double>() ?? 8,
-            LoraDropout = json["lora_dropout"]?.GetValue<double>() ?? 0,
-            FanInFanOut = json["fan_in_fan_out"]?.GetValue<bool>() ?? false,
-            UseRsLora = json["use_rslora"]?.GetValue<bool>() ?? false,
-            UseDora = json["use_dora"]?.GetValue<bool>() ?? false,
-            InitLoraWeights = init,
-            Bias = bias,
-            RankPattern = (json["rank_pattern"] as JsonObject)?.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>()) ?? new Dictionary<string, int>(),
-            AlphaPattern = (json["alpha_pattern"] as JsonObject)?.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>()) ?? new Dictionary<string, double>(),
-        };
-        return ReadCommon(config, json);
-    }
+    /// <summary>The zoo's and the CLI's LoRA: rank = size, alpha = 2 rank, every block projection.</summary>
+    public static LoraConfig Preset(AdapterPreset p) => new() { R = p.Size, LoraAlpha = 2 * p.Size, TargetModules = p.Linears, Seed = p.Seed };
 }

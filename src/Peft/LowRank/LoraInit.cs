@@ -1,6 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace Engine.Peft.LowRank;
 
-/// <summary>How a LoRA adapter's A and B start (PEFT's <c>init_lora_weights</c>).</summary>
+/// <summary>How a LoRA adapter's A and B start (PEFT's <c>init_lora_weights</c>: a boolean or a name).</summary>
+[JsonConverter(typeof(LoraInitJsonConverter))]
 public enum LoraInit
 {
     /// <summary>A Kaiming-uniform (a = sqrt 5, as nn.Linear), B = 0: the adapted layer starts equal to the base (Hu et al. 2021, section 4.1). PEFT: <c>true</c>.</summary>
@@ -17,4 +21,33 @@ public enum LoraInit
 
     /// <summary>A and B both Kaiming-uniform, so the adapter is non-zero from the start (tests). PEFT: <c>false</c>.</summary>
     Random,
+}
+
+/// <summary>PEFT's JSON of <see cref="LoraInit"/>: true, false, or a name.</summary>
+sealed class LoraInitJsonConverter : JsonConverter<LoraInit>
+{
+    public override LoraInit Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.True => LoraInit.Default,
+        JsonTokenType.False => LoraInit.Random,
+        JsonTokenType.String => reader.GetString() switch
+        {
+            "gaussian" => LoraInit.Gaussian,
+            // "pissa_niter_N" asks for a randomised SVD; the exact one gives the same subspace.
+            var s when s!.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa,
+            "olora" => LoraInit.Olora,
+            var s => throw new JsonException($"init_lora_weights '{s}' is not implemented (true, false, gaussian, pissa, olora)"),
+        },
+        _ => throw new JsonException("init_lora_weights must be a boolean or a name"),
+    };
+
+    public override void Write(Utf8JsonWriter writer, LoraInit value, JsonSerializerOptions options)
+    {
+        switch (value)
+        {
+            case LoraInit.Default: writer.WriteBooleanValue(true); break;
+            case LoraInit.Random: writer.WriteBooleanValue(false); break;
+            default: writer.WriteStringValue(value.ToString().ToLowerInvariant()); break;
+        }
+    }
 }

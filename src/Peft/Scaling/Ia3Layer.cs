@@ -1,88 +1,58 @@
 namespace Engine.Peft.Scaling;
 
 /// <summary>
-/// A <see cref="Linear"/> with IA3 vectors (Liu et al. 2022, equation in section 3.3), PEFT's <c>ia3_l</c>:
-/// feed-forward targets compute y = (x * l) W0^T + b0 with l [1, in]; the others y = (x W0^T + b0) * l with
-/// l [out, 1] (stored as PEFT stores them). Several active adapters multiply. Mergeable by scaling W0's columns,
-/// or its rows and the bias.
+/// A <see cref="Linear"/> with IA3 vectors (Liu et al. 2022, section 3.3), PEFT's <c>ia3_l</c>: feed-forward targets
+/// compute y = (x * l) W0^T + b0 with l [1, in]; the others y = (x W0^T + b0) * l with l [out, 1] (stored as PEFT
+/// stores them). A weight transform: W0 diag(l), or diag(l) W0 and l * b0; several active adapters multiply. The forward
+/// scales activations, which is cheaper than forming the transformed weight.
 /// </summary>
-public sealed class Ia3Layer : AdapterLayer
+public sealed class Ia3Layer : WeightTransformAdapterLayer
 {
-    readonly Dictionary<string, bool> _feedforward = new();
-
     /// <summary>Wraps <paramref name="baseLayer"/>.</summary>
-    public Ia3Layer(Linear baseLayer) : base(baseLayer) => RegisterModule("ia3_l", new ParameterDict());
-
-    ParameterDict Vectors => (ParameterDict)Child("ia3_l");
-
-    /// <inheritdoc/>
-    public override IReadOnlyList<string> AdapterNames => _feedforward.Keys.ToList();
+    public Ia3Layer(Linear baseLayer) : base(baseLayer) { }
 
     /// <summary>The scaling vector of adapter <paramref name="name"/>: [1, in] for feed-forward targets, else [out, 1].</summary>
-    public Tensor Vector(string name) => Vectors[name];
+    public Tensor Vector(string name) => Parameter("ia3_l", name);
 
     /// <summary>True when adapter <paramref name="name"/> scales this layer's input.</summary>
-    public bool IsFeedforward(string name) => _feedforward[name];
+    public bool IsFeedforward(string name) => State<Ia3Kind>(name).Feedforward;
 
     /// <inheritdoc/>
-    public override bool Accepts(PeftConfig config) => config is Ia3Config;
-
-    /// <inheritdoc/>
-    public override void AddAdapter(string name, PeftConfig config, ModulePath path)
+    protected override void CreateAdapter(AdapterContext context)
     {
-        if (config is not Ia3Config c) throw new ArgumentException($"Ia3Layer: expects an Ia3Config, got {config.GetType().Name}");
-        if (_feedforward.ContainsKey(name)) throw new ArgumentException($"Ia3Layer: '{path.External}' already has an adapter named '{name}'");
-        bool ff = c.IsFeedforward(path);
-        _feedforward[name] = ff;
-        Vectors.Add(name, Tensor.Ones(ff ? [1, InFeatures] : [OutFeatures, 1], BaseLayer.Weight.DType));
+        var c = context.ConfigAs<Ia3Config>();
+        bool ff = c.IsFeedforward(context.Path);
+        SetState(context.Name, new Ia3Kind(ff));
+        int[] shape = ff ? [1, InFeatures] : [OutFeatures, 1];
+        var dtype = BaseLayer.Weight.DType;
+        // PEFT: ones; init_ia3_weights = false gives random values (a non-trivial adapter for tests).
+        AddParameter("ia3_l", context.Name, c.InitIa3Weights ? Tensor.Ones(shape, dtype) : Tensor.Rand(shape, 0.5, 1.5, dtype, context.Generator));
     }
 
     /// <inheritdoc/>
-    protected override void RemoveAdapter(string name)
-    {
-        if (!_feedforward.Remove(name)) throw new KeyNotFoundException($"Ia3Layer: no adapter named '{name}'");
-        ReplaceModule("ia3_l", Vectors.Without(name));
-    }
+    public override (Tensor Weight, Tensor? Bias) Transform(string name, Tensor weight, Tensor? bias) => IsFeedforward(name)
+        ? (weight * Vector(name), bias)
+        : (weight * Vector(name), bias is null ? null : bias * Vector(name).Reshape(OutFeatures));
 
     /// <inheritdoc/>
-    public override IEnumerable<(string Key, Tensor Tensor)> AdapterTensors(string name)
-    {
-        yield return ("ia3_l", Vector(name));
-    }
-
-    /// <summary>The additive change W0 diag(l) - W0 or diag(l) W0 - W0 (IA3 is multiplicative; this is its effect on W0).</summary>
-    public override Tensor DeltaWeight(string name) => MergeWeight(BaseLayer.Weight, name) - BaseLayer.Weight;
+    public override (Tensor Weight, Tensor? Bias) InverseTransform(string name, Tensor weight, Tensor? bias) => IsFeedforward(name)
+        ? (weight / Vector(name), bias)
+        : (weight / Vector(name), bias is null ? null : bias / Vector(name).Reshape(OutFeatures));
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
     {
-        if (Disabled) return BaseLayer.Forward(input);
-        var adapters = ActiveAdapters.Where(a => !MergedAdapters.Contains(a)).ToList();
         var x = input;
         Tensor? outputScale = null;
         foreach (var name in adapters)
         {
             var l = Vector(name);
-            if (_feedforward[name]) x = x * l.Reshape(InFeatures);
+            if (IsFeedforward(name)) x = x * l.Reshape(InFeatures);
             else outputScale = outputScale is null ? l.Reshape(OutFeatures) : outputScale * l.Reshape(OutFeatures);
         }
         var y = BaseLayer.Forward(x);
         return outputScale is null ? y : y * outputScale;
     }
 
-    /// <inheritdoc/>
-    protected override Tensor AddContributions(Tensor input, Tensor baseOutput, IReadOnlyList<string> adapters) =>
-        throw new InvalidOperationException("Ia3Layer: the scalings are applied in Forward");
-
-    /// <inheritdoc/>
-    protected override Tensor MergeWeight(Tensor weight, string name) => weight * Vector(name).Detach();
-
-    /// <inheritdoc/>
-    protected override Tensor UnmergeWeight(Tensor weight, string name) => weight / Vector(name).Detach();
-
-    /// <inheritdoc/>
-    protected override Tensor MergeBias(Tensor bias, string name) => _feedforward[name] ? bias : bias * Vector(name).Detach().Reshape(OutFeatures);
-
-    /// <inheritdoc/>
-    protected override Tensor UnmergeBias(Tensor bias, string name) => _feedforward[name] ? bias : bias / Vector(name).Detach().Reshape(OutFeatures);
+    sealed record Ia3Kind(bool Feedforward);
 }

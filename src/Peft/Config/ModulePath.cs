@@ -3,7 +3,7 @@ namespace Engine.Peft;
 /// <summary>
 /// Where a module sits, under both names: <see cref="Engine"/> is the dotted path in the engine's model
 /// (<c>blocks.0.attn.qkv</c>); <see cref="External"/> is the path Hugging Face PEFT uses in its files and configs
-/// (<c>transformer.h.0.attn.c_attn</c> for a GPT-2), given by the model's <see cref="IModuleNaming"/>.
+/// (<c>transformer.h.0.attn.c_attn</c> for a GPT-2), given by the model's <see cref="IExternalModuleNames"/>.
 /// Target patterns match either name, so a PEFT config written for the Hugging Face model applies unchanged.
 /// </summary>
 /// <param name="Engine">Dotted module path in the engine's model.</param>

@@ -1,0 +1,56 @@
+namespace Engine.Peft;
+
+/// <summary>
+/// What a layer gets when an adapter is added to it: the adapter's name and configuration, the module's path, the
+/// adapted model (for shared tensors and model parts) and a generator of its own.
+/// </summary>
+public sealed class AdapterContext
+{
+    internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part)
+    {
+        Name = name;
+        Config = config;
+        Path = path;
+        Model = model;
+        ModelPart = part;
+        // One stable stream per (seed, module path, adapter): no two layers start with the same numbers, and the
+        // same seed gives the same adapter in every process (FNV-1a; string.GetHashCode differs between processes).
+        Generator = new Generator(Mix(config.Seed ?? 0, path.Engine + "\0" + name));
+    }
+
+    /// <summary>The adapter's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The adapter's configuration.</summary>
+    public PeftConfig Config { get; }
+
+    /// <summary>Where the adapted module sits.</summary>
+    public ModulePath Path { get; }
+
+    /// <summary>The adapted model, or null when a layer is used on its own.</summary>
+    public PeftModel? Model { get; }
+
+    /// <summary>The adapter's model part (shared tensors...), or null when the method has none.</summary>
+    public AdapterModelPart? ModelPart { get; }
+
+    /// <summary>The generator of this module's random initialisation.</summary>
+    public Generator Generator { get; }
+
+    /// <summary>The configuration as the method's record.</summary>
+    public T ConfigAs<T>() where T : PeftConfig => Config as T
+        ?? throw new ArgumentException($"adapter '{Name}' at '{Path.External}': expected a {typeof(T).Name}, got {Config.GetType().Name}");
+
+    /// <summary>The model part as the method's type.</summary>
+    public T ModelPartAs<T>() where T : AdapterModelPart => ModelPart as T
+        ?? throw new InvalidOperationException($"adapter '{Name}' at '{Path.External}': the method's model part {typeof(T).Name} is missing");
+
+    /// <summary>A context for a layer used without a <see cref="PeftModel"/> (tests, custom models).</summary>
+    public static AdapterContext Standalone(string name, PeftConfig config, string path = "layer") => new(name, config, new ModulePath(path, path), null, null);
+
+    static ulong Mix(ulong seed, string s)
+    {
+        ulong h = 14695981039346656037 ^ seed;
+        foreach (char ch in s) h = (h ^ ch) * 1099511628211;
+        return h ^ (h >> 29);
+    }
+}

@@ -1,0 +1,63 @@
+namespace Engine.Peft.Prompt;
+
+/// <summary>
+/// Prompt tuning's model-level part: the virtual token embeddings P [n, width] (a parameter, <c>weight</c>), the
+/// forward that prepends them (<see cref="IPromptableModel.ForwardWithPrompt"/>: the output covers the real tokens
+/// only) and the decoding cache that starts with them.
+/// </summary>
+public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTensorOwner
+{
+    /// <summary>Creates P from the model's token embeddings as the config says.</summary>
+    public PromptTuning(AdapterModelPartContext context) : base(context)
+    {
+        var c = (PromptTuningConfig)context.Config;
+        var model = context.Model.Model as IPromptableModel
+            ?? throw new NotSupportedException($"PromptTuning: prompt tuning needs a model that implements IPromptableModel; {context.Model.Model.GetType().Name} does not");
+        var table = model.TokenEmbedding.Weight.Detach();
+        int n = c.NumVirtualTokens, vocab = table.Size(0);
+        var generator = new AdapterContext(context.AdapterName, c, new ModulePath("prompt_encoder", "prompt_encoder"), null, null).Generator;
+        Tensor initial;
+        if (context.FromFile || c.PromptTuningInit == "RANDOM")
+            initial = Tensor.Randn([n, table.Size(1)], 0, 1, table.DType, generator);
+        else if (c.PromptTuningInit == "SAMPLE_VOCAB")
+        {
+            var rows = Tensor.Rand([n], 0, 1, DType.Float64, generator).ToDoubleArray().Select(u => Math.Min(vocab - 1, (long)(u * vocab))).ToArray();
+            initial = table.IndexSelect(0, Tensor.FromArray(rows)).Clone();
+        }
+        else
+        {
+            if (c.InitTokenIds is not { Count: > 0 } ids) throw new ArgumentException("PromptTuningConfig: TEXT initialisation needs InitTokenIds (the tokens of prompt_tuning_init_text)");
+            if (ids.Any(i => i < 0 || i >= vocab)) throw new ArgumentException($"PromptTuningConfig: InitTokenIds must lie in [0, {vocab})");
+            var repeated = Enumerable.Range(0, n).Select(i => ids[i % ids.Count]).ToArray();
+            initial = table.IndexSelect(0, Tensor.FromArray(repeated)).Clone();
+        }
+        RegisterParameter("weight", initial);
+    }
+
+    /// <summary>P [n, width].</summary>
+    public Tensor Embeddings => GetParameter("weight");
+
+    /// <inheritdoc/>
+    public int VirtualTokens => Embeddings.Size(0);
+
+    Tensor Batched(int batch) => Embeddings.Unsqueeze(0).Expand(batch, Embeddings.Size(0), Embeddings.Size(1));
+
+    /// <inheritdoc/>
+    public Tensor Forward(PeftModel model, Tensor input) => ((IPromptableModel)model.Model).ForwardWithPrompt(input, Batched(input.Size(0)));
+
+    /// <inheritdoc/>
+    public KvCache CreateCache(PeftModel model, int batch)
+    {
+        var causal = model.Model as IKvCacheModel
+            ?? throw new NotSupportedException($"PromptTuning: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
+        var cache = causal.CreateCache();
+        causal.ForwardEmbeddings(Batched(batch), cache);
+        return cache;
+    }
+
+    /// <inheritdoc/>
+    public IEnumerable<SharedTensor> SharedTensors()
+    {
+        yield return new("prompt_embeddings", Embeddings, true, true);
+    }
+}
