@@ -18,7 +18,7 @@ public class AdaLoraTests
     public void AdaLoraLayer_ForwardIsBasePlusScaledPLambdaQ_AndGradientsMatchFiniteDifferences()
     {
         var layer = new AdaLoraLayer(new Linear(5, 4, true, new Generator(2)));
-        layer.AddAdapter("default", Config(), new ModulePath("l", "l"));
+        layer.AddAdapter(AdapterContext.Standalone("default", Config(), "l"));
         layer.SetActive(["default"]);
         layer.To(DType.Float64);
         layer.BaseLayer.RequiresGrad(false);
@@ -82,7 +82,7 @@ public class AdaLoraTests
         var gpt = TinyGpt();
         gpt.Train();
         var peft = Peft.Apply(gpt, config);
-        var allocator = (AdaLoraAllocator)peft.StepHooks.Single();
+        var allocator = (AdaLoraModelPart)peft.ModelPart("default")!;
         var opt = new AdamW(peft.TrainableParameters(), lr: 2e-2, weightDecay: 0);
         var ids = Ids();
         budgets = new List<int?>();

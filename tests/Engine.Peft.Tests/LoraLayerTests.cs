@@ -13,7 +13,7 @@ public class LoraLayerTests
     {
         var lin = new Linear(inF, outF, bias: true, new Generator(seed));
         var layer = new LoraLayer(lin);
-        layer.AddAdapter("default", config, Where);
+        layer.AddAdapter(AdapterContext.Standalone("default", config, Where.Engine));
         layer.SetActive(["default"]);
         return layer;
     }
@@ -151,7 +151,7 @@ public class LoraLayerTests
         var x = Randn(2, 4, 6);
         var before = lin.Forward(x).ToDoubleArray();
         var layer = new LoraLayer(lin);
-        layer.AddAdapter("default", new LoraConfig { R = 2, LoraAlpha = 4, InitLoraWeights = init }, Where);
+        layer.AddAdapter(AdapterContext.Standalone("default", new LoraConfig { R = 2, LoraAlpha = 4, InitLoraWeights = init }, Where.Engine));
         layer.SetActive(["default"]);
         AssertClose(before, layer.Forward(x).ToDoubleArray(), 1e-5, "output at step 0");
 

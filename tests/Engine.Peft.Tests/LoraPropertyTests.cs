@@ -20,7 +20,7 @@ public class LoraPropertyTests
             InitLoraWeights = init, Seed = (ulong)rng.Next(),
         };
         var layer = new LoraLayer(new Linear(inF, outF, bias: rng.Next(2) == 0, new Generator((ulong)rng.Next())));
-        layer.AddAdapter("default", config, new ModulePath("l", "l"));
+        layer.AddAdapter(AdapterContext.Standalone("default", config, "l"));
         layer.SetActive(["default"]);
         // Move away from the initialisation so the adapter contributes.
         ulong s = (ulong)rng.Next();

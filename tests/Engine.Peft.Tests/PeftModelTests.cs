@@ -23,9 +23,9 @@ public class PeftModelTests
         Assert.Equal(["blocks.1.mlp.fc"], AdaptedPaths(byExact));
 
         // A regular expression must match the whole path (engine or Hugging Face name).
-        var byRegex = Peft.Apply(TinyGpt(), new LoraConfig { TargetModulesRegex = @"transformer\.h\.\d+\.mlp\.c_(fc|proj)" });
+        var byRegex = Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ModuleSelector.Regex(@"transformer\.h\.\d+\.mlp\.c_(fc|proj)") });
         Assert.Equal(["blocks.0.mlp.fc", "blocks.0.mlp.proj", "blocks.1.mlp.fc", "blocks.1.mlp.proj"], AdaptedPaths(byRegex));
-        Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), new LoraConfig { TargetModulesRegex = "mlp" }));
+        Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ModuleSelector.Regex("mlp") }));
 
         // Hugging Face names work as targets too.
         var byHfName = Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ["c_attn"] });
@@ -251,14 +251,32 @@ public class PeftModelTests
     }
 
     [Fact]
+    public void PeftSvdCombination_WeightsEachScaledDeltaByWeightTimesScaleAndPutsSIntoB()
+    {
+        var peft = Peft.Apply(TinyGpt(), Lora(r: 2, alpha: 4, seed: 1, "qkv"), "a");
+        peft.AddAdapter("b", Lora(r: 3, alpha: 6, seed: 2, "qkv"));
+        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "full", LoraCombinationType.Svd, svdRank: 5);
+        foreach (var (_, l) in peft.AdapterLayers())
+        {
+            var layer = (LoraLayer)l;
+            // PEFT's numbers: sum_i (w_i s_i) (s_i B_i A_i), with s_a = 2 and s_b = 2.
+            var sum = layer.DeltaWeight("a") * (0.5 * 2) + layer.DeltaWeight("b") * (1.5 * 2);
+            AssertClose(sum.ToDoubleArray(), layer.DeltaWeight("full").ToDoubleArray(), 1e-5);
+            // A' = V_k^T has orthonormal rows (the singular values sit in B').
+            var a = layer.LoraA("full").To(DType.Float64);
+            AssertClose(Tensor.Eye(5, dtype: DType.Float64).ToDoubleArray(), (a % a.T).ToDoubleArray(), 1e-5);
+        }
+    }
+
+    [Fact]
     public void SvdCombination_IsTheBestLowRankApproximationOfTheWeightedSum()
     {
         var peft = Peft.Apply(TinyGpt(), Lora(r: 2, alpha: 4, seed: 1, "qkv"), "a");
         peft.AddAdapter("b", Lora(r: 3, alpha: 3, seed: 2, "qkv"));
         // Rank 5 holds the whole sum (rank <= 2 + 3): exact.
-        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "full", LoraCombinationType.Svd, svdRank: 5);
+        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "full", LoraCombinationType.SvdOfWeightedUpdates, svdRank: 5);
         // Default rank: the largest, 3; the error is the sum's singular values beyond the third (Eckart-Young).
-        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "top", LoraCombinationType.Svd);
+        peft.AddWeightedAdapter(["a", "b"], [0.5, 1.5], "top", LoraCombinationType.SvdOfWeightedUpdates);
         foreach (var (_, l) in peft.AdapterLayers())
         {
             var layer = (LoraLayer)l;
@@ -273,20 +291,20 @@ public class PeftModelTests
     }
 
     [Fact]
-    public void LoraPlus_PutsBInAGroupWithRatioTimesTheLearningRate()
+    public void LoraPlus_PutsBAndEveryVectorInAGroupWithRatioTimesTheLearningRate()
     {
         var peft = Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ["qkv"], UseDora = true });
         var groups = LoraPlus.ParamGroups(peft, lr: 1e-3, ratio: 16);
-        var bs = peft.AdapterLayers().Select(l => ((LoraLayer)l.Layer).LoraB("default")).ToList();
+        var layers = peft.AdapterLayers().Select(l => (LoraLayer)l.Layer).ToList();
+        var fast = layers.SelectMany(l => new[] { l.LoraB("default"), l.Magnitude("default")! }).ToList();
         var group = groups.Single(g => g.Name == "lora_B");
         Assert.Equal(16e-3, group.Lr, 15);
-        Assert.Equal(bs.Count, group.Parameters.Count);
-        Assert.All(bs, b => Assert.Contains(b, group.Parameters));
+        // PEFT's create_loraplus_optimizer: lora_B and every 1-D parameter (here the DoRA magnitudes).
+        Assert.Equal(fast.Count, group.Parameters.Count);
+        Assert.All(fast, b => Assert.Contains(b, group.Parameters));
         var rest = groups.Single(g => g.Name == "default");
         Assert.Equal(1e-3, rest.Lr);
-        // A and the DoRA magnitudes: 2 per layer.
-        Assert.Equal(2 * bs.Count, rest.Parameters.Count);
-        Assert.DoesNotContain(rest.Parameters, p => bs.Contains(p));
+        Assert.Equal(layers.Select(l => l.LoraA("default")), rest.Parameters);
         Assert.NotNull(new AdamW(groups));
     }
 

@@ -30,7 +30,7 @@ public class PrefixTuningTests
             table[2 * l] = ((LayerKvCache)cache[l]).Keys!.Squeeze(0).Transpose(0, 1).Reshape(3, 8);
             table[2 * l + 1] = ((LayerKvCache)cache[l]).Values!.Squeeze(0).Transpose(0, 1).Reshape(3, 8);
         }
-        using (Autograd.Autograd.NoGrad()) PrefixTuningConfig.Encoder(peft, "default").Embedding.CopyFrom(Tensor.Concat(table, 1));
+        using (Autograd.Autograd.NoGrad()) ((PrefixTuning)peft.ModelPart("default")!).Embedding.CopyFrom(Tensor.Concat(table, 1));
         AssertClose(expected, peft.Forward(ids), 1e-5);
     }
 
@@ -39,7 +39,7 @@ public class PrefixTuningTests
     {
         var peft = Peft.Apply(TinyGpt(), Config(projection: true));
         peft.To(DType.Float64);
-        var encoder = PrefixTuningConfig.Encoder(peft, "default");
+        var encoder = ((PrefixTuning)peft.ModelPart("default")!);
         Assert.All(peft.Model.Parameters(), p => Assert.False(p.RequiresGrad));
         var ids = Tensor.FromArray(new long[,] { { 1, 5 }, { 4, 0 } });
         AssertParameterGradients(encoder, () => peft.Forward(ids));
@@ -51,7 +51,7 @@ public class PrefixTuningTests
         var peft = Peft.Apply(TinyGpt(), Config());
         var gpt = peft.Model;
         var prompt = Tensor.FromArray(new long[,] { { 3, 8 }, { 12, 1 } });
-        var generated = Sampling.Generate(gpt, prompt, 4, new SamplingOptions(Greedy: true), cache: PrefixTuningConfig.CreateCache(peft, "default", 2));
+        var generated = Sampling.Generate(gpt, prompt, 4, new SamplingOptions(Greedy: true), cache: peft.ActiveInputAdapter!.CreateCache(peft, 2));
         var tokens = prompt;
         using (Autograd.Autograd.NoGrad())
             for (int step = 0; step < 4; step++)

@@ -25,7 +25,8 @@ public class PromptTuningTests
         var peft = Peft.Apply(TinyGpt(), new PromptTuningConfig { NumVirtualTokens = 2, Seed = 1 });
         peft.AddAdapter("lora", new LowRank.LoraConfig { TargetModules = ["qkv"] });
         peft.DeleteAdapter("default");
-        Assert.Empty(peft.PromptModules.Keys);
+        Assert.DoesNotContain("default", peft.ModelParts.Keys);
+        Assert.DoesNotContain(peft.StateDict().Keys, k => k.Contains("weight") && k.StartsWith("adapter_parts."));
         Assert.Equal(["lora"], peft.ActiveAdapters);
         // LoRA's default init (B = 0) leaves the base output.
         AssertClose(TinyGpt().Forward(Ids()), peft.Forward(Ids()), 1e-6);
@@ -38,7 +39,7 @@ public class PromptTuningTests
         peft.To(DType.Float64);
         Assert.All(peft.Model.Parameters(), p => Assert.False(p.RequiresGrad));
         var ids = Tensor.FromArray(new long[,] { { 1, 5 }, { 4, 0 } });
-        AssertParameterGradients(peft.PromptModules["default"], () => peft.Forward(ids));
+        AssertParameterGradients(peft.ModelParts["default"], () => peft.Forward(ids));
     }
 
     [Fact]
@@ -46,7 +47,7 @@ public class PromptTuningTests
     {
         var peft = Peft.Apply(TinyGpt(), new PromptTuningConfig { NumVirtualTokens = 3, Seed = 4 });
         var prompt = Tensor.FromArray(new long[,] { { 3, 8 }, { 12, 1 } });
-        var generated = Sampling.Generate(peft.Model, prompt, 4, new SamplingOptions(Greedy: true), cache: PromptTuningConfig.CreateCache(peft, "default", 2));
+        var generated = Sampling.Generate(peft.Model, prompt, 4, new SamplingOptions(Greedy: true), cache: peft.ActiveInputAdapter!.CreateCache(peft, 2));
         var tokens = prompt;
         using (Autograd.Autograd.NoGrad())
             for (int step = 0; step < 4; step++)
@@ -62,7 +63,7 @@ public class PromptTuningTests
         var peft = Peft.Apply(gpt, new PromptTuningConfig { NumVirtualTokens = 4, Seed = 5 });
         Assert.Equal(4 * 8, peft.PrintTrainableParameters(TextWriter.Null).Trainable);
         var opt = new AdamW(peft.TrainableParameters(), lr: 1e-2);
-        var p0 = PromptTuningConfig.Embeddings(peft, "default").ToArray<float>();
+        var p0 = ((PromptTuning)peft.ModelPart("default")!).Embeddings.ToArray<float>();
         for (int step = 0; step < 3; step++)
         {
             Losses.CrossEntropy(peft.Forward(Ids()).Reshape(-1, 13), Ids().Roll(-1, 1).Reshape(-1)).Backward();
@@ -70,7 +71,7 @@ public class PromptTuningTests
             opt.ZeroGrad();
         }
         foreach (var (name, p) in gpt.NamedParameters()) Assert.Equal(before[name], p.ToArray<float>());
-        Assert.NotEqual(p0, PromptTuningConfig.Embeddings(peft, "default").ToArray<float>());
+        Assert.NotEqual(p0, ((PromptTuning)peft.ModelPart("default")!).Embeddings.ToArray<float>());
 
         var x = Ids();
         var expected = peft.Forward(x).ToDoubleArray();

@@ -62,7 +62,7 @@ static class TestSupport
 
     /// <summary>A LoRA config for tests: non-zero B from the start, seeded.</summary>
     public static LoraConfig Lora(int r = 2, double alpha = 4, ulong seed = 7, params string[] targets) =>
-        new() { R = r, LoraAlpha = alpha, TargetModules = targets.Length == 0 ? ["qkv", "proj", "fc"] : targets, InitLoraWeights = LoraInit.Random, Seed = seed };
+        new() { R = r, LoraAlpha = alpha, TargetModules = targets.Length == 0 ? ["qkv", "proj", "fc"] : ModuleSelector.Create(targets), InitLoraWeights = LoraInit.Random, Seed = seed };
 
     /// <summary>A tiny GPT in evaluation mode.</summary>
     public static Gpt TinyGpt(ulong seed = 1, int layers = 2) =>

@@ -24,13 +24,13 @@ public class VeraTests
     {
         var peft = Adapted();
         // Widest input is mlp.proj's 16, widest output qkv's 24.
-        Assert.Equal([6, 16], peft.Shared[VeraConfig.SharedName("A", "default")].Shape);
-        Assert.Equal([24, 6], peft.Shared[VeraConfig.SharedName("B", "default")].Shape);
-        Assert.Equal(2, peft.StateDict().Keys.Count(k => k.StartsWith("shared.vera_")));
-        Assert.DoesNotContain(peft.StateDict().Keys, k => k.Contains("vera_A") && !k.StartsWith("shared."));
+        Assert.Equal([6, 16], ((VeraProjections)peft.ModelPart("default")!).A.Shape);
+        Assert.Equal([24, 6], ((VeraProjections)peft.ModelPart("default")!).B.Shape);
+        Assert.Equal(2, peft.StateDict().Keys.Count(k => k.StartsWith("adapter_parts.default.vera_")));
+        Assert.DoesNotContain(peft.StateDict().Keys, k => k.Contains("vera_A") && !k.StartsWith("adapter_parts."));
         var layers = peft.AdapterLayers().Select(l => (VeraLayer)l.Layer).ToList();
-        Assert.All(layers, l => Assert.Same(peft.Shared[VeraConfig.SharedName("A", "default")].Storage, l.A("default").Storage));
-        Assert.False(peft.Shared[VeraConfig.SharedName("A", "default")].RequiresGrad);
+        Assert.All(layers, l => Assert.Same(((VeraProjections)peft.ModelPart("default")!).A.Storage, l.A("default").Storage));
+        Assert.False(((VeraProjections)peft.ModelPart("default")!).A.RequiresGrad);
         // Trainable per layer: r + out.
         Assert.Equal(layers.Sum(l => 6 + l.OutFeatures), peft.PrintTrainableParameters(TextWriter.Null).Trainable);
     }
@@ -70,7 +70,7 @@ public class VeraTests
     {
         var gpt = TinyGpt();
         var peft = Peft.Apply(gpt, Config());
-        var frozen = gpt.NamedParameters().Select(p => p.Parameter).Concat(peft.Shared.NamedBuffers().Select(b => b.Buffer))
+        var frozen = gpt.NamedParameters().Select(p => p.Parameter).Concat(peft.ModelParts.NamedBuffers().Select(b => b.Buffer))
             .Where(t => !peft.TrainableParameters().Contains(t)).Select(t => (t, t.ToArray<float>())).ToList();
         var opt = new AdamW(peft.TrainableParameters(), lr: 1e-2);
         for (int step = 0; step < 3; step++)

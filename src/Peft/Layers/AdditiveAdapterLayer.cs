@@ -38,7 +38,8 @@ public abstract class AdditiveAdapterLayer : AdapterLayer
     protected static Tensor LinearMap(Tensor x, Tensor weight)
     {
         var shape = x.Shape;
+        int rows = shape[..^1].Aggregate(1, (a, b) => a * b);
         shape[^1] = weight.Size(0);
-        return x.Reshape(-1, x.Size(-1)).MatMul(weight.T).Reshape(shape);
+        return x.Reshape(rows, x.Size(-1)).MatMul(weight.T).Reshape(shape);
     }
 }
