@@ -1,14 +1,13 @@
 using System.CommandLine;
 using Engine.Nn;
 using Engine.Peft;
-using Engine.Peft.Prompt;
 
 namespace Engine.Cli;
 
 /// <summary>
 /// <c>--adapter &lt;dir&gt;</c>, repeatable: adapters in Hugging Face PEFT's layout (adapter_config.json +
-/// adapter_model.safetensors) loaded onto the model and all active at once, so an adapter can be checked
-/// (<c>engine logits</c>) and used (<c>engine generate</c>) from the command line.
+/// adapter_model.safetensors) of any registered method, loaded onto the model and all active at once, so an adapter
+/// can be checked (<c>engine logits</c>) and used (<c>engine generate</c>) from the command line.
 /// </summary>
 static class AdapterOption
 {
@@ -26,27 +25,18 @@ static class AdapterOption
         var peft = new PeftModel<Gpt>(model);
         for (int i = 0; i < folders.Length; i++)
         {
+            if (string.IsNullOrWhiteSpace(folders[i])) throw new ArgumentException("--adapter: an empty folder name was given");
             if (!Directory.Exists(folders[i])) throw new DirectoryNotFoundException($"--adapter: no adapter folder at '{folders[i]}'");
             try { peft.LoadAdapter(folders[i], i == 0 ? "default" : $"adapter_{i}"); }
             catch (NotSupportedException e) { throw new ArgumentException($"--adapter '{folders[i]}': {e.Message}", e); }
         }
-        if (peft.PeftConfigs.Values.Count(c => !c.TargetsLayers) > 1)
-            throw new ArgumentException("--adapter: at most one prompt or prefix tuning adapter can be applied at a time");
+        if (peft.AdapterNames.Count(n => peft.ModelPart(n) is IInputAdapter) > 1)
+            throw new ArgumentException("--adapter: at most one input-side adapter (prompt or prefix tuning) can be applied at a time");
         peft.SetAdapter([.. peft.AdapterNames]);
         peft.Eval();
         return peft;
     }
 
-    /// <summary>The KV cache that a prompt or prefix tuning adapter starts generation with, or null.</summary>
-    public static KvCache? StartCache(PeftModel? peft, int batch)
-    {
-        if (peft is null) return null;
-        foreach (var name in peft.ActiveAdapters)
-            switch (peft.PeftConfigs[name])
-            {
-                case PrefixTuningConfig: return PrefixTuningConfig.CreateCache(peft, name, batch);
-                case PromptTuningConfig: return PromptTuningConfig.CreateCache(peft, name, batch);
-            }
-        return null;
-    }
+    /// <summary>The KV cache that an input-side adapter starts generation with, or null.</summary>
+    public static KvCache? StartCache(PeftModel? peft, int batch) => peft?.ActiveInputAdapter?.CreateCache(peft, batch);
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Engine.Autograd;
 using Engine.Nn;
 using Engine.Peft;
-using Engine.Peft.LowRank;
 using PeftApi = Engine.Peft.Peft;
 
 namespace Engine.Cli;
@@ -18,7 +17,7 @@ static class ClassifyCommand
     public static Command Create()
     {
         var data = new Option<string>("--data") { Description = "JSON lines with subject, body, label (default: the embedded SpamAssassin subset)", DefaultValueFactory = _ => "spamassassin" };
-        var adapter = new Option<string>("--adapter") { Description = "lora (default) or full", DefaultValueFactory = _ => "lora" };
+        var adapter = new Option<string>("--adapter") { Description = "an adapter method that adapts layers (lora, dora, vera, ia3, ...) or full", DefaultValueFactory = _ => "lora" };
         var steps = new Option<int>("--steps") { Description = "training steps", DefaultValueFactory = _ => 300 };
         var length = new Option<int>("--length") { Description = "bytes per message", DefaultValueFactory = _ => 256 };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-2 };
@@ -39,7 +38,12 @@ static class ClassifyCommand
 
     static int Run(string dataSource, string method, int steps, int length, double lr, ulong seed)
     {
-        if (method is not ("lora" or "full")) throw new ArgumentException($"--adapter must be lora or full, got '{method}'");
+        // The method's preset, with the classification head trained and saved beside the adapter.
+        var adapterConfig = method == "full" ? null : PeftRegistry.ByCliName(method) switch
+        {
+            var (info, _) when info.LayerType is null => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} adapts the inputs"),
+            var (info, variant) => info.Preset(AdapterPreset.ForTransformer(8, steps, seed), variant) with { ModulesToSave = ["head"] },
+        };
         var examples = Load(dataSource);
         var set = new TextClassificationSet(examples, 0.2, seed);
         Console.WriteLine($"data: {examples.Count} messages ({set.Train.Count(e => e.Label == 1)} spam of {set.Train.Count} train, {set.HeldOut.Count} held out), {length} bytes each");
@@ -47,11 +51,7 @@ static class ClassifyCommand
         var config = new TransformerEncoderConfig(TextClassificationSet.VocabSize, length, DModel: 64, Layers: 2, Heads: 4, NumClasses: 2);
         var encoder = new TransformerEncoderClassifier(config, new Generator(seed));
         Module trained = encoder;
-        if (method == "lora")
-        {
-            var lora = new LoraConfig { R = 8, LoraAlpha = 16, TargetModules = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"], ModulesToSave = ["head"], Seed = seed };
-            trained = PeftApi.Apply(encoder, lora);
-        }
+        if (adapterConfig is not null) trained = PeftApi.Apply(encoder, adapterConfig);
         long trainable = trained.ParameterCount(trainableOnly: true), total = trained.ParameterCount();
         Console.WriteLine($"model: encoder d=64, 2 layers, 4 heads, mean pooling; {method}: {trainable:N0} trainable of {total:N0} parameters ({100.0 * trainable / total:F2}%)");
 

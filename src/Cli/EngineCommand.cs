@@ -9,12 +9,13 @@ namespace Engine.Cli;
 /// </summary>
 public static class EngineCommand
 {
-    /// <summary>Builds the root command with its subcommands: train, finetune, sample, generate, logits, inspect, demo.</summary>
+    /// <summary>Builds the root command with its subcommands: train, finetune, zoo, sample, generate, logits, inspect, demo.</summary>
     public static RootCommand Build()
     {
         var root = new RootCommand("engine: a pure-managed C# tensor engine with autograd");
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());
+        root.Subcommands.Add(ZooCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());

@@ -24,6 +24,6 @@ public sealed class ClassifyCommandTests
         Assert.Contains("no data file at '/nonexistent/spam.jsonl'", missing.Error);
         var bad = CliRun.Invoke("classify", "--adapter", "bogus");
         Assert.Equal(2, bad.ExitCode);
-        Assert.Contains("--adapter must be lora or full", bad.Error);
+        Assert.Contains("no adapter method named 'bogus'", bad.Error);
     }
 }

@@ -18,7 +18,8 @@ public sealed class FinetuneTests
         return path;
     });
 
-    public static TheoryData<string> Methods => new("lora", "dora", "adalora", "vera", "ia3", "prefix", "prompt", "bottleneck", "full");
+    /// <summary>Every registered method and variant, and full fine-tuning: a new method gets its case by registering.</summary>
+    public static TheoryData<string> Methods => new(PeftRegistry.CliNames().Append("full"));
 
     [Theory]
     [MemberData(nameof(Methods))]
@@ -47,6 +48,43 @@ public sealed class FinetuneTests
     {
         var result = CliRun.Invoke("finetune", "--checkpoint", Checkpoint.Value, "--adapter", "magic");
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("'magic' is not one of lora", result.Error);
+        Assert.Contains("no adapter method named 'magic'; methods: ", result.Error);
+        Assert.Contains("lora", result.Error);
+    }
+
+    [Fact]
+    public void Finetune_SetsConfigFieldsByPeftName_AndRejectsUnknownFields()
+    {
+        var folder = Path.Combine(CliRun.TempFolder(), "adapter");
+        var result = CliRun.Invoke("finetune", "--checkpoint", Checkpoint.Value, "--adapter", "lora", "--steps", "1", "--batch", "2",
+            "--set", "lora_dropout=0.25", "--set", "r=3", "--out", folder);
+        Assert.True(result.ExitCode == 0, result.Error);
+        var config = (Engine.Peft.LowRank.LoraConfig)AdapterFiles.ReadConfig(folder);
+        Assert.Equal(0.25, config.LoraDropout);
+        Assert.Equal(3, config.R);
+
+        var bad = CliRun.Invoke("finetune", "--checkpoint", Checkpoint.Value, "--adapter", "lora", "--steps", "1", "--set", "lora_dropuot=0.1");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("no field 'lora_dropuot'", bad.Error);
+        var badValue = CliRun.Invoke("finetune", "--checkpoint", Checkpoint.Value, "--adapter", "lora", "--steps", "1", "--set", "r=many");
+        Assert.Equal(2, badValue.ExitCode);
+        Assert.Contains("'r'", badValue.Error);
+    }
+
+    [Fact]
+    public void Zoo_TabulatesTheChosenMethodsIntoTheReadmeBetweenItsMarkers()
+    {
+        var readme = Path.Combine(CliRun.TempFolder(), "README.md");
+        File.WriteAllText(readme, "before\n<!-- zoo:begin -->\nold table\n<!-- zoo:end -->\nafter\n");
+        var result = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "2", "--rank", "2", "--methods", "lora", "ia3", "full",
+            "--isolate", "false", "--readme", readme);
+        Assert.True(result.ExitCode == 0, result.Error);
+        var text = File.ReadAllText(readme);
+        Assert.StartsWith("before\n<!-- zoo:begin -->\n", text);
+        Assert.EndsWith("<!-- zoo:end -->\nafter\n", text);
+        Assert.DoesNotContain("old table", text);
+        Assert.Matches(@"\| lora \| LORA \| yes \| 0.01 \| [\d,]+ \|", text);
+        Assert.Matches(@"\| ia3 \| IA3 \| yes \|", text);
+        Assert.Matches(@"\| full \| - \| yes \| 0.003 \|", text);
     }
 }
