@@ -90,6 +90,8 @@ public static class AdapterFiles
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
         var file = Safetensors.Load(weightsPath);
+        // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.
+        var requiresGrad = peft.Parameters().Where(p => p.RequiresGrad).ToHashSet(ReferenceEqualityComparer.Instance);
         try { peft.AddAdapter(name, config, fromFile: true); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
 
@@ -112,6 +114,7 @@ public static class AdapterFiles
         if (missing.Count > 0 || unexpected.Count > 0 || wrongShape.Count > 0)
         {
             peft.DeleteAdapter(name);
+            foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
             throw new InvalidDataException($"AdapterFiles: '{weightsPath}' does not match the {config.PeftType} adapter built from its config: " +
                 $"missing keys [{string.Join(", ", missing)}]; unexpected keys [{string.Join(", ", unexpected)}]; wrong shapes [{string.Join(", ", wrongShape)}]");
         }

@@ -24,13 +24,15 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
         var generator = new AdapterContext(context.AdapterName, c, new ModulePath("prompt_encoder", "prompt_encoder"), null, null).Generator;
         var table = Tensor.Zeros(c.NumVirtualTokens, Projection ? _geometry.KvWidth : outWidth);
         if (c.InitWeights != "zero") Init.Normal(table, 0, 1, generator);
-        RegisterParameter("embedding", table);
+        // The prefixes join the model's keys and values, so they take the model's dtype (a Float64 model, say).
+        var dtype = context.Model.Model.Parameters().FirstOrDefault()?.DType ?? DType.Float32;
+        RegisterParameter("embedding", table.To(dtype));
         if (Projection)
         {
             int hidden = c.EncoderHiddenSize ?? _geometry.Width;
             var last = new Linear(hidden, outWidth, true, generator);
             if (c.InitWeights == "zero") { Init.Zeros(last.Weight); Init.Zeros(last.Bias!); }
-            RegisterModule("transform", new Sequential(new Linear(_geometry.KvWidth, hidden, true, generator), new Tanh(), last));
+            RegisterModule("transform", new Sequential(new Linear(_geometry.KvWidth, hidden, true, generator), new Tanh(), last).To(dtype));
         }
     }
 

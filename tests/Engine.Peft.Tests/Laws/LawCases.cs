@@ -1,0 +1,185 @@
+using Engine.Peft.Inserted;
+using Engine.Peft.LowRank;
+using Engine.Peft.Prompt;
+using Engine.Peft.RandomBasis;
+using Engine.Peft.Scaling;
+using Xunit;
+
+namespace Engine.Peft.Tests.Laws;
+
+/// <summary>
+/// One row of the law tests: a registered method (or one of its variants) with a configuration for the law model at
+/// initialisation and one whose adapter is non-trivial from the start. <see cref="LawCases.NonTrivial"/> also adds
+/// seeded noise to every trainable tensor, so tensors that start at zero (AdaLoRA's lambda, VeRA's b) take part too.
+/// </summary>
+/// <param name="Name">The row's name in test output (a method's CLI name or a variant's name).</param>
+/// <param name="PeftType">The method's <c>peft_type</c>.</param>
+/// <param name="Variant">The registered variant the row stands for, or null for the method itself.</param>
+/// <param name="AtInit">The configuration with the method's own initialisation.</param>
+/// <param name="NonTrivial">A configuration whose adapter changes the model before any scrambling, where the method allows it.</param>
+/// <param name="MovesBaseWeight">The initialisation moves part of the base weight into the adapter (PiSSA, OLoRA):
+/// the base of the adapted model is the residual, and only deleting the adapter gives the original weights back.</param>
+public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false)
+{
+    /// <summary>The registered method.</summary>
+    public PeftMethodInfo Method => PeftRegistry.ByPeftType(PeftType);
+
+    /// <summary>True when the registry says the method has <paramref name="capability"/>.</summary>
+    public bool Has(AdapterCapabilities capability) => Method.Capabilities.HasFlag(capability);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+}
+
+/// <summary>The case rows of the law tests, the law model and the helpers every law uses.</summary>
+public static class LawCases
+{
+    static readonly ModuleSelector Linears = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"];
+
+    static LoraConfig Lora => new() { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
+
+    static AdaLoraConfig AdaLora => new() { InitR = 4, TargetR = 2, LoraAlpha = 4, TotalStep = 10, Tinit = 1, Tfinal = 2, TargetModules = Linears, Seed = 5 };
+
+    /// <summary>Every row. A registered method or variant without one fails <c>EveryRegisteredMethodAndVariant_HasACaseRow</c>.</summary>
+    public static readonly IReadOnlyList<LawCase> All =
+    [
+        new("lora", "LORA", null, () => Lora, () => Lora with { InitLoraWeights = LoraInit.Random }),
+        // The exact DoRA gradient (norm not detached), so that the gradient check applies.
+        new("dora", "LORA", "dora", () => Lora with { UseDora = true, DoraDetachNorm = false },
+            () => Lora with { UseDora = true, DoraDetachNorm = false, InitLoraWeights = LoraInit.Random }),
+        new("rslora", "LORA", "rslora", () => Lora with { UseRsLora = true }, () => Lora with { UseRsLora = true, InitLoraWeights = LoraInit.Random }),
+        new("pissa", "LORA", "pissa", () => Lora with { InitLoraWeights = LoraInit.Pissa }, () => Lora with { InitLoraWeights = LoraInit.Pissa }, MovesBaseWeight: true),
+        new("olora", "LORA", "olora", () => Lora with { InitLoraWeights = LoraInit.Olora }, () => Lora with { InitLoraWeights = LoraInit.Olora }, MovesBaseWeight: true),
+        // lambda starts at zero: the scrambling makes it non-trivial.
+        new("adalora", "ADALORA", null, () => AdaLora, () => AdaLora),
+        new("vera", "VERA", null, () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3 },
+            () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3, DInitial = 0.5 }),
+        new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
+            () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
+        new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
+            () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], InitStd = 0.3, Seed = 5 }),
+        new("prompt", "PROMPT_TUNING", null, () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 },
+            () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
+        new("prefix", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, InitWeights = "zero", Seed = 5 },
+            () => new PrefixTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
+        new("prefix_projection", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 },
+            () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 }),
+    ];
+
+    /// <summary>The row named <paramref name="name"/>.</summary>
+    public static LawCase Get(string name) => All.Single(c => c.Name == name);
+
+    static TheoryData<string> Names(Func<LawCase, bool> where)
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in All.Where(where)) data.Add(c.Name);
+        return data;
+    }
+
+    /// <summary>Every row, by name (theory data).</summary>
+    public static TheoryData<string> Every => Names(_ => true);
+
+    /// <summary>Rows whose method starts at the base model.</summary>
+    public static TheoryData<string> StartingAtBase => Names(c => c.Has(AdapterCapabilities.StartsAtBase));
+
+    /// <summary>Rows whose method Hugging Face PEFT ships (its files use PEFT's keys).</summary>
+    public static TheoryData<string> InPeft => Names(c => c.Method.Attribute.InPeft);
+
+    /// <summary>The law model: a GPT of width 16 with 2 layers, in evaluation mode; the same weights for the same seed.</summary>
+    public static Gpt Base(ulong seed = 1) =>
+        (Gpt)new Gpt(new GptConfig(13, 16, 16, 2, 2, MlpRatio: 2), new Generator(seed)).Eval();
+
+    /// <summary>Token ids [2, 5] (with the virtual tokens, within the context of 16).</summary>
+    public static Tensor Ids() => Tensor.FromArray(new long[,] { { 1, 5, 2, 9, 3 }, { 4, 4, 0, 12, 7 } });
+
+    /// <summary>The model's output on <see cref="Ids"/>, outside autograd.</summary>
+    public static double[] Outputs(Module model)
+    {
+        using (Autograd.Autograd.NoGrad()) return model.Forward(Ids()).ToDoubleArray();
+    }
+
+    /// <summary>
+    /// Adds seeded noise N(0, <paramref name="std"/>) to every trainable tensor of <paramref name="peft"/> (every
+    /// adapter tensor that trains, model parts included), so no adapter stays at its initial, often trivial, values.
+    /// </summary>
+    public static void Scramble(PeftModel peft, ulong seed = 11, double std = 0.1)
+    {
+        var trainable = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).DistinctBy(p => p.Parameter, ReferenceEqualityComparer.Instance).ToList();
+        Assert.NotEmpty(trainable);
+        using var _ = Autograd.Autograd.NoGrad();
+        ulong k = 0;
+        foreach (var (_, t) in trainable)
+            t.CopyFrom(t.Detach() + Tensor.Randn(t.Shape, 0, std, t.DType, new Generator(seed * 1000 + k++)));
+    }
+
+    /// <summary>The row's non-trivial adapter on <paramref name="model"/> (a fresh law model by default), scrambled.</summary>
+    public static PeftModel<Gpt> NonTrivial(LawCase c, Gpt? model = null, string adapterName = "default", ulong seed = 11)
+    {
+        var peft = Peft.Apply(model ?? Base(), c.NonTrivial(), adapterName);
+        Scramble(peft, seed);
+        return peft;
+    }
+
+    /// <summary>Every parameter and buffer of <paramref name="model"/> by name, as bit patterns (for bit-identical comparisons).</summary>
+    public static Dictionary<string, long[]> Bits(Module model) => Bits(model.StateDict());
+
+    /// <summary>The bit patterns of each tensor (Float32 widens to Float64 exactly).</summary>
+    public static Dictionary<string, long[]> Bits(IReadOnlyDictionary<string, Tensor> state) =>
+        state.ToDictionary(kv => kv.Key, kv => kv.Value.To(Device.Cpu).ToDoubleArray().Select(BitConverter.DoubleToInt64Bits).ToArray());
+
+    /// <summary>Same keys and bit-identical values; the message names the first tensor that differs.</summary>
+    public static void AssertBitIdentical(Dictionary<string, long[]> expected, Dictionary<string, long[]> actual, string what)
+    {
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, bits) in expected)
+            Assert.True(bits.AsSpan().SequenceEqual(actual[key]), $"{what}: '{key}' is not bit-identical");
+    }
+
+    /// <summary>The largest absolute difference of two outputs.</summary>
+    public static double MaxDifference(double[] a, double[] b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        return a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
+    }
+
+    /// <summary>A scratch folder under the temp directory, unique per call.</summary>
+    public static string TempFolder() => Directory.CreateTempSubdirectory("engine-peft-laws-").FullName;
+}
+
+/// <summary>The rows themselves: every registered method and variant has one, and each non-trivial adapter changes the model.</summary>
+public class LawCaseTests
+{
+    [Fact]
+    public void EveryRegisteredMethodAndVariant_HasACaseRow()
+    {
+        var missing = new List<string>();
+        foreach (var method in PeftRegistry.Methods)
+        {
+            if (!LawCases.All.Any(c => c.PeftType == method.PeftType && c.Variant is null)) missing.Add(method.PeftType);
+            foreach (var (variant, _) in method.Variants)
+                if (!LawCases.All.Any(c => c.PeftType == method.PeftType && c.Variant == variant)) missing.Add($"{method.PeftType} variant '{variant}'");
+        }
+        Assert.True(missing.Count == 0, $"no law case row for: {string.Join(", ", missing)}; add one to LawCases.All");
+    }
+
+    [Fact]
+    public void EveryCaseRow_NamesARegisteredMethodWithItsConfig()
+    {
+        foreach (var c in LawCases.All)
+        {
+            Assert.Equal(c.Method.ConfigType, c.AtInit().GetType());
+            Assert.Equal(c.Method.ConfigType, c.NonTrivial().GetType());
+            if (c.Variant is not null) Assert.Contains(c.Method.Variants, v => v.Name == c.Variant);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(LawCases.Every), MemberType = typeof(LawCases))]
+    public void NonTrivialAdapter_ChangesTheOutput(string name)
+    {
+        var c = LawCases.Get(name);
+        var baseOutput = LawCases.Outputs(LawCases.Base());
+        var peft = LawCases.NonTrivial(c);
+        Assert.True(LawCases.MaxDifference(baseOutput, LawCases.Outputs(peft)) > 1e-3, $"{name}: the scrambled adapter leaves the output (nearly) unchanged");
+    }
+}
