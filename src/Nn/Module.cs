@@ -8,9 +8,9 @@ namespace Engine.Nn;
 /// </summary>
 public abstract class Module
 {
-    readonly List<(string Name, Tensor Tensor)> _parameters = new();
-    readonly List<(string Name, Tensor Tensor)> _buffers = new();
-    readonly List<(string Name, Module Module)> _children = new();
+    List<(string Name, Tensor Tensor)> _parameters = new();
+    List<(string Name, Tensor Tensor)> _buffers = new();
+    List<(string Name, Module Module)> _children = new();
 
     /// <summary>True in training mode (dropout active), false after <see cref="Eval"/>.</summary>
     public bool Training { get; private set; } = true;
@@ -201,6 +201,32 @@ public abstract class Module
             for (int i = 0; i < m._buffers.Count; i++) m._buffers[i] = (m._buffers[i].Name, Convert(m._buffers[i].Tensor));
         }
         return this;
+    }
+
+    /// <summary>
+    /// An independent copy of a module without sub-modules (a Linear, a norm, an embedding): same type and settings,
+    /// its own copies of every parameter and buffer (RequiresGrad kept). PEFT's <c>modules_to_save</c> trains such
+    /// copies so that the original stays as it was.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The module has sub-modules (their cached references could not follow).</exception>
+    public Module CopyLeaf()
+    {
+        if (_children.Count > 0)
+            throw new NotSupportedException($"{GetType().Name}.CopyLeaf: the module has sub-modules ({string.Join(", ", _children.Select(c => c.Name))}); only layers without sub-modules can be copied");
+        var copy = (Module)MemberwiseClone();
+        // The registries are the only state shared by reference: give the copy its own lists and tensors.
+        copy._parameters = _parameters.Select(p => (p.Name, CloneTensor(p.Tensor))).ToList();
+        copy._buffers = _buffers.Select(b => (b.Name, CloneTensor(b.Tensor))).ToList();
+        copy._children = new();
+        return copy;
+
+        static Tensor CloneTensor(Tensor t)
+        {
+            Tensor c;
+            using (Autograd.Autograd.NoGrad()) c = t.Detach().Clone();
+            c.RequiresGrad = t.RequiresGrad;
+            return c;
+        }
     }
 
     /// <summary>This module's own parameter named <paramref name="name"/> (the registry's current tensor).</summary>

@@ -95,12 +95,14 @@ public static class AdapterFiles
         try { peft.AddAdapter(name, config, fromFile: true); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
 
-        var saved = SavedKeys(peft, name);
+        // Every tensor must come from the file, shared ones too even when the config says they are not saved: VeRA's
+        // projections come from torch's generator in PEFT, which the engine cannot reproduce.
+        var expected = peft.NamedAdapterTensors(name).Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
         var wrongShape = new List<string>();
         var assignments = new List<(Tensor Target, Tensor Value)>();
-        foreach (var t in peft.NamedAdapterTensors(name).Where(t => saved.Contains(t.Key)))
+        foreach (var t in peft.NamedAdapterTensors(name).Where(t => expected.Contains(t.Key)))
         {
             // Some writers keep ".weight" on the DoRA magnitude's key; PEFT drops it. Accept both.
             var found = new[] { t.Key, t.Key + ".weight" }.FirstOrDefault(file.ContainsKey);

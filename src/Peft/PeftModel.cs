@@ -110,6 +110,20 @@ public class PeftModel : Module, ITrainingHooks
                 added.Add((path.Engine, layer, replaced));
                 layer.AddAdapter(new AdapterContext(name, config, path, this, part));
             }
+            // modules_to_save: each adapter trains its own copy, so the original module never changes (as PEFT).
+            foreach (var (path, module, parent, member) in FindModulesToSave(config))
+            {
+                var layer = module as ModulesToSaveLayer ?? new ModulesToSaveLayer(module);
+                Module? replaced = null;
+                if (!ReferenceEquals(layer, module))
+                {
+                    layer.Train(module.Training);
+                    parent.ReplaceModule(member, layer);
+                    replaced = module;
+                }
+                added.Add((path.Engine, layer, replaced));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part));
+            }
             _configs[name] = config;
             _order.Add(name);
             if (_active.Count == 0) _active = [name];
@@ -163,6 +177,27 @@ public class PeftModel : Module, ITrainingHooks
         return targets;
     }
 
+    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindModulesToSave(PeftConfig config)
+    {
+        if (config.ModulesToSave is not { Count: > 0 } names) return [];
+        var modules = Model.NamedModules().ToList();
+        var byPath = modules.ToDictionary(m => m.Name, m => m.Module);
+        var adapterPaths = modules.Where(m => m.Module is AdapterLayer).Select(m => m.Name + ".").ToList();
+        var found = new List<(ModulePath, Module, Module, string)>();
+        foreach (var (path, module) in modules)
+        {
+            if (path.Length == 0 || adapterPaths.Any(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
+            var where = PathOf(path);
+            if (!where.Names.Any(n => TargetMatcher.MatchesName(names, n))) continue;
+            if (module is AdapterLayer and not ModulesToSaveLayer)
+                throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' is both adapted and in modules_to_save");
+            int dot = path.LastIndexOf('.');
+            found.Add((where, module, dot < 0 ? Model : byPath[path[..dot]], dot < 0 ? path : path[(dot + 1)..]));
+        }
+        if (found.Count == 0) throw new ArgumentException($"PeftModel.AddAdapter: no module matches modules_to_save [{string.Join(", ", names)}]");
+        return found;
+    }
+
     /// <summary>Replaces the stored configuration of adapter <paramref name="name"/> (a schedule that fixes its rank pattern, say).</summary>
     public void UpdateConfig(string name, PeftConfig config)
     {
@@ -185,10 +220,8 @@ public class PeftModel : Module, ITrainingHooks
     {
         foreach (var (_, layer) in AdapterLayers()) layer.SetActive(_active);
         bool Trains(string adapter) => _active.Contains(adapter) && _configs.TryGetValue(adapter, out var c) && !c.InferenceMode;
-        // Freeze the base; modules_to_save train fully; adapter tensors train while their adapter is active.
+        // Freeze the base; adapter tensors (modules_to_save copies included) train while their adapter is active.
         foreach (var p in Model.Parameters()) p.RequiresGrad = false;
-        foreach (var name in _active.Where(Trains))
-            foreach (var (_, module) in ModulesToSave(_configs[name])) module.RequiresGrad(true);
         foreach (var (_, layer) in AdapterLayers())
             foreach (var name in layer.AdapterNames)
                 foreach (var t in layer.AdapterTensors(name)) t.Tensor.RequiresGrad = t.Trainable && Trains(name);
@@ -329,13 +362,12 @@ public class PeftModel : Module, ITrainingHooks
 
     /// <summary>
     /// The tensors of adapter <paramref name="name"/> under the keys of PEFT's files (live, not copies): the layers'
-    /// tensors (<c>base_model.model.&lt;path&gt;.lora_A.weight</c>), the model part's shared tensors, and the
-    /// <c>modules_to_save</c> parameters.
+    /// tensors (<c>base_model.model.&lt;path&gt;.lora_A.weight</c>, the <c>modules_to_save</c> copies'
+    /// <c>base_model.model.&lt;path&gt;.weight</c>) and the model part's shared tensors.
     /// </summary>
     public IEnumerable<AdapterTensor> NamedAdapterTensors(string name)
     {
-        var config = _configs.TryGetValue(name, out var c) ? c
-            : throw new KeyNotFoundException($"PeftModel: no adapter named '{name}'; adapters: [{string.Join(", ", _order)}]");
+        if (!_configs.ContainsKey(name)) throw new KeyNotFoundException($"PeftModel: no adapter named '{name}'; adapters: [{string.Join(", ", _order)}]");
         var list = new List<AdapterTensor>();
         foreach (var (path, layer) in AdapterLayers())
         {
@@ -345,9 +377,6 @@ public class PeftModel : Module, ITrainingHooks
         }
         if (ModelPart(name) is ISharedTensorOwner owner)
             foreach (var s in owner.SharedTensors()) list.Add(new AdapterTensor(s.Key, s.Tensor, s.Trainable));
-        foreach (var (path, module) in ModulesToSave(config))
-            foreach (var (param, t) in module.NamedParameters())
-                list.Add(new AdapterTensor(AdapterFiles.KeyPrefix + PathOf(path).External + "." + param, t, true));
         return list;
     }
 
@@ -372,11 +401,6 @@ public class PeftModel : Module, ITrainingHooks
 
     /// <summary>Loads an adapter saved in PEFT's layout as <paramref name="name"/>; frozen unless <paramref name="trainable"/>.</summary>
     public void LoadAdapter(string folder, string name, bool trainable = false) => AdapterFiles.Load(this, folder, name, trainable);
-
-    /// <summary>The modules named by the adapters' <c>modules_to_save</c>, with their engine paths.</summary>
-    public IEnumerable<(string Path, Module Module)> ModulesToSave(PeftConfig config) =>
-        Model.NamedModules().Where(m => m.Name.Length > 0 && config.ModulesToSave is { } names &&
-            PathOf(m.Name).Names.Any(n => TargetMatcher.MatchesName(names, n))).ToList();
 
     /// <summary>Records a configuration for an adapter whose layers were filled directly (weighted combinations).</summary>
     internal void RegisterAdapter(string name, PeftConfig config)

@@ -330,11 +330,14 @@ public class PeftModelTests
     }
 
     [Fact]
-    public void ModulesToSave_StayTrainable()
+    public void ModulesToSave_TrainACopyPerAdapter_AndTheOriginalStaysFrozen()
     {
         var peft = Peft.Apply(TinyGpt(), new LoraConfig { TargetModules = ["qkv"], ModulesToSave = ["ln_f"] });
-        var lnF = ((Gpt)peft.Model).LnF;
-        Assert.All(lnF.Parameters(), p => Assert.True(p.RequiresGrad));
+        var wrapper = (ModulesToSaveLayer)peft.AdapterLayers().Single(l => l.Path == "ln_f").Layer;
+        Assert.All(wrapper.Copy("default").Parameters(), p => Assert.True(p.RequiresGrad));
+        // The typed accessor reaches the original (PEFT's original_module), which stays frozen.
+        Assert.All(((Gpt)peft.Model).LnF.Parameters(), p => Assert.False(p.RequiresGrad));
+        Assert.Same(((Gpt)peft.Model).LnF, wrapper.BaseModule);
         Assert.False(((Gpt)peft.Model).Tok.Weight.RequiresGrad);
     }
 }

@@ -153,14 +153,20 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         foreach (var container in _containers)
             switch (Child(container))
             {
-                case ParameterDict p when p.Keys.Contains(name): yield return new(container, p[name], true); break;
-                case BufferDict b when b.Keys.Contains(name): yield return new(container, b[name], false); break;
+                case ParameterDict p when p.Keys.Contains(name): yield return new(FileKey(container, null), p[name], true); break;
+                case BufferDict b when b.Keys.Contains(name): yield return new(FileKey(container, null), b[name], false); break;
                 case ModuleDict<Module> d when d.Keys.Contains(name):
-                    foreach (var (key, t) in d[name].NamedParameters(container)) yield return new(key, t, true);
-                    foreach (var (key, t) in d[name].NamedBuffers(container)) yield return new(key, t, false);
+                    foreach (var (key, t) in d[name].NamedParameters()) yield return new(FileKey(container, key), t, true);
+                    foreach (var (key, t) in d[name].NamedBuffers()) yield return new(FileKey(container, key), t, false);
                     break;
             }
     }
+
+    /// <summary>
+    /// The file key suffix of a tensor: the container's name, then the entry's own member name (<c>lora_A.weight</c>;
+    /// <c>lora_E</c> for a tensor stored directly in the container).
+    /// </summary>
+    protected virtual string FileKey(string container, string? member) => member is null ? container : container + "." + member;
 
     /// <summary>Deletes adapter <paramref name="name"/> (it must not be merged).</summary>
     public void DeleteAdapter(string name)

@@ -49,13 +49,13 @@ public class BottleneckInitTests
         foreach (var block in new[] { 0, 1 })
             foreach (var norm in new[] { "ln1", "ln2" })
                 foreach (var param in new[] { "weight", "bias" })
-                    Assert.Contains($"base_model.blocks.{block}.{norm}.{param}", trainable);
+                    Assert.Contains($"base_model.blocks.{block}.{norm}.modules_to_save.default.{param}", trainable);
         Assert.DoesNotContain(trainable, n => n.Contains("ln_f") || n.Contains("base_layer") || n.Contains("tok."));
 
         ulong seed = 30;
         foreach (var block in new[] { 0, 1 })
             foreach (var norm in new[] { "ln1", "ln2" })
-                Scramble(peft.NamedParameters().Single(p => p.Name == $"base_model.blocks.{block}.{norm}.weight").Parameter, seed++, 1);
+                Scramble(peft.NamedParameters().Single(p => p.Name == $"base_model.blocks.{block}.{norm}.modules_to_save.default.weight").Parameter, seed++, 1);
         var folder = TempFolder();
         try
         {
@@ -66,7 +66,7 @@ public class BottleneckInitTests
                 {
                     string key = AdapterFiles.KeyPrefix + peft.PathOf($"blocks.{block}.{norm}").External;
                     Assert.Equal($"base_model.model.transformer.h.{block}.ln_{norm[2]}", key);
-                    var live = peft.NamedParameters().Single(p => p.Name == $"base_model.blocks.{block}.{norm}.weight").Parameter;
+                    var live = peft.NamedParameters().Single(p => p.Name == $"base_model.blocks.{block}.{norm}.modules_to_save.default.weight").Parameter;
                     Assert.Equal(live.ToDoubleArray(), file[key + ".weight"].ToDoubleArray());
                     Assert.Contains(key + ".bias", file.Keys);
                 }

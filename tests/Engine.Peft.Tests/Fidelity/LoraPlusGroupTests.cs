@@ -25,9 +25,9 @@ public class LoraPlusGroupTests
         var named = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
         var expectedFast = named.Where(p => p.Name.Contains("lora_B") || p.Parameter.Rank == 1).ToList();
         var expectedSlow = named.Except(expectedFast).ToList();
-        Assert.Contains(expectedFast, p => p.Name.EndsWith("mlp.fc.bias", StringComparison.Ordinal));
-        Assert.Contains(expectedFast, p => p.Name.EndsWith("ln_f.weight", StringComparison.Ordinal));
-        Assert.Contains(expectedSlow, p => p.Name.EndsWith("mlp.fc.weight", StringComparison.Ordinal));
+        Assert.Contains(expectedFast, p => p.Name.EndsWith("mlp.fc.modules_to_save.default.bias", StringComparison.Ordinal));
+        Assert.Contains(expectedFast, p => p.Name.EndsWith("ln_f.modules_to_save.default.weight", StringComparison.Ordinal));
+        Assert.Contains(expectedSlow, p => p.Name.EndsWith("mlp.fc.modules_to_save.default.weight", StringComparison.Ordinal));
         // 2 layers: B of qkv, fc bias; ln_f weight and bias.
         Assert.Equal(2 + 2 + 2, expectedFast.Count);
         // A of qkv and fc weight in each layer.

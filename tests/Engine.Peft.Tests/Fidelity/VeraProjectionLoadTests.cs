@@ -67,7 +67,7 @@ public class VeraProjectionLoadTests
     }
 
     [Fact]
-    public void Pending_FolderSavedWithoutProjections_IsRejectedNamingTheMissingKey()
+    public void FolderSavedWithoutProjections_IsRejectedNamingTheMissingKey()
     {
         var folder = SaveVera(saveProjection: false);
         try

@@ -57,7 +57,7 @@ public static class LawCases
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
-            () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], InitStd = 0.3, Seed = 5 }),
+            () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], InitStd = 0.3, ModulesToSave = ["ln1", "ln2"], Seed = 5 }),
         new("prompt", "PROMPT_TUNING", null, () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 },
             () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
         new("prefix", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, InitWeights = "zero", Seed = 5 },
