@@ -33,4 +33,8 @@ public abstract class AdapterModelPart : Module
 /// <param name="Config">The adapter's configuration.</param>
 /// <param name="Targets">The modules the adapter's layers will wrap, with their paths (empty for input-side methods).</param>
 /// <param name="FromFile">True when the adapter is being loaded: a file's tensors replace the initial ones, so the part builds the form files hold.</param>
-public sealed record AdapterModelPartContext(PeftModel Model, string AdapterName, PeftConfig Config, IReadOnlyList<(ModulePath Path, Module Module)> Targets, bool FromFile);
+public sealed record AdapterModelPartContext(PeftModel Model, string AdapterName, PeftConfig Config, IReadOnlyList<(ModulePath Path, Module Module)> Targets, bool FromFile)
+{
+    /// <summary>The part's own generator (from the config's seed, the adapter's name and the part's place on the model).</summary>
+    public Generator CreateGenerator() => AdapterContext.GeneratorFor(Config.Seed, "adapter_parts", AdapterName);
+}

@@ -15,8 +15,11 @@ public sealed class AdapterContext
         ModelPart = part;
         // One stable stream per (seed, module path, adapter): no two layers start with the same numbers, and the
         // same seed gives the same adapter in every process (FNV-1a; string.GetHashCode differs between processes).
-        Generator = new Generator(Mix(config.Seed ?? 0, path.Engine + "\0" + name));
+        Generator = GeneratorFor(config.Seed, path.Engine, name);
     }
+
+    /// <summary>The generator of adapter <paramref name="adapterName"/> at <paramref name="path"/> for <paramref name="seed"/> (null means 0).</summary>
+    public static Generator GeneratorFor(ulong? seed, string path, string adapterName) => new(Mix(seed ?? 0, path + "\0" + adapterName));
 
     /// <summary>The adapter's name.</summary>
     public string Name { get; }

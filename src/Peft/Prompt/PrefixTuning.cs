@@ -21,7 +21,7 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
         int outWidth = _geometry.Layers * 2 * _geometry.KvWidth;
         // A file holds the final prefixes, which PEFT uses directly at inference: no MLP then.
         Projection = c.PrefixProjection && !c.InferenceMode && !context.FromFile;
-        var generator = new AdapterContext(context.AdapterName, c, new ModulePath("prompt_encoder", "prompt_encoder"), null, null).Generator;
+        var generator = context.CreateGenerator();
         var table = Tensor.Zeros(c.NumVirtualTokens, Projection ? _geometry.KvWidth : outWidth);
         if (c.InitWeights != "zero") Init.Normal(table, 0, 1, generator);
         // The prefixes join the model's keys and values, so they take the model's dtype (a Float64 model, say).

@@ -15,7 +15,7 @@ public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTenso
             ?? throw new NotSupportedException($"PromptTuning: prompt tuning needs a model that implements IPromptableModel; {context.Model.Model.GetType().Name} does not");
         var table = model.TokenEmbedding.Weight.Detach();
         int n = c.NumVirtualTokens, vocab = table.Size(0);
-        var generator = new AdapterContext(context.AdapterName, c, new ModulePath("prompt_encoder", "prompt_encoder"), null, null).Generator;
+        var generator = context.CreateGenerator();
         Tensor initial;
         if (context.FromFile || c.PromptTuningInit == "RANDOM")
             initial = Tensor.Randn([n, table.Size(1)], 0, 1, table.DType, generator);

@@ -1,6 +1,5 @@
 using System.Reflection;
 using Module = Engine.Nn.Module;
-using System.Text.Json.Nodes;
 
 namespace Engine.Peft;
 
