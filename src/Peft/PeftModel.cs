@@ -147,39 +147,10 @@ public class PeftModel : Module, ITrainingHooks
         ApplyActive();
     }
 
-    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindTargets(string name, PeftConfig config, PeftMethodInfo method)
+    // Every module of the model outside adapter layers (nothing inside one — its base layer, its own sub-modules — can
+    // be adapted again), with its path and where it is registered.
+    List<(ModulePath Path, Module Module, Module Parent, string Member)> Candidates()
     {
-        var modules = Model.NamedModules().ToList();
-        var byPath = modules.ToDictionary(m => m.Name, m => m.Module);
-        var adapterPaths = modules.Where(m => m.Module is AdapterLayer).Select(m => m.Name + ".").ToList();
-        var targets = new List<(ModulePath, Module, Module, string)>();
-        foreach (var (path, module) in modules)
-        {
-            // Nothing inside an adapter layer (its base layer, its own sub-modules) is a target.
-            if (path.Length == 0 || adapterPaths.Any(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
-            var where = PathOf(path);
-            if (!TargetMatcher.IsTarget(config, where)) continue;
-            if (module is AdapterLayer existing)
-            {
-                if (!existing.Accepts(config))
-                    throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' already holds {existing.GetType().Name} adapters; mixing methods on one layer is not supported");
-            }
-            else if (!method.CanWrap(module)) continue;
-            int dot = path.LastIndexOf('.');
-            targets.Add((where, module, dot < 0 ? Model : byPath[path[..dot]], dot < 0 ? path : path[(dot + 1)..]));
-        }
-        if (targets.Count == 0)
-        {
-            var candidates = modules.Where(m => m.Name.Length > 0 && method.CanWrap(m.Module)).Select(m => PathOf(m.Name).External).Take(8);
-            throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' ({method.PeftType}, target_modules {config.TargetModules?.ToString() ?? "none"}); " +
-                $"{string.Join("/", method.Attribute.Wraps.Select(t => t.Name))} modules include: {string.Join(", ", candidates)}");
-        }
-        return targets;
-    }
-
-    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindModulesToSave(PeftConfig config)
-    {
-        if (config.ModulesToSave is not { Count: > 0 } names) return [];
         var modules = Model.NamedModules().ToList();
         var byPath = modules.ToDictionary(m => m.Name, m => m.Module);
         var adapterPaths = modules.Where(m => m.Module is AdapterLayer).Select(m => m.Name + ".").ToList();
@@ -187,13 +158,36 @@ public class PeftModel : Module, ITrainingHooks
         foreach (var (path, module) in modules)
         {
             if (path.Length == 0 || adapterPaths.Any(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
-            var where = PathOf(path);
-            if (!where.Names.Any(n => TargetMatcher.MatchesName(names, n))) continue;
+            int dot = path.LastIndexOf('.');
+            found.Add((PathOf(path), module, dot < 0 ? Model : byPath[path[..dot]], dot < 0 ? path : path[(dot + 1)..]));
+        }
+        return found;
+    }
+
+    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindTargets(string name, PeftConfig config, PeftMethodInfo method)
+    {
+        var candidates = Candidates();
+        var targets = candidates.Where(c => TargetMatcher.IsTarget(config, c.Path)).ToList();
+        foreach (var (where, module, _, _) in targets)
+            if (module is AdapterLayer existing && !existing.Accepts(config))
+                throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' already holds {existing.GetType().Name} adapters; mixing methods on one layer is not supported");
+        targets = targets.Where(t => t.Module is AdapterLayer || method.CanWrap(t.Module)).ToList();
+        if (targets.Count == 0)
+        {
+            var wrappable = candidates.Where(c => method.CanWrap(c.Module)).Select(c => c.Path.External).Take(8);
+            throw new ArgumentException($"PeftModel.AddAdapter: no module matches the targets of adapter '{name}' ({method.PeftType}, target_modules {config.TargetModules?.ToString() ?? "none"}); " +
+                $"{string.Join("/", method.Attribute.Wraps.Select(t => t.Name))} modules include: {string.Join(", ", wrappable)}");
+        }
+        return targets;
+    }
+
+    List<(ModulePath Path, Module Module, Module Parent, string Member)> FindModulesToSave(PeftConfig config)
+    {
+        if (config.ModulesToSave is not { Count: > 0 } names) return [];
+        var found = Candidates().Where(c => c.Path.Names.Any(n => TargetMatcher.MatchesName(names, n))).ToList();
+        foreach (var (where, module, _, _) in found)
             if (module is AdapterLayer and not ModulesToSaveLayer)
                 throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' is both adapted and in modules_to_save");
-            int dot = path.LastIndexOf('.');
-            found.Add((where, module, dot < 0 ? Model : byPath[path[..dot]], dot < 0 ? path : path[(dot + 1)..]));
-        }
         if (found.Count == 0) throw new ArgumentException($"PeftModel.AddAdapter: no module matches modules_to_save [{string.Join(", ", names)}]");
         return found;
     }
