@@ -3,12 +3,32 @@ namespace Engine;
 /// <summary>Shape arithmetic shared by every op: element counts, contiguous strides, broadcasting, axis normalisation.</summary>
 public static class Shapes
 {
-    /// <summary>Number of elements of a shape (1 for a scalar).</summary>
-    public static long Numel(ReadOnlySpan<int> shape)
+    /// <summary>Number of elements of a shape (1 for a scalar); throws when a size is negative or the count overflows a long.</summary>
+    public static long Numel(ReadOnlySpan<int> shape) => Validate("Numel", shape);
+
+    /// <summary>
+    /// The one check every tensor's shape passes: each size is at least 0 and the element count fits a long
+    /// and so do the contiguous strides, zeros skipped (checked, so nothing wraps). Returns the element count; throws ArgumentException naming <paramref name="op"/>.
+    /// </summary>
+    public static long Validate(string op, ReadOnlySpan<int> shape)
     {
+        bool empty = false;
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] < 0)
+                throw new ArgumentException($"{op}: shape {Format(shape)} has negative size {shape[i]} at dimension {i} (sizes must be >= 0)");
+            empty |= shape[i] == 0;
+        }
+        // The product skips zeros, as ContiguousStrides does: an empty tensor's strides must not wrap either.
         long n = 1;
-        foreach (var d in shape) n *= d;
-        return n;
+        foreach (var d in shape)
+        {
+            if (d == 0) continue;
+            if (n > long.MaxValue / d)
+                throw new ArgumentException($"{op}: shape {Format(shape)} has more elements than a tensor can index ({long.MaxValue})");
+            n *= d;
+        }
+        return empty ? 0 : n;
     }
 
     /// <summary>Row-major strides of a contiguous tensor of this shape.</summary>
@@ -38,7 +58,12 @@ public static class Shapes
     }
 
     /// <summary>Formats a shape as <c>[2,3]</c> for messages and printing.</summary>
-    public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(",", shape.ToArray()) + "]";
+    public static string Format(ReadOnlySpan<int> shape) => shape.Length <= MaxFormattedRank
+        ? "[" + string.Join(",", shape.ToArray()) + "]"
+        : "[" + string.Join(",", shape[..8].ToArray()) + $",... ({shape.Length} dimensions)]";
+
+    // Messages stay readable (and small) when a hostile shape has thousands of dimensions.
+    const int MaxFormattedRank = 64;
 
     /// <summary>NumPy/PyTorch broadcasting of two shapes; throws naming <paramref name="op"/> when they are incompatible.</summary>
     public static int[] Broadcast(string op, ReadOnlySpan<int> a, ReadOnlySpan<int> b)

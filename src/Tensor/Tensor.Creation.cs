@@ -9,7 +9,7 @@ public sealed partial class Tensor
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
     /// <summary>A tensor of zeros of the given dtype, on <paramref name="device"/> (default CPU).</summary>
-    public static Tensor Zeros(int[] shape, DType dtype, Device? device = null) => Empty(shape, dtype, device?.Backend, zeroed: true);
+    public static Tensor Zeros(int[] shape, DType dtype, Device? device = null) => Empty(shape, dtype, device?.Backend, zeroed: true, op: "Zeros");
 
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(params int[] shape) => Full(shape, 1.0, DType.Float32);
@@ -20,7 +20,8 @@ public sealed partial class Tensor
     /// <summary>A tensor filled with <paramref name="value"/>, on <paramref name="device"/> (default CPU).</summary>
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
-        var t = Empty(shape, dtype, device?.Backend);
+        RequireRepresentable("Full", value, dtype);
+        var t = Empty(shape, dtype, device?.Backend, op: "Full");
         t.Backend.Fill(t.Strided, value);
         return t;
     }
@@ -34,6 +35,7 @@ public sealed partial class Tensor
     /// <summary>A constant with this tensor's shape and dtype.</summary>
     public Tensor FullLike(double value)
     {
+        RequireRepresentable("FullLike", value, DType);
         var t = Empty(_shape, DType, Backend);
         Backend.Fill(t.Strided, value);
         return t;
@@ -45,9 +47,13 @@ public sealed partial class Tensor
     /// <summary>Values start, start+step, ... below end (torch.arange). Integer arguments give Int64 unless a dtype is given.</summary>
     public static Tensor Arange(double start, double end, double step = 1, DType? dtype = null, Device? device = null)
     {
-        Require(step != 0, "Arange: step must be non-zero");
-        long n = (long)Math.Ceiling((end - start) / step);
-        if (n < 0) n = 0;
+        Require(step != 0 && double.IsFinite(start) && double.IsFinite(end) && double.IsFinite(step),
+            $"Arange: start {start}, end {end} and step {step} must be finite, with a non-zero step");
+        double count = Math.Ceiling((end - start) / step);
+        Require(count <= Array.MaxLength,
+            $"Arange: start {start}, end {end} and step {step} give {count} values, more than a tensor holds ({Array.MaxLength})");
+        long n = count < 0 ? 0 : (long)count;
+        TensorLimits.CheckAllocation("Arange", [(int)n], DType.Float64, n); // the values are staged as doubles
         bool integral = start == Math.Floor(start) && step == Math.Floor(step) && end == Math.Floor(end);
         var dt = dtype ?? (integral ? DType.Int64 : DType.Float32);
         var values = new double[n];
@@ -63,6 +69,8 @@ public sealed partial class Tensor
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
     {
         Require(steps >= 0, $"Linspace: steps must be non-negative, got {steps}");
+        Require(steps <= Array.MaxLength, $"Linspace: {steps} steps are more than a tensor holds ({Array.MaxLength})");
+        TensorLimits.CheckAllocation("Linspace", [steps], DType.Float64, steps); // the values are staged as doubles
         var values = new double[steps];
         double step = steps > 1 ? (end - start) / (steps - 1) : 0;
         // Fill from both ends as PyTorch does, so the last value is exactly `end`.
@@ -75,6 +83,8 @@ public sealed partial class Tensor
     public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
     {
         int cols = m ?? n;
+        Require(n >= 0 && cols >= 0, $"Eye: sizes must be non-negative, got {n} x {cols}");
+        TensorLimits.CheckAllocation("Eye", [n, cols], DType.Float64, (long)n * cols);
         var values = new double[(long)n * cols];
         for (int i = 0; i < Math.Min(n, cols); i++) values[(long)i * cols + i] = 1;
         return FromArray(values, [n, cols]).To(dtype);
@@ -87,7 +97,7 @@ public sealed partial class Tensor
     /// <summary>A tensor holding a copy of <paramref name="data"/> with the given shape.</summary>
     public static Tensor FromSpan<T>(ReadOnlySpan<T> data, int[] shape) where T : unmanaged
     {
-        long numel = Shapes.Numel(shape);
+        long numel = Shapes.Validate("FromArray", shape);
         Require(numel == data.Length, $"FromArray: {data.Length} values cannot fill shape {Shapes.Format(shape)} ({numel} elements)");
         return new Tensor(CpuBackend.Instance.FromHost(data), (int[])shape.Clone());
     }
@@ -147,10 +157,24 @@ public sealed partial class Tensor
     {
         Require(kind is RandomKind.Integer or RandomKind.Bernoulli || dtype.IsFloating(), $"{op}: needs a floating dtype, got {dtype.Name()}");
         var g = generator ?? Generator.Default;
-        var t = Empty(shape, dtype, device?.Backend);
+        var t = Empty(shape, dtype, device?.Backend, op: op);
         ulong start = g.Take(t.Numel);
         t.Backend.Random(kind, g.Seed, start, t.Strided, a, b);
         return t;
+    }
+
+    // A fill value must survive conversion to the dtype: NaN or 1e300 in an Int32 tensor would silently become garbage.
+    static void RequireRepresentable(string op, double value, DType dtype)
+    {
+        var (low, high) = dtype switch
+        {
+            DType.Int32 => ((double)int.MinValue, (double)int.MaxValue),
+            DType.Int64 => (-9.2233720368547758e18, 9.2233720368547758e18),
+            _ => (double.NegativeInfinity, double.PositiveInfinity),
+        };
+        if (dtype.IsFloating() || dtype == DType.Bool) return;
+        Require(!double.IsNaN(value) && value >= low && value < high + 1,
+            $"{op}: value {value} cannot be represented in {dtype.Name()} (valid: integers in [{low}, {high}])");
     }
 
     /// <summary>Restarts the default generator (torch.manual_seed).</summary>

@@ -82,7 +82,15 @@ public sealed partial class Tensor
     public Tensor Embedding(Tensor ids)
     {
         Require(Rank == 2, $"Embedding: the table must be [num_embeddings, dim], got {Shapes.Format(_shape)}");
-        var rows = IndexSelect(0, ids.Reshape(-1));
+        Tensor rows;
+        try
+        {
+            rows = IndexSelect(0, ids.Reshape(-1));
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: ids must be in [0, {_shape[0]}) for a table of {_shape[0]} rows ({e.Message.Split(" (Parameter")[0]})");
+        }
         return rows.Reshape([.. ids._shape, _shape[1]]);
     }
 
@@ -106,7 +114,7 @@ public sealed partial class Tensor
         var first = tensors[0];
         int d = Shapes.NormalizeAxis("Concat", dim, first.Rank);
         var dtype = tensors.Select(t => t.DType).Aggregate(DTypes.Promote);
-        int total = 0;
+        long total = 0;
         foreach (var t in tensors)
         {
             RequireSameDevice("Concat", first, t);
@@ -115,8 +123,9 @@ public sealed partial class Tensor
                 Require(i == d || t._shape[i] == first._shape[i], $"Concat: shapes {Shapes.Format(first._shape)} and {Shapes.Format(t._shape)} differ in dimension {i} (only dimension {d} may differ)");
             total += t._shape[d];
         }
+        Require(total <= int.MaxValue, $"Concat: dimension {d} would have {total} elements, more than one dimension holds ({int.MaxValue})");
         var shape = first.Shape;
-        shape[d] = total;
+        shape[d] = (int)total;
         var result = Empty(shape, dtype, first.Backend);
         var parts = tensors.Select(t => t.To(dtype)).ToArray();
         int at = 0;
@@ -152,12 +161,14 @@ public sealed partial class Tensor
         for (int p = 0; p < padding.Length / 2; p++)
         {
             int d = Rank - 1 - p, before = padding[2 * p], after = padding[2 * p + 1];
-            int size = _shape[d] + before + after;
-            Require(size >= 0, $"Pad: padding {Shapes.Format(padding)} makes dimension {d} of {Shapes.Format(_shape)} negative");
-            shape[d] = size;
+            long size = (long)_shape[d] + before + after;
+            Require(size >= 0 && size <= int.MaxValue,
+                $"Pad: padding {Shapes.Format(padding)} makes dimension {d} of {Shapes.Format(_shape)} {size} long (valid: 0..{int.MaxValue})");
+            shape[d] = (int)size;
             // Negative padding crops the source; positive padding offsets it inside the result.
-            int cropStart = Math.Max(-before, 0), cropEnd = Math.Max(-after, 0);
-            source = source.Narrow(d, cropStart, Math.Max(source._shape[d] - cropStart - cropEnd, 0));
+            long cropStart = Math.Max(-(long)before, 0), cropEnd = Math.Max(-(long)after, 0);
+            long kept = Math.Max(source._shape[d] - cropStart - cropEnd, 0);
+            source = source.Narrow(d, (int)Math.Min(cropStart, source._shape[d]), (int)kept);
             offsets[d] = Math.Max(before, 0);
         }
         var result = Full(shape, value, DType, Device);

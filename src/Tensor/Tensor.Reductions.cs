@@ -77,10 +77,21 @@ public sealed partial class Tensor
     /// <summary>Smallest element of the whole tensor.</summary>
     public Tensor Min() => Amin();
 
-    /// <summary>Largest values along one dimension and their (first) indices (torch.max(dim)).</summary>
-    public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => (Amax([dim], keepDim), ArgMax(dim, keepDim));
-    /// <summary>Smallest values along one dimension and their (first) indices.</summary>
-    public (Tensor Values, Tensor Indices) Min(int dim, bool keepDim = false) => (Amin([dim], keepDim), ArgMin(dim, keepDim));
+    /// <summary>Largest values along one dimension and their (first) indices (torch.max(dim)); the gradient goes to those indices.</summary>
+    public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => Selected("Max", max: true, dim, keepDim);
+    /// <summary>Smallest values along one dimension and their (first) indices; the gradient goes to those indices.</summary>
+    public (Tensor Values, Tensor Indices) Min(int dim, bool keepDim = false) => Selected("Min", max: false, dim, keepDim);
+
+    // torch.max(dim) returns the values gathered at the selected indices, so with ties the whole gradient goes to the
+    // selected element (Amax, like torch.amax, splits it evenly among ties instead).
+    (Tensor Values, Tensor Indices) Selected(string name, bool max, int dim, bool keepDim)
+    {
+        if (Rank == 0) return (max ? Amax([dim], keepDim) : Amin([dim], keepDim), ArgReduce("Arg" + name, max, dim, keepDim));
+        int d = Shapes.NormalizeAxis(name, dim, Rank);
+        var indices = ArgReduce("Arg" + name, max, d, keepDim: true);
+        var values = Gather(d, indices);
+        return keepDim ? (values, indices) : (values.Squeeze(d), indices.Squeeze(d));
+    }
 
     /// <summary>Int64 index of the first maximum along <paramref name="dim"/>; of the flattened tensor when null.</summary>
     public Tensor ArgMax(int? dim = null, bool keepDim = false) => ArgReduce("ArgMax", true, dim, keepDim);
@@ -121,7 +132,7 @@ public sealed partial class Tensor
     public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => Var([dim], unbiased, keepDim);
 
     /// <summary>Standard deviation: sqrt of <see cref="Var(int[], bool, bool)"/>.</summary>
-    public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).Sqrt();
+    public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).SqrtWithZeroSubgradient();
     public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => Std([dim], unbiased, keepDim);
 
     /// <summary>log(sum(exp(x))) over the given dimensions, computed stably by shifting by the maximum.</summary>
@@ -145,10 +156,19 @@ public sealed partial class Tensor
         return p switch
         {
             1 => x.Abs().Sum(dims, keepDim),
-            2 => x.Square().Sum(dims, keepDim).Sqrt(),
+            2 => x.Square().Sum(dims, keepDim).SqrtWithZeroSubgradient(),
             double.PositiveInfinity => x.Abs().Amax(dims, keepDim),
             _ => throw new ArgumentException($"Norm: p must be 1, 2 or infinity, got {p}"),
         };
+    }
+
+    // sqrt whose gradient at 0 is 0 rather than inf, so norm(0) and std(constant) have PyTorch's 0 gradient (not
+    // inf * 0 = NaN): the "double where" keeps the 0 inputs away from Sqrt's derivative; forward values are unchanged.
+    Tensor SqrtWithZeroSubgradient()
+    {
+        var zero = Eq(0);
+        var safe = Where(zero, OnesLike(), this);
+        return Where(zero, ZerosLike(), safe.Sqrt());
     }
 
     /// <summary>Running sum along one dimension (integers accumulate in Int64).</summary>

@@ -41,15 +41,16 @@ public sealed partial class Tensor
             else
             {
                 Require(target[i] >= 0, $"{op}: invalid dimension {target[i]} in {Shapes.Format(shape)}");
+                Require(target[i] == 0 || known <= long.MaxValue / target[i], $"{op}: shape {Shapes.Format(shape)} has more elements than a tensor can index");
                 known *= target[i];
             }
         }
         if (infer >= 0)
         {
-            Require(known != 0 && Numel % known == 0, $"{op}: shape {Shapes.Format(shape)} is invalid for a tensor of {Numel} elements {Shapes.Format(_shape)}");
+            Require(known != 0 && Numel % known == 0 && Numel / known <= int.MaxValue, $"{op}: shape {Shapes.Format(shape)} is invalid for a tensor of {Numel} elements {Shapes.Format(_shape)}");
             target[infer] = (int)(Numel / known);
         }
-        Require(Shapes.Numel(target) == Numel, $"{op}: shape {Shapes.Format(shape)} is invalid for a tensor of {Numel} elements {Shapes.Format(_shape)}");
+        Require(Shapes.Validate(op, target) == Numel, $"{op}: shape {Shapes.Format(shape)} is invalid for a tensor of {Numel} elements {Shapes.Format(_shape)}");
         return target;
     }
 
@@ -132,7 +133,8 @@ public sealed partial class Tensor
     {
         int d = Shapes.NormalizeAxis("Narrow", dim, Rank);
         if (start < 0) start += _shape[d];
-        Require(start >= 0 && length >= 0 && start + length <= _shape[d],
+        // In long: start + length overflows int for lengths near int.MaxValue and would pass the check.
+        Require(start >= 0 && length >= 0 && (long)start + length <= _shape[d],
             $"Narrow: start {start} and length {length} exceed dimension {d} of size {_shape[d]} in {Shapes.Format(_shape)}");
         var shape = Shape;
         shape[d] = length;
@@ -148,7 +150,7 @@ public sealed partial class Tensor
         int n = _shape[d];
         int s = Math.Clamp(start is int a ? (a < 0 ? a + n : a) : 0, 0, n);
         int e = Math.Clamp(end is int b ? (b < 0 ? b + n : b) : n, 0, n);
-        int len = e > s ? (e - s + step - 1) / step : 0;
+        int len = e > s ? (int)(((long)e - s + step - 1) / step) : 0;
         var shape = Shape;
         var strides = Strides;
         shape[d] = len;
@@ -230,6 +232,7 @@ public sealed partial class Tensor
             }
         }
         if (newShape.AsSpan().SequenceEqual(_shape)) return this;
+        Shapes.Validate("Expand", newShape);
         return WithLayout(newShape, newStrides, Offset).Record(OpKind.Expand, [this], new() { Shape = Shape });
     }
 
@@ -270,7 +273,9 @@ public sealed partial class Tensor
         if (Rank == 0) return Reshape(1);
         int s = Shapes.NormalizeAxis("Flatten", startDim, Rank), e = Shapes.NormalizeAxis("Flatten", endDim, Rank);
         Require(s <= e, $"Flatten: start dimension {startDim} comes after end dimension {endDim}");
-        var shape = new List<int>(_shape[..s]) { (int)Shapes.Numel(_shape.AsSpan(s, e - s + 1)) };
+        long merged = Shapes.Numel(_shape.AsSpan(s, e - s + 1));
+        Require(merged <= int.MaxValue, $"Flatten: dimensions {s}..{e} of {Shapes.Format(_shape)} merge into {merged} elements, more than one dimension holds ({int.MaxValue})");
+        var shape = new List<int>(_shape[..s]) { (int)merged };
         shape.AddRange(_shape[(e + 1)..]);
         return Reshape([.. shape]);
     }
@@ -279,7 +284,8 @@ public sealed partial class Tensor
     public Tensor[] Split(int[] sizes, int dim = 0)
     {
         int d = Shapes.NormalizeAxis("Split", dim, Rank);
-        Require(sizes.Sum() == _shape[d], $"Split: sizes {Shapes.Format(sizes)} add up to {sizes.Sum()}, but dimension {d} of {Shapes.Format(_shape)} has size {_shape[d]}");
+        long total = sizes.Sum(size => (long)size);
+        Require(sizes.All(size => size >= 0) && total == _shape[d], $"Split: sizes {Shapes.Format(sizes)} add up to {total}, but dimension {d} of {Shapes.Format(_shape)} has size {_shape[d]}");
         var parts = new Tensor[sizes.Length];
         int start = 0;
         for (int i = 0; i < sizes.Length; i++)
@@ -306,7 +312,7 @@ public sealed partial class Tensor
     {
         Require(chunks > 0, $"Chunk: number of chunks must be positive, got {chunks}");
         int d = Shapes.NormalizeAxis("Chunk", dim, Rank);
-        int size = Math.Max(1, (_shape[d] + chunks - 1) / chunks);
+        int size = (int)Math.Max(1, ((long)_shape[d] + chunks - 1) / chunks);
         return Split(size, d);
     }
 }

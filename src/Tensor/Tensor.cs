@@ -16,6 +16,7 @@ public sealed partial class Tensor
 
     internal Tensor(Storage storage, int[] shape, long[] strides, long offset)
     {
+        CheckLayout(storage, shape, strides, offset);
         Storage = storage;
         _shape = shape;
         _strides = strides;
@@ -60,13 +61,43 @@ public sealed partial class Tensor
 
     internal ReadOnlySpan<int> ShapeSpan => _shape;
 
-    /// <summary>A fresh contiguous output tensor on the default (CPU) backend.</summary>
-    internal static Tensor Empty(int[] shape, DType dtype, IBackend? backend = null, bool zeroed = false)
+    /// <summary>A fresh contiguous output tensor on the default (CPU) backend; <paramref name="op"/> names the caller in errors.</summary>
+    internal static Tensor Empty(int[] shape, DType dtype, IBackend? backend = null, bool zeroed = false, string op = "Empty")
     {
-        foreach (var d in shape)
-            if (d < 0) throw new ArgumentException($"Empty: negative dimension in shape {Shapes.Format(shape)}");
+        long numel = Shapes.Validate(op, shape);
+        TensorLimits.CheckAllocation(op, shape, dtype, numel);
         backend ??= CpuBackend.Instance;
-        return new Tensor(backend.Allocate(dtype, Shapes.Numel(shape), zeroed), (int[])shape.Clone());
+        return new Tensor(backend.Allocate(dtype, numel, zeroed), (int[])shape.Clone());
+    }
+
+    // The backstop under every view and constructor: a valid shape, and every element the view can reach lies
+    // inside its storage, so no argument (however large) can make a kernel read or write out of bounds.
+    static void CheckLayout(Storage storage, int[] shape, long[] strides, long offset)
+    {
+        long numel = Shapes.Validate("Tensor", shape);
+        if (strides.Length != shape.Length)
+            throw new ArgumentException($"Tensor: {strides.Length} strides for shape {Shapes.Format(shape)}");
+        if (numel == 0) return;
+        long low = offset, high = offset;
+        try
+        {
+            checked
+            {
+                for (int i = 0; i < shape.Length; i++)
+                {
+                    long reach = (shape[i] - 1) * strides[i];
+                    if (reach > 0) high += reach;
+                    else low += reach;
+                }
+            }
+        }
+        catch (OverflowException)
+        {
+            high = long.MaxValue;
+        }
+        if (low < 0 || high >= storage.Length)
+            throw new ArgumentException(
+                $"Tensor: a view of shape {Shapes.Format(shape)} at offset {offset} reaches elements {low}..{high}, outside its storage of {storage.Length} elements");
     }
 
     /// <summary>The elements in row-major order as a new array of <typeparamref name="T"/> (which must match <see cref="DType"/>).</summary>

@@ -13,9 +13,16 @@ public static class TensorFormatter
 {
     const int Threshold = 1000, EdgeItems = 3, LineWidth = 80;
 
+    /// <summary>The highest rank printed element by element; higher ranks print a one-line summary.</summary>
+    public const int MaxPrintedRank = 64;
+
     /// <summary>The PyTorch-style text of a tensor.</summary>
     public static string Format(Tensor t)
     {
+        // AppendDim recurses once per dimension; beyond this rank (PyTorch's own limit) only a summary is printed,
+        // so no shape from a hostile file can overflow the stack.
+        if (t.Rank > MaxPrintedRank)
+            return $"tensor(<{t.Numel} elements, rank {t.Rank}: printing shows at most rank {MaxPrintedRank}>, size={Shapes.Format(t.ShapeSpan)}, dtype=torch.{t.DType.Name()})";
         var values = t.ToDoubleArray();
         var shape = t.Shape;
         bool summarize = values.Length > Threshold;

@@ -20,10 +20,11 @@ static class ElementwiseRules
         };
         rules[OpKind.Pow] = (r, y, g) =>
         {
-            // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b ln a, taken as 0 where a = 0 (the limit for b > 0, as PyTorch).
+            // d(a^b)/da = b a^(b-1), taken as 0 where b = 0 (a^0 is constant, even at a = 0 where 0 * 0^-1 is NaN);
+            // d(a^b)/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (the limit), as PyTorch's pow_backward does.
             var (a, b) = (r.Inputs[0], r.Inputs[1]);
-            var da = g * b * a.Pow(b - 1);
-            var db = b.RequiresGrad ? Tensor.Where(a.Eq(0), a.ZerosLike(), g * y * a.Log()) : null;
+            var da = Tensor.Where(b.Eq(0), g.ZerosLike(), g * b * a.Pow(b - 1));
+            var db = b.RequiresGrad ? Tensor.Where(a.Eq(0).LogicalAnd(b.Ge(0)), y.ZerosLike(), g * y * a.Log()) : null;
             return [da, db];
         };
         rules[OpKind.Maximum] = (r, y, g) => TieSplit(r.Inputs[0], r.Inputs[1], g, max: true);

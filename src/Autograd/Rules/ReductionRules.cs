@@ -10,9 +10,18 @@ static class ReductionRules
         rules[OpKind.Sum] = (r, y, g) => [g.Expand(r.Inputs[0].Shape)];
         rules[OpKind.Prod] = (r, y, g) =>
         {
-            // d(prod x)/dx_i = prod / x_i (inputs with zeros have no such quotient; PyTorch special-cases them).
+            // d(prod x)/dx_i = prod of the others (PyTorch's prod_backward): prod / x_i when no element is 0; with one
+            // zero, the others' product at the zero and 0 elsewhere; with two or more zeros, 0 everywhere.
             var x = r.Inputs[0];
-            return [(g * y).Expand(x.Shape) / x];
+            var axes = r.Attributes.Axes!;
+            var zero = x.Eq(0);
+            var safe = Tensor.Where(zero, x.OnesLike(), x);
+            var others = safe.Prod(axes, keepDim: true);
+            var zeros = zero.To(x.DType).Sum(axes, keepDim: true);
+            var noZero = (others / safe).Expand(x.Shape);
+            var oneZero = Tensor.Where(zero, others.Expand(x.Shape), x.ZerosLike());
+            var grad = Tensor.Where(zeros.Eq(0), noZero, Tensor.Where(zeros.Eq(1), oneZero, x.ZerosLike()));
+            return [g.Expand(x.Shape) * grad];
         };
         rules[OpKind.Amax] = (r, y, g) => [ExtremumGrad(r, y, g)];
         rules[OpKind.Amin] = (r, y, g) => [ExtremumGrad(r, y, g)];

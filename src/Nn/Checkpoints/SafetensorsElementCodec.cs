@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 
 namespace Engine.Nn.Checkpoints;
@@ -13,8 +12,11 @@ internal static class SafetensorsElementCodec
     /// <summary>Elements converted per chunk when writing through a conversion, so a huge tensor needs no second full-size buffer.</summary>
     const int ChunkElements = 1 << 16;
 
-    /// <summary>Copies one tensor's elements out of the mapped file.</summary>
-    public static Tensor Decode(MemoryMappedViewAccessor view, SafetensorsTensorInfo info)
+    /// <summary>Fills a span with the file's bytes from a position (throwing if the file no longer has them).</summary>
+    public delegate void ByteReader(Span<byte> destination, long position, SafetensorsTensorInfo info);
+
+    /// <summary>Copies one tensor's elements out of the file through <paramref name="view"/>.</summary>
+    public static Tensor Decode(ByteReader view, SafetensorsTensorInfo info)
     {
         if (info.Numel > Array.MaxLength)
             throw new NotSupportedException($"tensor '{info.Name}' has {info.Numel} elements, more than one engine tensor can hold ({Array.MaxLength})");
@@ -23,26 +25,31 @@ internal static class SafetensorsElementCodec
         long at = info.FileOffset;
         switch (info.DType)
         {
-            case "F32": return Tensor.FromArray(Read<float>(view, at, n), shape);
-            case "F64": return Tensor.FromArray(Read<double>(view, at, n), shape);
-            case "I32": return Tensor.FromArray(Read<int>(view, at, n), shape);
-            case "I64": return Tensor.FromArray(Read<long>(view, at, n), shape);
-            case "BOOL": return Tensor.FromArray(Array.ConvertAll(Read<byte>(view, at, n), b => b != 0), shape);
-            case "F16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n), HalfPrecision.HalfBitsToFloat), shape);
-            case "BF16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n), HalfPrecision.BFloat16BitsToFloat), shape);
-            case "U8": return Tensor.FromArray(Array.ConvertAll(Read<byte>(view, at, n), v => (int)v), shape);
-            case "I8": return Tensor.FromArray(Array.ConvertAll(Read<sbyte>(view, at, n), v => (int)v), shape);
-            case "I16": return Tensor.FromArray(Array.ConvertAll(Read<short>(view, at, n), v => (int)v), shape);
-            case "U16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n), v => (int)v), shape);
+            case "F32": return Tensor.FromArray(Read<float>(view, at, n, info), shape);
+            case "F64": return Tensor.FromArray(Read<double>(view, at, n, info), shape);
+            case "I32": return Tensor.FromArray(Read<int>(view, at, n, info), shape);
+            case "I64": return Tensor.FromArray(Read<long>(view, at, n, info), shape);
+            case "BOOL": return Tensor.FromArray(Array.ConvertAll(Read<byte>(view, at, n, info), b => b != 0), shape);
+            case "F16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n, info), HalfPrecision.HalfBitsToFloat), shape);
+            case "BF16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n, info), HalfPrecision.BFloat16BitsToFloat), shape);
+            case "U8": return Tensor.FromArray(Array.ConvertAll(Read<byte>(view, at, n, info), v => (int)v), shape);
+            case "I8": return Tensor.FromArray(Array.ConvertAll(Read<sbyte>(view, at, n, info), v => (int)v), shape);
+            case "I16": return Tensor.FromArray(Array.ConvertAll(Read<short>(view, at, n, info), v => (int)v), shape);
+            case "U16": return Tensor.FromArray(Array.ConvertAll(Read<ushort>(view, at, n, info), v => (int)v), shape);
             default: throw new InvalidOperationException($"tensor '{info.Name}': no decoder for validated dtype '{info.DType}'");
         }
     }
 
-    static T[] Read<T>(MemoryMappedViewAccessor view, long position, int count) where T : struct
+    // In chunks of at most 1 GiB, so a span of bytes never exceeds int.MaxValue whatever the element count.
+    static T[] Read<T>(ByteReader view, long position, int count, SafetensorsTensorInfo info) where T : unmanaged
     {
         var values = new T[count];
-        if (count > 0 && view.ReadArray(position, values, 0, count) != count)
-            throw new EndOfStreamException($"short read of {count} elements at file byte {position}");
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), chunk = (1 << 30) / size;
+        for (int start = 0; start < count; start += chunk)
+        {
+            int length = Math.Min(chunk, count - start);
+            view(MemoryMarshal.AsBytes(values.AsSpan(start, length)), position + (long)start * size, info);
+        }
         return values;
     }
 

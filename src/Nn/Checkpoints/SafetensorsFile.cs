@@ -1,24 +1,26 @@
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Nn.Checkpoints;
 
 /// <summary>
-/// An open safetensors file: the header is read and validated up front, the data stays in a read-only memory mapping,
-/// and <see cref="Read"/> copies out only the tensor asked for.
+/// An open safetensors file: the header is read and validated up front, the data stays on disk, and <see cref="Read"/>
+/// copies out only the tensor asked for with positional reads on the open handle (safe from several threads).
+/// No memory mapping: a mapped page that another writer truncates away faults the process (SIGBUS), which nothing can
+/// catch, whereas a read past the new end of the file is a short read. So a file truncated while open makes
+/// <see cref="Read"/> throw <see cref="SafetensorsFormatException"/> naming the tensor; a file rewritten in place while
+/// open gives whatever bytes are there at the time of the read (as with any reader; savers here write a new file and rename it).
 /// Example: <c>using var file = Safetensors.Open("model.safetensors"); var wte = file.Read("wte.weight");</c>
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
-    readonly MemoryMappedFile _mapping;
-    readonly MemoryMappedViewAccessor _view;
+    readonly FileStream _stream;
     readonly Dictionary<string, SafetensorsTensorInfo> _byName;
     bool _disposed;
 
-    SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile mapping, MemoryMappedViewAccessor view)
+    SafetensorsFile(string path, SafetensorsHeader header, FileStream stream)
     {
         Path = path;
-        _mapping = mapping;
-        _view = view;
+        _stream = stream;
         Metadata = header.Metadata.AsReadOnly();
         Names = header.Tensors.Select(t => t.Name).ToList().AsReadOnly();
         _byName = header.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -49,16 +51,7 @@ public sealed class SafetensorsFile : IDisposable
             stream.ReadExactly(json);
             var header = SafetensorsHeader.Parse(path, json, fileLength - 8 - headerLength);
 
-            var mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            try
-            {
-                return new SafetensorsFile(path, header, mapping, mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read));
-            }
-            catch
-            {
-                mapping.Dispose();
-                throw;
-            }
+            return new SafetensorsFile(path, header, stream);
         }
         catch
         {
@@ -75,11 +68,26 @@ public sealed class SafetensorsFile : IDisposable
         throw new KeyNotFoundException($"safetensors file '{Path}' has no tensor '{name}'; it has {Names.Count}: {string.Join(", ", Names.Take(20))}{(Names.Count > 20 ? ", ..." : "")}");
     }
 
-    /// <summary>Copies tensor <paramref name="name"/> out of the mapping into a new tensor, e.g. <c>var w = file.Read("weight");</c></summary>
+    /// <summary>Copies tensor <paramref name="name"/> out of the file into a new tensor, e.g. <c>var w = file.Read("weight");</c></summary>
     public Tensor Read(string name)
     {
         var info = Info(name);
-        return SafetensorsElementCodec.Decode(_view, info);
+        return SafetensorsElementCodec.Decode(ReadBytes, info);
+    }
+
+    // Fills `destination` from file byte `position`; a short read means the file shrank after it was validated.
+    void ReadBytes(Span<byte> destination, long position, SafetensorsTensorInfo info)
+    {
+        SafeFileHandle handle = _stream.SafeFileHandle;
+        while (destination.Length > 0)
+        {
+            int read = RandomAccess.Read(handle, destination, position);
+            if (read == 0)
+                throw new SafetensorsFormatException(Path,
+                    $"tensor '{info.Name}': the file ends at byte {position} (now {RandomAccess.GetLength(handle)} bytes), but the tensor's data runs to file byte {info.FileOffset + info.ByteLength}; it was truncated after it was opened");
+            destination = destination[read..];
+            position += read;
+        }
     }
 
     /// <summary>Unmaps the file and closes it.</summary>
@@ -87,7 +95,6 @@ public sealed class SafetensorsFile : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _view.Dispose();
-        _mapping.Dispose();
+        _stream.Dispose();
     }
 }

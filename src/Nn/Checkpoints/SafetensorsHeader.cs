@@ -14,6 +14,12 @@ internal sealed class SafetensorsHeader
     /// <summary>The reference implementation's bound on N (MAX_HEADER_SIZE), so a corrupt length never triggers a huge allocation.</summary>
     public const long MaxHeaderLength = 100_000_000;
 
+    /// <summary>
+    /// The highest rank a stored tensor may have (PyTorch's own limit is also 64). Stricter than any model needs, and it keeps
+    /// every per-dimension loop and recursion (printing, shape checks) small whatever the file says.
+    /// </summary>
+    public const int MaxRank = 64;
+
     /// <summary>The key reserved for the string-to-string metadata map.</summary>
     public const string MetadataKey = "__metadata__";
 
@@ -136,6 +142,8 @@ internal sealed class SafetensorsHeader
             throw Fail($"unknown or unsupported dtype '{dtype}'; readable dtypes are {SafetensorsDTypes.ReadableList}");
 
         if (shapeValue.ValueKind != JsonValueKind.Array) throw Fail($"'shape' must be an array of integers, got {shapeValue.ValueKind}");
+        if (shapeValue.GetArrayLength() > MaxRank)
+            throw Fail($"'shape' has {shapeValue.GetArrayLength()} dimensions, more than the engine's limit of {MaxRank}");
         var shape = new int[shapeValue.GetArrayLength()];
         long numel = 1;
         bool overflow = false;

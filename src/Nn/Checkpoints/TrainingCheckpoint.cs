@@ -54,6 +54,21 @@ public sealed class TrainingCheckpoint
     public static TrainingCheckpoint Restore(string path, Module model, Optimizer? optimizer = null, IReadOnlyDictionary<string, Generator>? generators = null)
     {
         using var file = Safetensors.Open(path);
+        // Everything is parsed and checked before the model, optimiser or generators change.
+        var checkpoint = FromMetadata(path, file.Metadata);
+        var positions = new List<(Generator Generator, ulong Seed, ulong Offset)>();
+        foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
+        {
+            string field = GeneratorPrefix + name;
+            if (!file.Metadata.TryGetValue(field, out var state))
+                throw new InvalidDataException($"TrainingCheckpoint: '{path}' has no state for generator '{name}' (metadata '{field}')");
+            var parts = state.Split(',');
+            if (parts.Length != 2
+                || !ulong.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed)
+                || !ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong offset))
+                throw new InvalidDataException($"TrainingCheckpoint: '{path}' metadata '{field}' is \"{state}\"; expected \"seed,offset\" as two unsigned integers");
+            positions.Add((g, seed, offset));
+        }
         var modelState = new Dictionary<string, Tensor>();
         var optimizerState = new Dictionary<string, Tensor>();
         foreach (var name in file.Names)
@@ -61,21 +76,26 @@ public sealed class TrainingCheckpoint
             if (name.StartsWith(ModelPrefix)) modelState[name[ModelPrefix.Length..]] = file.Read(name);
             else if (name.StartsWith(OptimizerPrefix)) optimizerState[name[OptimizerPrefix.Length..]] = file.Read(name);
         }
+        if (optimizer is not null && optimizerState.Count == 0)
+            throw new InvalidDataException($"TrainingCheckpoint: '{path}' holds no optimiser state");
         model.LoadStateDict(modelState, strict: true);
         if (optimizer is not null)
         {
-            if (optimizerState.Count == 0) throw new InvalidDataException($"TrainingCheckpoint: '{path}' holds no optimiser state");
-            optimizer.LoadStateDict(optimizerState);
+            try
+            {
+                optimizer.LoadStateDict(optimizerState);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"TrainingCheckpoint: '{path}' optimiser state ('{OptimizerPrefix}*'): {e.Message}", e);
+            }
         }
-        foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
+        foreach (var (g, seed, offset) in positions)
         {
-            if (!file.Metadata.TryGetValue(GeneratorPrefix + name, out var state))
-                throw new InvalidDataException($"TrainingCheckpoint: '{path}' has no state for generator '{name}'");
-            var parts = state.Split(',');
-            g.ManualSeed(ulong.Parse(parts[0], CultureInfo.InvariantCulture));
-            g.Offset = ulong.Parse(parts[1], CultureInfo.InvariantCulture);
+            g.ManualSeed(seed);
+            g.Offset = offset;
         }
-        return FromMetadata(path, file.Metadata);
+        return checkpoint;
     }
 
     static TrainingCheckpoint FromMetadata(string path, IReadOnlyDictionary<string, string> metadata)

@@ -103,6 +103,11 @@ public static partial class Gpt2Checkpoint
         if (!File.Exists(weightsPath))
             throw new FileNotFoundException($"Gpt2Checkpoint.Load: '{folder}' has no {WeightsFileName} (only safetensors weights are read; convert pytorch_model.bin first)", weightsPath);
 
+        // The whole file is checked against the config before the model is built, so a config that describes a
+        // huge model (n_layer 100000) fails in milliseconds without allocating it.
+        using (var file = Safetensors.Open(weightsPath))
+            CheckHeaderAgainstConfig(file, config, weightsPath);
+
         var model = new Gpt(config);
         var expected = model.StateDict();
         var state = new Dictionary<string, Tensor>();
@@ -143,6 +148,63 @@ public static partial class Gpt2Checkpoint
         return model;
     }
 
+    // The Hub's GPT-2 tensors (names without the prefix, Conv1D weights [in, out]) that a config implies.
+    static Dictionary<string, int[]> HubShapes(GptConfig c)
+    {
+        int C = c.DModel, inner = c.MlpRatio * c.DModel;
+        var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal)
+        {
+            ["wte.weight"] = [c.VocabSize, C], ["wpe.weight"] = [c.ContextLength, C], ["ln_f.weight"] = [C], ["ln_f.bias"] = [C],
+        };
+        if (!c.TiedHead) shapes["lm_head.weight"] = [c.VocabSize, C];
+        for (int i = 0; i < c.Layers; i++)
+        {
+            shapes[$"h.{i}.ln_1.weight"] = [C]; shapes[$"h.{i}.ln_1.bias"] = [C];
+            shapes[$"h.{i}.attn.c_attn.weight"] = [C, 3 * C]; shapes[$"h.{i}.attn.c_attn.bias"] = [3 * C];
+            shapes[$"h.{i}.attn.c_proj.weight"] = [C, C]; shapes[$"h.{i}.attn.c_proj.bias"] = [C];
+            shapes[$"h.{i}.ln_2.weight"] = [C]; shapes[$"h.{i}.ln_2.bias"] = [C];
+            shapes[$"h.{i}.mlp.c_fc.weight"] = [C, inner]; shapes[$"h.{i}.mlp.c_fc.bias"] = [inner];
+            shapes[$"h.{i}.mlp.c_proj.weight"] = [inner, C]; shapes[$"h.{i}.mlp.c_proj.bias"] = [C];
+        }
+        return shapes;
+    }
+
+    static void CheckHeaderAgainstConfig(SafetensorsFile file, GptConfig config, string weightsPath)
+    {
+        var blocks = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var key in file.Names)
+        {
+            string hf = key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
+            var block = BlockName().Match(hf);
+            if (block.Success && block.Groups[1].Value == "h") blocks.Add(block.Groups[2].Value);
+        }
+        if (blocks.Count != config.Layers)
+            throw new InvalidDataException($"Gpt2Checkpoint.Load: the config's n_layer is {config.Layers}, but '{weightsPath}' holds {blocks.Count} blocks (h.0 ... h.{blocks.Count - 1})");
+
+        var expected = HubShapes(config);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var unexpected = new List<string>();
+        foreach (var key in file.Names)
+        {
+            string hf = key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
+            if (AttentionBuffer().IsMatch(hf)) continue;
+            if (hf == "lm_head.weight" && config.TiedHead)
+            {
+                CheckShape(key, file.Info(key).Shape.ToArray(), [config.VocabSize, config.DModel], weightsPath);
+                continue;
+            }
+            if (!expected.TryGetValue(hf, out var shape)) { unexpected.Add(key); continue; }
+            if (!seen.Add(hf))
+                throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' holds '{hf}' twice (with and without the '{HfPrefix}' prefix)");
+            CheckShape(key, file.Info(key).Shape.ToArray(), shape, weightsPath);
+        }
+        var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' does not match the GPT-2 of its config " +
+                $"({config.Layers} layers, width {config.DModel}): missing keys [{string.Join(", ", missing.Take(20))}{(missing.Count > 20 ? ", ..." : "")}]; " +
+                $"unexpected keys [{string.Join(", ", unexpected.Take(20))}{(unexpected.Count > 20 ? ", ..." : "")}]");
+    }
+
     static void CheckShape(string key, int[] actual, int[] expected, string path)
     {
         if (!actual.SequenceEqual(expected))
@@ -168,7 +230,18 @@ public static partial class Gpt2Checkpoint
             throw new FileNotFoundException($"Gpt2Checkpoint: '{folder}' has no {ConfigFileName}", path);
 
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"Gpt2Checkpoint: '{path}' is not a JSON object"); }
+        try
+        {
+            // Parsed as a document first: JsonObject would throw a bare ArgumentException on a repeated key.
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"Gpt2Checkpoint: '{path}' is not a JSON object");
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in document.RootElement.EnumerateObject())
+                if (!names.Add(property.Name))
+                    throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{property.Name}' appears twice");
+            json = JsonObject.Create(document.RootElement.Clone())!;
+        }
         catch (JsonException e) { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' is not valid JSON: {e.Message}", e); }
 
         string? modelType = String(json, "model_type", path);
@@ -191,17 +264,34 @@ public static partial class Gpt2Checkpoint
             "gelu" => false,
             _ => throw new InvalidDataException($"Gpt2Checkpoint: '{path}' asks for activation_function '{activation}'; the engine supports gelu_new, gelu_pytorch_tanh (tanh GELU) and gelu (exact)"),
         };
-        if (width <= 0 || inner % width != 0)
+        RequirePositive(width, "n_embd", path);
+        if (layers < 0) throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'n_layer' is {layers}; it must be >= 0");
+        RequirePositive(heads, "n_head", path);
+        RequirePositive(context, json.ContainsKey("n_positions") ? "n_positions" : "n_ctx", path);
+        RequirePositive(vocab, "vocab_size", path);
+        RequirePositive(inner, "n_inner", path);
+        if (width % heads != 0)
+            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'n_head' is {heads}, which does not divide n_embd {width}");
+        if (!(eps > 0) || !double.IsFinite(eps))
+            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'layer_norm_epsilon' is {eps}; it must be a positive finite number");
+        if (inner % width != 0)
             throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has n_inner {inner}, which is not a multiple of n_embd {width}; the engine's MLP width is a multiple of the model width");
         if (Bool(json, "scale_attn_by_inverse_layer_idx", path) == true || Bool(json, "scale_attn_weights", path) == false || Bool(json, "add_cross_attention", path) == true)
             throw new InvalidDataException($"Gpt2Checkpoint: '{path}' sets scale_attn_by_inverse_layer_idx, scale_attn_weights=false or add_cross_attention, which the engine's GPT does not implement");
 
         double[] dropouts = [Double(json, "resid_pdrop", path) ?? 0.1, Double(json, "embd_pdrop", path) ?? 0.1, Double(json, "attn_pdrop", path) ?? 0.1];
+        if (dropouts.Any(p => !(p >= 0 && p < 1)))
+            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has dropout probabilities {string.Join(", ", dropouts)}; each must be in [0, 1)");
         if (dropouts.Distinct().Count() != 1)
             throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has resid_pdrop {dropouts[0]}, embd_pdrop {dropouts[1]}, attn_pdrop {dropouts[2]}; the engine's GPT has one dropout probability for all three");
 
         return new GptConfig(vocab, context, width, layers, heads, MlpRatio: inner / width, Dropout: dropouts[0],
             TiedHead: tied, LayerNormEps: eps, GeluTanh: geluTanh);
+    }
+
+    static void RequirePositive(int value, string field, string path)
+    {
+        if (value <= 0) throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{field}' is {value}; it must be positive");
     }
 
     static InvalidDataException Missing(string field, string path) => new($"Gpt2Checkpoint: '{path}' lacks the field '{field}'");

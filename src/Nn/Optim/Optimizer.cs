@@ -57,18 +57,35 @@ public abstract class Optimizer
         return result;
     }
 
-    /// <summary>Restores what <see cref="StateDict"/> saved, for the same parameter layout.</summary>
+    /// <summary>
+    /// Restores what <see cref="StateDict"/> saved, for the same parameter layout. Every slot has its parameter's shape
+    /// (a flat or transposed tensor with the right element count is refused, not silently reinterpreted); the whole
+    /// dictionary is checked before anything changes, so a bad one leaves the optimiser as it was.
+    /// </summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
-        _state.Clear();
-        StepCount = state.TryGetValue("step", out var step) ? (long)step.Item() : 0;
+        string op = $"{GetType().Name}.LoadStateDict";
+        long stepCount = 0;
+        if (state.TryGetValue("step", out var step))
+        {
+            Tensor.Require(step.Numel == 1 && !step.DType.IsFloating() && step.Item() >= 0,
+                $"{op}: 'step' must be one non-negative integer, got a {step.DType.Name()} tensor of shape {Shapes.Format(step.Shape)}");
+            stepCount = (long)step.Item();
+        }
+        var slots = new List<(Tensor Parameter, string Slot, Tensor Value)>();
         foreach (var (key, t) in state)
         {
             if (key == "step") continue;
             var parts = key.Split('.');
-            if (parts.Length != 3 || !int.TryParse(parts[0], out int g) || !int.TryParse(parts[1], out int i) || g >= Groups.Count || i >= Groups[g].Parameters.Count)
-                throw new ArgumentException($"{GetType().Name}.LoadStateDict: '{key}' does not name a slot of this optimiser's parameters");
-            State(Groups[g].Parameters[i])[parts[2]] = t.Clone();
+            if (parts.Length != 3 || !int.TryParse(parts[0], out int g) || !int.TryParse(parts[1], out int i) || g < 0 || i < 0 || g >= Groups.Count || i >= Groups[g].Parameters.Count)
+                throw new ArgumentException($"{op}: '{key}' does not name a slot of this optimiser's parameters");
+            var p = Groups[g].Parameters[i];
+            Tensor.Require(t.Shape.AsSpan().SequenceEqual(p.Shape) && t.DType == p.DType,
+                $"{op}: '{key}' is a {t.DType.Name()} tensor of shape {Shapes.Format(t.Shape)}, but its parameter is {p.DType.Name()} {Shapes.Format(p.Shape)}");
+            slots.Add((p, parts[2], t));
         }
+        _state.Clear();
+        StepCount = stepCount;
+        foreach (var (p, slot, t) in slots) State(p)[slot] = t.Clone();
     }
 }

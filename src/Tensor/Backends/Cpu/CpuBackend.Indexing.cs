@@ -26,7 +26,7 @@ public sealed partial class CpuBackend
                     if (d != ax) xi += pos[d] * xv.Strides[d];
                 }
                 long at = I[ii];
-                if (at < -size || at >= size) throw new IndexOutOfRangeException($"Gather: index {at} is out of range for dimension {ax} of size {size}");
+                if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"Gather: index {at} is out of range for dimension {ax} of size {size}");
                 if (at < 0) at += size;
                 Y[yi] = X[xi + at * xv.Strides[ax]];
             });
@@ -56,7 +56,7 @@ public sealed partial class CpuBackend
                     if (d != ax) yi += pos[d] * yv.Strides[d];
                 }
                 long at = I[ii];
-                if (at < -size || at >= size) throw new IndexOutOfRangeException($"ScatterAdd: index {at} is out of range for dimension {ax} of size {size}");
+                if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"ScatterAdd: index {at} is out of range for dimension {ax} of size {size}");
                 if (at < 0) at += size;
                 Y[yi + at * yv.Strides[ax]] += S[si];
             });
@@ -75,7 +75,7 @@ public sealed partial class CpuBackend
         for (int i = 0; i < idx.Length; i++)
         {
             long at = idx[i];
-            if (at < -size || at >= size) throw new IndexOutOfRangeException($"IndexSelect: index {at} is out of range for dimension {axis} of size {size}");
+            if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"IndexSelect: index {at} is out of range for dimension {axis} of size {size}");
             if (at < 0) at += size;
             var from = new StridedView(x.Storage, sliceShape, xStrides, x.Offset + at * xStrides[axis]);
             var to = new StridedView(y.Storage, sliceShape, y.Strides, y.Offset + i * y.Strides[axis]);
@@ -100,7 +100,7 @@ public sealed partial class CpuBackend
             for (int i = 0; i < idx.Length; i++)
             {
                 long at = idx[i];
-                if (at < -size || at >= size) throw new IndexOutOfRangeException($"IndexAdd: index {at} is out of range for dimension {axis} of size {size}");
+                if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"IndexAdd: index {at} is out of range for dimension {axis} of size {size}");
                 if (at < 0) at += size;
                 var from = new StridedView(source.Storage, sliceShape, source.Strides, source.Offset + i * source.Strides[axis]);
                 var to = new StridedView(y.Storage, sliceShape, y.Strides, y.Offset + at * y.Strides[axis]);

@@ -31,8 +31,7 @@ public sealed class CpuStorage : Storage
 
     internal static CpuStorage Allocate(DType dtype, long length, bool zeroed)
     {
-        if (length > System.Array.MaxLength)
-            throw new OutOfMemoryException($"Allocate: {length} elements of {dtype.Name()} exceed the CPU backend's limit of {System.Array.MaxLength} per tensor");
+        TensorLimits.CheckAllocation("Allocate", [(int)Math.Min(length, int.MaxValue)], dtype, length);
         int n = (int)length;
         Array data = dtype switch
         {

@@ -111,7 +111,7 @@ public sealed partial class IlgpuBackend : IBackend
         _errors.View.CopyToCPU(code);
         if (code[0] == 0) return;
         _errors.View.MemSetToZero();
-        throw new IndexOutOfRangeException(IndexErrorMessage(code[0]));
+        throw new ArgumentOutOfRangeException("index", IndexErrorMessage(code[0]));
     }
 
     /// <summary>A contiguous copy of a view on this device, same dtype.</summary>
