@@ -72,19 +72,7 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
             v = v.Unsqueeze(2).Expand(b, KvHeads, group, tk, d).Reshape(b, h, tk, d);
         }
 
-        // Scaling q (T x D) rather than the scores (T x T) is the same product with fewer multiplications.
-        var scores = (q * (1 / Math.Sqrt(d))).MatMul(k.MT);
-        // Masks are added as 0 / -inf biases: a broadcast add is vectorised, and its gradient passes straight through.
-        if (Options.Causal) scores = scores + CausalBias(t, tk, past, scores.DType, scores.Device);
-        if (keyPaddingMask is not null)
-        {
-            if (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk)
-                throw new ArgumentException($"MultiHeadAttention: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask.Shape)}");
-            var padding = Tensor.Where(keyPaddingMask.To(DType.Bool), double.NegativeInfinity, 0.0, scores.DType);
-            scores = scores + padding.Reshape(b, 1, 1, tk);
-        }
-        var weights = Child("attn_dropout").Forward(scores.Softmax(-1));
-        var y = weights.MatMul(v).Transpose(1, 2).Reshape(b, t, h * d);
+        var y = ScaledDotProductAttention.Compute(q, k, v, Options.Causal, past, keyPaddingMask, Child("attn_dropout"), nameof(MultiHeadAttention));
         return Child("dropout").Forward(Child("proj").Forward(y));
     }
 
@@ -98,12 +86,4 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
 
     /// <summary>An empty key/value cache.</summary>
     public IMixerState CreateState() => new LayerKvCache();
-
-    // [T, T_keys]: -inf where query i (at absolute position past + i) may not see key j (j > past + i), else 0.
-    static Tensor CausalBias(int t, int tk, int past, DType dtype, Device device)
-    {
-        var keys = Tensor.Arange(tk, device).Unsqueeze(0);
-        var queries = Tensor.Arange(t, device).Unsqueeze(1) + past;
-        return Tensor.Where(keys > queries, double.NegativeInfinity, 0.0, dtype);
-    }
 }
