@@ -18,4 +18,12 @@ public sealed record AdapterPreset(int Size, int Steps, ulong Seed, ModuleSelect
     /// <summary>The roles of the engine's <see cref="Gpt"/> and <see cref="TransformerEncoderClassifier"/> blocks.</summary>
     public static AdapterPreset ForTransformer(int size, int steps, ulong seed) => new(size, steps, seed,
         ["qkv", "attn.proj", "mlp.fc", "mlp.proj"], ["mlp.proj"], ["qkv"], ["attn.proj", "mlp.proj"]);
+
+    /// <summary>
+    /// The roles of Hugging Face's BertModel layers (<see cref="Bert"/>), by PEFT's target names for BERT: every
+    /// projection of a layer (<c>query</c>, <c>key</c>, <c>value</c>, the two <c>output.dense</c> and
+    /// <c>intermediate.dense</c>; not the pooler), and for IA3 PEFT's own mapping (keys, values, <c>output.dense</c>).
+    /// </summary>
+    public static AdapterPreset ForBert(int size, int steps, ulong seed) => new(size, steps, seed,
+        ["query", "key", "value", "output.dense", "intermediate.dense"], ["output.dense"], ["key", "value"], ["output.dense"]);
 }

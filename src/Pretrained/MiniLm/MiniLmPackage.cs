@@ -36,13 +36,15 @@ public static class MiniLmPackage
     /// build restored into, or in <c>~/.nuget/packages</c>.
     /// </summary>
     /// <exception cref="FileNotFoundException">The package is not restored (the message names the command that restores it).</exception>
-    public static string Locate()
+    public static string Locate() => Locate(Environment.GetEnvironmentVariable(PathVariable), PackageRoots());
+
+    // Locate with the environment passed in, so tests can ask for a package that is not there.
+    internal static string Locate(string? explicitPath, IEnumerable<string> packageRoots)
     {
-        var explicitPath = Environment.GetEnvironmentVariable(PathVariable);
         if (!string.IsNullOrEmpty(explicitPath))
             return File.Exists(explicitPath) ? explicitPath
                 : throw new FileNotFoundException($"MiniLmPackage: {PathVariable} is '{explicitPath}', which does not exist", explicitPath);
-        var candidates = PackageRoots().Select(root => Path.Combine(root, PackageId.ToLowerInvariant(), Version, DllInPackage)).ToList();
+        var candidates = packageRoots.Select(root => Path.Combine(root, PackageId.ToLowerInvariant(), Version, DllInPackage)).ToList();
         return candidates.FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"MiniLmPackage: {PackageId} {Version} is not in the NuGet cache (looked in {string.Join(", ", candidates)}); " +
                 "run 'dotnet restore Engine.sln' (src/Pretrained downloads it with <PackageDownload>), or set " + PathVariable + " to its DLL");
