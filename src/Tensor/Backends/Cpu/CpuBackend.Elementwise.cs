@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -71,6 +72,9 @@ public sealed partial class CpuBackend
                 TensorPrimitives.Multiply(y, x, y);
                 TensorPrimitives.Multiply(y, T.CreateTruncating(0.5), y);
                 break;
+            case UnaryOp.GeluErf when typeof(T) == typeof(float):
+                GeluErfFloat.Forward(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
+                break;
             case UnaryOp.GeluErf:
                 // x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
                 for (int i = 0; i < x.Length; i++)
@@ -92,6 +96,9 @@ public sealed partial class CpuBackend
                 // d/dx x s(x) = s (1 + x (1 - s))
                 TensorPrimitives.Sigmoid(x, y);
                 SiluDerivativeFromSigmoid(x, y);
+                break;
+            case UnaryOp.GeluErfDerivative when typeof(T) == typeof(float):
+                GeluErfFloat.Derivative(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
                 break;
             case UnaryOp.GeluErfDerivative:
                 // Phi(x) + x phi(x)
