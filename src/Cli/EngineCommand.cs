@@ -22,6 +22,8 @@ public static class EngineCommand
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(PredictCommand.Create());
+        root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(LongRangeCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         return root;

@@ -34,9 +34,18 @@ public sealed class TextClassificationSet
     }
 
     /// <summary>Reads JSON lines with <c>subject</c>, <c>body</c> and an integer <c>label</c>; the text is subject, newline, body.</summary>
-    public static List<(string Text, int Label)> ReadJsonLines(TextReader reader, string source)
+    /// <exception cref="InvalidDataException">A line is not a JSON object or has no integer label (source and line named).</exception>
+    public static List<(string Text, int Label)> ReadJsonLines(TextReader reader, string source) =>
+        ReadJsonLines(reader, source, labelRequired: true).Select(e => (e.Text, e.Label!.Value)).ToList();
+
+    /// <summary>
+    /// Reads JSON lines with <c>subject</c> and <c>body</c> and, unless <paramref name="labelRequired"/>, an optional
+    /// integer <c>label</c> (null where absent), for labelling new messages.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A line is not a JSON object, or a label is not an integer (source and line named).</exception>
+    public static List<(string Text, int? Label)> ReadJsonLines(TextReader reader, string source, bool labelRequired)
     {
-        var examples = new List<(string, int)>();
+        var examples = new List<(string, int?)>();
         int lineNumber = 0;
         while (reader.ReadLine() is { } line)
         {
@@ -48,11 +57,12 @@ public sealed class TextClassificationSet
                 var root = doc.RootElement;
                 string subject = root.TryGetProperty("subject", out var s) ? s.GetString() ?? "" : "";
                 string body = root.TryGetProperty("body", out var b) ? b.GetString() ?? "" : "";
-                examples.Add((subject + "\n" + body, root.GetProperty("label").GetInt32()));
+                int? label = labelRequired || root.TryGetProperty("label", out _) ? root.GetProperty("label").GetInt32() : null;
+                examples.Add((subject + "\n" + body, label));
             }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
-                throw new InvalidDataException($"TextClassificationSet: {source} line {lineNumber} is not a JSON object with an integer 'label': {e.Message}");
+                throw new InvalidDataException($"TextClassificationSet: {source} line {lineNumber} is not a JSON object with {(labelRequired ? "an" : "an optional")} integer 'label': {e.Message}");
             }
         }
         return examples;

@@ -1,0 +1,64 @@
+using Engine.Nn;
+using Engine.Peft;
+using Engine.Pretrained;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// <c>engine classify --model minilm</c>: a classifier on the pretrained all-MiniLM-L6-v2 (frozen) trained through a
+/// layer adapter of the registry (PEFT's BERT targets: <see cref="AdapterPreset.ForBert"/>) or through the head alone
+/// (<c>--adapter head</c>), with AdamW, warm-up and cosine decay; reports held-out metrics and saves the classifier.
+/// </summary>
+static class ClassifyMiniLm
+{
+    const int BatchSize = 16;
+
+    public static int Run(List<(string Text, int Label)> examples, string method, int steps, int maxTokens, double lr, ulong seed, string? output)
+    {
+        if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"--steps must be in [1, 1000000], got {steps}");
+        if (!(lr > 0) || !double.IsFinite(lr)) throw new ArgumentException($"--lr must be a positive number, got {lr}");
+        if (output is not null && File.Exists(output)) throw new ArgumentException($"--out: '{output}' is a file; give a folder");
+        if (examples.FirstOrDefault(e => e.Label is not (0 or 1)) is { Text: not null } bad)
+            throw new InvalidDataException($"--data: labels must be 0 (ham) or 1 (spam); found {bad.Label}");
+        var adapter = method switch
+        {
+            "head" => null,
+            "full" => throw new ArgumentException("--adapter full is for the bytes model; with minilm use an adapter method or head"),
+            _ => PeftRegistry.ByCliName(method) switch
+            {
+                var (info, _) when info.LayerType is null => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} adapts the inputs"),
+                var (info, variant) => info.Preset(AdapterPreset.ForBert(8, steps, seed), variant),
+            },
+        };
+        var set = new TextClassificationSet(examples, 0.2, seed);
+        Console.WriteLine($"data: {examples.Count} messages ({set.Train.Count(e => e.Label == 1)} spam of {set.Train.Count} train, {set.HeldOut.Count} held out), {maxTokens} tokens each at most");
+
+        var classifier = TextClassifier.CreateOnMiniLm(adapter, classes: 2, maxTokens, seed);
+        var trained = classifier.Trainable;
+        long trainable = trained.ParameterCount(trainableOnly: true), total = trained.ParameterCount();
+        Console.WriteLine($"model: all-MiniLM-L6-v2 (frozen, 6 layers, width 384), mean pooling, linear head; {method}: {trainable:N0} trainable of {total:N0} parameters ({100.0 * trainable / total:F2}%)");
+
+        var optimizer = new AdamW(trained.TrainableParameters(), lr, weightDecay: 0.01);
+        var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
+        var batches = new Generator(seed + 1);
+        var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
+            Progress: p => { if (p.Completed % 25 == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });
+        new Trainer(trained, optimizer, options).Run(_ =>
+        {
+            var pick = Tensor.Randint(0, set.Train.Count, [BatchSize], generator: batches).ToArray<long>();
+            var batch = classifier.Tokenize(pick.Select(i => set.Train[(int)i].Text).ToList());
+            var labels = Tensor.FromArray(pick.Select(i => (long)set.Train[(int)i].Label).ToArray(), [pick.Length]);
+            return Losses.CrossEntropy(classifier.Logits(batch), labels);
+        });
+
+        var probabilities = classifier.Probabilities(set.HeldOut.Select(e => e.Text).ToList());
+        var predicted = probabilities.ArgMax(-1).ToArray<long>().Select(p => (int)p).ToList();
+        Console.WriteLine($"held out ({set.HeldOut.Count} messages): {BinaryMetrics.Of(set.HeldOut.Select(e => e.Label).ToList(), predicted)}");
+        if (output is not null)
+        {
+            classifier.Save(output);
+            Console.WriteLine($"saved the classifier to {output} (engine predict --model minilm --adapter {output} --data FILE.jsonl)");
+        }
+        return 0;
+    }
+}
