@@ -59,6 +59,7 @@ public sealed partial class Tensor
     /// <summary>Mean over the given dimensions (all when none); integer inputs give Float32.</summary>
     public Tensor Mean(int[]? dims = null, bool keepDim = false)
     {
+        using var scope = OpScope.Enter("Mean");
         var axes = ReduceAxes("Mean", dims);
         long count = 1;
         foreach (var a in axes) count *= _shape[a];
@@ -86,6 +87,7 @@ public sealed partial class Tensor
     // selected element (Amax, like torch.amax, splits it evenly among ties instead).
     (Tensor Values, Tensor Indices) Selected(string name, bool max, int dim, bool keepDim)
     {
+        using var scope = OpScope.Enter(name);
         if (Rank == 0) return (max ? Amax([dim], keepDim) : Amin([dim], keepDim), ArgReduce("Arg" + name, max, dim, keepDim));
         int d = Shapes.NormalizeAxis(name, dim, Rank);
         var indices = ArgReduce("Arg" + name, max, d, keepDim: true);
@@ -120,6 +122,7 @@ public sealed partial class Tensor
     /// <summary>Variance over the given dimensions; Bessel-corrected (divides by n - 1) when <paramref name="unbiased"/>.</summary>
     public Tensor Var(int[]? dims = null, bool unbiased = true, bool keepDim = false)
     {
+        using var scope = OpScope.Enter("Var");
         var axes = ReduceAxes("Var", dims);
         long n = 1;
         foreach (var a in axes) n *= _shape[a];
@@ -132,12 +135,17 @@ public sealed partial class Tensor
     public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => Var([dim], unbiased, keepDim);
 
     /// <summary>Standard deviation: sqrt of <see cref="Var(int[], bool, bool)"/>.</summary>
-    public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).SqrtWithZeroSubgradient();
+    public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false)
+    {
+        using var scope = OpScope.Enter("Std");
+        return Var(dims, unbiased, keepDim).SqrtWithZeroSubgradient();
+    }
     public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => Std([dim], unbiased, keepDim);
 
     /// <summary>log(sum(exp(x))) over the given dimensions, computed stably by shifting by the maximum.</summary>
     public Tensor LogSumExp(int[]? dims = null, bool keepDim = false)
     {
+        using var scope = OpScope.Enter("LogSumExp");
         var axes = ReduceAxes("LogSumExp", dims);
         var x = To(DType.ToFloating());
         var max = x.Amax(axes, keepDim: true);
@@ -152,6 +160,7 @@ public sealed partial class Tensor
     /// <summary>Vector p-norm over the given dimensions (all when none): p = 1, 2 or infinity.</summary>
     public Tensor Norm(double p = 2, int[]? dims = null, bool keepDim = false)
     {
+        using var scope = OpScope.Enter("Norm");
         var x = To(DType.ToFloating());
         return p switch
         {
