@@ -90,6 +90,7 @@ public sealed partial class Tensor
         using var scope = OpScope.Enter(name);
         if (Rank == 0) return (max ? Amax([dim], keepDim) : Amin([dim], keepDim), ArgReduce("Arg" + name, max, dim, keepDim));
         int d = Shapes.NormalizeAxis(name, dim, Rank);
+        Require(_shape[d] > 0, $"{name}: cannot reduce dimension {d} of size 0 in {Shapes.Format(_shape)} (no element to select)");
         var indices = ArgReduce("Arg" + name, max, d, keepDim: true);
         var values = Gather(d, indices);
         return keepDim ? (values, indices) : (values.Squeeze(d), indices.Squeeze(d));
