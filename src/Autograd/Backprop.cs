@@ -44,6 +44,7 @@ public static class Backprop
         var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         bool previous = GradMode.IsEnabled;
         GradMode.IsEnabled = createGraph;
+        var observer = AnomalyMode.SuspendForward();
         try
         {
             for (int i = order.Count - 1; i >= 0; i--)
@@ -81,6 +82,7 @@ public static class Backprop
         finally
         {
             GradMode.IsEnabled = previous;
+            AnomalyMode.ResumeForward(observer);
         }
         return grads;
     }

@@ -9,7 +9,7 @@ namespace Engine.Autograd.Testing;
 /// Everything is drawn from FsCheck's own random source, so a failing case replays from FsCheck's seed.
 /// <code>Prop.ForAll(TensorGen.Shape().SelectMany(s => TensorGen.Float64(s)).ToArbitrary(), x => ...)</code>
 /// </summary>
-public static class TensorGen
+public static partial class TensorGen
 {
     const int Resolution = 1 << 30;
 

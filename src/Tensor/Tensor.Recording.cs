@@ -55,17 +55,23 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Marks this freshly computed tensor as the output of <paramref name="kind"/> applied to <paramref name="inputs"/>,
-    /// when recording is on and an input requires grad. Costs one pass over the inputs otherwise.
+    /// when recording is on and an input requires grad, and shows it to the <see cref="OpObserver"/> when one is set
+    /// (every op's output passes here, recorded or not). Costs one pass over the inputs otherwise.
     /// </summary>
     internal Tensor Record(OpKind kind, Tensor[] inputs, OpAttributes? attributes = null)
     {
-        if (!GradMode.IsEnabled) return this;
-        bool any = false;
-        foreach (var t in inputs) any |= t._requiresGrad;
-        if (!any) return this;
-        Producer = new OpRecord(kind, inputs, attributes ?? OpAttributes.None);
-        _requiresGrad = kind != OpKind.NonDifferentiable;
-        GradMode.OnRecord?.Invoke(Producer, this);
+        if (GradMode.IsEnabled)
+        {
+            bool any = false;
+            foreach (var t in inputs) any |= t._requiresGrad;
+            if (any)
+            {
+                Producer = new OpRecord(kind, inputs, attributes ?? OpAttributes.None) { Scope = OpScope.Current };
+                _requiresGrad = kind != OpKind.NonDifferentiable;
+            }
+        }
+        if (OpObserver.Current is { } observer)
+            observer(new ObservedOp(kind, attributes?.Name ?? kind.ToString(), OpScope.Current, inputs, this));
         return this;
     }
 

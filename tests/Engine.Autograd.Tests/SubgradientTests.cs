@@ -82,6 +82,39 @@ public class SubgradientTests
         Close([-0.5, 0, 0.5], GradOf(Leaf(1, 2, 3), x => x.Std())); // (x - mean) / ((n - 1) std), std = 1
     }
 
+    // torch 1.13 gives var 2.2e-34 and std 1.5e-17 (gradient 0.154 each) for 0.1 seven times in Float64, and std
+    // 8.0e-9 (gradient -0.154) in Float32, because mean(x) is not exactly 0.1 (/usr/bin/python3: torch.full((7,), 0.1,
+    // requires_grad=True).std().backward()). The engine shifts by the first element first, so a constant is exact.
+    [Theory]
+    [InlineData(0.1, 7, DType.Float64)]
+    [InlineData(0.1, 7, DType.Float32)]
+    [InlineData(1e30, 5, DType.Float64)]
+    [InlineData(1e30, 5, DType.Float32)]
+    [InlineData(3.0e38, 4, DType.Float32)]
+    [InlineData(-7.3, 13, DType.Float32)]
+    [InlineData(1e-300, 3, DType.Float64)]
+    public void StdAndVar_OfAConstantNotExactlyMeanRepresentable_AreExactlyZero_WithGradientExactlyZero(double value, int n, DType dtype)
+    {
+        foreach (var reduce in new Func<Tensor, Tensor>[] { t => t.Std(), t => t.Var(), t => t.Std(unbiased: false), t => t.Var([0], keepDim: true) })
+        {
+            var x = Tensor.Full([n], value, dtype).RequireGrad();
+            var y = reduce(x);
+            Assert.Equal(0.0, y.ToDoubleArray().Single());
+            y.Sum().Backward();
+            Assert.All(x.Grad!.ToDoubleArray(), g => Assert.Equal(0.0, g));
+        }
+    }
+
+    [Fact]
+    public void StdAlongRows_ConstantRowsAreExactlyZero_OtherRowsUnchanged()
+    {
+        var x = Tensor.FromArray(new float[,] { { 0.1f, 0.1f, 0.1f }, { 1, 2, 3 } }).RequireGrad();
+        var std = x.Std(1);
+        Assert.Equal([0f, 1f], std.ToArray<float>());
+        std.Sum().Backward();
+        Assert.Equal([0f, 0f, 0f, -0.5f, 0f, 0.5f], x.Grad!.ToArray<float>());
+    }
+
     [Fact]
     public void MaxAlongADimension_WithTies_SendsTheWholeGradientToTheSelectedIndex()
     {

@@ -153,6 +153,21 @@ public class ReductionTests
         }
     }
 
+    // torch 1.13: torch.tensor([-0.0, 0.0]).argmax() and .argmin() are both 0, and so for [0.0, -0.0]: signed zeros
+    // tie, and the first wins (TensorPrimitives.IndexOfMax alone would order -0 below +0).
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void ArgMaxArgMin_TreatSignedZerosAsTied_AndSelectTheFirst(DType dtype)
+    {
+        var x = Tensor.FromArray(new[] { -1.0, -0.0, 0.0, -0.0, -2.0, 0.0, 0.0, -0.0, 3.0, 1.0, 0.0, -0.0 }, [3, 4]).To(dtype);
+        Assert.Equal([1L, 1L, 0L], x.ArgMax(1).ToArray<long>());
+        Assert.Equal([0L, 0L, 2L], x.ArgMin(1).ToArray<long>());
+        var (values, indices) = (-x.Abs()).Max(1);
+        Assert.Equal([1L, 1L, 2L], indices.ToArray<long>());
+        Assert.All(values.ToDoubleArray(), v => Assert.Equal(0.0, v));
+    }
+
     [Theory]
     [InlineData(DType.Float32)]
     [InlineData(DType.Float64)]

@@ -1,3 +1,5 @@
+using Engine.Recording;
+
 namespace Engine.Nn;
 
 /// <summary>Loss functions, mean-reduced as PyTorch's defaults.</summary>
@@ -10,6 +12,7 @@ public static class Losses
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, long ignoreIndex = -100, double labelSmoothing = 0)
     {
+        using var scope = OpScope.Enter("CrossEntropy");
         int c = logits.Size(-1);
         var flat = logits.Reshape(-1, c);
         var t = targets.Reshape(-1).To(DType.Int64);
@@ -25,9 +28,16 @@ public static class Losses
     }
 
     /// <summary>Mean squared error.</summary>
-    public static Tensor Mse(Tensor prediction, Tensor target) => (prediction - target).Square().Mean();
+    public static Tensor Mse(Tensor prediction, Tensor target)
+    {
+        using var scope = OpScope.Enter("Mse");
+        return (prediction - target).Square().Mean();
+    }
 
     /// <summary>Binary cross-entropy on logits, computed stably: max(x, 0) - x y + log(1 + exp(-|x|)).</summary>
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor target)
-        => (logits.Relu() - logits * target + (-logits.Abs()).Exp().Log1p()).Mean();
+    {
+        using var scope = OpScope.Enter("BinaryCrossEntropyWithLogits");
+        return (logits.Relu() - logits * target + (-logits.Abs()).Exp().Log1p()).Mean();
+    }
 }

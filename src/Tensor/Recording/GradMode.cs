@@ -14,17 +14,4 @@ public static class GradMode
         get => !_disabled;
         set => _disabled = !value;
     }
-
-    [ThreadStatic] static Action<OpRecord, Tensor>? _onRecord;
-
-    /// <summary>
-    /// Called with each new record and its output when set (anomaly detection uses it to find the first op
-    /// whose forward produced NaN or Inf). Null, and free, otherwise. Per thread, like the grad mode itself,
-    /// so one thread's anomaly scope ending cannot switch off another's.
-    /// </summary>
-    public static Action<OpRecord, Tensor>? OnRecord
-    {
-        get => _onRecord;
-        set => _onRecord = value;
-    }
 }

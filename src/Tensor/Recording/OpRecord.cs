@@ -11,6 +11,9 @@ public sealed record OpRecord(OpKind Kind, Tensor[] Inputs, OpAttributes Attribu
 {
     /// <summary>Name shown in graphs and errors: the op kind, or the user op's or non-differentiable op's name.</summary>
     public string Name => Attributes.Name ?? Kind.ToString();
+
+    /// <summary>The public op this primitive ran inside (see <see cref="OpScope"/>), when an observer was set; null otherwise.</summary>
+    public string? Scope { get; init; }
 }
 
 /// <summary>Parameters of a recorded op. Each op kind uses the few fields its derivative rule needs.</summary>

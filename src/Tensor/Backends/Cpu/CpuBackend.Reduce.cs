@@ -164,9 +164,19 @@ public sealed partial class CpuBackend
                 for (long r = s; r < e; r++)
                 {
                     var span = new ReadOnlySpan<T>(x, xo + (int)r * len, len);
-                    idx[io + r] = isMax ? TensorPrimitives.IndexOfMax(span) : TensorPrimitives.IndexOfMin(span);
+                    int k = isMax ? TensorPrimitives.IndexOfMax(span) : TensorPrimitives.IndexOfMin(span);
+                    idx[io + r] = T.IsZero(span[k]) ? FirstZero(span) : k;
                 }
             });
+        }
+
+        // TensorPrimitives orders -0 below +0; PyTorch (and the ILGPU kernel) treat them as equal, so a zero extreme
+        // is a tie among all the zeros and the first of them is selected.
+        static int FirstZero<T>(ReadOnlySpan<T> span) where T : INumber<T>
+        {
+            for (int i = 0; i < span.Length; i++)
+                if (T.IsZero(span[i])) return i;
+            return -1;
         }
     }
 
