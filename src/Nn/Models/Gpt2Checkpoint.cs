@@ -94,7 +94,7 @@ public static partial class Gpt2Checkpoint
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json or model.safetensors is missing.</exception>
-    /// <exception cref="InvalidDataException">The config cannot be represented, or a key is missing, unexpected or has the wrong shape.</exception>
+    /// <exception cref="InvalidDataException">The config cannot be represented, a key is missing, unexpected or has the wrong shape, or the folder holds a commit record no save wrote.</exception>
     public static Gpt Load(string folder)
     {
         var config = ReadConfig(folder);
