@@ -148,8 +148,9 @@ public sealed class FolderTransaction : IDisposable
         if (!record && !Directory.EnumerateFiles(folder, ".*.tmp").Any(p => TemporaryFile.IsTemporary(Path.GetFileName(p), out _))) return false;
         FileStream? lockFile;
         try { lockFile = TryLock(folder); }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
+            // A read-only folder: temporaries without a record cannot change what is read.
             if (!record) return false;
             throw new IOException($"FolderTransaction.Recover: a save to '{folder}' was interrupted after it committed, and the folder cannot be written to complete it", e);
         }
