@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Nn.Checkpoints;
@@ -43,31 +42,30 @@ public static class AdapterFiles
     /// <summary>
     /// Writes adapter <paramref name="name"/> of <paramref name="peft"/> into <paramref name="folder"/>; with
     /// <paramref name="convertToLora"/>, methods that moved part of the base weight into the adapter (PiSSA, OLoRA)
-    /// write the plain LoRA adapter of the same update on the original base.
+    /// write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
+    /// (<see cref="PretrainedFolder"/>): a save killed at any point leaves the previous adapter or this one.
     /// </summary>
     public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false)
     {
         var config = ConfigOf(peft, name);
         var tensors = StateDict(peft, name);
         if (peft.ModelPart(name) is ISaveTransform transform) (config, tensors) = transform.ForSaving(peft, config, tensors, convertToLora);
-        Directory.CreateDirectory(folder);
         var json = config.ToJson();
         // Hugging Face's GPT-2 keeps these layers as Conv1D, for which PEFT records fan_in_fan_out = true.
         if (json.ContainsKey("fan_in_fan_out") && peft.Naming is { } naming &&
             peft.AdapterLayers().Any(l => l.Layer.AdapterNames.Contains(name) && naming.IsConv1D(l.Path)))
             json["fan_in_fan_out"] = true;
-        var configPath = Path.Combine(folder, ConfigFileName);
-        var temporary = configPath + ".tmp-" + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
-        File.WriteAllText(temporary, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(temporary, configPath, overwrite: true);
-        Safetensors.Save(Path.Combine(folder, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        // One atomic save: a reader never sees this config with the previous weights.
+        PretrainedFolder.Save(folder, PretrainedFile.Json(ConfigFileName, json),
+            PretrainedFile.Safetensors(WeightsFileName, tensors, new Dictionary<string, string> { ["format"] = "pt" }));
     }
 
-    /// <summary>Reads the configuration of an adapter folder.</summary>
+    /// <summary>Reads the configuration of an adapter folder, first completing a save to it that was killed (<see cref="PretrainedFolder.Recover"/>).</summary>
     /// <exception cref="FileNotFoundException">The folder has no adapter_config.json.</exception>
     /// <exception cref="InvalidDataException">The file is not JSON, or a field is wrong (named).</exception>
     public static PeftConfig ReadConfig(string folder)
     {
+        PretrainedFolder.Recover(folder);
         var path = Path.Combine(folder, ConfigFileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {ConfigFileName}", path);
         JsonNode? node;

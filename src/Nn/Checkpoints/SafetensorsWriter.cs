@@ -4,8 +4,9 @@ namespace Engine.Nn.Checkpoints;
 
 /// <summary>
 /// Writes a safetensors file atomically: everything is validated first, the bytes go to a temporary file in the target's
-/// folder, which is flushed to disk and then renamed over the target; on any failure the temporary file is deleted and the
-/// previous file is left as it was.
+/// folder (<see cref="TemporaryFile"/>), which is flushed to disk and then renamed over the target; on any failure the
+/// temporary file is deleted and the previous file is left as it was. Temporaries of the same target left by killed
+/// saves are deleted by the next save.
 /// </summary>
 internal static class SafetensorsWriter
 {
@@ -16,32 +17,25 @@ internal static class SafetensorsWriter
         SafetensorsDType? storeFloat32As, Func<Stream, Stream>? interceptOutput = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(tensors);
-        var float32Storage = storeFloat32As ?? SafetensorsDType.F32;
-        if (float32Storage is not (SafetensorsDType.F32 or SafetensorsDType.F64 or SafetensorsDType.F16 or SafetensorsDType.BF16))
-            throw new ArgumentException($"Safetensors.Save: storeFloat32As must be F32, F64, F16 or BF16, got {float32Storage}", nameof(storeFloat32As));
-
-        var entries = Plan(tensors, metadata, float32Storage);
-        byte[] header = SafetensorsHeader.Format(entries.Select(e => (e.Name, e.Storage, e.Tensor.Shape, e.Begin, e.End)).ToList(), metadata);
+        var write = Prepare(tensors, metadata, storeFloat32As);
 
         string fullPath = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(fullPath)!;
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        string fileName = Path.GetFileName(fullPath);
+        // Temporaries of this file left by killed saves go now; those a folder save's commit record still needs stay.
+        TemporaryFile.DeleteAbandoned(folder, target => target == fileName, FolderTransaction.PendingTemporaries(folder));
+        string temporary = Path.Combine(folder, TemporaryFile.NameFor(fileName));
         FileStream? file = null;
         try
         {
-            file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16);
+            file = TemporaryFile.Create(temporary);
             var output = interceptOutput?.Invoke(file) ?? file;
-            Span<byte> length = stackalloc byte[8];
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-            output.Write(length);
-            output.Write(header);
-            foreach (var e in entries) SafetensorsElementCodec.Encode(e.Tensor, e.Storage, output);
+            write(output);
             output.Flush();
             file.Flush(flushToDisk: true);
-            file.Dispose();
-            file = null;
+            // Renamed while still open, so no cleaner can take it for abandoned in between.
             File.Move(temporary, fullPath, overwrite: true);
+            file.Dispose();
         }
         catch
         {
@@ -49,6 +43,29 @@ internal static class SafetensorsWriter
             try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+    }
+
+    /// <summary>
+    /// Validates and lays out <paramref name="tensors"/> without touching any file, and returns what writes the whole
+    /// safetensors file to a stream; so a folder save fails on a bad tensor before it writes anything.
+    /// </summary>
+    public static Action<Stream> Prepare(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType? storeFloat32As)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var float32Storage = storeFloat32As ?? SafetensorsDType.F32;
+        if (float32Storage is not (SafetensorsDType.F32 or SafetensorsDType.F64 or SafetensorsDType.F16 or SafetensorsDType.BF16))
+            throw new ArgumentException($"Safetensors.Save: storeFloat32As must be F32, F64, F16 or BF16, got {float32Storage}", nameof(storeFloat32As));
+
+        var entries = Plan(tensors, metadata, float32Storage);
+        byte[] header = SafetensorsHeader.Format(entries.Select(e => (e.Name, e.Storage, e.Tensor.Shape, e.Begin, e.End)).ToList(), metadata);
+        return output =>
+        {
+            Span<byte> length = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            output.Write(length);
+            output.Write(header);
+            foreach (var e in entries) SafetensorsElementCodec.Encode(e.Tensor, e.Storage, output);
+        };
     }
 
     /// <summary>Validates names, tensors and metadata, sorts by name and assigns contiguous byte ranges; touches no file.</summary>

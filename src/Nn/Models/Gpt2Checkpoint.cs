@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -95,7 +94,7 @@ public static partial class Gpt2Checkpoint
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json or model.safetensors is missing.</exception>
-    /// <exception cref="InvalidDataException">The config cannot be represented, or a key is missing, unexpected or has the wrong shape.</exception>
+    /// <exception cref="InvalidDataException">The config cannot be represented, a key is missing, unexpected or has the wrong shape, or the folder holds a commit record no save wrote.</exception>
     public static Gpt Load(string folder)
     {
         var config = ReadConfig(folder);
@@ -225,6 +224,7 @@ public static partial class Gpt2Checkpoint
     {
         if (!Directory.Exists(folder))
             throw new DirectoryNotFoundException($"Gpt2Checkpoint: checkpoint folder '{folder}' does not exist");
+        PretrainedFolder.Recover(folder);
         var path = Path.Combine(folder, ConfigFileName);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Gpt2Checkpoint: '{folder}' has no {ConfigFileName}", path);
@@ -338,7 +338,8 @@ public static partial class Gpt2Checkpoint
     /// Writes <paramref name="model"/> as a Hugging Face GPT-2 folder that <see cref="Load"/> and transformers'
     /// <c>GPT2LMHeadModel.from_pretrained</c> read: <c>config.json</c> and <c>model.safetensors</c> with the Hub's key
     /// names (no <c>transformer.</c> prefix; <c>lm_head.weight</c> only when the head is untied) and Conv1D weights [in, out].
-    /// Both files are replaced atomically. Example: <c>Gpt2Checkpoint.Save(gpt, "out/gpt2-finetuned");</c>
+    /// Both files are replaced as one unit (<see cref="PretrainedFolder"/>): a save killed at any point leaves a folder
+    /// that loads as the previous version or this one. Example: <c>Gpt2Checkpoint.Save(gpt, "out/gpt2-finetuned");</c>
     /// </summary>
     /// <exception cref="ArgumentException">The model uses rotary positions, grouped-query heads or token mixers other than attention, which GPT-2 cannot express.</exception>
     public static void Save(Gpt model, string folder)
@@ -348,8 +349,6 @@ public static partial class Gpt2Checkpoint
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has learned positions and one key/value head per query head; this model has Rotary={c.Rotary}, KvHeads={c.KvHeads}");
         if (c.Mixers is not null && c.Mixers.Any(m => m != TokenMixers.Attention))
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has attention in every layer; this model's token mixers are [{string.Join(", ", c.Mixers)}]");
-        Directory.CreateDirectory(folder);
-
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, p) in model.NamedParameters())
             tensors[HfName(name)] = (IsConv1DWeight(name) ? p.T : p).Contiguous();
@@ -372,10 +371,8 @@ public static partial class Gpt2Checkpoint
             ["attn_pdrop"] = c.Dropout,
             ["tie_word_embeddings"] = c.TiedHead,
         };
-        var configPath = Path.Combine(folder, ConfigFileName);
-        var temporary = configPath + ".tmp-" + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
-        File.WriteAllText(temporary, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(temporary, configPath, overwrite: true);
-        Safetensors.Save(Path.Combine(folder, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        // One atomic save: a reader never sees this config with the previous weights.
+        PretrainedFolder.Save(folder, PretrainedFile.Json(ConfigFileName, config),
+            PretrainedFile.Safetensors(WeightsFileName, tensors, new Dictionary<string, string> { ["format"] = "pt" }));
     }
 }
