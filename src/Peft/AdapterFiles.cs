@@ -45,7 +45,15 @@ public static class AdapterFiles
     /// write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
     /// (<see cref="PretrainedFolder"/>): a save killed at any point leaves the previous adapter or this one.
     /// </summary>
-    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false)
+    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false) =>
+        // One atomic save: a reader never sees this config with the previous weights.
+        PretrainedFolder.Save(folder, Files(peft, name, convertToLora));
+
+    /// <summary>
+    /// The two files of adapter <paramref name="name"/> (config and weights) as <see cref="Save"/> writes them, for a
+    /// caller that saves them in one unit with files of its own (a classifier's manifest).
+    /// </summary>
+    public static IReadOnlyList<PretrainedFile> Files(PeftModel peft, string name, bool convertToLora = false)
     {
         var config = ConfigOf(peft, name);
         var tensors = StateDict(peft, name);
@@ -55,9 +63,8 @@ public static class AdapterFiles
         if (json.ContainsKey("fan_in_fan_out") && peft.Naming is { } naming &&
             peft.AdapterLayers().Any(l => l.Layer.AdapterNames.Contains(name) && naming.IsConv1D(l.Path)))
             json["fan_in_fan_out"] = true;
-        // One atomic save: a reader never sees this config with the previous weights.
-        PretrainedFolder.Save(folder, PretrainedFile.Json(ConfigFileName, json),
-            PretrainedFile.Safetensors(WeightsFileName, tensors, new Dictionary<string, string> { ["format"] = "pt" }));
+        return [PretrainedFile.Json(ConfigFileName, json),
+            PretrainedFile.Safetensors(WeightsFileName, tensors, new Dictionary<string, string> { ["format"] = "pt" })];
     }
 
     /// <summary>Reads the configuration of an adapter folder, first completing a save to it that was killed (<see cref="PretrainedFolder.Recover"/>).</summary>

@@ -93,11 +93,6 @@ public sealed class TextClassifier
     /// <summary>Writes the classifier to <paramref name="folder"/> (created; files of an earlier save are replaced).</summary>
     public void Save(string folder)
     {
-        Directory.CreateDirectory(folder);
-        if (Peft is not null) Peft.SavePretrained(folder);
-        else
-            Safetensors.Save(Path.Combine(folder, HeadFileName), Classifier.Classifier.NamedParameters()
-                .ToDictionary(p => "classifier." + p.Name, p => p.Parameter.Detach().Contiguous()));
         var manifest = new JsonObject
         {
             ["base_model"] = BaseModelName,
@@ -105,8 +100,11 @@ public sealed class TextClassifier
             ["max_tokens"] = MaxTokens,
             ["head"] = Peft is null ? HeadFileName : "adapter",
         };
-        // The manifest goes last: a folder with a manifest has its weights.
-        File.WriteAllText(Path.Combine(folder, ManifestFileName), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var weights = Peft is not null ? AdapterFiles.Files(Peft, "default")
+            : [PretrainedFile.Safetensors(HeadFileName, Classifier.Classifier.NamedParameters()
+                .ToDictionary(p => "classifier." + p.Name, p => p.Parameter.Detach().Contiguous()))];
+        // One atomic save: a reader sees the previous classifier or this one, never a mix.
+        PretrainedFolder.Save(folder, [.. weights, PretrainedFile.Json(ManifestFileName, manifest)]);
     }
 
     /// <summary>Reads a classifier saved by <see cref="Save"/>, in evaluation mode.</summary>
@@ -114,6 +112,8 @@ public sealed class TextClassifier
     /// <exception cref="InvalidDataException">The manifest or the weights do not describe a MiniLM classifier (file and field named).</exception>
     public static TextClassifier Load(string folder)
     {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"TextClassifier: no folder '{folder}'");
+        PretrainedFolder.Recover(folder);
         var path = Path.Combine(folder, ManifestFileName);
         if (!File.Exists(path))
             throw new FileNotFoundException($"TextClassifier: '{folder}' has no {ManifestFileName}; it is not a classifier saved by engine classify --out", path);

@@ -20,13 +20,15 @@ public sealed class HfConfigJson
     /// <summary>The loader named in messages (<c>BertCheckpoint</c>).</summary>
     public string Owner { get; }
 
-    /// <summary>Reads <paramref name="folder"/>/config.json.</summary>
+    /// <summary>Reads <paramref name="folder"/>/config.json, first completing a killed save to the folder (<see cref="PretrainedFolder.Recover"/>).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json is missing.</exception>
     /// <exception cref="InvalidDataException">The file is not a JSON object, or repeats a key.</exception>
     public static HfConfigJson Read(string folder, string owner, string fileName = "config.json")
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{owner}: checkpoint folder '{folder}' does not exist");
+        // A save killed after its commit record is completed first, so the config read matches the weights read next.
+        PretrainedFolder.Recover(folder);
         var path = System.IO.Path.Combine(folder, fileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"{owner}: '{folder}' has no {fileName}", path);
         try

@@ -107,41 +107,20 @@ public static partial class Gpt2Checkpoint
         using (var file = Safetensors.Open(weightsPath))
             CheckHeaderAgainstConfig(file, config, weightsPath);
 
+        // Every key and shape was checked above; what is left is naming and layout.
         var model = new Gpt(config);
-        var expected = model.StateDict();
         var state = new Dictionary<string, Tensor>();
-        var unexpected = new List<string>();
         using (var file = Safetensors.Open(weightsPath))
-        {
             foreach (var key in file.Names)
             {
-                string hf = key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
-                if (AttentionBuffer().IsMatch(hf)) continue;
-                if (hf == "lm_head.weight" && config.TiedHead)
-                {
-                    // Tied to wte: same values by construction; only its shape is worth checking.
-                    CheckShape(key, file.Info(key).Shape.ToArray(), [config.VocabSize, config.DModel], weightsPath);
-                    continue;
-                }
-                string name;
-                try { name = EngineName(hf); }
-                catch (ArgumentException) { unexpected.Add(key); continue; }
-                if (!expected.TryGetValue(name, out var target)) { unexpected.Add(key); continue; }
-                if (state.ContainsKey(name))
-                    throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' holds '{hf}' twice (with and without the '{HfPrefix}' prefix)");
-
-                bool conv1D = IsConv1DWeight(name);
-                int[] hfShape = conv1D ? [target.Size(1), target.Size(0)] : target.Shape;
-                CheckShape(key, file.Info(key).Shape.ToArray(), hfShape, weightsPath);
+                string hf = Hub(key);
+                // Buffers the engine rebuilds, and a tied head (wte's values by construction).
+                if (AttentionBuffer().IsMatch(hf) || (hf == "lm_head.weight" && config.TiedHead)) continue;
+                string name = EngineName(hf);
                 var value = file.Read(key);
                 if (value.DType != DType.Float32) value = value.To(DType.Float32);
-                state[name] = conv1D ? value.T.Contiguous() : value;
+                state[name] = IsConv1DWeight(name) ? value.T.Contiguous() : value;
             }
-        }
-        var missing = expected.Keys.Where(k => !state.ContainsKey(k)).Select(HfName).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' does not match the GPT-2 of its config " +
-                $"({config.Layers} layers, width {config.DModel}): missing keys [{string.Join(", ", missing)}]; unexpected keys [{string.Join(", ", unexpected)}]");
         model.LoadStateDict(state);
         model.Eval();
         return model;
@@ -173,42 +152,26 @@ public static partial class Gpt2Checkpoint
         var blocks = new HashSet<string>(StringComparer.Ordinal);
         foreach (var key in file.Names)
         {
-            string hf = key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
-            var block = BlockName().Match(hf);
+            var block = BlockName().Match(Hub(key));
             if (block.Success && block.Groups[1].Value == "h") blocks.Add(block.Groups[2].Value);
         }
         if (blocks.Count != config.Layers)
             throw new InvalidDataException($"Gpt2Checkpoint.Load: the config's n_layer is {config.Layers}, but '{weightsPath}' holds {blocks.Count} blocks (h.0 ... h.{blocks.Count - 1})");
 
-        var expected = HubShapes(config);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var unexpected = new List<string>();
-        foreach (var key in file.Names)
+        // A tied head may still be stored (the Hub's older files): it must then have the embedding's shape.
+        foreach (var key in file.Names.Where(k => config.TiedHead && Hub(k) == "lm_head.weight"))
         {
-            string hf = key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
-            if (AttentionBuffer().IsMatch(hf)) continue;
-            if (hf == "lm_head.weight" && config.TiedHead)
-            {
-                CheckShape(key, file.Info(key).Shape.ToArray(), [config.VocabSize, config.DModel], weightsPath);
-                continue;
-            }
-            if (!expected.TryGetValue(hf, out var shape)) { unexpected.Add(key); continue; }
-            if (!seen.Add(hf))
-                throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' holds '{hf}' twice (with and without the '{HfPrefix}' prefix)");
-            CheckShape(key, file.Info(key).Shape.ToArray(), shape, weightsPath);
+            var shape = file.Info(key).Shape.ToArray();
+            if (!shape.SequenceEqual([config.VocabSize, config.DModel]))
+                throw new InvalidDataException($"Gpt2Checkpoint.Load: '{key}' in '{weightsPath}' has shape {Shapes.Format(shape)}, the config expects {Shapes.Format([config.VocabSize, config.DModel])}");
         }
-        var missing = expected.Keys.Where(k => !seen.Contains(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new InvalidDataException($"Gpt2Checkpoint.Load: '{weightsPath}' does not match the GPT-2 of its config " +
-                $"({config.Layers} layers, width {config.DModel}): missing keys [{string.Join(", ", missing.Take(20))}{(missing.Count > 20 ? ", ..." : "")}]; " +
-                $"unexpected keys [{string.Join(", ", unexpected.Take(20))}{(unexpected.Count > 20 ? ", ..." : "")}]");
+        ExpectedTensors.Check(file, HubShapes(config),
+            key => Hub(key) is var hf && (AttentionBuffer().IsMatch(hf) || (hf == "lm_head.weight" && config.TiedHead)) ? null : hf,
+            weightsPath, "Gpt2Checkpoint.Load", $"GPT-2 ({config.Layers} layers, width {config.DModel})");
     }
 
-    static void CheckShape(string key, int[] actual, int[] expected, string path)
-    {
-        if (!actual.SequenceEqual(expected))
-            throw new InvalidDataException($"Gpt2Checkpoint.Load: '{key}' in '{path}' has shape {Shapes.Format(actual)}, the config expects {Shapes.Format(expected)}");
-    }
+    // A key without the optional "transformer." prefix.
+    static string Hub(string key) => key.StartsWith(HfPrefix, StringComparison.Ordinal) ? key[HfPrefix.Length..] : key;
 
     /// <summary>
     /// Reads the GPT-2 shape from <c>config.json</c>: <c>n_embd</c>, <c>n_layer</c>, <c>n_head</c>, <c>n_positions</c>
@@ -222,116 +185,49 @@ public static partial class Gpt2Checkpoint
     /// <exception cref="InvalidDataException">A field is missing, has the wrong type, or asks for something the engine's GPT does not do.</exception>
     public static GptConfig ReadConfig(string folder)
     {
-        if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"Gpt2Checkpoint: checkpoint folder '{folder}' does not exist");
-        PretrainedFolder.Recover(folder);
-        var path = Path.Combine(folder, ConfigFileName);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"Gpt2Checkpoint: '{folder}' has no {ConfigFileName}", path);
-
-        JsonObject json;
-        try
-        {
-            // Parsed as a document first: JsonObject would throw a bare ArgumentException on a repeated key.
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"Gpt2Checkpoint: '{path}' is not a JSON object");
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in document.RootElement.EnumerateObject())
-                if (!names.Add(property.Name))
-                    throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{property.Name}' appears twice");
-            json = JsonObject.Create(document.RootElement.Clone())!;
-        }
-        catch (JsonException e) { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' is not valid JSON: {e.Message}", e); }
-
-        string? modelType = String(json, "model_type", path);
+        var json = HfConfigJson.Read(folder, "Gpt2Checkpoint", ConfigFileName);
+        string? modelType = json.String("model_type");
         if (modelType is not null && modelType != "gpt2")
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' describes a '{modelType}' model, not 'gpt2'");
+            throw new InvalidDataException($"Gpt2Checkpoint: '{json.Path}' describes a '{modelType}' model, not 'gpt2'");
 
-        int width = Int(json, "n_embd", path) ?? throw Missing("n_embd", path);
-        int layers = Int(json, "n_layer", path) ?? throw Missing("n_layer", path);
-        int heads = Int(json, "n_head", path) ?? throw Missing("n_head", path);
-        int context = Int(json, "n_positions", path) ?? Int(json, "n_ctx", path) ?? throw Missing("n_positions (or n_ctx)", path);
-        int vocab = Int(json, "vocab_size", path) ?? throw Missing("vocab_size", path);
-        double eps = Double(json, "layer_norm_epsilon", path) ?? 1e-5;
-        int inner = Int(json, "n_inner", path) ?? 4 * width;
-        bool tied = Bool(json, "tie_word_embeddings", path) ?? true;
+        int width = json.Int("n_embd") ?? throw json.Missing("n_embd");
+        int layers = json.Int("n_layer") ?? throw json.Missing("n_layer");
+        int heads = json.Int("n_head") ?? throw json.Missing("n_head");
+        int context = json.Int("n_positions") ?? json.Int("n_ctx") ?? throw json.Missing("n_positions (or n_ctx)");
+        int vocab = json.Int("vocab_size") ?? throw json.Missing("vocab_size");
+        double eps = json.Double("layer_norm_epsilon") ?? 1e-5;
+        int inner = json.Int("n_inner") ?? 4 * width;
+        bool tied = json.Bool("tie_word_embeddings") ?? true;
 
-        string activation = String(json, "activation_function", path) ?? "gelu_new";
+        string activation = json.String("activation_function") ?? "gelu_new";
         bool geluTanh = activation switch
         {
             "gelu_new" or "gelu_pytorch_tanh" => true,
             "gelu" => false,
-            _ => throw new InvalidDataException($"Gpt2Checkpoint: '{path}' asks for activation_function '{activation}'; the engine supports gelu_new, gelu_pytorch_tanh (tanh GELU) and gelu (exact)"),
+            _ => throw json.Invalid("activation_function", $"is '{activation}'; the engine supports gelu_new, gelu_pytorch_tanh (tanh GELU) and gelu (exact)"),
         };
-        RequirePositive(width, "n_embd", path);
-        if (layers < 0) throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'n_layer' is {layers}; it must be >= 0");
-        RequirePositive(heads, "n_head", path);
-        RequirePositive(context, json.ContainsKey("n_positions") ? "n_positions" : "n_ctx", path);
-        RequirePositive(vocab, "vocab_size", path);
-        RequirePositive(inner, "n_inner", path);
-        if (width % heads != 0)
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'n_head' is {heads}, which does not divide n_embd {width}");
-        if (!(eps > 0) || !double.IsFinite(eps))
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field 'layer_norm_epsilon' is {eps}; it must be a positive finite number");
+        void RequirePositive(int value, string field) { if (value <= 0) throw json.Invalid(field, $"is {value}; it must be positive"); }
+        RequirePositive(width, "n_embd");
+        if (layers < 0) throw json.Invalid("n_layer", $"is {layers}; it must be >= 0");
+        RequirePositive(heads, "n_head");
+        RequirePositive(context, json.Has("n_positions") ? "n_positions" : "n_ctx");
+        RequirePositive(vocab, "vocab_size");
+        RequirePositive(inner, "n_inner");
+        if (width % heads != 0) throw json.Invalid("n_head", $"is {heads}, which does not divide n_embd {width}");
+        if (!(eps > 0) || !double.IsFinite(eps)) throw json.Invalid("layer_norm_epsilon", $"is {eps}; it must be a positive finite number");
         if (inner % width != 0)
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has n_inner {inner}, which is not a multiple of n_embd {width}; the engine's MLP width is a multiple of the model width");
-        if (Bool(json, "scale_attn_by_inverse_layer_idx", path) == true || Bool(json, "scale_attn_weights", path) == false || Bool(json, "add_cross_attention", path) == true)
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' sets scale_attn_by_inverse_layer_idx, scale_attn_weights=false or add_cross_attention, which the engine's GPT does not implement");
+            throw new InvalidDataException($"Gpt2Checkpoint: '{json.Path}' has n_inner {inner}, which is not a multiple of n_embd {width}; the engine's MLP width is a multiple of the model width");
+        if (json.Bool("scale_attn_by_inverse_layer_idx") == true || json.Bool("scale_attn_weights") == false || json.Bool("add_cross_attention") == true)
+            throw new InvalidDataException($"Gpt2Checkpoint: '{json.Path}' sets scale_attn_by_inverse_layer_idx, scale_attn_weights=false or add_cross_attention, which the engine's GPT does not implement");
 
-        double[] dropouts = [Double(json, "resid_pdrop", path) ?? 0.1, Double(json, "embd_pdrop", path) ?? 0.1, Double(json, "attn_pdrop", path) ?? 0.1];
+        double[] dropouts = [json.Double("resid_pdrop") ?? 0.1, json.Double("embd_pdrop") ?? 0.1, json.Double("attn_pdrop") ?? 0.1];
         if (dropouts.Any(p => !(p >= 0 && p < 1)))
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has dropout probabilities {string.Join(", ", dropouts)}; each must be in [0, 1)");
+            throw new InvalidDataException($"Gpt2Checkpoint: '{json.Path}' has dropout probabilities {string.Join(", ", dropouts)}; each must be in [0, 1)");
         if (dropouts.Distinct().Count() != 1)
-            throw new InvalidDataException($"Gpt2Checkpoint: '{path}' has resid_pdrop {dropouts[0]}, embd_pdrop {dropouts[1]}, attn_pdrop {dropouts[2]}; the engine's GPT has one dropout probability for all three");
+            throw new InvalidDataException($"Gpt2Checkpoint: '{json.Path}' has resid_pdrop {dropouts[0]}, embd_pdrop {dropouts[1]}, attn_pdrop {dropouts[2]}; the engine's GPT has one dropout probability for all three");
 
         return new GptConfig(vocab, context, width, layers, heads, MlpRatio: inner / width, Dropout: dropouts[0],
             TiedHead: tied, LayerNormEps: eps, GeluTanh: geluTanh);
-    }
-
-    static void RequirePositive(int value, string field, string path)
-    {
-        if (value <= 0) throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{field}' is {value}; it must be positive");
-    }
-
-    static InvalidDataException Missing(string field, string path) => new($"Gpt2Checkpoint: '{path}' lacks the field '{field}'");
-
-    static JsonNode? Field(JsonObject json, string name) => json.TryGetPropertyValue(name, out var node) ? node : null;
-
-    static int? Int(JsonObject json, string name, string path)
-    {
-        var node = Field(json, name);
-        if (node is null) return null;
-        try { return node.GetValue<int>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
-        { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{name}' is {node.ToJsonString()}, expected an integer", e); }
-    }
-
-    static double? Double(JsonObject json, string name, string path)
-    {
-        var node = Field(json, name);
-        if (node is null) return null;
-        try { return node.GetValue<double>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
-        { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{name}' is {node.ToJsonString()}, expected a number", e); }
-    }
-
-    static bool? Bool(JsonObject json, string name, string path)
-    {
-        var node = Field(json, name);
-        if (node is null) return null;
-        try { return node.GetValue<bool>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
-        { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{name}' is {node.ToJsonString()}, expected true or false", e); }
-    }
-
-    static string? String(JsonObject json, string name, string path)
-    {
-        var node = Field(json, name);
-        if (node is null) return null;
-        try { return node.GetValue<string>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
-        { throw new InvalidDataException($"Gpt2Checkpoint: '{path}' field '{name}' is {node.ToJsonString()}, expected a string", e); }
     }
 
     /// <summary>

@@ -127,7 +127,6 @@ public static class BertCheckpoint
     public static void Save(Bert model, string folder)
     {
         var c = model.Config;
-        Directory.CreateDirectory(folder);
         var config = new JsonObject
         {
             ["model_type"] = "bert",
@@ -146,7 +145,8 @@ public static class BertCheckpoint
             ["position_embedding_type"] = "absolute",
         };
         var tensors = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Detach().Contiguous());
-        File.WriteAllText(Path.Combine(folder, ConfigFileName), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        Safetensors.Save(Path.Combine(folder, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        // Both files are replaced as one unit: a save killed at any point leaves the previous model or this one.
+        PretrainedFolder.Save(folder, PretrainedFile.Json(ConfigFileName, config),
+            PretrainedFile.Safetensors(WeightsFileName, tensors, new Dictionary<string, string> { ["format"] = "pt" }));
     }
 }
