@@ -53,7 +53,7 @@ static class InspectCommand
         Console.WriteLine($"{folder}: Hugging Face GPT-2 folder, {file.Names.Count} tensors");
         Console.WriteLine($"config: vocab {config.VocabSize}, context {config.ContextLength}, width {config.DModel}, {config.Layers} layers, {config.Heads} heads, " +
             $"MLP {config.MlpRatio * config.DModel}, {(config.GeluTanh ? "tanh GELU" : "exact GELU")}, {(config.TiedHead ? "tied" : "untied")} head");
-        var tokenizer = TextCodec.FromFolder(folder);
+        var tokenizer = TextCodec.ForFolder(folder, config.VocabSize);
         Console.WriteLine($"tokenizer: {(tokenizer is null ? $"none ({TextCodec.VocabFileName} + {TextCodec.MergesFileName} absent)" : tokenizer.Description)}");
         PrintTable(file);
         // Causal-mask buffers (h.N.attn.bias) and a tied lm_head are stored but are not parameters of the model.

