@@ -3,11 +3,11 @@ using System.Text;
 
 namespace Engine.Fuzz;
 
-/// <summary>One fuzz case: its target, seed, mutation, outcome (success or the exception type), time, allocation and failure, if any.</summary>
-public sealed record FuzzCase(string Target, int Seed, string Mutation, string Outcome, TimeSpan Elapsed, long AllocatedBytes, long FileBytes, string? Failure)
+/// <summary>One fuzz case: its target, seed, mutation, outcome (success or the exception type), time, allocation (and its bound) and failure, if any.</summary>
+public sealed record FuzzCase(string Target, int Seed, string Mutation, string Outcome, TimeSpan Elapsed, long AllocatedBytes, long FileBytes, long AllocationBound, string? Failure)
 {
-    /// <summary>Bytes allocated per byte of the case's files.</summary>
-    public double AllocationRatio => (double)AllocatedBytes / Math.Max(1, FileBytes);
+    /// <summary>The allocation as a share of its bound (1 = at the bound).</summary>
+    public double AllocationShare => (double)AllocatedBytes / AllocationBound;
 }
 
 /// <summary>The cases of a run, summarised per target: outcomes by class, failures, the slowest case and the worst allocation ratio.</summary>
@@ -38,7 +38,7 @@ public sealed class FuzzReport
         counts[c.Outcome] = counts.GetValueOrDefault(c.Outcome) + 1;
         if (c.Failure is not null && FailureCount++ < 100) _failures.Add(c);
         if (!_slowest.TryGetValue(c.Target, out var s) || c.Elapsed > s.Elapsed) _slowest[c.Target] = c;
-        if (!_worstAllocation.TryGetValue(c.Target, out var w) || c.AllocationRatio > w.AllocationRatio) _worstAllocation[c.Target] = c;
+        if (!_worstAllocation.TryGetValue(c.Target, out var w) || c.AllocationShare > w.AllocationShare) _worstAllocation[c.Target] = c;
     }
 
     /// <summary>The summary table (Markdown) and the first failures with their seeds.</summary>
@@ -47,14 +47,17 @@ public sealed class FuzzReport
         var ci = CultureInfo.InvariantCulture;
         var classes = _outcomes.Values.SelectMany(c => c.Keys).Distinct().OrderBy(k => k == "success" ? "" : k, StringComparer.Ordinal).ToList();
         var text = new StringBuilder();
-        text.AppendLine($"| target | cases | {string.Join(" | ", classes)} | failures | slowest | worst alloc / file bytes |");
+        text.AppendLine($"| target | cases | {string.Join(" | ", classes)} | failures | slowest | most allocated (share of the bound) |");
         text.AppendLine($"|---|---:|{string.Concat(classes.Select(_ => "---:|"))}---:|---:|---:|");
         foreach (var (target, counts) in _outcomes)
         {
             int failures = _failures.Count(f => f.Target == target);
             text.Append(ci, $"| {target} | {counts.Values.Sum()} | {string.Join(" | ", classes.Select(k => counts.GetValueOrDefault(k)))} | {failures} | ");
-            text.AppendLine(ci, $"{_slowest[target].Elapsed.TotalMilliseconds:F0} ms | {_worstAllocation[target].AllocationRatio:F1}x ({_worstAllocation[target].AllocatedBytes / 1024} KiB) |");
+            var w = _worstAllocation[target];
+            text.AppendLine(ci, $"{_slowest[target].Elapsed.TotalMilliseconds:F0} ms | {w.AllocatedBytes / 1024} KiB for {w.FileBytes / 1024.0:F1} KiB of files ({w.AllocationShare:P0}) |");
         }
+        foreach (var (target, c) in _slowest) text.AppendLine(ci, $"slowest {target}: seed {c.Seed}, {c.Mutation} -> {c.Outcome}, {c.Elapsed.TotalMilliseconds:F0} ms");
+        foreach (var (target, c) in _worstAllocation) text.AppendLine(ci, $"most allocated {target}: seed {c.Seed}, {c.Mutation} -> {c.Outcome}, {c.AllocatedBytes} bytes");
         foreach (var f in _failures.Take(20))
             text.AppendLine($"FAIL {f.Target} seed {f.Seed} ({f.Mutation}): {f.Failure}");
         return text.ToString();

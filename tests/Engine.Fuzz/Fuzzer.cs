@@ -95,7 +95,6 @@ public sealed class Fuzzer(FuzzOptions options)
     // Writes the seed folder with one file mutated (or deleted); returns the folder's size in bytes and the mutation.
     static (long Size, string What) WriteMutatedFolder(string folder, Dictionary<string, byte[]> seed, int caseSeed)
     {
-        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(folder);
         var random = new Random(caseSeed);
         var mutator = new Mutator(random);
@@ -106,14 +105,19 @@ public sealed class Fuzzer(FuzzOptions options)
         long size = 0;
         foreach (var name in names)
         {
-            if (name == victim && delete) continue;
+            var path = Path.Combine(folder, name);
+            if (name == victim && delete)
+            {
+                File.Delete(path);
+                continue;
+            }
             var bytes = seed[name];
             if (name == victim)
             {
                 (bytes, var edit) = name.EndsWith(".json", StringComparison.Ordinal) ? mutator.Json(bytes) : mutator.Safetensors(bytes);
                 what = $"{name}: {edit}";
             }
-            File.WriteAllBytes(Path.Combine(folder, name), bytes);
+            File.WriteAllBytes(path, bytes);
             size += bytes.Length;
         }
         return (size, what);
@@ -145,7 +149,7 @@ public sealed class Fuzzer(FuzzOptions options)
         if (clock.Elapsed > options.TimeLimit) failure ??= $"took {clock.Elapsed.TotalSeconds:F2} s (limit {options.TimeLimit.TotalSeconds} s)";
         if (allocated > bound) failure ??= $"allocated {allocated} bytes for {fileBytes} bytes of files (bound {bound})";
         if (check?.Invoke(outcome == "success") is { } broken) failure ??= broken;
-        report.Add(new FuzzCase(target, seed, what, outcome, clock.Elapsed, allocated, fileBytes, failure));
+        report.Add(new FuzzCase(target, seed, what, outcome, clock.Elapsed, allocated, fileBytes, bound, failure));
     }
 
     static Dictionary<string, byte[]> ReadFolder(string folder) =>

@@ -99,7 +99,7 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     /// <exception cref="ArgumentException">The configuration gives this module an invalid size (a rank below 1...).</exception>
     public abstract IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context);
 
-    /// <summary>The file key suffix of a tensor in <paramref name="container"/> (a sub-module's <paramref name="member"/>, or null for a tensor stored directly).</summary>
+    /// <summary>A planned tensor of <paramref name="shape"/> in <paramref name="container"/> under its file key suffix (<paramref name="member"/>: a sub-module's tensor name, or null for a tensor stored directly).</summary>
     protected PlannedTensor Planned(string container, string? member, params int[] shape) => new(FileKey(container, member), shape);
 
     /// <summary>Creates the tensors of a new adapter with <see cref="AddParameter"/>, <see cref="AddBuffer"/>, <see cref="AddModule{T}"/> and <see cref="AddDropout"/>.</summary>
