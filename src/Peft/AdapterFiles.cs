@@ -75,59 +75,108 @@ public static class AdapterFiles
         PretrainedFolder.Recover(folder);
         var path = Path.Combine(folder, ConfigFileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {ConfigFileName}", path);
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
+        JsonObject json;
+        try
+        {
+            // Parsed as a document first: JsonObject would throw a bare ArgumentException on a repeated key.
+            using var document = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            if (document.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"AdapterFiles: '{path}' is not a JSON object");
+            CheckUniqueKeys(document.RootElement, path, "");
+            json = JsonObject.Create(document.RootElement.Clone())!;
+        }
         catch (JsonException e) { throw new InvalidDataException($"AdapterFiles: '{path}' is not valid JSON: {e.Message}", e); }
-        if (node is not JsonObject json) throw new InvalidDataException($"AdapterFiles: '{path}' is not a JSON object");
         return PeftConfig.FromJson(json, path);
     }
 
+    static void CheckUniqueKeys(JsonElement element, string path, string where)
+    {
+        if (element.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in element.EnumerateArray()) CheckUniqueKeys(item, path, where);
+            return;
+        }
+        if (element.ValueKind != JsonValueKind.Object) return;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in element.EnumerateObject())
+        {
+            string field = where.Length == 0 ? property.Name : $"{where}['{property.Name}']";
+            if (!names.Add(property.Name)) throw new InvalidDataException($"AdapterFiles: '{path}' field '{field}' appears twice");
+            CheckUniqueKeys(property.Value, path, field);
+        }
+    }
+
     /// <summary>
-    /// Adds adapter <paramref name="name"/> from <paramref name="folder"/> to <paramref name="peft"/>: the layers are
-    /// built from the config (so PiSSA/OLoRA move the same principal part out of the original base weights) and the
-    /// file's tensors then replace the adapter's. All or nothing: every key must be used and every saved tensor found
-    /// with its shape, else the adapter is removed again and the model is as it was.
+    /// Adds adapter <paramref name="name"/> from <paramref name="folder"/> to <paramref name="peft"/>. All or nothing, and
+    /// checked before anything is allocated: the adapter is planned from the config and the model
+    /// (<see cref="PeftModel.PlanAdapter"/>) and compared with the weight file's header (every key used, every tensor
+    /// found with its shape); only then are the tensors read, the layers built from the config (so PiSSA/OLoRA move the
+    /// same principal part out of the original base weights) and the file's tensors copied in.
     /// </summary>
-    /// <exception cref="InvalidDataException">A key is missing, unexpected or has the wrong shape (all are named).</exception>
+    /// <exception cref="FileNotFoundException">The folder lacks one of the two files.</exception>
+    /// <exception cref="InvalidDataException">The config is wrong, or a key is missing, unexpected or has the wrong shape (all are named).</exception>
+    /// <exception cref="SafetensorsFormatException">The weight file breaks the safetensors format.</exception>
+    /// <exception cref="NotSupportedException">The config asks for something the engine does not implement.</exception>
     public static void Load(PeftModel peft, string folder, string name, bool trainable)
     {
         var config = ReadConfig(folder) with { InferenceMode = !trainable };
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
-        var file = Safetensors.Load(weightsPath);
+        Dictionary<string, Tensor> values;
+        using (var file = Safetensors.Open(weightsPath))
+        {
+            IReadOnlyList<PlannedTensor> plan;
+            try { plan = peft.PlanAdapter(name, config); }
+            catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
+            var header = file.Names.ToDictionary(n => n, n => file.Info(n).Shape.ToArray(), StringComparer.Ordinal);
+            var found = Match(plan.Select(t => (t.Key, t.Shape)), header, weightsPath, config);
+            values = found.ToDictionary(f => f.Expected, f => file.Read(f.InFile), StringComparer.Ordinal);
+        }
+
         // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.
         var requiresGrad = peft.Parameters().Where(p => p.RequiresGrad).ToHashSet(ReferenceEqualityComparer.Instance);
         try { peft.AddAdapter(name, config, fromFile: true); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
-
-        // Every tensor must come from the file, shared ones too even when the config says they are not saved: VeRA's
-        // projections come from torch's generator in PEFT, which the engine cannot reproduce.
-        var expected = peft.NamedAdapterTensors(name).Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-        var used = new HashSet<string>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        var wrongShape = new List<string>();
-        var assignments = new List<(Tensor Target, Tensor Value)>();
-        foreach (var t in peft.NamedAdapterTensors(name).Where(t => expected.Contains(t.Key)))
+        try
         {
-            // Some writers keep ".weight" on the DoRA magnitude's key; PEFT drops it. Accept both.
-            var found = new[] { t.Key, t.Key + ".weight" }.FirstOrDefault(file.ContainsKey);
-            if (found is null) { missing.Add(t.Key); continue; }
-            used.Add(found);
-            var value = file[found];
-            if (!value.Shape.SequenceEqual(t.Tensor.Shape)) { wrongShape.Add($"{found} {Shapes.Format(value.Shape)} (expected {Shapes.Format(t.Tensor.Shape)})"); continue; }
-            assignments.Add((t.Tensor, value));
+            // The plan and the built adapter agree (a law test keeps them so); checked again as a backstop.
+            var built = peft.NamedAdapterTensors(name).ToList();
+            Match(built.Select(t => (t.Key, t.Tensor.Shape)), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
+            using (Autograd.Autograd.NoGrad())
+                foreach (var t in built) t.Tensor.CopyFrom(values[t.Key].To(t.Tensor.DType));
         }
-        var unexpected = file.Keys.Where(k => !used.Contains(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0 || wrongShape.Count > 0)
+        catch
         {
             peft.DeleteAdapter(name);
             foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
-            throw new InvalidDataException($"AdapterFiles: '{weightsPath}' does not match the {config.PeftType} adapter built from its config: " +
-                $"missing keys [{string.Join(", ", missing)}]; unexpected keys [{string.Join(", ", unexpected)}]; wrong shapes [{string.Join(", ", wrongShape)}]");
+            throw;
         }
-        using (Autograd.Autograd.NoGrad())
-            foreach (var (target, value) in assignments) target.CopyFrom(value.To(target.DType));
     }
+
+    // Pairs every expected tensor with its key in the file (some writers keep ".weight" on the DoRA magnitude's key;
+    // PEFT drops it: both are accepted); every file key must be used and every shape equal, else one exception names all.
+    static List<(string Expected, string InFile)> Match(IEnumerable<(string Key, int[] Shape)> expected, IReadOnlyDictionary<string, int[]> file, string weightsPath, PeftConfig config)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        var wrongShape = new List<string>();
+        var pairs = new List<(string, string)>();
+        foreach (var (key, shape) in expected)
+        {
+            var found = new[] { key, key + ".weight" }.FirstOrDefault(file.ContainsKey);
+            if (found is null) { missing.Add(key); continue; }
+            used.Add(found);
+            if (!file[found].SequenceEqual(shape)) { wrongShape.Add($"{found} {Shapes.Format(file[found])} (expected {Shapes.Format(shape)})"); continue; }
+            pairs.Add((key, found));
+        }
+        var unexpected = file.Keys.Where(k => !used.Contains(k)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0 || wrongShape.Count > 0)
+            throw new InvalidDataException($"AdapterFiles: '{weightsPath}' does not match the {config.PeftType} adapter built from its config: " +
+                $"missing keys [{Listed(missing)}]; unexpected keys [{Listed(unexpected)}]; wrong shapes [{Listed(wrongShape)}]");
+        return pairs;
+    }
+
+    // A hostile file may list a million keys: the message names the first few.
+    static string Listed(List<string> items) => string.Join(", ", items.Take(20)) + (items.Count > 20 ? $", ... ({items.Count} in all)" : "");
 
     static PeftConfig ConfigOf(PeftModel peft, string name) => peft.PeftConfigs.TryGetValue(name, out var c) ? c
         : throw new KeyNotFoundException($"AdapterFiles: no adapter named '{name}'; adapters: [{string.Join(", ", peft.AdapterNames)}]");

@@ -79,16 +79,49 @@ public class PeftModel : Module, ITrainingHooks
     /// <exception cref="NotSupportedException">A target already holds adapters of another method.</exception>
     public void AddAdapter(string name, PeftConfig config) => AddAdapter(name, config, fromFile: false);
 
-    /// <summary>As <see cref="AddAdapter(string, PeftConfig)"/>; <paramref name="fromFile"/> when a file's tensors will replace the initial ones.</summary>
-    internal void AddAdapter(string name, PeftConfig config, bool fromFile)
+    /// <summary>
+    /// The tensors <see cref="AddAdapter(string, PeftConfig)"/> would create for adapter <paramref name="name"/>, under
+    /// their file keys (<see cref="NamedAdapterTensors"/>) with their shapes, computed from the configuration and the
+    /// model without allocating or attaching anything: what a file must hold, checked before loading it.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="AddAdapter(string, PeftConfig)"/>.</exception>
+    /// <exception cref="NotSupportedException">As <see cref="AddAdapter(string, PeftConfig)"/>.</exception>
+    public IReadOnlyList<PlannedTensor> PlanAdapter(string name, PeftConfig config, bool fromFile = true)
+    {
+        var (method, targets) = CheckAdd(name, config);
+        var plan = new List<PlannedTensor>();
+        // A plain module is wrapped by a throwaway layer that is never attached (wrapping does not change the module).
+        foreach (var (path, module, _, _) in targets)
+        {
+            var layer = module as AdapterLayer ?? method.CreateLayer(module);
+            plan.AddRange(layer.PlanAdapter(new AdapterContext(name, config, path, this, null)).Select(t => t with { Key = FileKey(path, t.Key) }));
+        }
+        foreach (var (path, module, _, _) in FindModulesToSave(config))
+        {
+            var layer = module as ModulesToSaveLayer ?? new ModulesToSaveLayer(module);
+            plan.AddRange(layer.PlanAdapter(new AdapterContext(name, config, path, this, null)).Select(t => t with { Key = FileKey(path, t.Key) }));
+        }
+        plan.AddRange(config.PlanModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile)));
+        return plan;
+    }
+
+    static string FileKey(ModulePath path, string suffix) => AdapterFiles.KeyPrefix + path.External + "." + suffix;
+
+    (PeftMethodInfo Method, List<(ModulePath Path, Module Module, Module Parent, string Member)> Targets) CheckAdd(string name, PeftConfig config)
     {
         CheckUsable();
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
             throw new ArgumentException($"PeftModel.AddAdapter: '{name}' is not a valid adapter name (non-empty, no dots)");
         if (_configs.ContainsKey(name)) throw new ArgumentException($"PeftModel.AddAdapter: an adapter named '{name}' already exists");
-        config.Validate();
+        config.ValidateAll();
         var method = PeftRegistry.ByConfigType(config.GetType());
-        var targets = method.LayerType is null ? [] : FindTargets(name, config, method);
+        return (method, method.LayerType is null ? [] : FindTargets(name, config, method));
+    }
+
+    /// <summary>As <see cref="AddAdapter(string, PeftConfig)"/>; <paramref name="fromFile"/> when a file's tensors will replace the initial ones.</summary>
+    internal void AddAdapter(string name, PeftConfig config, bool fromFile)
+    {
+        var (method, targets) = CheckAdd(name, config);
 
         var part = method.CreateModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile));
         var added = new List<(string Path, AdapterLayer Layer, Module? Replaced)>();
@@ -367,7 +400,7 @@ public class PeftModel : Module, ITrainingHooks
         {
             if (!layer.AdapterNames.Contains(name)) continue;
             foreach (var t in layer.AdapterTensors(name))
-                list.Add(t with { Key = AdapterFiles.KeyPrefix + PathOf(path).External + "." + t.Key });
+                list.Add(t with { Key = FileKey(PathOf(path), t.Key) });
         }
         if (ModelPart(name) is ISharedTensorOwner owner)
             foreach (var s in owner.SharedTensors()) list.Add(new AdapterTensor(s.Key, s.Tensor, s.Trainable));

@@ -82,4 +82,25 @@ public sealed class AdapterOptionTests
         Assert.Contains("engine logits:", result.Error);
         Assert.Contains(missing, result.Error);
     }
+
+    [Theory]
+    [InlineData("r", "\"r\": \"two\"", "'r'")]
+    [InlineData("target_modules", "\"target_modules\": \"(\"", "target_modules")]
+    [InlineData("lora_alpha", "\"lora_alpha\": 1e400", "lora_alpha")]
+    [InlineData("r", "\"r\": 1000000", "lora_A")]
+    [InlineData("bias", "\"bias\": \"all\"", "bias")]
+    [InlineData("r", "\"r\": 2, \"r\": 3", "'r'")]
+    public void HostileAdapterConfig_IsOneLineNamingTheFieldWithExitCode2(string key, string field, string mention)
+    {
+        var folder = CliRun.TempFolder();
+        foreach (var file in Directory.GetFiles(Adapter("gpt2-tiny-lora"))) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        var config = Path.Combine(folder, "adapter_config.json");
+        var text = File.ReadAllText(config).Replace($"\"{key}\":", $"\"ignored_{key}\":", StringComparison.Ordinal);
+        File.WriteAllText(config, "{" + field + "," + text.TrimStart()[1..]);
+        var result = CliRun.Invoke("logits", "--model", CliRun.Golden, "--ids", "1,2", "--adapter", folder);
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("engine logits: ", result.Error);
+        Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.Contains(mention, result.Error);
+    }
 }

@@ -20,18 +20,40 @@ public static class PatternRegex
     /// <summary>True when <paramref name="pattern"/> matches the end of <paramref name="path"/> on a dot boundary (PEFT's <c>re.match(r"(.*\.)?(key)$", path)</c>).</summary>
     public static bool MatchesPathEnd(string pattern, string path) => Run(Compile($"^(?:.*\\.)?(?:{pattern})$", pattern), path, pattern);
 
+    /// <summary>
+    /// Compiles <paramref name="pattern"/> in both forms the matchers use, so a configuration reports a bad pattern when it
+    /// is read rather than when a module is first matched.
+    /// </summary>
+    /// <exception cref="ArgumentException">The pattern is not a valid regular expression; the message names <paramref name="field"/>.</exception>
+    public static void Check(string field, string pattern)
+    {
+        try
+        {
+            Compile($"^(?:{pattern})$", pattern);
+            Compile($"^(?:.*\\.)?(?:{pattern})$", pattern);
+        }
+        catch (ArgumentException e) { throw new ArgumentException($"{field}: {e.Message}", e); }
+    }
+
     static bool Run(Regex regex, string text, string pattern)
     {
         try { return regex.IsMatch(text); }
         catch (RegexMatchTimeoutException) { throw new ArgumentException($"pattern '{pattern}' took longer than {Timeout.TotalSeconds} s on '{text}'; simplify it"); }
     }
 
-    static Regex Compile(string full, string pattern) => Cache.GetOrAdd(full, f =>
+    // Bounded: hostile files can bring any number of distinct patterns.
+    static Regex Compile(string full, string pattern)
+    {
+        if (Cache.Count > 4096) Cache.Clear();
+        return Cache.GetOrAdd(full, f => Create(f, pattern));
+    }
+
+    static Regex Create(string f, string pattern)
     {
         try { return new Regex(f, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant); }
         catch (NotSupportedException) { }
         catch (ArgumentException e) { throw new ArgumentException($"pattern '{pattern}' is not a valid regular expression: {e.Message}", e); }
         try { return new Regex(f, RegexOptions.CultureInvariant, Timeout); }
         catch (ArgumentException e) { throw new ArgumentException($"pattern '{pattern}' is not a valid regular expression: {e.Message}", e); }
-    });
+    }
 }

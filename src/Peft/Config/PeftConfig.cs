@@ -55,6 +55,43 @@ public abstract record PeftConfig
     /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
     public virtual void Validate() { }
 
+    /// <summary>
+    /// The regular expressions of this configuration with their JSON field (<c>target_modules</c>, <c>rank_pattern</c>
+    /// keys...), compiled by <see cref="ValidateAll"/> so that a bad one is reported when the configuration is read.
+    /// </summary>
+    public virtual IEnumerable<(string Field, string Pattern)> Patterns()
+    {
+        if (TargetModules?.Pattern is { } t) yield return ("target_modules", t);
+        if (ExcludeModules?.Pattern is { } e) yield return ("exclude_modules", e);
+        if (LayersPattern?.Pattern is { } l) yield return ("layers_pattern", l);
+    }
+
+    /// <summary><see cref="Validate"/>, then every pattern of <see cref="Patterns"/> compiled.</summary>
+    /// <exception cref="ArgumentException">A field is out of range or a pattern is not a regular expression; the message names it.</exception>
+    /// <exception cref="NotSupportedException">A combination of fields the engine does not implement.</exception>
+    public void ValidateAll()
+    {
+        Validate();
+        foreach (var (field, pattern) in Patterns()) PatternRegex.Check(field, pattern);
+    }
+
+    /// <summary>
+    /// The tensors the method's model part (<see cref="PeftMethodAttribute.ModelPart"/>) will create for
+    /// <paramref name="context"/>, under their file keys, computed without allocating them (none by default).
+    /// </summary>
+    public virtual IEnumerable<PlannedTensor> PlanModelPart(AdapterModelPartContext context) => [];
+
+    /// <summary>
+    /// Throws unless <paramref name="value"/> is finite in Float32, the dtype adapters usually compute in: 1e308 is a
+    /// double but makes every output of a Float32 model infinite or NaN.
+    /// </summary>
+    /// <exception cref="ArgumentException">The value is NaN or beyond float.MaxValue; the message names <paramref name="field"/>.</exception>
+    protected void RequireFiniteInFloat32(string field, double value)
+    {
+        if (!(Math.Abs(value) <= float.MaxValue))
+            throw new ArgumentException($"{GetType().Name}: {field} must be finite in Float32 (|value| <= {float.MaxValue:R}), got {value:R}");
+    }
+
     /// <summary>This configuration as PEFT's <c>adapter_config.json</c> object.</summary>
     public JsonObject ToJson() => PeftConfigJson.ToJson(this);
 

@@ -33,8 +33,13 @@ public static class PeftConfigJson
         return sorted;
     }
 
-    /// <summary>Reads a configuration, finding its record by <c>peft_type</c>.</summary>
-    /// <exception cref="InvalidDataException">No peft_type, an unknown one, or a field of the wrong type (named, with <paramref name="source"/>).</exception>
+    /// <summary>
+    /// Reads a configuration, finding its record by <c>peft_type</c>, and checks its values and regular expressions
+    /// (<see cref="PeftConfig.ValidateAll"/>; checks that only apply to training wait for the adapter to be added).
+    /// </summary>
+    /// <exception cref="InvalidDataException">No peft_type, an unknown one, a field of the wrong type, out of range or a
+    /// bad pattern (named, with <paramref name="source"/>).</exception>
+    /// <exception cref="NotSupportedException">A combination of fields the engine does not implement.</exception>
     public static PeftConfig FromJson(JsonObject json, string? source = null)
     {
         string where = source is null ? "adapter_config.json" : $"'{source}'";
@@ -42,7 +47,11 @@ public static class PeftConfigJson
             : throw new InvalidDataException($"{where}: field 'peft_type' is missing or not a string");
         var method = PeftRegistry.FindByPeftType(type)
             ?? throw new InvalidDataException($"{where}: peft_type '{type}' is not implemented; known types: {string.Join(", ", PeftRegistry.Methods.Select(m => m.PeftType))}");
-        return Read(json, method.ConfigType, where);
+        var config = Read(json, method.ConfigType, where);
+        try { (config with { InferenceMode = true }).ValidateAll(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{where}: {e.Message}", e); }
+        catch (NotSupportedException e) { throw new NotSupportedException($"{where}: {e.Message}", e); }
+        return config;
     }
 
     /// <summary>A copy of <paramref name="config"/> with JSON fields set from text (<c>r=16</c>, <c>use_dora=true</c>), as the CLI's <c>--set</c>.</summary>
@@ -84,6 +93,11 @@ public static class PeftConfigJson
             string field = e.Path is { Length: > 2 } p ? p[2..] : "?";
             throw new InvalidDataException($"{where}: field '{field}' of {type.Name}: {e.Message}", e);
         }
+        catch (ArgumentException e)
+        {
+            // A null where a value is required (a converter's ArgumentNullException...).
+            throw new InvalidDataException($"{where}: {type.Name}: {e.Message}", e);
+        }
         catch (Exception e) when (e is InvalidOperationException or NotSupportedException or FormatException)
         {
             throw new InvalidDataException($"{where}: {type.Name}: {e.Message}", e);
@@ -96,9 +110,19 @@ sealed class IntListJsonConverter : JsonConverter<IReadOnlyList<int>>
 {
     public override IReadOnlyList<int>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType == JsonTokenType.Number) return [reader.GetInt32()];
-        return JsonSerializer.Deserialize<List<int>>(ref reader, options);
+        if (reader.TokenType == JsonTokenType.Number) return [ReadInt(ref reader)];
+        if (reader.TokenType != JsonTokenType.StartArray) throw new JsonException($"expected an integer or a list of integers, got {reader.TokenType}");
+        var list = new List<int>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number) throw new JsonException($"expected a list of integers, got {reader.TokenType} in it");
+            list.Add(ReadInt(ref reader));
+        }
+        return list;
     }
+
+    static int ReadInt(ref Utf8JsonReader reader) =>
+        reader.TryGetInt32(out int value) ? value : throw new JsonException("expected a 32-bit integer");
 
     public override void Write(Utf8JsonWriter writer, IReadOnlyList<int> value, JsonSerializerOptions options) =>
         JsonSerializer.Serialize(writer, value.ToArray(), options);

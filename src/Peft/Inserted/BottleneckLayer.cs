@@ -18,6 +18,14 @@ public sealed class BottleneckLayer : AdapterLayer
     public Linear UpProjection(string name) => ModuleOf<Linear>("adapter_up", name);
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context)
+    {
+        int size = context.ConfigAs<BottleneckConfig>().BottleneckSize;
+        return [Planned("adapter_down", "weight", size, OutFeatures), Planned("adapter_down", "bias", size),
+            Planned("adapter_up", "weight", OutFeatures, size), Planned("adapter_up", "bias", OutFeatures)];
+    }
+
+    /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<BottleneckConfig>();

@@ -92,6 +92,16 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         Train(Training);
     }
 
+    /// <summary>
+    /// The tensors <see cref="CreateAdapter"/> registers for <paramref name="context"/> (file key suffixes and shapes),
+    /// computed from the configuration and the wrapped module without allocating them; a law test keeps the two equal.
+    /// </summary>
+    /// <exception cref="ArgumentException">The configuration gives this module an invalid size (a rank below 1...).</exception>
+    public abstract IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context);
+
+    /// <summary>A planned tensor of <paramref name="shape"/> in <paramref name="container"/> under its file key suffix (<paramref name="member"/>: a sub-module's tensor name, or null for a tensor stored directly).</summary>
+    protected PlannedTensor Planned(string container, string? member, params int[] shape) => new(FileKey(container, member), shape);
+
     /// <summary>Creates the tensors of a new adapter with <see cref="AddParameter"/>, <see cref="AddBuffer"/>, <see cref="AddModule{T}"/> and <see cref="AddDropout"/>.</summary>
     protected abstract void CreateAdapter(AdapterContext context);
 

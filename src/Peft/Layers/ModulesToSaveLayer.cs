@@ -28,6 +28,11 @@ public sealed class ModulesToSaveLayer : AdapterLayer
     }
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context) =>
+        BaseModule.NamedParameters().Select(p => Planned("modules_to_save", p.Name, p.Parameter.Shape))
+            .Concat(BaseModule.NamedBuffers().Select(b => Planned("modules_to_save", b.Name, b.Buffer.Shape)));
+
+    /// <inheritdoc/>
     protected override string FileKey(string container, string? member) => member ?? container;
 
     /// <inheritdoc/>

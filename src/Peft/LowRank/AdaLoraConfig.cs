@@ -68,11 +68,11 @@ public sealed record AdaLoraConfig : PeftConfig
     public override void Validate()
     {
         if (InitR < 1 || TargetR < 0 || TargetR > InitR) throw new ArgumentException($"AdaLoraConfig: need 1 <= init_r and 0 <= target_r <= init_r, got init_r {InitR}, target_r {TargetR}");
-        if (!double.IsFinite(LoraAlpha)) throw new ArgumentException($"AdaLoraConfig: lora_alpha must be finite, got {LoraAlpha}");
+        RequireFiniteInFloat32("lora_alpha", LoraAlpha);
         if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"AdaLoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
         if (RankPattern is { } pattern)
             foreach (var (key, mask) in pattern)
-                if (mask.Length != InitR) throw new ArgumentException($"AdaLoraConfig: rank_pattern['{key}'] has {mask.Length} flags, init_r is {InitR}");
+                if (mask is null || mask.Length != InitR) throw new ArgumentException($"AdaLoraConfig: rank_pattern['{key}'] has {mask?.Length ?? 0} flags, init_r is {InitR}");
         if (InferenceMode) return;
         if (TotalStep is not > 0) throw new ArgumentException($"AdaLoraConfig: total_step must be positive to train, got {TotalStep?.ToString() ?? "null"}");
         if (Tinit >= TotalStep - Tfinal) throw new ArgumentException($"AdaLoraConfig: tinit {Tinit} must be below total_step - tfinal = {TotalStep - Tfinal}; no steps are left for the budget schedule");

@@ -25,12 +25,21 @@ public sealed class AdaLoraLayer : AdditiveAdapterLayer
     public double Scale(string name) => State<AdaLoraScale>(name).Value;
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context)
+    {
+        int r = Rank(context.ConfigAs<AdaLoraConfig>(), context.Path);
+        return [Planned("lora_A", null, r, InFeatures), Planned("lora_E", null, r, 1), Planned("lora_B", null, OutFeatures, r)];
+    }
+
+    // A fixed rank pattern (a loaded adapter) builds only the kept triplets; ranknum stays init_r.
+    static int Rank(AdaLoraConfig c, ModulePath path) => c.MaskFor(path) is { } mask ? mask.Count(k => k) : c.InitR;
+
+    /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<AdaLoraConfig>();
         var name = context.Name;
-        // A fixed rank pattern (a loaded adapter) builds only the kept triplets; ranknum stays init_r.
-        int r = c.MaskFor(context.Path) is { } mask ? mask.Count(k => k) : c.InitR;
+        int r = Rank(c, context.Path);
         var dtype = BaseLayer.Weight.DType;
         var g = context.Generator;
         AddDropout("lora_dropout", name, c.LoraDropout, g);

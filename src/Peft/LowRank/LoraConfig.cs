@@ -63,12 +63,16 @@ public sealed record LoraConfig : PeftConfig
     public override void Validate()
     {
         if (R < 1) throw new ArgumentException($"LoraConfig: r must be positive, got {R}");
-        if (!double.IsFinite(LoraAlpha)) throw new ArgumentException($"LoraConfig: lora_alpha must be finite, got {LoraAlpha}");
+        RequireFiniteInFloat32("lora_alpha", LoraAlpha);
         if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"LoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
-        if (Bias != "none") throw new ArgumentException($"LoraConfig: bias '{Bias}' is not implemented; only 'none' (base biases stay frozen)");
-        foreach (var (key, r) in RankPattern) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
-        foreach (var (key, a) in AlphaPattern) if (!double.IsFinite(a)) throw new ArgumentException($"LoraConfig: alpha_pattern['{key}'] must be finite, got {a}");
+        if (Bias != "none") throw new NotSupportedException($"LoraConfig: bias '{Bias}' is not implemented; only 'none' (base biases stay frozen)");
+        foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
+        foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
     }
+
+    /// <inheritdoc/>
+    public override IEnumerable<(string Field, string Pattern)> Patterns() =>
+        base.Patterns().Concat((RankPattern?.Keys ?? []).Select(k => ("rank_pattern", k))).Concat((AlphaPattern?.Keys ?? []).Select(k => ("alpha_pattern", k)));
 
     /// <summary>The zoo's and the CLI's LoRA: rank = size, alpha = 2 rank, every block projection.</summary>
     public static LoraConfig Preset(AdapterPreset p) => new() { R = p.Size, LoraAlpha = 2 * p.Size, TargetModules = p.Linears, Seed = p.Seed };

@@ -28,13 +28,29 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     public Tensor? Magnitude(string name) => Settings(name).Variant is DoraVariant ? Parameter(DoraVariant.MagnitudeKey, name) : null;
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context)
+    {
+        var c = context.ConfigAs<LoraConfig>();
+        int r = Rank(c, context.Path);
+        yield return Planned("lora_A", "weight", r, InFeatures);
+        yield return Planned("lora_B", "weight", OutFeatures, r);
+        if (c.UseDora) yield return Planned(DoraVariant.MagnitudeKey, null, OutFeatures);
+    }
+
+    static int Rank(LoraConfig c, ModulePath path)
+    {
+        int r = c.RankFor(path);
+        if (r < 1) throw new ArgumentException($"LoraLayer: rank must be positive, got {r} for '{path.External}'");
+        return r;
+    }
+
+    /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<LoraConfig>();
         var name = context.Name;
-        int r = c.RankFor(context.Path);
+        int r = Rank(c, context.Path);
         double alpha = c.AlphaFor(context.Path);
-        if (r < 1) throw new ArgumentException($"LoraLayer: rank must be positive, got {r} for '{context.Path.External}'");
         var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.InitLoraWeights, LoraVariants.For(c), null);
         SetState(name, settings);
         var g = context.Generator;

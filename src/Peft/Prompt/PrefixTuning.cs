@@ -15,12 +15,9 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     public PrefixTuning(AdapterModelPartContext context) : base(context)
     {
         var c = (PrefixTuningConfig)context.Config;
-        var model = context.Model.Model as IPrefixableModel
-            ?? throw new NotSupportedException($"PrefixTuning: prefix tuning needs a model that implements IPrefixableModel; {context.Model.Model.GetType().Name} does not");
-        _geometry = model.PrefixGeometry;
+        _geometry = Geometry(context);
         int outWidth = _geometry.Layers * 2 * _geometry.KvWidth;
-        // A file holds the final prefixes, which PEFT uses directly at inference: no MLP then.
-        Projection = c.PrefixProjection && !c.InferenceMode && !context.FromFile;
+        Projection = UsesProjection(context);
         var generator = context.CreateGenerator();
         var table = Tensor.Zeros(c.NumVirtualTokens, Projection ? _geometry.KvWidth : outWidth);
         if (c.InitWeights != "zero") Init.Normal(table, 0, 1, generator);
@@ -38,6 +35,20 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
 
     /// <summary>True when the prefixes come from the MLP.</summary>
     public bool Projection { get; }
+
+    /// <summary>The tensors of <paramref name="context"/> under their file keys, without creating them: the final prefixes [n, layers 2 kv width].</summary>
+    public static IEnumerable<PlannedTensor> Plan(AdapterModelPartContext context)
+    {
+        var g = Geometry(context);
+        return [new("prompt_embeddings", [((PrefixTuningConfig)context.Config).NumVirtualTokens, g.Layers * 2 * g.KvWidth])];
+    }
+
+    // A file holds the final prefixes, which PEFT uses directly at inference: no MLP then.
+    static bool UsesProjection(AdapterModelPartContext context) =>
+        context.Config is PrefixTuningConfig { PrefixProjection: true, InferenceMode: false } && !context.FromFile;
+
+    static PrefixGeometry Geometry(AdapterModelPartContext context) => (context.Model.Model as IPrefixableModel
+        ?? throw new NotSupportedException($"PrefixTuning: prefix tuning needs a model that implements IPrefixableModel; {context.Model.Model.GetType().Name} does not")).PrefixGeometry;
 
     /// <summary>The trainable table.</summary>
     public Tensor Embedding => GetParameter("embedding");

@@ -28,6 +28,9 @@ public sealed record PrefixTuningConfig : PeftConfig
     public string? InitWeights { get; init; }
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanModelPart(AdapterModelPartContext context) => PrefixTuning.Plan(context);
+
+    /// <inheritdoc/>
     public override void Validate()
     {
         if (NumVirtualTokens < 1) throw new ArgumentException($"PrefixTuningConfig: num_virtual_tokens must be positive, got {NumVirtualTokens}");

@@ -11,9 +11,7 @@ public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     public PromptTuning(AdapterModelPartContext context) : base(context)
     {
         var c = (PromptTuningConfig)context.Config;
-        var model = context.Model.Model as IPromptableModel
-            ?? throw new NotSupportedException($"PromptTuning: prompt tuning needs a model that implements IPromptableModel; {context.Model.Model.GetType().Name} does not");
-        var table = model.TokenEmbedding.Weight.Detach();
+        var table = Model(context).TokenEmbedding.Weight.Detach();
         int n = c.NumVirtualTokens, vocab = table.Size(0);
         var generator = context.CreateGenerator();
         Tensor initial;
@@ -33,6 +31,13 @@ public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTenso
         }
         RegisterParameter("weight", initial);
     }
+
+    /// <summary>The embeddings [num_virtual_tokens, width] under their file key, without creating them.</summary>
+    public static IEnumerable<PlannedTensor> Plan(AdapterModelPartContext context) =>
+        [new("prompt_embeddings", [((PromptTuningConfig)context.Config).NumVirtualTokens, Model(context).TokenEmbedding.Weight.Size(1)])];
+
+    static IPromptableModel Model(AdapterModelPartContext context) => context.Model.Model as IPromptableModel
+        ?? throw new NotSupportedException($"PromptTuning: prompt tuning needs a model that implements IPromptableModel; {context.Model.Model.GetType().Name} does not");
 
     /// <summary>P [n, width].</summary>
     public Tensor Embeddings => GetParameter("weight");

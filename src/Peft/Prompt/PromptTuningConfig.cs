@@ -36,6 +36,9 @@ public sealed record PromptTuningConfig : PeftConfig
     public IReadOnlyList<long>? InitTokenIds { get; init; }
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanModelPart(AdapterModelPartContext context) => PromptTuning.Plan(context);
+
+    /// <inheritdoc/>
     public override void Validate()
     {
         if (NumVirtualTokens < 1) throw new ArgumentException($"PromptTuningConfig: num_virtual_tokens must be positive, got {NumVirtualTokens}");

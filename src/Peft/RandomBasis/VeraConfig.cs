@@ -31,12 +31,15 @@ public sealed record VeraConfig : PeftConfig
     public string Bias { get; init; } = "none";
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanModelPart(AdapterModelPartContext context) => VeraProjections.Plan(context);
+
+    /// <inheritdoc/>
     public override void Validate()
     {
         if (R < 1) throw new ArgumentException($"VeraConfig: r must be positive, got {R}");
         if (!(VeraDropout >= 0 && VeraDropout < 1)) throw new ArgumentException($"VeraConfig: vera_dropout must be in [0, 1), got {VeraDropout}");
-        if (!double.IsFinite(DInitial)) throw new ArgumentException($"VeraConfig: d_initial must be finite, got {DInitial}");
-        if (Bias != "none") throw new ArgumentException($"VeraConfig: bias '{Bias}' is not implemented; only 'none'");
+        RequireFiniteInFloat32("d_initial", DInitial);
+        if (Bias != "none") throw new NotSupportedException($"VeraConfig: bias '{Bias}' is not implemented; only 'none'");
     }
 
     /// <summary>The zoo's VeRA: rank 8 x size (VeRA's rank is cheap: only d grows with it).</summary>

@@ -26,6 +26,10 @@ public sealed class VeraLayer : AdditiveAdapterLayer
     public Tensor B(string name) => _projections[name].B.Narrow(0, 0, OutFeatures);
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context) =>
+        [Planned("vera_lambda_b", null, OutFeatures), Planned("vera_lambda_d", null, context.ConfigAs<VeraConfig>().R)];
+
+    /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<VeraConfig>();

@@ -11,13 +11,26 @@ public sealed class VeraProjections : AdapterModelPart, ISharedTensorOwner
     public VeraProjections(AdapterModelPartContext context) : base(context)
     {
         var c = (VeraConfig)context.Config;
-        var linears = context.Targets.Select(t => t.Module is AdapterLayer l ? l.BaseLayer : (Linear)t.Module).ToList();
-        if (linears.Count == 0) throw new ArgumentException("VeRA: no target layers");
-        int maxIn = linears.Max(l => l.InFeatures), maxOut = linears.Max(l => l.OutFeatures);
+        var (linears, maxIn, maxOut) = Targets(context);
         var dtype = linears[0].Weight.DType;
         var generator = new Generator(c.ProjectionPrngKey);
         RegisterBuffer("vera_A", Uniform([c.R, maxIn], maxIn, dtype, generator));
         RegisterBuffer("vera_B", Uniform([maxOut, c.R], c.R, dtype, generator));
+    }
+
+    /// <summary>A [r, max in] and B [max out, r] under their file keys, without creating them.</summary>
+    public static IEnumerable<PlannedTensor> Plan(AdapterModelPartContext context)
+    {
+        int r = ((VeraConfig)context.Config).R;
+        var (_, maxIn, maxOut) = Targets(context);
+        return [new("base_model.vera_A", [r, maxIn]), new("base_model.vera_B", [maxOut, r])];
+    }
+
+    static (List<Linear> Linears, int MaxIn, int MaxOut) Targets(AdapterModelPartContext context)
+    {
+        var linears = context.Targets.Select(t => t.Module is AdapterLayer l ? l.BaseLayer : (Linear)t.Module).ToList();
+        if (linears.Count == 0) throw new ArgumentException("VeRA: no target layers");
+        return (linears, linears.Max(l => l.InFeatures), linears.Max(l => l.OutFeatures));
     }
 
     // U(-bound, bound), bound = sqrt 3 * sqrt 2 / sqrt fan_in.

@@ -18,6 +18,10 @@ public sealed class Ia3Layer : WeightTransformAdapterLayer
     public bool IsFeedforward(string name) => State<Ia3Kind>(name).Feedforward;
 
     /// <inheritdoc/>
+    public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context) =>
+        [Planned("ia3_l", null, context.ConfigAs<Ia3Config>().IsFeedforward(context.Path) ? [1, InFeatures] : [OutFeatures, 1])];
+
+    /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<Ia3Config>();

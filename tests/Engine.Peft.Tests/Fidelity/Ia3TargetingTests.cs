@@ -80,7 +80,10 @@ public class Ia3TargetingTests
     [Fact]
     public void ListedFeedforwardModulesOutsideTheListedTargets_AreRejected()
     {
-        var config = FromJson("""{"peft_type": "IA3", "target_modules": ["c_attn", "c_proj"], "feedforward_modules": ["c_fc"]}""");
+        // Read from a file: rejected when read, naming the field.
+        var read = Assert.Throws<InvalidDataException>(() => FromJson("""{"peft_type": "IA3", "target_modules": ["c_attn", "c_proj"], "feedforward_modules": ["c_fc"]}"""));
+        Assert.Contains("feedforward_modules [c_fc]", read.Message);
+        var config = new Ia3Config { TargetModules = ["c_attn", "c_proj"], FeedforwardModules = ["c_fc"] };
         var e = Assert.Throws<ArgumentException>(config.Validate);
         Assert.Contains("c_fc", e.Message);
         var gpt = TinyGpt();

@@ -25,6 +25,25 @@ public class StateLaws
     }
 
     [Theory]
+    [MemberData(nameof(Every), MemberType = typeof(LawCases))]
+    public void PlanAdapter_ListsExactlyTheTensorsAddAdapterCreates_WithoutChangingTheModel(string name)
+    {
+        var c = Get(name);
+        // Onto a bare model, and beside an adapter of the same method (targets already wrapped).
+        foreach (var peft in new[] { new PeftModel<Gpt>(Base()), NonTrivial(c, adapterName: "first") })
+        {
+            var state = Bits(peft);
+            var config = c.NonTrivial();
+            var plan = peft.PlanAdapter("second", config, fromFile: false);
+            AssertBitIdentical(state, Bits(peft), $"{name}: state after planning");
+            peft.AddAdapter("second", config);
+            var built = peft.NamedAdapterTensors("second").ToDictionary(t => t.Key, t => t.Tensor.Shape);
+            Assert.Equal(built.Keys.Order(StringComparer.Ordinal), plan.Select(t => t.Key).Order(StringComparer.Ordinal));
+            foreach (var t in plan) Assert.True(built[t.Key].SequenceEqual(t.Shape), $"{name}: {t.Key} planned {string.Join(",", t.Shape)}, built {string.Join(",", built[t.Key])}");
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(InPeft), MemberType = typeof(LawCases))]
     public void SavedKeys_ArePeftKeysWithoutTheAdapterName(string name)
     {
