@@ -48,6 +48,19 @@ public sealed class BertLoadErrorTests : IDisposable
     }
 
     [Fact]
+    public void An_integer_tensor_of_the_right_shape_is_refused_by_dtype()
+    {
+        BertCheckpoint.Save(Tiny(), _folder);
+        var weights = Path.Combine(_folder, BertCheckpoint.WeightsFileName);
+        var state = Safetensors.Load(weights);
+        state["encoder.layer.1.output.dense.weight"] = state["encoder.layer.1.output.dense.weight"].To(DType.Int32);
+        Safetensors.Save(weights, state);
+        var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(_folder));
+        Assert.Contains("encoder.layer.1.output.dense.weight", e.Message);
+        Assert.Contains("I32", e.Message);
+    }
+
+    [Fact]
     public void Bytes_that_are_not_ONNX_are_refused_with_the_source()
     {
         var bytes = "this is not a protobuf message, it is text"u8.ToArray();
