@@ -58,15 +58,10 @@ static class ClassifyCommand
         var encoder = new TransformerEncoderClassifier(config, new Generator(seed));
         Module trained = encoder;
         if (adapterConfig is not null) trained = PeftApi.Apply(encoder, adapterConfig);
-        long trainable = trained.ParameterCount(trainableOnly: true), total = trained.ParameterCount();
-        Console.WriteLine($"model: encoder d=64, 2 layers, 4 heads, mean pooling; {method}: {trainable:N0} trainable of {total:N0} parameters ({100.0 * trainable / total:F2}%)");
+        Console.WriteLine($"model: encoder d=64, 2 layers, 4 heads, mean pooling; {method}: {ClassifierTraining.Count(trained)}");
 
-        var optimizer = new AdamW(trained.TrainableParameters(), lr, weightDecay: 0.01);
-        var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
         var batches = new Generator(seed + 1);
-        var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
-            Progress: p => { if (p.Completed % 50 == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });
-        new Trainer(trained, optimizer, options).Run(_ =>
+        ClassifierTraining.Run(trained, steps, lr, printEvery: 50, () =>
         {
             var pick = Tensor.Randint(0, set.Train.Count, [32], generator: batches).ToArray<long>();
             var (ids, padding) = TextClassificationSet.Encode(pick.Select(i => set.Train[(int)i].Text).ToList(), length);

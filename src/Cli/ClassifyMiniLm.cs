@@ -35,15 +35,10 @@ static class ClassifyMiniLm
 
         var classifier = TextClassifier.CreateOnMiniLm(adapter, classes: 2, maxTokens, seed);
         var trained = classifier.Trainable;
-        long trainable = trained.ParameterCount(trainableOnly: true), total = trained.ParameterCount();
-        Console.WriteLine($"model: all-MiniLM-L6-v2 (frozen, 6 layers, width 384), mean pooling, linear head; {method}: {trainable:N0} trainable of {total:N0} parameters ({100.0 * trainable / total:F2}%)");
+        Console.WriteLine($"model: all-MiniLM-L6-v2 (frozen, 6 layers, width 384), mean pooling, linear head; {method}: {ClassifierTraining.Count(trained)}");
 
-        var optimizer = new AdamW(trained.TrainableParameters(), lr, weightDecay: 0.01);
-        var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
         var batches = new Generator(seed + 1);
-        var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
-            Progress: p => { if (p.Completed % 25 == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });
-        new Trainer(trained, optimizer, options).Run(_ =>
+        ClassifierTraining.Run(trained, steps, lr, printEvery: 25, () =>
         {
             var pick = Tensor.Randint(0, set.Train.Count, [BatchSize], generator: batches).ToArray<long>();
             var batch = classifier.Tokenize(pick.Select(i => set.Train[(int)i].Text).ToList());
