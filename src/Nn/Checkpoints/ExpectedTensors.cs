@@ -3,7 +3,7 @@ namespace Engine.Nn.Checkpoints;
 /// <summary>
 /// Checks a safetensors file's header against the tensors a config implies, before any model is built: every expected
 /// key present once with its shape and a floating dtype, nothing unexpected. A config describing a huge model thus fails in milliseconds
-/// without allocating it. Keys are compared after <paramref name="normalise"/> (which strips optional prefixes and
+/// without allocating it. Keys are compared after <c>normalise</c> (which strips optional prefixes and
 /// returns null for keys to ignore).
 /// </summary>
 public static class ExpectedTensors

@@ -6,7 +6,7 @@ namespace Engine.Nn.Checkpoints;
 /// <summary>
 /// A Hugging Face <c>config.json</c> read strictly: invalid JSON, a repeated key, or a field of the wrong type gives an
 /// <see cref="InvalidDataException"/> naming the file and the field, never a bare JSON or argument exception.
-/// <paramref name="Owner"/> names the loader in messages.
+/// <see cref="Owner"/> names the loader in messages.
 /// </summary>
 public sealed class HfConfigJson
 {

@@ -99,6 +99,20 @@ public class HostileAdapterConfigTests
     }
 
     [Fact]
+    public void IntegerTensorOfTheRightShape_IsRejectedByDtype()
+    {
+        var folder = Folder(text => text);
+        var weights = Path.Combine(folder, AdapterFiles.WeightsFileName);
+        var state = Safetensors.Load(weights);
+        var key = state.Keys.First(k => k.Contains("lora_B"));
+        state[key] = state[key].To(DType.Int32);
+        Safetensors.Save(weights, state);
+        var e = FailsLeavingModelsUnchanged<InvalidDataException>(folder);
+        Assert.Contains(key, e.Message);
+        Assert.Contains("I32", e.Message);
+    }
+
+    [Fact]
     public void DuplicateKey_NamesTheKey()
     {
         var e = FailsLeavingModelsUnchanged<InvalidDataException>(Folder(text => text.Replace("\"r\":", "\"r\": 2, \"r\":")));
