@@ -21,19 +21,20 @@ static class ClassifyCommand
         var adapter = new Option<string>("--adapter") { Description = "an adapter method that adapts layers (lora, dora, vera, ia3, ...), head (the head alone) or full (bytes only)", DefaultValueFactory = _ => "lora" };
         var steps = new Option<int?>("--steps") { Description = "training steps (default: 300 bytes, 150 minilm)" };
         var length = new Option<int?>("--length") { Description = "bytes (bytes model, default 256) or tokens (minilm, default 128) per message" };
-        var lr = new Option<double?>("--lr") { Description = "peak learning rate (default: 1e-2 bytes, 2e-3 minilm)" };
+        var lr = new Option<double?>("--lr") { Description = "peak learning rate (default: 1e-2 bytes, 2e-3 minilm, 2e-2 minilm head)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of the split, initialisation and batches", DefaultValueFactory = _ => 1 };
         var output = new Option<string?>("--out") { Description = "minilm: save the trained classifier (adapter and head) to this folder, for engine predict" };
+        var json = new Option<string?>("--json") { Description = "minilm: also write the held-out figures to this JSON file (engine zoo reads it)" };
         var command = new Command("classify", "spam vs ham with a transformer encoder and an adapter; accuracy and F1 on a held-out split");
-        foreach (var o in new Option[] { model, data, adapter, steps, length, lr, seed, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { model, data, adapter, steps, length, lr, seed, output, json }) command.Options.Add(o);
         command.SetAction(r => CommandErrors.Run("classify", () =>
         {
             string which = r.GetValue(model)!, method = r.GetValue(adapter)!;
             return which switch
             {
                 "minilm" => ClassifyMiniLm.Run(Load(r.GetValue(data)!), method, r.GetValue(steps) ?? 150, r.GetValue(length) ?? 128,
-                    r.GetValue(lr) ?? 2e-3, r.GetValue(seed), r.GetValue(output)),
-                "bytes" when r.GetValue(output) is not null => throw new ArgumentException("--out saves minilm classifiers; the bytes model is a from-scratch demonstration"),
+                    r.GetValue(lr) ?? (method == "head" ? 2e-2 : 2e-3), r.GetValue(seed), r.GetValue(output), r.GetValue(json)),
+                "bytes" when r.GetValue(output) is not null || r.GetValue(json) is not null => throw new ArgumentException("--out and --json are for minilm classifiers; the bytes model is a from-scratch demonstration"),
                 "bytes" => Run(r.GetValue(data)!, method, r.GetValue(steps) ?? 300, r.GetValue(length) ?? 256, r.GetValue(lr) ?? 1e-2, r.GetValue(seed)),
                 _ => throw new ArgumentException($"--model must be bytes or minilm, got '{which}'"),
             };

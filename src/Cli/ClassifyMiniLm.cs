@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Engine.Nn;
 using Engine.Peft;
 using Engine.Pretrained;
@@ -11,9 +12,12 @@ namespace Engine.Cli;
 /// </summary>
 static class ClassifyMiniLm
 {
+    /// <summary>What <c>--json</c> writes: the method, its learning rate, held-out accuracy and F1, training seconds.</summary>
+    public sealed record SpamResult(string Method, double Lr, double Accuracy, double F1, double TrainSeconds);
+
     const int BatchSize = 16;
 
-    public static int Run(List<(string Text, int Label)> examples, string method, int steps, int maxTokens, double lr, ulong seed, string? output)
+    public static int Run(List<(string Text, int Label)> examples, string method, int steps, int maxTokens, double lr, ulong seed, string? output, string? json = null)
     {
         if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"--steps must be in [1, 1000000], got {steps}");
         if (!(lr > 0) || !double.IsFinite(lr)) throw new ArgumentException($"--lr must be a positive number, got {lr}");
@@ -38,6 +42,7 @@ static class ClassifyMiniLm
         Console.WriteLine($"model: all-MiniLM-L6-v2 (frozen, 6 layers, width 384), mean pooling, linear head; {method}: {ClassifierTraining.Count(trained)}");
 
         var batches = new Generator(seed + 1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ClassifierTraining.Run(trained, steps, lr, printEvery: 25, () =>
         {
             var pick = Tensor.Randint(0, set.Train.Count, [BatchSize], generator: batches).ToArray<long>();
@@ -45,10 +50,13 @@ static class ClassifyMiniLm
             var labels = Tensor.FromArray(pick.Select(i => (long)set.Train[(int)i].Label).ToArray(), [pick.Length]);
             return Losses.CrossEntropy(classifier.Logits(batch), labels);
         });
+        double trainSeconds = clock.Elapsed.TotalSeconds;
 
         var probabilities = classifier.Probabilities(set.HeldOut.Select(e => e.Text).ToList());
         var predicted = probabilities.ArgMax(-1).ToArray<long>().Select(p => (int)p).ToList();
-        Console.WriteLine($"held out ({set.HeldOut.Count} messages): {BinaryMetrics.Of(set.HeldOut.Select(e => e.Label).ToList(), predicted)}");
+        var metrics = BinaryMetrics.Of(set.HeldOut.Select(e => e.Label).ToList(), predicted);
+        Console.WriteLine($"held out ({set.HeldOut.Count} messages): {metrics}");
+        if (json is not null) File.WriteAllText(json, JsonSerializer.Serialize(new SpamResult(method, lr, metrics.Accuracy, metrics.F1, trainSeconds)));
         if (output is not null)
         {
             classifier.Save(output);

@@ -27,17 +27,19 @@ static class ZooCommand
         var rank = new Option<int>("--rank") { Description = "the size knob of every method's preset", DefaultValueFactory = _ => 8 };
         var methods = new Option<string[]>("--methods") { Description = "only these methods (default: all registered, their variants and full)", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var readme = new Option<string?>("--readme") { Description = $"write the table into this file between {Begin} and {End}" };
+        var spamSteps = new Option<int>("--spam-steps") { Description = "steps of the MiniLM spam job per layer method (0: no spam column)", DefaultValueFactory = _ => 40 };
         var isolate = new Option<bool>("--isolate") { Description = "run each method in its own process (true: per-method peak memory)", DefaultValueFactory = _ => true };
         var command = new Command("zoo", "run every registered adapter method on the names job and tabulate parameters, loss, speed and memory");
-        foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, isolate }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, spamSteps, isolate }) command.Options.Add(o);
         command.SetAction(r => CommandErrors.Run("zoo", () => Run(r.GetValue(checkpoint), r.GetValue(pretrain), r.GetValue(steps), r.GetValue(rank),
-            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(isolate))));
+            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate))));
         return command;
     }
 
-    static int Run(string? checkpoint, int pretrainSteps, int steps, int rank, string[]? only, string? readme, bool isolate)
+    static int Run(string? checkpoint, int pretrainSteps, int steps, int rank, string[]? only, string? readme, int spamSteps, bool isolate)
     {
         if (steps < 1 || rank < 1 || pretrainSteps < 1) throw new ArgumentException($"--steps, --rank and --pretrain-steps must be positive, got {steps}, {rank}, {pretrainSteps}");
+        if (spamSteps is < 0 or > 100_000) throw new ArgumentException($"--spam-steps must be in [0, 100000], got {spamSteps}");
         if (readme is not null && !File.ReadAllText(readme).Contains(Begin)) throw new ArgumentException($"--readme '{readme}' has no {Begin} marker");
         var all = NamesAdaptation.MethodNames().ToList();
         var chosen = only ?? all.ToArray();
@@ -54,12 +56,18 @@ static class ZooCommand
                 if (status != 0) return status;
             }
             var rows = new List<NamesAdaptation.Result>();
+            var spam = new Dictionary<string, ClassifyMiniLm.SpamResult>();
             foreach (var method in chosen)
             {
                 Console.WriteLine($"zoo: {method} ...");
                 rows.Add(isolate ? RunChild(checkpoint, method, steps, rank, work) : RunHere(checkpoint, method, steps, rank));
+                if (spamSteps > 0 && SpamMethod(method) is { } spamMethod)
+                {
+                    Console.WriteLine($"zoo: {method} on MiniLM spam ...");
+                    spam[method] = isolate ? RunSpam(spamMethod, spamSteps, work) : RunSpamHere(spamMethod, spamSteps, work);
+                }
             }
-            var table = Table(rows, steps, rank);
+            var table = Table(rows, steps, rank, spam, spamSteps);
             Console.WriteLine();
             Console.WriteLine(table);
             if (readme is not null) WriteBetweenMarkers(readme, table);
@@ -74,31 +82,64 @@ static class ZooCommand
         return NamesAdaptation.Run(checkpoint, method, config, "male", steps, 32, FinetuneCommand.TunedLearningRate(method), 1, TextWriter.Null, out _, out _);
     }
 
-    static NamesAdaptation.Result RunChild(string checkpoint, string method, int steps, int rank, string work)
+    static NamesAdaptation.Result RunChild(string checkpoint, string method, int steps, int rank, string work) =>
+        RunEngine<NamesAdaptation.Result>(method, Path.Combine(work, method + ".json"),
+            ["finetune", "--checkpoint", checkpoint, "--adapter", method, "--steps", $"{steps}", "--rank", $"{rank}"]);
+
+    // The MiniLM spam job's adapter for a zoo row: layer methods as they are, full as the head alone (the pretrained
+    // encoder stays frozen), none for input-side methods (classify adapts layers).
+    static string? SpamMethod(string method) =>
+        method == NamesAdaptation.Full ? "head" : PeftRegistry.ByCliName(method).Method.LayerType is null ? null : method;
+
+    static ClassifyMiniLm.SpamResult RunSpam(string method, int steps, string work) =>
+        RunEngine<ClassifyMiniLm.SpamResult>(method, Path.Combine(work, method + ".spam.json"),
+            ["classify", "--model", "minilm", "--adapter", method, "--steps", $"{steps}", "--length", $"{SpamTokens}"]);
+
+    static ClassifyMiniLm.SpamResult RunSpamHere(string method, int steps, string work)
     {
-        var json = Path.Combine(work, method + ".json");
+        var json = Path.Combine(work, method + ".spam.json");
+        var learningRate = method == "head" ? 2e-2 : 2e-3;
+        using (var quiet = new StringWriter())
+        {
+            var console = Console.Out;
+            Console.SetOut(quiet);
+            try { ClassifyMiniLm.Run(ClassifyCommand.Load("spamassassin"), method, steps, SpamTokens, learningRate, 1, output: null, json); }
+            finally { Console.SetOut(console); }
+        }
+        return JsonSerializer.Deserialize<ClassifyMiniLm.SpamResult>(File.ReadAllText(json))!;
+    }
+
+    /// <summary>Tokens per message in the zoo's MiniLM spam job (shorter than classify's 128, so the column takes minutes).</summary>
+    const int SpamTokens = 64;
+
+    // Runs `engine <arguments> --json <json>` in a child process (per-method peak memory) and reads what it wrote.
+    static T RunEngine<T>(string method, string json, string[] arguments)
+    {
         var start = new ProcessStartInfo { FileName = Environment.ProcessPath!, RedirectStandardOutput = true, RedirectStandardError = true };
         // Started as `dotnet engine.dll`: the child needs the dll too.
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") start.ArgumentList.Add(typeof(ZooCommand).Assembly.Location);
-        foreach (var a in new[] { "finetune", "--checkpoint", checkpoint, "--adapter", method, "--steps", $"{steps}", "--rank", $"{rank}", "--json", json })
-            start.ArgumentList.Add(a);
+        foreach (var a in arguments.Concat(["--json", json])) start.ArgumentList.Add(a);
         using var child = Process.Start(start) ?? throw new IOException($"zoo: could not start {start.FileName}");
         var stdout = child.StandardOutput.ReadToEndAsync();
         var stderr = child.StandardError.ReadToEnd();
         child.WaitForExit();
         if (child.ExitCode != 0 || !File.Exists(json))
             throw new InvalidOperationException($"zoo: method '{method}' failed (exit {child.ExitCode}): {stderr.Trim()} {stdout.Result.Trim().Split('\n').LastOrDefault()}");
-        return JsonSerializer.Deserialize<NamesAdaptation.Result>(File.ReadAllText(json))!;
+        return JsonSerializer.Deserialize<T>(File.ReadAllText(json))!;
     }
 
     /// <summary>The Markdown table of <paramref name="rows"/>, headed by the job and the machine.</summary>
-    public static string Table(IReadOnlyList<NamesAdaptation.Result> rows, int steps, int rank)
+    public static string Table(IReadOnlyList<NamesAdaptation.Result> rows, int steps, int rank,
+        IReadOnlyDictionary<string, ClassifyMiniLm.SpamResult>? spam = null, int spamSteps = 0)
     {
+        bool withSpam = spam is { Count: > 0 };
         var sb = new StringBuilder();
         sb.AppendLine(FormattableString.Invariant($"Names job: female-names GPT adapted to male names, {steps} steps of batch 32, `--rank {rank}`, each method's tuned learning rate; {CpuModel()}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}. `dotnet run -c Release --project src/Cli -- zoo --readme README.md`"));
+        if (withSpam)
+            sb.AppendLine(FormattableString.Invariant($"MiniLM spam job: `engine classify --model minilm --adapter METHOD --steps {spamSteps} --length {SpamTokens}` (frozen all-MiniLM-L6-v2, batch 16, lr 2e-3; the full row trains the head alone at 2e-2; prompt and prefix tuning adapt inputs, which classify does not run): held-out accuracy and F1, training seconds."));
         sb.AppendLine();
-        sb.AppendLine("| method | peft_type | mergeable | lr | trainable | total | trainable % | val loss before | val loss after | ms/step | tokens/s | peak MiB |");
-        sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| method | peft_type | mergeable | lr | trainable | total | trainable % | val loss before | val loss after | ms/step | tokens/s | peak MiB |" + (withSpam ? " MiniLM spam acc / F1 (s) |" : ""));
+        sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (withSpam ? "---:|" : ""));
         foreach (var r in rows)
         {
             string type = "-", mergeable = "yes";
@@ -109,7 +150,9 @@ static class ZooCommand
                 mergeable = info.Capabilities.HasFlag(AdapterCapabilities.Mergeable) ? "yes" : "no";
             }
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {type} | {mergeable} | {r.Lr:G3} | {r.Trainable:N0} | {r.Total:N0} | {100.0 * r.Trainable / r.Total:F2} | {r.LossBefore:F4} | {r.LossAfter:F4} | {r.MsPerStep:F1} | {r.TokensPerSecond:F0} | {r.PeakMiB:F0} |"));
+                $"| {r.Method} | {type} | {mergeable} | {r.Lr:G3} | {r.Trainable:N0} | {r.Total:N0} | {100.0 * r.Trainable / r.Total:F2} | {r.LossBefore:F4} | {r.LossAfter:F4} | {r.MsPerStep:F1} | {r.TokensPerSecond:F0} | {r.PeakMiB:F0} |")
+                + (!withSpam ? "" : spam!.TryGetValue(r.Method, out var s)
+                    ? string.Create(CultureInfo.InvariantCulture, $" {100 * s.Accuracy:F1}% / {s.F1:F3} ({s.TrainSeconds:F0}) |") : " n/a |"));
         }
         return sb.ToString().TrimEnd();
     }

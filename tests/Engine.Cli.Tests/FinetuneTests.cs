@@ -77,7 +77,7 @@ public sealed class FinetuneTests
         var readme = Path.Combine(CliRun.TempFolder(), "README.md");
         File.WriteAllText(readme, "before\n<!-- zoo:begin -->\nold table\n<!-- zoo:end -->\nafter\n");
         var result = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "2", "--rank", "2", "--methods", "lora", "ia3", "full",
-            "--isolate", "false", "--readme", readme);
+            "--spam-steps", "0", "--isolate", "false", "--readme", readme);
         Assert.True(result.ExitCode == 0, result.Error);
         var text = File.ReadAllText(readme);
         Assert.StartsWith("before\n<!-- zoo:begin -->\n", text);
@@ -86,5 +86,17 @@ public sealed class FinetuneTests
         Assert.Matches(@"\| lora \| LORA \| yes \| 0.01 \| [\d,]+ \|", text);
         Assert.Matches(@"\| ia3 \| IA3 \| yes \|", text);
         Assert.Matches(@"\| full \| - \| yes \| 0.003 \|", text);
+        Assert.DoesNotContain("MiniLM spam", text);
+    }
+
+    [Fact]
+    public void Zoo_AddsTheMiniLmSpamColumn_WithNoValueForInputSideMethods()
+    {
+        var result = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "2", "--rank", "2", "--methods", "prompt", "full",
+            "--spam-steps", "1", "--isolate", "false");
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("MiniLM spam acc / F1 (s) |", result.Out);
+        Assert.Matches(@"\| prompt \| PROMPT_TUNING \|.*\| n/a \|", result.Out);
+        Assert.Matches(@"\| full \| - \|.*\| \d+\.\d% / \d\.\d{3} \(\d+\) \|", result.Out);
     }
 }
