@@ -35,6 +35,8 @@ static class PredictCommand
         if (examples.Count == 0) throw new InvalidDataException($"--data: '{dataPath}' has no messages");
 
         var classifier = TextClassifier.Load(folder);
+        if (classifier.Classes != 2)
+            throw new InvalidDataException($"--adapter: '{folder}' classifies into {classifier.Classes} classes; predict labels ham (0) and spam (1)");
         var texts = examples.Select(e => e.Text).ToList();
         var spam = classifier.Probabilities(texts).Narrow(1, 1, 1).ToDoubleArray();
         var truncated = texts.Count(t => classifier.Tokenizer.WordPieces(t).Count > classifier.MaxTokens - 2);
