@@ -131,7 +131,7 @@ public static class AdapterFiles
             var found = Match(plan.Select(t => (t.Key, t.Shape)), header, weightsPath, config);
             // Adapter tensors are floating point: an integer tensor of the right shape would load as garbage.
             foreach (var (_, inFile) in found)
-                if (file.Info(inFile).DType is not ("F32" or "F64" or "F16" or "BF16"))
+                if (!file.Info(inFile).IsFloatingPoint)
                     throw new InvalidDataException($"AdapterFiles: '{inFile}' in '{weightsPath}' has dtype {file.Info(inFile).DType}; adapter tensors must be F32, F64, F16 or BF16");
             values = found.ToDictionary(f => f.Expected, f => file.Read(f.InFile), StringComparer.Ordinal);
         }

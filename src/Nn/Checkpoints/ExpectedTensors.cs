@@ -21,7 +21,7 @@ public static class ExpectedTensors
             if (!seen.Add(name)) throw new InvalidDataException($"{owner}: '{path}' holds '{name}' twice (under two prefixes)");
             var info = file.Info(key);
             // Parameters are floating point; an integer tensor of the right shape would load as garbage weights.
-            if (info.DType is not ("F32" or "F64" or "F16" or "BF16"))
+            if (!info.IsFloatingPoint)
                 throw new InvalidDataException($"{owner}: '{key}' in '{path}' has dtype {info.DType}; parameters must be F32, F64, F16 or BF16");
             var actual = info.Shape.ToArray();
             if (!actual.SequenceEqual(shape))

@@ -25,6 +25,9 @@ public sealed class SafetensorsTensorInfo
     /// <summary>The dtype string as stored (<c>"F32"</c>, <c>"BF16"</c>, <c>"U8"</c>, ...).</summary>
     public string DType { get; }
 
+    /// <summary>True for the floating dtypes a parameter may be stored in (F32, F64, F16, BF16).</summary>
+    public bool IsFloatingPoint => DType is "F32" or "F64" or "F16" or "BF16";
+
     /// <summary>Bytes per stored element.</summary>
     public int ElementSize { get; }
 
