@@ -35,6 +35,29 @@ public sealed partial class Tensor
         return result;
     }
 
+    /// <summary>
+    /// input + mat1 @ mat2 for matrices mat1 [M, K] and mat2 [K, N], with input broadcast to [M, N] (torch.addmm with
+    /// beta = alpha = 1). One pass instead of two: the addend (a Linear layer's bias) is placed in the output and the
+    /// matrix product accumulates onto it, so the sum never makes a second trip through memory.
+    /// </summary>
+    public static Tensor Addmm(Tensor input, Tensor mat1, Tensor mat2)
+    {
+        RequireSameDevice("Addmm", mat1, mat2);
+        RequireSameDevice("Addmm", input, mat1);
+        Require(mat1.Rank == 2 && mat2.Rank == 2, $"Addmm: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");
+        int m = mat1._shape[0], k = mat1._shape[1], n = mat2._shape[1];
+        Require(k == mat2._shape[0], $"Addmm: {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}: inner dimensions {k} and {mat2._shape[0]} differ");
+        var dtype = DTypes.Promote(DTypes.Promote(mat1.DType, mat2.DType), input.DType);
+        Require(dtype != DType.Bool, "Addmm: not defined for Bool tensors");
+        Require(input.Rank <= 2 && Shapes.Broadcast("Addmm", input._shape, [m, n]).AsSpan().SequenceEqual([m, n]),
+            $"Addmm: input {Shapes.Format(input._shape)} does not broadcast to the product's [{m}, {n}]");
+        var (addend, a, b) = (input.To(dtype).Expand([m, n]), mat1.To(dtype), mat2.To(dtype));
+        var result = Empty([m, n], dtype, a.Backend);
+        a.Backend.Copy(addend.Strided, result.Strided);
+        if (k > 0) a.Backend.MatMul(a.Strided, b.Strided, result.Strided, accumulate: true);
+        return result.Record(OpKind.AddMatMul, [addend, a, b]);
+    }
+
     /// <summary>Batched product of two rank-3 tensors with equal batch size (torch.bmm; no broadcasting).</summary>
     public Tensor Bmm(Tensor other)
     {

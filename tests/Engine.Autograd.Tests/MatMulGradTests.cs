@@ -47,6 +47,23 @@ public class MatMulGradTests
     }
 
     [Fact]
+    public void Addmm_WithEveryAddendShape_MatchesFiniteDifferencesInAllThree()
+    {
+        // The addend broadcasts from a bias row, a column, a scalar or the full matrix; all three inputs strided or not.
+        var gen = Gen.ArrayOf(Gen.Choose(1, 4), 4).SelectMany(d =>
+        {
+            int m = d[0], k = d[1], n = d[2];
+            int[][] addends = [[n], [m, n], [m, 1], []];
+            return Gen.Zip(Inputs.Of(addends[d[3] - 1]), Gen.Zip(Inputs.Of([m, k]), Inputs.Of([k, n])));
+        });
+        GradProperty.ForAll(gen, p =>
+        {
+            var (c, (a, b)) = p;
+            GradProperty.Check(x => Tensor.Addmm(c.View(x[0]), a.View(x[1]), b.View(x[2])), [c.Base, a.Base, b.Base]);
+        });
+    }
+
+    [Fact]
     public void SolveTriangular_BothTrianglesWithAndWithoutUnitDiagonal_MatchesFiniteDifferences()
         => GradProperty.ForAll(
             from n in Gen.Choose(1, 5)

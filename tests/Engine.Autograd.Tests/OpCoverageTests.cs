@@ -72,6 +72,7 @@ public class OpCoverageTests
         [OpKind.LogSoftmax] = [$"{R}.{nameof(ReductionGradTests.SoftmaxAndLogSoftmax_AlongEachDimension_MatchFiniteDifferences)}"],
         [OpKind.LayerNorm] = [$"{nameof(NormalizationGradTests)}.{nameof(NormalizationGradTests.LayerNorm_InInputWeightAndBias_MatchesFiniteDifferences)}"],
         [OpKind.MatMul] = [$"{P}.{nameof(MatMulGradTests.MatMul_MatrixByMatrix_MatchesFiniteDifferences)}", $"{P}.{nameof(MatMulGradTests.MatMul_BroadcastsBatchDimensions)}"],
+        [OpKind.AddMatMul] = [$"{P}.{nameof(MatMulGradTests.Addmm_WithEveryAddendShape_MatchesFiniteDifferencesInAllThree)}"],
         [OpKind.SolveTriangular] = [$"{P}.{nameof(MatMulGradTests.SolveTriangular_BothTrianglesWithAndWithoutUnitDiagonal_MatchesFiniteDifferences)}"],
         [OpKind.Gather] = [$"{I}.{nameof(IndexingGradTests.Gather_WithRepeatedIndices_MatchesFiniteDifferences)}"],
         [OpKind.ScatterAdd] = [$"{I}.{nameof(IndexingGradTests.ScatterAdd_IntoInputFromSource_MatchesFiniteDifferencesInBoth)}"],

@@ -48,9 +48,12 @@ static class EmbedSpeed
                 engine[batch] = batch * runs / clock.Elapsed.TotalSeconds;
             }
             Console.WriteLine($"engine batch {batch}: {engine[batch]:F1} sentences/s");
+            if (args.Contains("--profile"))
+                using (Engine.Autograd.Autograd.NoGrad())
+                    Console.WriteLine(OpProfile.Measure(() => Embed()));
         }
 
-        var ort = RunOnnxRuntime(seconds, cores);
+        var ort = args.Contains("--engine-only") ? null : RunOnnxRuntime(seconds, cores);
         Console.WriteLine();
         Console.WriteLine($"| figure (length {Length}, {cores} threads) | engine | ONNX Runtime{(ort is null ? "" : $" ({ort.Value.Threads} threads)")} | engine / ORT |");
         Console.WriteLine("|---|---:|---:|---:|");

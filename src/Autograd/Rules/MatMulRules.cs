@@ -16,6 +16,12 @@ static class MatMulRules
             var (a, b) = (r.Inputs[0], r.Inputs[1]);
             return [a.RequiresGrad ? g.MatMul(b.MT) : null, b.RequiresGrad ? a.MT.MatMul(g) : null];
         };
+        // Y = C + A B: dC = dY, and A, B as for MatMul.
+        rules[OpKind.AddMatMul] = (r, y, g) =>
+        {
+            var (a, b) = (r.Inputs[1], r.Inputs[2]);
+            return [g, a.RequiresGrad ? g.MatMul(b.MT) : null, b.RequiresGrad ? a.MT.MatMul(g) : null];
+        };
         // X = A^-1 B: dB = A^-T dX (a solve with the transposed triangle), dA = -dB X^T restricted to the triangle
         // the solve read (from d(A^-1) = -A^-1 dA A^-1; Giles 2008, "Collected matrix derivative results").
         rules[OpKind.SolveTriangular] = (r, x, g) =>

@@ -32,8 +32,9 @@ public sealed class Linear : Module
             throw new ArgumentException($"Linear: input {Shapes.Format(input.Shape)} has {input.Size(-1)} features, the layer expects {InFeatures}");
         // Flatten leading dimensions so the product is one GEMM and W's gradient one GEMM, not one per batch entry.
         var shape = input.Shape;
-        var y = input.Reshape(-1, InFeatures).MatMul(Weight.T);
-        if (Bias is not null) y = y + Bias;
+        var rows = input.Reshape(-1, InFeatures);
+        // Addmm places the bias in the output and accumulates the product onto it: one pass, as torch's linear.
+        var y = Bias is null ? rows.MatMul(Weight.T) : Tensor.Addmm(Bias, rows, Weight.T);
         shape[^1] = OutFeatures;
         return y.Reshape(shape);
     }

@@ -74,8 +74,11 @@ public interface IBackend
     /// </summary>
     void AdamStep(StridedView p, StridedView g, StridedView m, StridedView v, double beta1, double beta2, double eps, double stepSize, double c2, double decay);
 
-    /// <summary>Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast.</summary>
-    void MatMul(StridedView a, StridedView b, StridedView y);
+    /// <summary>
+    /// Batched matrix product: a [..., M, K] @ b [..., K, N] = y [..., M, N], batch dims already broadcast. With
+    /// <paramref name="accumulate"/> the product is added to y's contents (a bias placed there first costs no extra pass).
+    /// </summary>
+    void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false);
 
     /// <summary>y[..., i, ...] = x[..., index[..., i, ...], ...] along <paramref name="axis"/> (torch.gather).</summary>
     void Gather(StridedView x, int axis, StridedView index, StridedView y);

@@ -29,6 +29,8 @@ public enum OpKind
     LayerNorm,
     // Products.
     MatMul,
+    /// <summary>Inputs: addend [M, N] (broadcasting recorded as Expand), a [M, K], b [K, N]; output addend + a b (torch.addmm).</summary>
+    AddMatMul,
     /// <summary>Inputs: triangular A [..., n, n], B [..., n, m] (equal batch shapes); output X = A^-1 B.</summary>
     SolveTriangular,
     // Indexing.

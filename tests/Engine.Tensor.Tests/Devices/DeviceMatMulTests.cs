@@ -37,6 +37,23 @@ public sealed class DeviceMatMulTests
         TestDevices.AssertClose(a.To(DType.Float64).MatMul(b.To(DType.Float64)), a.To(device).To(DType.Float64).MatMul(db.To(DType.Float64)), 1e-12);
     }
 
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Addmm_AccumulatesOntoTheAddendInEveryKernel_MatchesTheCpu(string name)
+    {
+        // Float32 takes the tiled kernel, Float64 the simple one: both must add the product to the placed addend.
+        var device = TestDevices.Parse(name);
+        var g = new Generator(5);
+        var bias = Tensor.Randn([45], generator: g);
+        var a = Tensor.Randn([37, 50], generator: g);
+        var bt = Tensor.Randn([45, 50], generator: g);
+        TestDevices.AssertClose(Tensor.Addmm(bias, a, bt.T), Tensor.Addmm(bias.To(device), a.To(device), bt.To(device).T), 1e-5);
+        var (b64, a64, bt64) = (bias.To(DType.Float64), a.To(DType.Float64), bt.To(DType.Float64));
+        TestDevices.AssertClose(Tensor.Addmm(b64, a64, bt64.T), Tensor.Addmm(b64.To(device), a64.To(device), bt64.To(device).T), 1e-12);
+        var ints = Tensor.Arange(6).Reshape(2, 3);
+        TestDevices.AssertClose(Tensor.Addmm(ints[0], ints.T, ints), Tensor.Addmm(ints[0].To(device), ints.T.To(device), ints.To(device)), 0);
+    }
+
     [Fact]
     public void IlgpuCpuAccelerator_RunsTheTiledGemm()
     {

@@ -4,7 +4,7 @@ namespace Engine.Backends.Cpu;
 
 public sealed partial class CpuBackend
 {
-    public unsafe void MatMul(StridedView a, StridedView b, StridedView y)
+    public unsafe void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false)
     {
         int r = y.Rank;
         int m = y.Shape[r - 2], n = y.Shape[r - 1], k = a.Shape[r - 1];
@@ -30,7 +30,7 @@ public sealed partial class CpuBackend
                 {
                     fixed (float* pa = A, pb = B, py = Y)
                         for (long i = s0; i < e0; i++)
-                            PackedGemm.Gemm(m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0f, py + yo + i * m * n, n, gemmThreads);
+                            PackedGemm.Gemm(m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, accumulate ? 1f : 0f, py + yo + i * m * n, n, gemmThreads);
                 });
                 break;
             }
@@ -41,12 +41,12 @@ public sealed partial class CpuBackend
                 {
                     fixed (double* pa = A, pb = B, py = Y)
                         for (long i = s0; i < e0; i++)
-                            PackedGemm.Gemm(m, n, k, 1d, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, 0d, py + yo + i * m * n, n, gemmThreads);
+                            PackedGemm.Gemm(m, n, k, 1d, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, accumulate ? 1d : 0d, py + yo + i * m * n, n, gemmThreads);
                 });
                 break;
             }
-            case DType.Int32: IntegerMatMul<int>(a, b, y, aOff, bOff, m, n, k); break;
-            case DType.Int64: IntegerMatMul<long>(a, b, y, aOff, bOff, m, n, k); break;
+            case DType.Int32: IntegerMatMul<int>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
+            case DType.Int64: IntegerMatMul<long>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
             default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors");
         }
     }
@@ -69,7 +69,7 @@ public sealed partial class CpuBackend
     }
 
     // Integer products are rare (index arithmetic); a plain triple loop is enough.
-    static void IntegerMatMul<T>(StridedView a, StridedView b, StridedView y, long[] aOff, long[] bOff, int m, int n, int k) where T : unmanaged, INumber<T>
+    static void IntegerMatMul<T>(StridedView a, StridedView b, StridedView y, long[] aOff, long[] bOff, int m, int n, int k, bool accumulate) where T : unmanaged, INumber<T>
     {
         int r = y.Rank;
         var A = Cpu(a).Array<T>();
@@ -80,9 +80,10 @@ public sealed partial class CpuBackend
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++)
                 {
-                    T acc = T.Zero;
+                    long at = y.Offset + ((long)bi * m + i) * n + j;
+                    T acc = accumulate ? Y[at] : T.Zero;
                     for (int p = 0; p < k; p++) acc += A[aOff[bi] + i * rsA + p * csA] * B[bOff[bi] + p * rsB + j * csB];
-                    Y[y.Offset + ((long)bi * m + i) * n + j] = acc;
+                    Y[at] = acc;
                 }
     }
 }

@@ -10,11 +10,13 @@ public struct MatMulDims
     public long M, N, K;
     /// <summary>Element strides between rows and between columns of a, b and y.</summary>
     public long ARow, ACol, BRow, BCol, YRow, YCol;
+    /// <summary>1 to add the product to y's contents, 0 to overwrite them.</summary>
+    public int Accumulate;
 }
 
 public sealed partial class IlgpuBackend
 {
-    public void MatMul(StridedView a, StridedView b, StridedView y)
+    public void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false)
     {
         int r = y.Rank;
         int m = y.Shape[r - 2], n = y.Shape[r - 1], k = a.Shape[r - 1];
@@ -30,6 +32,7 @@ public sealed partial class IlgpuBackend
             ARow = a.Strides[r - 2], ACol = a.Strides[r - 1],
             BRow = b.Strides[r - 2], BCol = b.Strides[r - 1],
             YRow = y.Strides[r - 2], YCol = y.Strides[r - 1],
+            Accumulate = accumulate ? 1 : 0,
         };
         long batch = y.Numel / ((long)m * n);
         if (dtype == DType.Float32 && TileThreads > 0 && batch <= 65535 && k > 0)
@@ -120,11 +123,13 @@ public sealed partial class IlgpuBackend
     {
         if (row >= d.M) return;
         long o = yb + row * d.YRow;
-        if (col < d.N) y[o + col * d.YCol] = v0;
-        if (col + t < d.N) y[o + (col + t) * d.YCol] = v1;
-        if (col + 2 * t < d.N) y[o + (col + 2 * t) * d.YCol] = v2;
-        if (col + 3 * t < d.N) y[o + (col + 3 * t) * d.YCol] = v3;
+        if (col < d.N) Store(y, o + col * d.YCol, v0, d.Accumulate);
+        if (col + t < d.N) Store(y, o + (col + t) * d.YCol, v1, d.Accumulate);
+        if (col + 2 * t < d.N) Store(y, o + (col + 2 * t) * d.YCol, v2, d.Accumulate);
+        if (col + 3 * t < d.N) Store(y, o + (col + 3 * t) * d.YCol, v3, d.Accumulate);
     }
+
+    static void Store(ArrayView<float> y, long at, float v, int accumulate) => y[at] = accumulate != 0 ? y[at] + v : v;
 
     // One thread per output element, the dot product accumulated in double (long for integers) in k order:
     // correct for any strides and broadcast batches. A tiled shared-memory GEMM is the planned fast path.
@@ -135,19 +140,20 @@ public sealed partial class IlgpuBackend
         long mn = d.M * d.N;
         long bi = i / mn, row = i / d.N % d.M, col = i % d.N;
         long ao = av.At(bi, batch) + row * d.ARow, bo = bv.At(bi, batch) + col * d.BCol;
+        long at = yv.At(bi, batch) + row * d.YRow + col * d.YCol;
         T r;
         if (e.IsInteger)
         {
-            long acc = 0;
+            long acc = d.Accumulate != 0 ? e.ToLong(y[at]) : 0;
             for (long k = 0; k < d.K; k++) acc += e.ToLong(a[ao + k * d.ACol]) * e.ToLong(b[bo + k * d.BRow]);
             r = e.FromLong(acc);
         }
         else
         {
-            double acc = 0;
+            double acc = d.Accumulate != 0 ? e.ToDouble(y[at]) : 0;
             for (long k = 0; k < d.K; k++) acc += e.ToDouble(a[ao + k * d.ACol]) * e.ToDouble(b[bo + k * d.BRow]);
             r = e.FromDouble(acc);
         }
-        y[yv.At(bi, batch) + row * d.YRow + col * d.YCol] = r;
+        y[at] = r;
     }
 }
