@@ -15,14 +15,17 @@ internal static class ScaledDotProductAttention
     public static Tensor Compute(Tensor q, Tensor k, Tensor v, bool causal, int past, Tensor? keyPaddingMask, Module dropout, string op)
     {
         int b = q.Size(0), h = q.Size(1), t = q.Size(2), d = q.Size(3), tk = k.Size(2);
+        if (keyPaddingMask is not null && (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk))
+            throw new ArgumentException($"{op}: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask.Shape)}");
+        // Inference (no gradient, no active dropout) takes the fused kernel: one pass per head, no [B, H, T, T] tensors.
+        bool dropoutActive = dropout is Dropout { P: > 0, Training: true };
+        if (!dropoutActive && Tensor.TryFusedAttention(q, k, v, causal, past, keyPaddingMask, out var fused)) return fused;
         // Scaling q (T x D) rather than the scores (T x T) is the same product with fewer multiplications.
         var scores = (q * (1 / Math.Sqrt(d))).MatMul(k.MT);
         // Masks are added as 0 / -inf biases: a broadcast add is vectorised, and its gradient passes straight through.
         if (causal) scores = scores + CausalBias(t, tk, past, scores.DType, scores.Device);
         if (keyPaddingMask is not null)
         {
-            if (keyPaddingMask.Rank != 2 || keyPaddingMask.Size(0) != b || keyPaddingMask.Size(1) != tk)
-                throw new ArgumentException($"{op}: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask.Shape)}");
             var padding = Tensor.Where(keyPaddingMask.To(DType.Bool), double.NegativeInfinity, 0.0, scores.DType);
             scores = scores + padding.Reshape(b, 1, 1, tk);
         }

@@ -15,12 +15,16 @@ internal static unsafe class GemmBuffers<T> where T : unmanaged
 
     [ThreadStatic] private static T[]? s_a;
     [ThreadStatic] private static T[]? s_b;
+    [ThreadStatic] private static T[]? s_scratch;
 
     /// <summary>A 64-byte aligned buffer of at least <paramref name="count"/> elements for packed A.</summary>
     public static T* PackedA(long count) => Get(ref s_a, count);
 
     /// <summary>A 64-byte aligned buffer of at least <paramref name="count"/> elements for packed B.</summary>
     public static T* PackedB(long count) => Get(ref s_b, count);
+
+    /// <summary>A 64-byte aligned buffer of at least <paramref name="count"/> elements for a kernel's intermediate (attention scores).</summary>
+    public static T* Scratch(long count) => Get(ref s_scratch, count);
 
     private static T* Get(ref T[]? buffer, long count)
     {

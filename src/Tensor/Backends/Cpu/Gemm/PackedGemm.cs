@@ -150,7 +150,7 @@ public static unsafe class PackedGemm
     }
 
     /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
-    private static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge)
+    internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;

@@ -1,0 +1,99 @@
+using System.Numerics;
+
+namespace Engine.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <summary>
+    /// Scaled dot-product attention for inference, one head at a time: y[b, t, h, :] = softmax(scale q k^T + key bias
+    /// + causal mask) v for q [B, H, T, D], k and v [B, H, T_keys, D] (any strides) into y [B, T, H, D] (contiguous,
+    /// the layout the output projection reads). <paramref name="keyBias"/> [B, T_keys] (contiguous, 0 or -inf) may be
+    /// null; with <paramref name="causal"/> query i (at position past + i) sees keys 0..past + i.
+    /// <para>
+    /// Why fused: the composed form runs a batched product per head, a scale, a mask add, a softmax and a second
+    /// product, each a trip through memory of [B, H, T, T_keys] scores and each with per-call overhead that dominates
+    /// at head size 32. Here a block of query rows keeps its scores in a per-thread buffer between the two products,
+    /// which reuse the GEMM's packing and register-tile kernels (<see cref="PackedGemm"/>), and heads run in parallel.
+    /// </para>
+    /// </summary>
+    public unsafe void Attention(StridedView q, StridedView k, StridedView v, StridedView? keyBias, bool causal, int past, double scale, StridedView y)
+    {
+        switch (y.Storage.DType)
+        {
+            case DType.Float32: Attention<float>(q, k, v, keyBias, causal, past, (float)scale, y); break;
+            case DType.Float64: Attention<double>(q, k, v, keyBias, causal, past, scale, y); break;
+            default: throw new NotSupportedException($"Attention: not defined for {y.Storage.DType.Name()} tensors");
+        }
+    }
+
+    unsafe void Attention<T>(StridedView q, StridedView k, StridedView v, StridedView? keyBias, bool causal, int past, T scale, StridedView y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int batch = q.Shape[0], heads = q.Shape[1], t = q.Shape[2], d = q.Shape[3], tk = k.Shape[2];
+        if (y.Numel == 0) return;
+        var (Q, K, V, Y) = (Cpu(q).Array<T>(), Cpu(k).Array<T>(), Cpu(v).Array<T>(), Cpu(y).Array<T>());
+        var bias = keyBias is { } kb ? Cpu(kb).Array<T>() : null;
+        long biasOffset = keyBias?.Offset ?? 0;
+        long work = (long)batch * heads * t * tk * d * 2;
+        CpuThreading.For((long)batch * heads, work, (first, last) =>
+        {
+            fixed (T* pq = Q, pk = K, pv = V, py = Y, pbias = bias)
+                for (long i = first; i < last; i++)
+                {
+                    int b = (int)(i / heads), h = (int)(i % heads);
+                    var head = new AttentionHead<T>(
+                        pq + q.Offset + b * q.Strides[0] + h * q.Strides[1], q.Strides[2], q.Strides[3],
+                        pk + k.Offset + b * k.Strides[0] + h * k.Strides[1], k.Strides[2], k.Strides[3],
+                        pv + v.Offset + b * v.Strides[0] + h * v.Strides[1], v.Strides[2], v.Strides[3],
+                        pbias == null ? null : pbias + biasOffset + (long)b * tk,
+                        py + y.Offset + ((long)b * t * heads + h) * d, (long)heads * d,
+                        t, tk, d, scale, causal, past);
+                    switch (PackedGemm.BestPath)
+                    {
+                        case GemmPath.Avx512: head.Run<Avx512MicroKernel<T>>(); break;
+                        case GemmPath.Avx2: head.Run<Avx2MicroKernel<T>>(); break;
+                        default: head.Run<Vector128MicroKernel<T>>(); break;
+                    }
+                }
+        });
+    }
+
+    /// <summary>One head's attention: pointers to its q, k, v (row and column strides), key bias and output rows.</summary>
+    readonly unsafe struct AttentionHead<T>(T* q, long rsQ, long csQ, T* k, long rsK, long csK, T* v, long rsV, long csV,
+        T* keyBias, T* y, long ldY, int t, int tk, int d, T scale, bool causal, int past)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TKernel>() where TKernel : struct, IGemmMicroKernel<T>
+        {
+            int mr = TKernel.MR, nr = TKernel.NR;
+            int rowsPerBlock = TKernel.MC;
+            int ldS = tk;
+            T* scores = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ldS);
+            T* edge = stackalloc T[mr * nr];
+            for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
+            {
+                int rows = Math.Min(rowsPerBlock, t - i0);
+                // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
+                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * Math.Max(d, tk));
+                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(Math.Max(tk, d), nr) * Math.Max(d, tk));
+                GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
+                GemmPacking.PackB(d, tk, nr, k, csK, rsK, packedB);
+                PackedGemm.MacroKernel<T, TKernel>(rows, tk, d, scale, packedA, packedB, T.Zero, scores, ldS, edge);
+                for (int r = 0; r < rows; r++)
+                {
+                    var row = new Span<T>(scores + (long)r * ldS, tk);
+                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
+                    // Query i0 + r sits at position past + i0 + r and may not see later keys.
+                    if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
+                    new SoftmaxRows<T>(false).Apply<T>(row, row);
+                }
+                // Output rows: Y = P V, written straight into the heads-concatenated layout.
+                GemmPacking.PackA(rows, tk, mr, scores, ldS, 1, packedA);
+                GemmPacking.PackB(tk, d, nr, v, rsV, csV, packedB);
+                PackedGemm.MacroKernel<T, TKernel>(rows, d, tk, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
+            }
+        }
+
+        static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
+    }
+}

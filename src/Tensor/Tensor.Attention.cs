@@ -1,0 +1,44 @@
+using System.Diagnostics.CodeAnalysis;
+using Engine.Backends.Cpu;
+using Engine.Recording;
+
+namespace Engine;
+
+// Fused scaled dot-product attention for inference.
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// softmax(q k^T / sqrt(D) + masks) v computed in one fused pass per head, for inference: q [B, H, T, D], k and v
+    /// [B, H, T_keys, D]; <paramref name="keyPaddingMask"/> [B, T_keys] is true at keys no query may see; with
+    /// <paramref name="causal"/> query i (at position <paramref name="past"/> + i) sees keys 0..past + i.
+    /// <paramref name="output"/> is [B, T, H * D], the heads concatenated as attention layers feed their output
+    /// projection. Returns false, computing nothing, where the fused kernel does not apply: when a gradient is
+    /// needed (recording on and an input requires grad), off the CPU, or for dtypes other than Float32/Float64; the
+    /// caller then composes the same math from differentiable ops. A row whose keys are all masked gives NaN, as
+    /// the composed softmax does.
+    /// </summary>
+    public static bool TryFusedAttention(Tensor q, Tensor k, Tensor v, bool causal, int past, Tensor? keyPaddingMask,
+        [NotNullWhen(true)] out Tensor? output)
+    {
+        output = null;
+        if (GradMode.IsEnabled && (q._requiresGrad || k._requiresGrad || v._requiresGrad)) return false;
+        if (q.Backend is not CpuBackend cpu || k.Backend != cpu || v.Backend != cpu) return false;
+        if (q.DType is not (DType.Float32 or DType.Float64) || k.DType != q.DType || v.DType != q.DType) return false;
+        Require(q.Rank == 4 && k.Rank == 4 && v.Rank == 4, $"Attention: q, k and v must be [B, H, T, D], got {Shapes.Format(q._shape)}, {Shapes.Format(k._shape)}, {Shapes.Format(v._shape)}");
+        int b = q._shape[0], h = q._shape[1], t = q._shape[2], d = q._shape[3], tk = k._shape[2];
+        Require(k._shape.AsSpan().SequenceEqual([b, h, tk, d]) && v._shape.AsSpan().SequenceEqual([b, h, tk, d]),
+            $"Attention: q {Shapes.Format(q._shape)} needs k and v of [{b}, {h}, T_keys, {d}], got {Shapes.Format(k._shape)} and {Shapes.Format(v._shape)}");
+        Tensor? bias = null;
+        if (keyPaddingMask is not null)
+        {
+            Require(keyPaddingMask.Rank == 2 && keyPaddingMask._shape[0] == b && keyPaddingMask._shape[1] == tk,
+                $"Attention: key padding mask must be [{b}, {tk}], got {Shapes.Format(keyPaddingMask._shape)}");
+            RequireSameDevice("Attention", q, keyPaddingMask);
+            bias = Where(keyPaddingMask.To(DType.Bool), double.NegativeInfinity, 0.0, q.DType).Contiguous();
+        }
+        var result = Empty([b, t, h, d], q.DType, cpu);
+        cpu.Attention(q.Strided, k.Strided, v.Strided, bias?.Strided, causal, past, 1 / Math.Sqrt(d), result.Strided);
+        output = result.RecordNonDifferentiable("Attention", q, k, v).Reshape(b, t, h * d);
+        return true;
+    }
+}
