@@ -97,4 +97,27 @@ public class InitTests
         Assert.All(Init.Ones(Tensor.Zeros(3, 2)).ToDoubleArray(), v => Assert.Equal(1, v));
         Assert.All(Init.Zeros(Tensor.Ones(3, 2)).ToDoubleArray(), v => Assert.Equal(0, v));
     }
+
+    [Fact]
+    public void Skip_LeavesParametersAsCreatedAndDrawsNothing_UntilTheOutermostScopeEnds()
+    {
+        var generator = new Generator(11);
+        Linear skipped;
+        using (Init.Skip())
+        {
+            using (Init.Skip()) { }
+            // Still skipping after an inner scope closed: scopes nest.
+            skipped = new Linear(30, 20, generator: generator);
+            Assert.Equal(0, Init.TruncatedNormal(Tensor.Zeros(5), generator: generator).ToDoubleArray().Sum());
+            Assert.True(Init.IsSkipping);
+        }
+        Assert.False(Init.IsSkipping);
+        Assert.All(skipped.Weight.ToDoubleArray(), v => Assert.Equal(0, v));
+        Assert.All(skipped.Bias!.ToDoubleArray(), v => Assert.Equal(0, v));
+        // Nothing was drawn: the generator gives the same layer a fresh one with the same seed gives.
+        var after = new Linear(30, 20, generator: generator);
+        var fresh = new Linear(30, 20, generator: new Generator(11));
+        Assert.Equal(fresh.Weight.ToDoubleArray(), after.Weight.ToDoubleArray());
+        Assert.Contains(after.Weight.ToDoubleArray(), v => v != 0);
+    }
 }

@@ -7,19 +7,45 @@ namespace Engine.Nn;
 /// </summary>
 public static class Init
 {
-    static Tensor Write(Tensor target, Tensor values)
+    [ThreadStatic] static int _skipDepth;
+
+    /// <summary>
+    /// A scope in which every scheme here leaves its tensor as it is (zeros, for a fresh parameter) and draws nothing,
+    /// for building a model whose every parameter a load then overwrites (Hugging Face's <c>no_init_weights</c>): the
+    /// random initialisation of a 22M-parameter BERT cost most of its load time. Per thread; scopes nest.
+    /// <code>using (Init.Skip()) model = new Bert(config);   // then LoadStateDict with every key</code>
+    /// </summary>
+    public static IDisposable Skip() => new SkipScope();
+
+    /// <summary>True inside <see cref="Skip"/> on this thread.</summary>
+    public static bool IsSkipping => _skipDepth > 0;
+
+    sealed class SkipScope : IDisposable
     {
-        using (Autograd.Autograd.NoGrad()) target.CopyFrom(values);
+        bool _disposed;
+        public SkipScope() => _skipDepth++;
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _skipDepth--;
+        }
+    }
+
+    static Tensor Write(Tensor target, Func<Tensor> values)
+    {
+        if (IsSkipping) return target;
+        using (Autograd.Autograd.NoGrad()) target.CopyFrom(values());
         return target;
     }
 
     /// <summary>Samples from N(mean, std^2).</summary>
     public static Tensor Normal(Tensor t, double mean = 0, double std = 1, Generator? generator = null)
-        => Write(t, Tensor.Randn(t.Shape, mean, std, t.DType, generator));
+        => Write(t, () => Tensor.Randn(t.Shape, mean, std, t.DType, generator));
 
     /// <summary>Samples from U(low, high).</summary>
     public static Tensor Uniform(Tensor t, double low = 0, double high = 1, Generator? generator = null)
-        => Write(t, Tensor.Rand(t.Shape, low, high, t.DType, generator));
+        => Write(t, () => Tensor.Rand(t.Shape, low, high, t.DType, generator));
 
     /// <summary>
     /// Samples from N(mean, std^2) truncated to mean ± 2 std, values outside redrawn (TensorFlow's
@@ -27,6 +53,7 @@ public static class Init
     /// </summary>
     public static Tensor TruncatedNormal(Tensor t, double mean = 0, double std = 1, Generator? generator = null)
     {
+        if (IsSkipping) return t;
         var values = Tensor.Randn([checked((int)t.Numel)], 0, 1, DType.Float64, generator).ToDoubleArray();
         for (int round = 0; round < 64; round++)
         {
@@ -37,14 +64,14 @@ public static class Init
         }
         // 64 rounds leave a value outside with probability 0.046^64: clamp as a last resort.
         var result = values.Select(v => mean + std * Math.Clamp(v, -2, 2)).ToArray();
-        return Write(t, Tensor.FromArray(result, t.Shape).To(t.DType));
+        return Write(t, () => Tensor.FromArray(result, t.Shape).To(t.DType));
     }
 
     /// <summary>All zeros.</summary>
-    public static Tensor Zeros(Tensor t) => Write(t, Tensor.Scalar(0, t.DType));
+    public static Tensor Zeros(Tensor t) => Write(t, () => Tensor.Scalar(0, t.DType));
 
     /// <summary>All ones.</summary>
-    public static Tensor Ones(Tensor t) => Write(t, Tensor.Scalar(1, t.DType));
+    public static Tensor Ones(Tensor t) => Write(t, () => Tensor.Scalar(1, t.DType));
 
     /// <summary>(fan_in, fan_out) as PyTorch computes them: dims 1 and 0, times the receptive field for rank > 2.</summary>
     public static (int FanIn, int FanOut) Fans(int[] shape)

@@ -108,7 +108,9 @@ public static partial class Gpt2Checkpoint
             CheckHeaderAgainstConfig(file, config, weightsPath);
 
         // Every key and shape was checked above; what is left is naming and layout.
-        var model = new Gpt(config);
+        Gpt model;
+        // The header check above found every parameter in the file: skip the random values it would overwrite.
+        using (Init.Skip()) model = new Gpt(config);
         var state = new Dictionary<string, Tensor>();
         using (var file = Safetensors.Open(weightsPath))
             foreach (var key in file.Names)

@@ -28,7 +28,9 @@ public static class BertOnnx
         if (missing.Count > 0 || wrong.Count > 0 || unexpected.Count > 0)
             throw new InvalidDataException($"BertOnnx: '{graph.Source}' is not a BERT of {config.Layers} layers and width {config.Hidden}: " +
                 $"missing [{List(missing)}]; wrong shapes [{List(wrong)}]; unexpected [{List(unexpected)}]");
-        var bert = new Bert(config);
+        Bert bert;
+        // Every parameter is in `weights` (checked above), so random initial values would only be overwritten.
+        using (Init.Skip()) bert = new Bert(config);
         bert.LoadStateDict(weights);
         bert.Eval();
         return bert;
