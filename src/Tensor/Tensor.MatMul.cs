@@ -58,6 +58,31 @@ public sealed partial class Tensor
         return result.Record(OpKind.AddMatMul, [addend, a, b]);
     }
 
+    /// <summary>
+    /// GELU(input + mat1 @ mat2) (the exact, erf form) with the activation applied to each tile of the product while it
+    /// is in cache, for inference: a Linear layer and its activation in one pass (BERT's feed-forward). Returns false,
+    /// computing nothing, where it does not apply: when a gradient is needed (recording on and an input requires
+    /// grad), off the CPU, or for dtypes other than Float32; the caller then composes <see cref="Addmm"/> and
+    /// <see cref="Gelu"/>, which give the same values.
+    /// </summary>
+    public static bool TryAddmmGelu(Tensor input, Tensor mat1, Tensor mat2, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Tensor? output)
+    {
+        output = null;
+        if (GradMode.IsEnabled && (input._requiresGrad || mat1._requiresGrad || mat2._requiresGrad)) return false;
+        if (mat1.Backend is not Backends.Cpu.CpuBackend cpu || mat2.Backend != cpu || input.Backend != cpu) return false;
+        if (input.DType != DType.Float32 || mat1.DType != DType.Float32 || mat2.DType != DType.Float32) return false;
+        Require(mat1.Rank == 2 && mat2.Rank == 2, $"AddmmGelu: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");
+        int m = mat1._shape[0], k = mat1._shape[1], n = mat2._shape[1];
+        Require(k == mat2._shape[0], $"AddmmGelu: {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}: inner dimensions {k} and {mat2._shape[0]} differ");
+        Require(input.Rank <= 2 && Shapes.Broadcast("AddmmGelu", input._shape, [m, n]).AsSpan().SequenceEqual([m, n]),
+            $"AddmmGelu: input {Shapes.Format(input._shape)} does not broadcast to the product's [{m}, {n}]");
+        var result = Empty([m, n], DType.Float32, cpu);
+        cpu.Copy(input.Expand([m, n]).Strided, result.Strided);
+        cpu.MatMul(mat1.Strided, mat2.Strided, result.Strided, accumulate: true, Backends.Cpu.GemmEpilogue.GeluErf);
+        output = result.RecordNonDifferentiable("AddmmGelu", input, mat1, mat2);
+        return true;
+    }
+
     /// <summary>Batched product of two rank-3 tensors with equal batch size (torch.bmm; no broadcasting).</summary>
     public Tensor Bmm(Tensor other)
     {

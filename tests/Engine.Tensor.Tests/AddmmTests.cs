@@ -71,3 +71,38 @@ public class AddmmTests
         Assert.Contains(message, e.Message);
     }
 }
+
+/// <summary>The GEMM with GELU applied to each finished tile against Addmm followed by Gelu (the composed form).</summary>
+public class AddmmGeluTests
+{
+    [Theory]
+    [InlineData(37, 45, 50)]    // edge tiles in both directions
+    [InlineData(3, 70, 20)]     // few rows: the small-M path, activation afterwards
+    [InlineData(300, 64, 600)]  // several row blocks and depth blocks: GELU only after the last depth block
+    [InlineData(5, 7, 0)]       // no depth: GELU of the bias
+    public void TryAddmmGelu_MatchesAddmmThenGelu(int m, int n, int k)
+    {
+        var g = new Generator((ulong)(m * 1000 + k));
+        var bias = Tensor.Randn([n], generator: g);
+        var a = Tensor.Randn([m, k], generator: g);
+        var w = Tensor.Randn([n, k], generator: g);
+        Assert.True(Tensor.TryAddmmGelu(bias, a, w.T, out var fused));
+        var expected = Tensor.Addmm(bias, a, w.T).Gelu().ToArray<float>();
+        var got = fused.ToArray<float>();
+        Assert.Equal(new[] { m, n }, fused.Shape);
+        for (int i = 0; i < got.Length; i++)
+            Assert.True(Math.Abs(got[i] - expected[i]) <= 1e-6 * (1 + Math.Abs(expected[i])), $"element {i}: {got[i]:R} vs {expected[i]:R}");
+    }
+
+    [Fact]
+    public void TryAddmmGelu_DeclinesWhenAGradientIsNeededOrNotFloat32()
+    {
+        var bias = Tensor.Zeros(3).RequireGrad();
+        Assert.False(Tensor.TryAddmmGelu(bias, Tensor.Ones(2, 4), Tensor.Ones(4, 3), out var y));
+        Assert.Null(y);
+        var d = Tensor.Zeros([3], DType.Float64);
+        Assert.False(Tensor.TryAddmmGelu(d, Tensor.Ones([2, 4], DType.Float64), Tensor.Ones([4, 3], DType.Float64), out _));
+        var e = Assert.Throws<ArgumentException>(() => Tensor.TryAddmmGelu(Tensor.Zeros(3), Tensor.Ones(2, 4), Tensor.Ones(5, 3), out _));
+        Assert.Contains("AddmmGelu", e.Message);
+    }
+}

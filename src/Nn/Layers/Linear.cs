@@ -28,14 +28,35 @@ public sealed class Linear : Module
 
     public override Tensor Forward(Tensor input)
     {
-        if (input.Size(-1) != InFeatures)
-            throw new ArgumentException($"Linear: input {Shapes.Format(input.Shape)} has {input.Size(-1)} features, the layer expects {InFeatures}");
-        // Flatten leading dimensions so the product is one GEMM and W's gradient one GEMM, not one per batch entry.
-        var shape = input.Shape;
-        var rows = input.Reshape(-1, InFeatures);
+        var rows = Rows(input);
         // Addmm places the bias in the output and accumulates the product onto it: one pass, as torch's linear.
         var y = Bias is null ? rows.MatMul(Weight.T) : Tensor.Addmm(Bias, rows, Weight.T);
+        return y.Reshape(OutputShape(input));
+    }
+
+    /// <summary>
+    /// GELU (erf) of <see cref="Forward"/>: for inference on the CPU the activation is applied to each tile of the
+    /// product while it is in cache (no second pass over the output); otherwise the two ops in turn, same values.
+    /// </summary>
+    public Tensor ForwardGelu(Tensor input)
+    {
+        var rows = Rows(input);
+        if (Bias is not null && Tensor.TryAddmmGelu(Bias, rows, Weight.T, out var fused)) return fused.Reshape(OutputShape(input));
+        return Forward(input).Gelu();
+    }
+
+    // Leading dimensions flattened so the product is one GEMM and W's gradient one GEMM, not one per batch entry.
+    Tensor Rows(Tensor input)
+    {
+        if (input.Size(-1) != InFeatures)
+            throw new ArgumentException($"Linear: input {Shapes.Format(input.Shape)} has {input.Size(-1)} features, the layer expects {InFeatures}");
+        return input.Reshape(-1, InFeatures);
+    }
+
+    int[] OutputShape(Tensor input)
+    {
+        var shape = input.Shape;
         shape[^1] = OutFeatures;
-        return y.Reshape(shape);
+        return shape;
     }
 }

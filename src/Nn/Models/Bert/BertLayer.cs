@@ -48,7 +48,8 @@ public sealed class BertIntermediate : Module
     public BertIntermediate(BertConfig config, Generator? generator = null) =>
         RegisterModule("dense", new Linear(config.Hidden, config.Intermediate, bias: true, generator));
 
-    public override Tensor Forward(Tensor x) => Child("dense").Forward(x).Gelu();
+    // A plain Linear (no adapter wraps it) fuses the activation into its product for inference.
+    public override Tensor Forward(Tensor x) => Child("dense") is Linear dense ? dense.ForwardGelu(x) : Child("dense").Forward(x).Gelu();
 }
 
 /// <summary>

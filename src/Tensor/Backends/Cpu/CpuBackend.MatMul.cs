@@ -4,7 +4,10 @@ namespace Engine.Backends.Cpu;
 
 public sealed partial class CpuBackend
 {
-    public unsafe void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false)
+    public void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false) => MatMul(a, b, y, accumulate, GemmEpilogue.None);
+
+    /// <summary><see cref="MatMul(StridedView, StridedView, StridedView, bool)"/> with an activation applied to each finished tile (Float32).</summary>
+    internal unsafe void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate, GemmEpilogue epilogue)
     {
         int r = y.Rank;
         int m = y.Shape[r - 2], n = y.Shape[r - 1], k = a.Shape[r - 1];
@@ -30,11 +33,11 @@ public sealed partial class CpuBackend
                 {
                     fixed (float* pa = A, pb = B, py = Y)
                         for (long i = s0; i < e0; i++)
-                            PackedGemm.Gemm(m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, accumulate ? 1f : 0f, py + yo + i * m * n, n, gemmThreads);
+                            PackedGemm.Gemm(PackedGemm.BestPath, true, m, n, k, 1f, pa + aOff[i], rsA, csA, pb + bOff[i], rsB, csB, accumulate ? 1f : 0f, py + yo + i * m * n, n, gemmThreads, epilogue);
                 });
                 break;
             }
-            case DType.Float64:
+            case DType.Float64 when epilogue == GemmEpilogue.None:
             {
                 var (A, B, Y) = (Cpu(a).Array<double>(), Cpu(b).Array<double>(), Cpu(y).Array<double>());
                 CpuThreading.For(batch, acrossBatch ? batch * flops : 0, (s0, e0) =>
@@ -47,7 +50,7 @@ public sealed partial class CpuBackend
             }
             case DType.Int32: IntegerMatMul<int>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
             case DType.Int64: IntegerMatMul<long>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
-            default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors");
+            default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors{(epilogue == GemmEpilogue.None ? "" : $" with the {epilogue} epilogue")}");
         }
     }
 

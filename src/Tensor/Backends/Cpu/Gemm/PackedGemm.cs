@@ -51,7 +51,7 @@ public static unsafe class PackedGemm
     /// path even for short A. Tests use this to cover every path on one machine.
     /// </summary>
     internal static void Gemm<T>(GemmPath path, bool allowSmallM, int m, int n, int k, T alpha, T* a, long rsA, long csA,
-        T* b, long rsB, long csB, T beta, T* c, long ldc, int threads)
+        T* b, long rsB, long csB, T beta, T* c, long ldc, int threads, GemmEpilogue epilogue = GemmEpilogue.None)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0)
@@ -64,6 +64,7 @@ public static unsafe class PackedGemm
         {
             // BLAS convention: the product is not evaluated, so NaN in A or B does not reach C.
             ScaleC(m, n, beta, c, ldc);
+            GemmEpilogues.Apply(epilogue, m, n, c, ldc);
             return;
         }
         if (a == null || b == null) throw new ArgumentNullException(a == null ? nameof(a) : nameof(b), "Gemm: an operand is null.");
@@ -71,13 +72,18 @@ public static unsafe class PackedGemm
 
         if (allowSmallM && path != GemmPath.Vector128 && m <= SmallMGemm.MaxM)
         {
-            if (SmallMGemm.TryRun(path == GemmPath.Avx512, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads)) return;
+            if (SmallMGemm.TryRun(path == GemmPath.Avx512, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads))
+            {
+                // A few rows: the activation pass over them is cheap.
+                GemmEpilogues.Apply(epilogue, m, n, c, ldc);
+                return;
+            }
         }
         switch (path)
         {
-            case GemmPath.Avx512: Blocked<T, Avx512MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
-            case GemmPath.Avx2: Blocked<T, Avx2MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
-            default: Blocked<T, Vector128MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads); break;
+            case GemmPath.Avx512: Blocked<T, Avx512MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads, epilogue); break;
+            case GemmPath.Avx2: Blocked<T, Avx2MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads, epilogue); break;
+            default: Blocked<T, Vector128MicroKernel<T>>(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads, epilogue); break;
         }
     }
 
@@ -92,7 +98,7 @@ public static unsafe class PackedGemm
     }
 
     private static void Blocked<T, TKernel>(int m, int n, int k, T alpha, T* a, long rsA, long csA, T* b, long rsB, long csB,
-        T beta, T* c, long ldc, int threads)
+        T beta, T* c, long ldc, int threads, GemmEpilogue epilogue)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         if (!TKernel.IsSupported)
@@ -108,19 +114,19 @@ public static unsafe class PackedGemm
             if (splitN)
             {
                 var (first, last) = GemmThreading.Split(tilesN, parts, t);
-                BlockedRange<T, TKernel>(0, m, first * nr, Math.Min(n, last * nr), k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc);
+                BlockedRange<T, TKernel>(0, m, first * nr, Math.Min(n, last * nr), k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, epilogue);
             }
             else
             {
                 var (first, last) = GemmThreading.Split(tilesM, parts, t);
-                BlockedRange<T, TKernel>(first * mr, Math.Min(m, last * mr), 0, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc);
+                BlockedRange<T, TKernel>(first * mr, Math.Min(m, last * mr), 0, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, epilogue);
             }
         });
     }
 
     /// <summary>The BLIS loop nest over the C block rows [i0, i1) x columns [j0, j1), on the calling thread.</summary>
     private static void BlockedRange<T, TKernel>(int i0, int i1, int j0, int j1, int k, T alpha, T* a, long rsA, long csA,
-        T* b, long rsB, long csB, T beta, T* c, long ldc)
+        T* b, long rsB, long csB, T beta, T* c, long ldc, GemmEpilogue epilogue)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
@@ -143,14 +149,17 @@ public static unsafe class PackedGemm
                 {
                     int mc = Math.Min(TKernel.MC, i1 - ic);
                     GemmPacking.PackA(mc, kc, mr, a + ic * rsA + pc * csA, rsA, csA, packedA);
-                    MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, betaBlock, c + ic * ldc + jc, ldc, edge);
+                    // The epilogue runs on each tile after its last depth block, while the tile is still in cache.
+                    var tileEpilogue = pc + kc >= k ? epilogue : GemmEpilogue.None;
+                    MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, betaBlock, c + ic * ldc + jc, ldc, edge, tileEpilogue);
                 }
             }
         }
     }
 
     /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
-    internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge)
+    internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge,
+        GemmEpilogue epilogue = GemmEpilogue.None)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
@@ -166,6 +175,7 @@ public static unsafe class PackedGemm
                 if (rows == mr && cols == nr)
                 {
                     TKernel.Run(kc, aPanel, bPanel, cTile, ldc, alpha, beta);
+                    GemmEpilogues.Apply(epilogue, rows, cols, cTile, ldc);
                     continue;
                 }
                 // Edge tile: compute the whole padded tile into scratch, then update only the valid part.
@@ -176,6 +186,7 @@ public static unsafe class PackedGemm
                         T* cij = cTile + ii * ldc + jj;
                         *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
                     }
+                GemmEpilogues.Apply(epilogue, rows, cols, cTile, ldc);
             }
         }
     }
