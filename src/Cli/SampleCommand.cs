@@ -26,6 +26,8 @@ static class SampleCommand
         var config = NamesModelFile.ReadConfig(checkpoint);
         MemoryEstimate.Require(MemoryEstimate.Gpt(config, count, config.ContextLength, training: false), $"--count {count}", "sample fewer names per run");
         var (model, tokenizer, _) = NamesModelFile.Load(checkpoint);
+        try { tokenizer.Encode(prefix); }
+        catch (ArgumentException e) { throw new ArgumentException($"--prefix: {e.Message} of '{checkpoint}'", e); }
         foreach (var name in Sample(model, tokenizer, count, options, prefix, new Generator(seed)))
             Console.WriteLine(name);
         return 0;

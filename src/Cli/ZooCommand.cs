@@ -42,6 +42,7 @@ static class ZooCommand
         var all = NamesAdaptation.MethodNames().ToList();
         var chosen = only ?? all.ToArray();
         foreach (var m in chosen) if (!all.Contains(m)) throw new ArgumentException($"--methods: no method named '{m}'; methods: {string.Join(", ", all)}");
+        if (checkpoint is not null) NamesModelFile.ReadConfig(checkpoint); // a bad checkpoint is named now, not by every method's run
         var work = Path.Combine(Path.GetTempPath(), "engine-zoo-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         try
@@ -121,6 +122,9 @@ static class ZooCommand
         var stdout = child.StandardOutput.ReadToEndAsync();
         var stderr = child.StandardError.ReadToEnd();
         child.WaitForExit();
+        // A child's user error (exit 2) is the user's to fix here too; anything else is a bug.
+        if (child.ExitCode == CommandErrors.UserError)
+            throw new InvalidDataException($"zoo: method '{method}': {stderr.Trim()}");
         if (child.ExitCode != 0 || !File.Exists(json))
             throw new InvalidOperationException($"zoo: method '{method}' failed (exit {child.ExitCode}): {stderr.Trim()} {stdout.Result.Trim().Split('\n').LastOrDefault()}");
         return JsonSerializer.Deserialize<T>(File.ReadAllText(json))!;

@@ -73,6 +73,13 @@ public sealed class OptionRuleTests
     }
 
     [Fact]
+    public void ValuesThatMustFitTheModel_AreRefusedNamingTheOption()
+    {
+        CliAssert.OneLineUserError(CliRun.Invoke("sample", "--checkpoint", TinyNamesModel.File, "--prefix", "Ω"), "sample", "--prefix", "'Ω'");
+        CliAssert.OneLineUserError(CliRun.Invoke("classify", "--model", "minilm", "--length", "100000", "--steps", "1"), "classify", "--length", "512");
+    }
+
+    [Fact]
     public void EmptyAdapterValue_IsRefusedInsteadOfIgnored()
     {
         CliAssert.OneLineUserError(CliRun.Invoke("generate", "--model", CliRun.Golden, "--ids", "1", "--adapter", ""), "generate", "--adapter");
