@@ -12,11 +12,20 @@ namespace Engine.Cli;
 static class AdapterOption
 {
     /// <summary>The option, for commands that run a model.</summary>
-    public static Option<string[]> Create() => new("--adapter")
+    public static Option<string[]> Create()
     {
-        Description = "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) to apply; repeat to apply several at once",
-        Arity = ArgumentArity.ZeroOrMore,
-    };
+        var option = new Option<string[]>("--adapter")
+        {
+            Description = "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) to apply; repeat to apply several at once",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        // An empty value (an unset shell variable) would otherwise run the model without the adapter the user meant.
+        option.Validators.Add(r =>
+        {
+            if ((r.GetValueOrDefault<string[]>() ?? []).Any(string.IsNullOrWhiteSpace)) r.AddError("--adapter: an empty folder name was given");
+        });
+        return option;
+    }
 
     /// <summary>Loads <paramref name="folders"/> onto <paramref name="model"/> (changed in place); null without adapters.</summary>
     public static PeftModel<Gpt>? Apply(Gpt model, string[]? folders)

@@ -19,15 +19,15 @@ static class ClassifyCommand
         var model = new Option<string>("--model") { Description = "bytes: a byte-level encoder trained from scratch; minilm: all-MiniLM-L6-v2 (pretrained, frozen)", DefaultValueFactory = _ => "bytes" };
         var data = new Option<string>("--data") { Description = "JSON lines with subject, body, label (default: the embedded SpamAssassin subset)", DefaultValueFactory = _ => "spamassassin" };
         var adapter = new Option<string>("--adapter") { Description = "an adapter method that adapts layers (lora, dora, vera, ia3, ...), head (the head alone) or full (bytes only)", DefaultValueFactory = _ => "lora" };
-        var steps = new Option<int?>("--steps") { Description = "training steps (default: 300 bytes, 150 minilm)" };
-        var length = new Option<int?>("--length") { Description = "bytes (bytes model, default 256) or tokens (minilm, default 128) per message" };
-        var lr = new Option<double?>("--lr") { Description = "peak learning rate (default: 1e-2 bytes, 2e-3 minilm, 2e-2 minilm head)" };
+        var steps = ValidatedOption.OptionalInteger("--steps", "training steps (default: 300 bytes, 150 minilm)", min: 1, max: 1_000_000);
+        var length = ValidatedOption.OptionalInteger("--length", "bytes (bytes model, default 256) or tokens (minilm, default 128) per message", min: 1);
+        var lr = ValidatedOption.OptionalPositive("--lr", "peak learning rate (default: 1e-2 bytes, 2e-3 minilm, 2e-2 minilm head)");
         var seed = new Option<ulong>("--seed") { Description = "seed of the split, initialisation and batches", DefaultValueFactory = _ => 1 };
-        var output = new Option<string?>("--out") { Description = "minilm: save the trained classifier (adapter and head) to this folder, for engine predict" };
-        var json = new Option<string?>("--json") { Description = "minilm: also write the held-out figures to this JSON file (engine zoo reads it)" };
+        var output = ValidatedOption.OptionalOutputFolder("--out", "minilm: save the trained classifier (adapter and head) to this folder, for engine predict");
+        var json = ValidatedOption.OptionalOutputFile("--json", "minilm: also write the held-out figures to this JSON file (engine zoo reads it)");
         var command = new Command("classify", "spam vs ham with a transformer encoder and an adapter; accuracy and F1 on a held-out split");
         foreach (var o in new Option[] { model, data, adapter, steps, length, lr, seed, output, json }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("classify", () =>
+        command.SetAction(r =>
         {
             string which = r.GetValue(model)!, method = r.GetValue(adapter)!;
             return which switch
@@ -38,7 +38,7 @@ static class ClassifyCommand
                 "bytes" => Run(r.GetValue(data)!, method, r.GetValue(steps) ?? 300, r.GetValue(length) ?? 256, r.GetValue(lr) ?? 1e-2, r.GetValue(seed)),
                 _ => throw new ArgumentException($"--model must be bytes or minilm, got '{which}'"),
             };
-        }));
+        });
         return command;
     }
 
@@ -51,11 +51,12 @@ static class ClassifyCommand
             var (info, _) when info.LayerType is null => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} adapts the inputs"),
             var (info, variant) => info.Preset(AdapterPreset.ForTransformer(8, steps, seed), variant) with { ModulesToSave = ["head"] },
         };
+        var config = new TransformerEncoderConfig(TextClassificationSet.VocabSize, length, DModel: 64, Layers: 2, Heads: 4, NumClasses: 2);
+        MemoryEstimate.Require(MemoryEstimate.Encoder(config, EvaluationBatch, length), $"--length {length}", "lower it");
         var examples = Load(dataSource);
         var set = new TextClassificationSet(examples, 0.2, seed);
         Console.WriteLine($"data: {examples.Count} messages ({set.Train.Count(e => e.Label == 1)} spam of {set.Train.Count} train, {set.HeldOut.Count} held out), {length} bytes each");
 
-        var config = new TransformerEncoderConfig(TextClassificationSet.VocabSize, length, DModel: 64, Layers: 2, Heads: 4, NumClasses: 2);
         var encoder = new TransformerEncoderClassifier(config, new Generator(seed));
         Module trained = encoder;
         if (adapterConfig is not null) trained = PeftApi.Apply(encoder, adapterConfig);
@@ -74,19 +75,32 @@ static class ClassifyCommand
         return 0;
     }
 
-    /// <summary>The examples of <paramref name="source"/>: <c>spamassassin</c> (embedded) or a JSON-lines file.</summary>
+    // Messages per forward pass when evaluating (training takes 32): the larger bounds the memory.
+    const int EvaluationBatch = 64;
+
+    /// <summary>
+    /// The examples of <paramref name="source"/>: <c>spamassassin</c> (embedded) or a UTF-8 JSON-lines file, each
+    /// labelled 0 (ham) or 1 (spam); any other label is an error naming its line, never a row silently dropped.
+    /// </summary>
     public static List<(string Text, int Label)> Load(string source)
     {
+        string text, name;
         if (source == "spamassassin")
         {
             using var stream = typeof(ClassifyCommand).Assembly.GetManifestResourceStream("spamassassin/train.jsonl")
                 ?? throw new FileNotFoundException("the embedded SpamAssassin data is missing from the executable");
             using var reader = new StreamReader(stream);
-            return TextClassificationSet.ReadJsonLines(reader, "embedded spamassassin/train.jsonl");
+            (text, name) = (reader.ReadToEnd(), "embedded spamassassin/train.jsonl");
         }
-        if (!File.Exists(source)) throw new FileNotFoundException($"no data file at '{source}'", source);
-        using var file = new StreamReader(source);
-        return TextClassificationSet.ReadJsonLines(file, source);
+        else (text, name) = (StrictUtf8.ReadAllText(source, "--data"), source);
+        var examples = TextClassificationSet.ReadJsonLines(new StringReader(text), name);
+        // ReadJsonLines skips blank lines: example k is the k-th non-blank line.
+        var lines = text.Split('\n').Select((line, i) => (line, i)).Where(p => p.line.Trim().Length > 0).Select(p => p.i + 1).ToList();
+        for (int k = 0; k < examples.Count; k++)
+            if (examples[k].Label is not (0 or 1))
+                throw new InvalidDataException($"--data '{name}' line {lines[k]}: label {examples[k].Label}; labels must be 0 (ham) or 1 (spam)");
+        if (examples.Count < 2) throw new InvalidDataException($"--data '{name}' has {examples.Count} message(s); at least 2 are needed (one is held out)");
+        return examples;
     }
 
     /// <summary>Metrics of the byte-level encoder on <paramref name="examples"/>.</summary>

@@ -15,10 +15,12 @@ static class ClassifyMiniLm
     /// <summary>What <c>--json</c> writes: the method, its learning rate, held-out accuracy and F1, training seconds.</summary>
     public sealed record SpamResult(string Method, double Lr, double Accuracy, double F1, double TrainSeconds);
 
-    const int BatchSize = 16;
+    const int BatchSize = 16, MaxPositions = 512;
 
     public static int Run(List<(string Text, int Label)> examples, string method, int steps, int maxTokens, double lr, ulong seed, string? output, string? json = null)
     {
+        // all-MiniLM-L6-v2 has 512 positions; [CLS] and [SEP] take two.
+        if (maxTokens is < 2 or > MaxPositions) throw new ArgumentException($"--length must be in [2, {MaxPositions}] tokens with --model minilm (its position table), got {maxTokens}");
         if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"--steps must be in [1, 1000000], got {steps}");
         if (!(lr > 0) || !double.IsFinite(lr)) throw new ArgumentException($"--lr must be a positive number, got {lr}");
         if (output is not null && File.Exists(output)) throw new ArgumentException($"--out: '{output}' is a file; give a folder");

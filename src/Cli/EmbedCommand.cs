@@ -18,25 +18,22 @@ static class EmbedCommand
     {
         var text = new Option<string[]>("--text") { Description = "a text to embed; repeat for several", Arity = ArgumentArity.ZeroOrMore };
         var file = new Option<string?>("--file") { Description = "a UTF-8 file with one text per line (empty lines skipped)" };
-        var output = new Option<string?>("--out") { Description = "write the embeddings [N, 384] to this safetensors file" };
-        var batch = new Option<int>("--batch") { Description = "texts per forward pass", DefaultValueFactory = _ => 32 };
+        var output = ValidatedOption.OptionalOutputFile("--out", "write the embeddings [N, 384] to this safetensors file");
+        var batch = ValidatedOption.Integer("--batch", "texts per forward pass", 32, min: 1, max: 4096);
         var command = new Command("embed", "sentence embeddings with all-MiniLM-L6-v2 (mean pooling, unit length) and their cosine similarities");
         foreach (var o in new Option[] { text, file, output, batch }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("embed", () => Run(r.GetValue(text) ?? [], r.GetValue(file), r.GetValue(output), r.GetValue(batch))));
+        command.SetAction(r => Run(r.GetValue(text) ?? [], r.GetValue(file), r.GetValue(output), r.GetValue(batch)));
         return command;
     }
 
     static int Run(string[] texts, string? file, string? output, int batch)
     {
-        if (batch < 1 || batch > 4096) throw new ArgumentException($"--batch must be in [1, 4096], got {batch}");
         if (texts.Length > 0 == file is not null) throw new ArgumentException("give the texts with --text or with --file, not both and not neither");
         if (file is not null)
         {
-            if (!File.Exists(file)) throw new FileNotFoundException($"--file: no file at '{file}'", file);
-            texts = File.ReadAllLines(file).Where(l => l.Trim().Length > 0).ToArray();
+            texts = StrictUtf8.ReadAllText(file, "--file").Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Trim().Length > 0).ToArray();
             if (texts.Length == 0) throw new InvalidDataException($"--file: '{file}' has no text (every line is empty)");
         }
-        if (output is not null && Directory.Exists(output)) throw new ArgumentException($"--out: '{output}' is a directory; give a file name");
 
         var embedder = SentenceEmbedder.LoadMiniLm();
         var embeddings = embedder.Embed(texts, batch);
@@ -53,6 +50,7 @@ static class EmbedCommand
         }
         if (output is not null)
         {
+            OutputPath.PrepareFile(output);
             Safetensors.Save(output, new Dictionary<string, Tensor> { ["embeddings"] = embeddings },
                 new Dictionary<string, string> { ["model"] = "sentence-transformers/all-MiniLM-L6-v2", ["pooling"] = "mean, L2-normalised" });
             Console.WriteLine($"wrote {output}");

@@ -14,12 +14,12 @@ static class EmbeddedData
         return lines;
     }
 
-    /// <summary>Lines of a file path, or of an embedded set named "female"/"male"/"all".</summary>
+    /// <summary>Lines of a UTF-8 file (<c>--data</c>), or of an embedded set named "female"/"male"/"all".</summary>
     public static List<string> Load(string source) => source switch
     {
         "female" => Lines("names/female.txt"),
         "male" => Lines("names/male.txt"),
         "all" => [.. Lines("names/female.txt"), .. Lines("names/male.txt")],
-        _ => Engine.Nn.NamesCorpus.ReadLines(source),
+        _ => StrictUtf8.ReadLines(source, "--data"),
     };
 }

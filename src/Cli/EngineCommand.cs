@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using Engine.Backends.Cpu;
 
 namespace Engine.Cli;
 
@@ -9,10 +10,14 @@ namespace Engine.Cli;
 /// </summary>
 public static class EngineCommand
 {
-    /// <summary>Builds the root command with its subcommands: train, finetune, zoo, sample, generate, logits, inspect, demo.</summary>
+    /// <summary>The global <c>--verbose</c> option: a failure's full stack trace after its one-line message.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "on failure, print the stack trace after the one-line message", Recursive = true };
+
+    /// <summary>Builds the root command with its subcommands: train, finetune, zoo, sample, generate, logits, inspect, demo, ...</summary>
     public static RootCommand Build()
     {
         var root = new RootCommand("engine: a pure-managed C# tensor engine with autograd");
+        root.Options.Add(Verbose);
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());
         root.Subcommands.Add(ZooCommand.Create());
@@ -30,19 +35,28 @@ public static class EngineCommand
     }
 
     /// <summary>
-    /// Parses <paramref name="args"/> and runs the command. Returns 0 on success and 2 on a user error: a command-line
-    /// mistake (printed as <c>engine &lt;command&gt;: &lt;message&gt;</c>, one line per mistake) or a bad path, file or value.
+    /// Parses <paramref name="args"/> and runs the command. Returns 0 on success; 2 on a user error, printed as
+    /// <c>engine &lt;command&gt;: &lt;message&gt;</c> in one line: a command-line mistake or a value outside its
+    /// option's rule (refused before any work starts), a bad environment setting, a bad path, file or size, a run whose
+    /// loss diverged; 1 on an unexpected failure (<see cref="CommandErrors"/>).
     /// </summary>
     public static int Run(string[] args)
     {
         var result = Build().Parse(args);
+        string command = result.CommandResult.Command is RootCommand ? "engine" : $"engine {result.CommandResult.Command.Name}";
         if (result.Action is ParseErrorAction)
         {
-            string command = result.CommandResult.Command is RootCommand ? "engine" : $"engine {result.CommandResult.Command.Name}";
-            foreach (var error in result.Errors) Console.Error.WriteLine($"{command}: {error.Message}");
-            Console.Error.WriteLine($"see `{command} --help`");
+            var errors = result.Errors.Select(e => e.Message).Distinct().ToList();
+            for (int i = 0; i < errors.Count; i++)
+                Console.Error.WriteLine($"{command}: {errors[i]}" + (i == errors.Count - 1 ? $" (see `{command} --help`)" : ""));
             return CommandErrors.UserError;
         }
-        return result.Invoke();
+        // A mistyped memory setting would otherwise be ignored without a word.
+        if (Environment.GetEnvironmentVariable(CpuArrayPool.EnvironmentVariable) is { } pool && !CpuArrayPool.TryParseMegabytes(pool, out _))
+        {
+            Console.Error.WriteLine($"{command}: the environment variable {CpuArrayPool.EnvironmentVariable} must be a whole number of megabytes (0 or more), got '{pool}'; fix or unset it");
+            return CommandErrors.UserError;
+        }
+        return CommandErrors.Invoke(result, command, result.GetValue(Verbose));
     }
 }

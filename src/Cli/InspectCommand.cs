@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Engine.Nn;
 using Engine.Nn.Checkpoints;
+using Engine.Peft;
 
 namespace Engine.Cli;
 
@@ -16,10 +17,10 @@ static class InspectCommand
 
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "a .safetensors file (plain, or a training checkpoint of `engine train`) or a Hugging Face GPT-2 folder" };
+        var path = new Argument<string>("path") { Description = "a .safetensors file (plain, or a training checkpoint of `engine train`), a Hugging Face GPT-2 folder or a PEFT adapter folder" };
         var command = new Command("inspect", "list the tensors, parameter counts and metadata of a checkpoint file or model folder, reading headers only");
         command.Arguments.Add(path);
-        command.SetAction(r => CommandErrors.Run("inspect", () => Run(r.GetValue(path)!)));
+        command.SetAction(r => Run(r.GetValue(path)!));
         return command;
     }
 
@@ -46,6 +47,7 @@ static class InspectCommand
 
     static int InspectFolder(string folder)
     {
+        if (File.Exists(Path.Combine(folder, AdapterFiles.ConfigFileName))) return InspectAdapter(folder);
         var config = Gpt2Checkpoint.ReadConfig(folder);
         var weights = Path.Combine(folder, Gpt2Checkpoint.WeightsFileName);
         if (!File.Exists(weights)) throw new FileNotFoundException($"'{folder}' has no {Gpt2Checkpoint.WeightsFileName}", weights);
@@ -59,6 +61,21 @@ static class InspectCommand
         // Causal-mask buffers (h.N.attn.bias) and a tied lm_head are stored but are not parameters of the model.
         var parameters = file.Names.Where(n => IsGpt2Parameter(n, config.TiedHead)).Select(file.Info).ToList();
         Console.WriteLine($"model parameters: {parameters.Sum(i => i.Numel):N0} in {parameters.Count} tensors");
+        PrintMetadata(file.Metadata, skip: []);
+        return 0;
+    }
+
+    // A PEFT adapter folder (engine finetune --out, Hugging Face PEFT's save_pretrained): its configuration and tensors.
+    static int InspectAdapter(string folder)
+    {
+        var config = AdapterFiles.ReadConfig(folder);
+        var weights = Path.Combine(folder, AdapterFiles.WeightsFileName);
+        if (!File.Exists(weights)) throw new FileNotFoundException($"'{folder}' has {AdapterFiles.ConfigFileName} but no {AdapterFiles.WeightsFileName}", weights);
+        using var file = Safetensors.Open(weights);
+        Console.WriteLine($"{folder}: PEFT adapter folder ({config.PeftType}), {file.Names.Count} tensors");
+        Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
+        PrintTable(file);
+        Console.WriteLine($"adapter parameters: {file.Names.Select(file.Info).Sum(i => i.Numel):N0}");
         PrintMetadata(file.Metadata, skip: []);
         return 0;
     }

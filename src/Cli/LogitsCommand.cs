@@ -15,10 +15,10 @@ static class LogitsCommand
         var model = new Option<string>("--model") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) or a checkpoint file of `engine train`", Required = true };
         var ids = new Option<string>("--ids") { Description = "the input sequence as comma-separated token ids: --ids 1,2,3", Required = true };
         var adapters = AdapterOption.Create();
-        var output = new Option<string>("--out") { Description = "safetensors file to write: logits [1, T, V] (Float32) and input_ids [1, T] (Int64)", DefaultValueFactory = _ => "logits.safetensors" };
+        var output = ValidatedOption.OutputFile("--out", "safetensors file to write: logits [1, T, V] (Float32) and input_ids [1, T] (Int64)", "logits.safetensors");
         var command = new Command("logits", "run a model (evaluation mode, no gradients) on one sequence of ids and save its logits as safetensors");
         foreach (var o in new Option[] { model, ids, output, adapters }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("logits", () => Run(r.GetValue(model)!, r.GetValue(ids)!, r.GetValue(output)!, r.GetValue(adapters))));
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(ids)!, r.GetValue(output)!, r.GetValue(adapters)));
         return command;
     }
 
@@ -34,6 +34,7 @@ static class LogitsCommand
         Tensor logits;
         gpt.Eval();
         using (Autograd.Autograd.NoGrad()) logits = (peft is not null ? peft.Forward(input) : gpt.Forward(input)).Contiguous();
+        OutputPath.PrepareFile(outPath);
         Safetensors.Save(outPath, new Dictionary<string, Tensor> { ["logits"] = logits, ["input_ids"] = input },
             new Dictionary<string, string> { ["format"] = "pt" });
 

@@ -47,11 +47,11 @@ static class NamesAdaptation
         var (gpt, tokenizer, _) = NamesModelFile.Load(checkpointPath);
         model = gpt;
         var names = EmbeddedData.Load(data);
-        var corpus = new NamesCorpus(names, tokenizer, 0.1, seed);
         PeftModel<Gpt>? peft = config is null ? null : PeftApi.Apply(gpt, config);
         // Virtual tokens take positions: the real context shrinks by their number.
         int context = gpt.Config.ContextLength - (peft?.ActiveInputAdapter?.VirtualTokens ?? 0);
         if (context < 2) throw new ArgumentException($"{peft!.ActiveInputAdapter!.VirtualTokens} virtual tokens leave no room in the model's context of {gpt.Config.ContextLength}");
+        var corpus = NamesData.Corpus(names, tokenizer, seed, data, context, $"the model's context of {context} tokens");
         trained = peft is null ? gpt : peft;
         var module = trained;
         Func<Tensor, Tensor> forward = peft is null ? gpt.Forward : peft.Forward;
@@ -64,11 +64,11 @@ static class NamesAdaptation
         var optimizer = new AdamW(trained.TrainableParameters(), lr: lr, weightDecay: 0);
         var dataGenerator = new Generator(seed + 1);
         var options = new TrainerOptions(steps, new WarmupCosineSchedule(Math.Min(50, steps / 10), steps, 0.1), MaxGradNorm: 1.0, TokensPerStep: (long)batch * context);
-        var result = new Trainer(trained, optimizer, options).Run(_ =>
+        var result = new Trainer(trained, optimizer, options).Run(TrainingDivergedException.Guard(_ =>
         {
             var (x, y) = corpus.Batch(batch, context, dataGenerator);
             return Losses.CrossEntropy(forward(x), y);
-        });
+        }, () => "Nothing was saved. Try a lower --lr."));
         double after = ValidationLoss(trained, forward, corpus, context);
         double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024);
         log.WriteLine($"validation loss after {steps} steps: {after:F4}");

@@ -17,10 +17,10 @@ static class PredictCommand
         var model = new Option<string>("--model") { Description = "the base model of the classifier (minilm)", DefaultValueFactory = _ => "minilm" };
         var adapter = new Option<string>("--adapter") { Description = "the folder written by engine classify --model minilm --out", Required = true };
         var data = new Option<string>("--data") { Description = "JSON lines with subject and body (and label, to score)", Required = true };
-        var output = new Option<string?>("--out") { Description = "write the predictions here instead of stdout" };
+        var output = ValidatedOption.OptionalOutputFile("--out", "write the predictions here instead of stdout");
         var command = new Command("predict", "label messages with a saved MiniLM classifier; accuracy and F1 when the data has labels");
         foreach (var o in new Option[] { model, adapter, data, output }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("predict", () => Run(r.GetValue(model)!, r.GetValue(adapter)!, r.GetValue(data)!, r.GetValue(output))));
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(adapter)!, r.GetValue(data)!, r.GetValue(output)));
         return command;
     }
 
@@ -28,10 +28,7 @@ static class PredictCommand
     {
         if (model != "minilm") throw new ArgumentException($"--model: saved classifiers are on minilm, got '{model}'");
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"--adapter: no classifier folder at '{folder}'");
-        if (!File.Exists(dataPath)) throw new FileNotFoundException($"--data: no file at '{dataPath}'", dataPath);
-        if (output is not null && Directory.Exists(output)) throw new ArgumentException($"--out: '{output}' is a directory; give a file name");
-        List<(string Text, int? Label)> examples;
-        using (var reader = new StreamReader(dataPath)) examples = TextClassificationSet.ReadJsonLines(reader, dataPath, labelRequired: false);
+        var examples = TextClassificationSet.ReadJsonLines(new StringReader(StrictUtf8.ReadAllText(dataPath, "--data")), dataPath, labelRequired: false);
         if (examples.Count == 0) throw new InvalidDataException($"--data: '{dataPath}' has no messages");
 
         var classifier = TextClassifier.Load(folder);
@@ -43,6 +40,7 @@ static class PredictCommand
         if (truncated > 0) Console.Error.WriteLine($"notice: {truncated} of {texts.Count} messages are longer than {classifier.MaxTokens} tokens; their ends were not read");
 
         var predicted = spam.Select(p => p > 0.5 ? 1 : 0).ToList();
+        if (output is not null) OutputPath.PrepareFile(output);
         using (var writer = output is null ? null : new StreamWriter(output))
         {
             var sink = writer ?? Console.Out;

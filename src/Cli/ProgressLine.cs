@@ -20,7 +20,7 @@ sealed class ProgressLine(long totalSteps)
         double eta = step > 0 ? elapsed / step * (totalSteps - step) : 0;
         int width = 24, filled = (int)(width * step / Math.Max(totalSteps, 1));
         string bar = new string('#', filled) + new string('.', width - filled);
-        string line = $"[{bar}] step {step}/{totalSteps}  loss {loss:F4}  {rate,8:F0} tok/s  ETA {TimeSpan.FromSeconds(eta):mm\\:ss}";
+        string line = $"[{bar}] step {step}/{totalSteps}  loss {loss:F4}  {rate,8:F0} tok/s  ETA {Format(TimeSpan.FromSeconds(eta))}";
         if (_interactive) Console.Write("\r" + line);
         else Console.WriteLine(line);
     }
@@ -32,4 +32,12 @@ sealed class ProgressLine(long totalSteps)
     }
 
     public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>A duration as <c>mm:ss</c>, or <c>h:mm:ss</c> from one hour on (hours are never dropped).</summary>
+    public static string Format(TimeSpan duration)
+    {
+        long seconds = (long)Math.Round(Math.Max(0, duration.TotalSeconds));
+        long hours = seconds / 3600, minutes = seconds / 60 % 60;
+        return hours > 0 ? $"{hours}:{minutes:00}:{seconds % 60:00}" : $"{minutes:00}:{seconds % 60:00}";
+    }
 }

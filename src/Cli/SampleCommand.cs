@@ -9,32 +9,28 @@ static class SampleCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "checkpoint written by `engine train`", DefaultValueFactory = _ => TrainCommand.DefaultCheckpoint };
-        var count = new Option<int>("--count") { Description = "how many names", DefaultValueFactory = _ => 10 };
-        var temperature = new Option<double>("--temperature") { Description = "softmax temperature (0: greedy)", DefaultValueFactory = _ => 0.8 };
-        var topK = new Option<int>("--top-k") { Description = "sample among the k most likely characters (0: all)", DefaultValueFactory = _ => 0 };
-        var topP = new Option<double>("--top-p") { Description = "sample within the nucleus of this probability mass", DefaultValueFactory = _ => 1.0 };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "checkpoint file written by `engine train`", DefaultValueFactory = _ => TrainCommand.DefaultCheckpoint };
+        var count = ValidatedOption.Integer("--count", "how many names", 10, min: 1);
+        var sampling = new SamplingOptionSet("characters");
         var prefix = new Option<string>("--prefix") { Description = "start every name with these characters", DefaultValueFactory = _ => "" };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
         var command = new Command("sample", "sample names from a checkpoint of `engine train`");
-        foreach (var o in new Option[] { checkpoint, count, temperature, topK, topP, prefix, seed }) command.Options.Add(o);
-        command.SetAction(r =>
-        {
-            try
-            {
-                var (model, tokenizer, _) = NamesModelFile.Load(r.GetValue(checkpoint)!);
-                var options = new SamplingOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP));
-                foreach (var name in Sample(model, tokenizer, r.GetValue(count), options, r.GetValue(prefix)!, new Generator(r.GetValue(seed))))
-                    Console.WriteLine(name);
-                return 0;
-            }
-            catch (Exception e) when (e is FileNotFoundException or InvalidDataException or IOException or ArgumentException)
-            {
-                Console.Error.WriteLine($"engine sample: {e.Message}");
-                return 2;
-            }
-        });
+        foreach (var o in new Option[] { checkpoint, count }.Concat(sampling.All).Concat([prefix, seed])) command.Options.Add(o);
+        command.SetAction(r => Run(r.GetValue(checkpoint)!, r.GetValue(count), sampling.Read(r), r.GetValue(prefix)!, r.GetValue(seed)));
         return command;
+    }
+
+    static int Run(string checkpoint, int count, SamplingOptions options, string prefix, ulong seed)
+    {
+        // All names are sampled as one batch: its size is checked before the model is loaded.
+        var config = NamesModelFile.ReadConfig(checkpoint);
+        MemoryEstimate.Require(MemoryEstimate.Gpt(config, count, config.ContextLength, training: false), $"--count {count}", "sample fewer names per run");
+        var (model, tokenizer, _) = NamesModelFile.Load(checkpoint);
+        try { tokenizer.Encode(prefix); }
+        catch (ArgumentException e) { throw new ArgumentException($"--prefix: {e.Message} of '{checkpoint}'", e); }
+        foreach (var name in Sample(model, tokenizer, count, options, prefix, new Generator(seed)))
+            Console.WriteLine(name);
+        return 0;
     }
 
     /// <summary>Names generated after the boundary token (and an optional prefix), cut at the next boundary.</summary>

@@ -17,10 +17,10 @@ static class StateTrackingCommand
 
     public static Command Create()
     {
-        var steps = new Option<int>("--steps") { Description = "training steps per model and task", DefaultValueFactory = _ => 800 };
-        var layers = new Option<int>("--layers") { Description = "recurrent layers", DefaultValueFactory = _ => 2 };
-        var length = new Option<int>("--length") { Description = "training sequence length (testing uses it and twice it)", DefaultValueFactory = _ => 16 };
-        var width = new Option<int>("--width") { Description = "model width", DefaultValueFactory = _ => 64 };
+        var steps = ValidatedOption.Integer("--steps", "training steps per model and task", 800, min: 1);
+        var layers = ValidatedOption.Integer("--layers", "recurrent layers", 2, min: 1);
+        var length = ValidatedOption.Integer("--length", "training sequence length (testing uses it and twice it)", 16, min: 1, max: MaxLength);
+        var width = ValidatedOption.Integer("--width", $"model width (a multiple of the {Heads} heads)", 64, min: Heads);
         var seed = new Option<ulong>("--seed") { Description = "seed", DefaultValueFactory = _ => 1 };
         var command = new Command("state-tracking", "train DeltaProduct and DeltaNet on parity and the S3 word problem; print the accuracy table");
         foreach (var o in new Option[] { steps, layers, length, width, seed }) command.Options.Add(o);
@@ -28,8 +28,16 @@ static class StateTrackingCommand
         return command;
     }
 
+    const int Heads = 2, Batch = 64, TestBatch = 256, MaxLength = 10_000_000;
+
     static int Run(int steps, int layers, int length, int width, ulong seed)
     {
+        if (width % Heads != 0) throw new ArgumentException($"--width must be a multiple of the models' {Heads} heads, got {width}");
+        // Training keeps every position's activations for backward; testing runs twice the length on more sequences.
+        // The larger model (two Householder steps) bounds both.
+        var largest = Config(new Model("", 2, true), layers, length, width);
+        MemoryEstimate.Require(Math.Max(MemoryEstimate.Gpt(largest, Batch, length, training: true), MemoryEstimate.Gpt(largest, TestBatch, 2 * length, training: false)),
+            $"--length {length} with --width {width} and --layers {layers}", "lower them");
         var tasks = new (string Name, int Classes, Func<int, Generator, (long[], long[])> Make)[]
         {
             ("parity", 2, StateTrackingTasks.Parity),
@@ -57,25 +65,27 @@ static class StateTrackingCommand
     static Gpt Train(Func<int, Generator, (long[], long[])> task, int classes, Model m, int steps, int layers, int length, int width, ulong seed)
     {
         var init = new Generator(seed);
-        var config = new GptConfig(VocabSize: 6, ContextLength: 4 * length, DModel: width, Layers: layers, Heads: 2, Rotary: true, TiedHead: false,
-            Mixers: Enumerable.Repeat(TokenMixers.DeltaProduct, layers).ToArray(), DeltaHouseholder: m.Householder, DeltaNegativeEigenvalues: m.NegativeEigenvalues);
-        var gpt = new Gpt(config, init);
+        var gpt = new Gpt(Config(m, layers, length, width), init);
         var optimizer = new AdamW(gpt.Parameters(), 3e-3, weightDecay: 0);
         var schedule = new WarmupCosineSchedule(steps / 10, steps);
         var data = new Generator(seed + 1);
-        new Trainer(gpt, optimizer, new TrainerOptions(steps, schedule, MaxGradNorm: 1.0)).Run(_ =>
+        new Trainer(gpt, optimizer, new TrainerOptions(steps, schedule, MaxGradNorm: 1.0)).Run(TrainingDivergedException.Guard(_ =>
         {
-            var (x, y) = StateTrackingTasks.Batch(task, 64, length, data);
+            var (x, y) = StateTrackingTasks.Batch(task, Batch, length, data);
             return Losses.CrossEntropy(gpt.Forward(x).Narrow(-1, 0, classes), y);
-        });
+        }, () => "Try a smaller --width or fewer --layers."));
         return gpt;
     }
+
+    static GptConfig Config(Model m, int layers, int length, int width) =>
+        new(VocabSize: 6, ContextLength: 4 * length, DModel: width, Layers: layers, Heads: Heads, Rotary: true, TiedHead: false,
+            Mixers: Enumerable.Repeat(TokenMixers.DeltaProduct, layers).ToArray(), DeltaHouseholder: m.Householder, DeltaNegativeEigenvalues: m.NegativeEigenvalues);
 
     static double Accuracy(Gpt gpt, int classes, Func<int, Generator, (long[], long[])> task, int length, ulong seed)
     {
         gpt.Eval();
         using var _ = Autograd.Autograd.NoGrad();
-        var (x, y) = StateTrackingTasks.Batch(task, 256, length, new Generator(seed));
+        var (x, y) = StateTrackingTasks.Batch(task, TestBatch, length, new Generator(seed));
         // The state after the whole sequence: the last position's prediction (chance is 1/classes).
         var predicted = gpt.Forward(x).Narrow(-1, 0, classes).Select(1, -1).ArgMax(-1);
         y = y.Select(1, -1);

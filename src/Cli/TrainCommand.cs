@@ -13,18 +13,18 @@ static class TrainCommand
 
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "names file (one per line), or an embedded set: female, male, all", DefaultValueFactory = _ => "female" };
-        var steps = new Option<int>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1500 };
-        var batch = new Option<int>("--batch") { Description = "sequences per batch", DefaultValueFactory = _ => 32 };
-        var context = new Option<int>("--context") { Description = "tokens per sequence", DefaultValueFactory = _ => 32 };
-        var width = new Option<int>("--width") { Description = "model width d", DefaultValueFactory = _ => 64 };
-        var layers = new Option<int>("--layers") { Description = "transformer blocks", DefaultValueFactory = _ => 4 };
-        var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 4 };
-        var lr = new Option<double>("--lr") { Description = "peak learning rate (AdamW, warm-up + cosine)", DefaultValueFactory = _ => 3e-3 };
-        var evalEvery = new Option<int>("--eval-every") { Description = "steps between validation losses", DefaultValueFactory = _ => 250 };
+        var data = new Option<string>("--data") { Description = "names file (UTF-8, one per line), or an embedded set: female, male, all", DefaultValueFactory = _ => "female" };
+        var steps = ValidatedOption.Integer("--steps", "optimiser steps", 1500, min: 1);
+        var batch = ValidatedOption.Integer("--batch", "sequences per batch", 32, min: 1);
+        var context = ValidatedOption.Integer("--context", "tokens per sequence", 32, min: 1);
+        var width = ValidatedOption.Integer("--width", "model width d (a multiple of --heads)", 64, min: 1);
+        var layers = ValidatedOption.Integer("--layers", "transformer blocks", 4, min: 1);
+        var heads = ValidatedOption.Integer("--heads", "attention heads", 4, min: 1);
+        var lr = ValidatedOption.Positive("--lr", "peak learning rate (AdamW, warm-up + cosine)", 3e-3);
+        var evalEvery = ValidatedOption.Integer("--eval-every", "steps between validation losses; the checkpoint is saved at each", 250, min: 1);
         var seed = new Option<ulong>("--seed") { Description = "seed of data order, initialisation and sampling", DefaultValueFactory = _ => 1 };
-        var samples = new Option<int>("--samples") { Description = "names to sample at the end", DefaultValueFactory = _ => 10 };
-        var output = new Option<string>("--out") { Description = "checkpoint file written at the end", DefaultValueFactory = _ => DefaultCheckpoint };
+        var samples = ValidatedOption.Integer("--samples", "names to sample at the end", 10, min: 0, max: 10_000);
+        var output = ValidatedOption.OutputFile("--out", "checkpoint file, written at each validation (the last one that was finite is kept)", DefaultCheckpoint);
         var command = new Command("train", "train a character-level GPT on first names (defaults: the embedded female names, under 5 minutes on 2 cores)");
         foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, output }) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
@@ -36,16 +36,14 @@ static class TrainCommand
 
     static int Run(TrainSettings s)
     {
-        List<string> names;
-        try { names = EmbeddedData.Load(s.Data); }
-        catch (Exception e) when (e is FileNotFoundException or IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"engine train: {e.Message}");
-            return 2;
-        }
+        // Everything is checked before training starts: the rules between options, the memory, then the data.
+        if (s.Width % s.Heads != 0) throw new ArgumentException($"--heads {s.Heads} must divide --width {s.Width}");
+        var names = EmbeddedData.Load(s.Data);
         var tokenizer = CharTokenizer.FromTexts(EmbeddedData.Load("all").Concat(names));
-        var corpus = new NamesCorpus(names, tokenizer, 0.1, s.Seed);
         var config = new GptConfig(tokenizer.VocabSize, s.Context, s.Width, s.Layers, s.Heads);
+        MemoryEstimate.Require(MemoryEstimate.Gpt(config, s.Batch, s.Context, training: true),
+            $"training with --batch {s.Batch}, --context {s.Context}, --width {s.Width}, --layers {s.Layers}", "lower them");
+        var corpus = NamesData.Corpus(names, tokenizer, s.Seed, s.Data, s.Context, $"--context {s.Context}");
         var generator = new Generator(s.Seed);
         var model = new Gpt(config, generator);
         Console.WriteLine($"data: {names.Count} names ({corpus.TrainTexts.Count} train, {corpus.ValidationTexts.Count} validation), vocabulary {tokenizer.VocabSize}");
@@ -56,24 +54,31 @@ static class TrainCommand
         var schedule = new WarmupCosineSchedule(Math.Min(100, s.Steps / 10), s.Steps, 0.1);
         var progress = new ProgressLine(s.Steps);
         var dataGenerator = new Generator(s.Seed + 1);
+        var generators = new Dictionary<string, Generator> { ["init"] = generator, ["data"] = dataGenerator };
+        int saved = 0;
+        string Kept() => (saved > 0 ? $"The checkpoint '{s.Out}' keeps step {saved}, the last validated." : $"No checkpoint was written (the first is saved at step {Math.Min(s.EvalEvery, s.Steps)}).")
+            + " Try a lower --lr.";
+        double final = double.NaN;
         var options = new TrainerOptions(s.Steps, schedule, MaxGradNorm: 1.0, TokensPerStep: (long)s.Batch * s.Context, EvaluateEvery: s.EvalEvery,
             Evaluate: step =>
             {
                 progress.Break();
-                Console.WriteLine($"step {step}: validation loss {ValidationLoss(model, corpus, s.Context):F4} (unigram baseline {baseline:F4})");
+                final = ValidationLoss(model, corpus, s.Context);
+                if (!double.IsFinite(final)) throw new TrainingDivergedException("validation loss", step, final, Kept());
+                Console.WriteLine($"step {step}: validation loss {final:F4} (unigram baseline {baseline:F4})");
+                // Saved at every validation, so a run that is stopped or diverges later keeps its last good weights.
+                TrainingCheckpoint.Save(s.Out, model, optimizer, step, generators, NamesModelFile.Values(config, tokenizer));
+                saved = step;
             },
             Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
-        new Trainer(model, optimizer, options).Run(_ =>
+        new Trainer(model, optimizer, options).Run(TrainingDivergedException.Guard(_ =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
             return Losses.CrossEntropy(model.Forward(x), y);
-        });
-        double final = ValidationLoss(model, corpus, s.Context);
-        Console.WriteLine($"trained {s.Steps} steps in {progress.Elapsed:mm\\:ss}: validation loss {final:F4} nats/char vs unigram baseline {baseline:F4}");
-
-        TrainingCheckpoint.Save(s.Out, model, optimizer, s.Steps,
-            new Dictionary<string, Generator> { ["init"] = generator, ["data"] = dataGenerator }, NamesModelFile.Values(config, tokenizer));
+        }, Kept));
+        Console.WriteLine($"trained {s.Steps} steps in {ProgressLine.Format(progress.Elapsed)}: validation loss {final:F4} nats/char vs unigram baseline {baseline:F4}");
         Console.WriteLine($"checkpoint: {s.Out}");
+        if (s.Samples == 0) return 0;
         Console.WriteLine("samples:");
         foreach (var name in SampleCommand.Sample(model, tokenizer, s.Samples, new SamplingOptions(Temperature: 0.8), "", new Generator(s.Seed + 2)))
             Console.WriteLine("  " + name);

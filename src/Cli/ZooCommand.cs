@@ -22,28 +22,27 @@ static class ZooCommand
     public static Command Create()
     {
         var checkpoint = new Option<string?>("--checkpoint") { Description = "names model of `engine train` to adapt; by default one is pretrained on the female names first" };
-        var pretrain = new Option<int>("--pretrain-steps") { Description = "steps of the pretraining when no checkpoint is given", DefaultValueFactory = _ => 300 };
-        var steps = new Option<int>("--steps") { Description = "fine-tuning steps per method", DefaultValueFactory = _ => 100 };
-        var rank = new Option<int>("--rank") { Description = "the size knob of every method's preset", DefaultValueFactory = _ => 8 };
+        var pretrain = ValidatedOption.Integer("--pretrain-steps", "steps of the pretraining when no checkpoint is given", 300, min: 1);
+        var steps = ValidatedOption.Integer("--steps", "fine-tuning steps per method", 100, min: 1);
+        var rank = ValidatedOption.Integer("--rank", "the size knob of every method's preset", 8, min: 1);
         var methods = new Option<string[]>("--methods") { Description = "only these methods (default: all registered, their variants and full)", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var readme = new Option<string?>("--readme") { Description = $"write the table into this file between {Begin} and {End}" };
-        var spamSteps = new Option<int>("--spam-steps") { Description = "steps of the MiniLM spam job per layer method (0: no spam column)", DefaultValueFactory = _ => 40 };
+        var spamSteps = ValidatedOption.Integer("--spam-steps", "steps of the MiniLM spam job per layer method (0: no spam column)", 40, min: 0, max: 100_000);
         var isolate = new Option<bool>("--isolate") { Description = "run each method in its own process (true: per-method peak memory)", DefaultValueFactory = _ => true };
         var command = new Command("zoo", "run every registered adapter method on the names job and tabulate parameters, loss, speed and memory");
         foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, spamSteps, isolate }) command.Options.Add(o);
-        command.SetAction(r => CommandErrors.Run("zoo", () => Run(r.GetValue(checkpoint), r.GetValue(pretrain), r.GetValue(steps), r.GetValue(rank),
-            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate))));
+        command.SetAction(r => Run(r.GetValue(checkpoint), r.GetValue(pretrain), r.GetValue(steps), r.GetValue(rank),
+            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate)));
         return command;
     }
 
     static int Run(string? checkpoint, int pretrainSteps, int steps, int rank, string[]? only, string? readme, int spamSteps, bool isolate)
     {
-        if (steps < 1 || rank < 1 || pretrainSteps < 1) throw new ArgumentException($"--steps, --rank and --pretrain-steps must be positive, got {steps}, {rank}, {pretrainSteps}");
-        if (spamSteps is < 0 or > 100_000) throw new ArgumentException($"--spam-steps must be in [0, 100000], got {spamSteps}");
         if (readme is not null && !File.ReadAllText(readme).Contains(Begin)) throw new ArgumentException($"--readme '{readme}' has no {Begin} marker");
         var all = NamesAdaptation.MethodNames().ToList();
         var chosen = only ?? all.ToArray();
         foreach (var m in chosen) if (!all.Contains(m)) throw new ArgumentException($"--methods: no method named '{m}'; methods: {string.Join(", ", all)}");
+        if (checkpoint is not null) NamesModelFile.ReadConfig(checkpoint); // a bad checkpoint is named now, not by every method's run
         var work = Path.Combine(Path.GetTempPath(), "engine-zoo-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         try
@@ -123,6 +122,9 @@ static class ZooCommand
         var stdout = child.StandardOutput.ReadToEndAsync();
         var stderr = child.StandardError.ReadToEnd();
         child.WaitForExit();
+        // A child's user error (exit 2) is the user's to fix here too; anything else is a bug.
+        if (child.ExitCode == CommandErrors.UserError)
+            throw new InvalidDataException($"zoo: method '{method}': {stderr.Trim()}");
         if (child.ExitCode != 0 || !File.Exists(json))
             throw new InvalidOperationException($"zoo: method '{method}' failed (exit {child.ExitCode}): {stderr.Trim()} {stdout.Result.Trim().Split('\n').LastOrDefault()}");
         return JsonSerializer.Deserialize<T>(File.ReadAllText(json))!;

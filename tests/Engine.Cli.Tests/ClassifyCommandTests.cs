@@ -21,7 +21,7 @@ public sealed class ClassifyCommandTests
     {
         var missing = CliRun.Invoke("classify", "--data", "/nonexistent/spam.jsonl");
         Assert.Equal(2, missing.ExitCode);
-        Assert.Contains("no data file at '/nonexistent/spam.jsonl'", missing.Error);
+        Assert.Contains("no file at '/nonexistent/spam.jsonl'", missing.Error);
         var bad = CliRun.Invoke("classify", "--adapter", "bogus");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("no adapter method named 'bogus'", bad.Error);

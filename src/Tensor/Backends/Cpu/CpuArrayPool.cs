@@ -33,9 +33,24 @@ public static class CpuArrayPool
         set => Volatile.Write(ref _capacity, value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"CpuArrayPool.Capacity must be non-negative, got {value}"));
     }
 
-    static long _capacity = long.TryParse(Environment.GetEnvironmentVariable("ENGINE_CPU_POOL_MB"), out long megabytes) && megabytes >= 0
-        ? megabytes << 20
+    static long _capacity = TryParseMegabytes(Environment.GetEnvironmentVariable(EnvironmentVariable), out long bytes)
+        ? bytes
         : Math.Min(512L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+
+    /// <summary>The environment variable that sets <see cref="Capacity"/> in megabytes.</summary>
+    public const string EnvironmentVariable = "ENGINE_CPU_POOL_MB";
+
+    /// <summary>
+    /// Reads a value of <see cref="EnvironmentVariable"/>: a whole number of megabytes, 0 or more. False for anything
+    /// else (then the default capacity applies; the engine command refuses to start with such a value).
+    /// </summary>
+    public static bool TryParseMegabytes(string? text, out long bytes)
+    {
+        bool valid = long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingWhite | System.Globalization.NumberStyles.AllowTrailingWhite, System.Globalization.CultureInfo.InvariantCulture, out long megabytes)
+            && megabytes <= long.MaxValue >> 20;
+        bytes = valid ? megabytes << 20 : 0;
+        return valid;
+    }
 
     /// <summary>Fresh bytes allocated without an array coming back, after which the pool collects (see above).</summary>
     public const long CollectAfterBytes = 128L << 20;
