@@ -7,7 +7,7 @@ namespace DocExamples;
 
 public static class NnTrainer
 {
-    /// <summary>Trains a small GPT on the female names for 200 steps; returns the result and the corpus.</summary>
+    /// <summary>Trains a small GPT on the female names for 100 steps; returns the result and the corpus.</summary>
     public static (TrainingResult Result, NamesCorpus Corpus) Run()
     {
         // doc-begin: nn-trainer
@@ -16,8 +16,8 @@ public static class NnTrainer
         var model = new Gpt(new GptConfig(VocabSize: corpus.Tokenizer.VocabSize, ContextLength: 32, DModel: 32, Layers: 2, Heads: 4), new Generator(1));
         var optimizer = new AdamW(model.Parameters(), lr: 3e-3);
         var dataGenerator = new Generator(2);
-        var options = new TrainerOptions(200, new WarmupCosineSchedule(WarmupSteps: 20, TotalSteps: 200), MaxGradNorm: 1.0,
-            TokensPerStep: 16 * 32, EvaluateEvery: 100, Evaluate: step =>
+        var options = new TrainerOptions(100, new WarmupCosineSchedule(WarmupSteps: 10, TotalSteps: 100), MaxGradNorm: 1.0,
+            TokensPerStep: 16 * 32, EvaluateEvery: 50, Evaluate: step =>
             {
                 using var noGrad = Autograd.NoGrad();
                 var (vx, vy) = corpus.Batch(64, 32, new Generator(3), validation: true);

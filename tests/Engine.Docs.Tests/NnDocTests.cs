@@ -10,13 +10,13 @@ public sealed class NnDocTests
     {
         using var folder = new ScratchFolder("data/names/female.txt");
         var ((result, corpus), printed) = ConsoleOutput.Capture(NnTrainer.Run);
-        Assert.Equal(200, result.Steps);
+        Assert.Equal(100, result.Steps);
         Assert.True(result.FinalLoss < corpus.UnigramBaseline(), $"loss {result.FinalLoss} vs unigram {corpus.UnigramBaseline()}");
         var lines = printed.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
-        Assert.StartsWith("step 100: validation loss ", lines[0]);
-        Assert.StartsWith("step 200: validation loss ", lines[1]);
-        double last = double.Parse(lines[1]["step 200: validation loss ".Length..]);
+        Assert.StartsWith("step 50: validation loss ", lines[0]);
+        Assert.StartsWith("step 100: validation loss ", lines[1]);
+        double last = double.Parse(lines[1]["step 100: validation loss ".Length..]);
         Assert.True(last < corpus.UnigramBaseline(), $"validation loss {last} vs unigram {corpus.UnigramBaseline()}");
     }
 }
