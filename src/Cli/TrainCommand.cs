@@ -29,6 +29,7 @@ static class TrainCommand
         foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, output }) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
             r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!)));
+        PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
@@ -60,10 +61,10 @@ static class TrainCommand
             Evaluate: step =>
             {
                 progress.Break();
-                Console.WriteLine($"step {step}: validation loss {ValidationLoss(model, corpus, s.Context):F4} (unigram baseline {baseline:F4})");
+                Console.WriteLine($"step {step}: validation loss {PlotRecorder.Validation(step, ValidationLoss(model, corpus, s.Context)):F4} (unigram baseline {baseline:F4})");
             },
             Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
-        new Trainer(model, optimizer, options).Run(_ =>
+        new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(_ =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
             return Losses.CrossEntropy(model.Forward(x), y);
