@@ -36,6 +36,13 @@ public static class SvgPlotFile
         File.Move(temporary, full, overwrite: true);
     }
 
+    /// <summary>
+    /// Lays <paramref name="model"/> out at the given size (by exporting it to nowhere), so that its axes can turn data
+    /// into screen positions, as label placement needs before the real export.
+    /// </summary>
+    public static void Layout(PlotModel model, double width, double height) =>
+        new SvgExporter { Width = width, Height = height }.Export(model, Stream.Null);
+
     /// <summary>A title shortened to fit the picture's width.</summary>
     public static string Shorten(string text, int max = 96) => text.Length <= max ? text : text[..(max - 1)] + "…";
 }
