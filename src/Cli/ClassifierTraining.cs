@@ -22,6 +22,6 @@ static class ClassifierTraining
         var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
         var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
             Progress: p => { if (p.Completed % printEvery == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });
-        new Trainer(trained, optimizer, options).Run(TrainingDivergedException.Guard(_ => loss(), () => "Nothing was saved. Try a lower --lr."));
+        new Trainer(trained, optimizer, PlotRecorder.Observe(options, trained)).Run(TrainingDivergedException.Guard(_ => loss(), () => "Nothing was saved. Try a lower --lr."));
     }
 }

@@ -39,6 +39,7 @@ static class ClassifyCommand
                 _ => throw new ArgumentException($"--model must be bytes or minilm, got '{which}'"),
             };
         });
+        PlotOption.AddTo(command, r => PlotFiles.InsideOrHere(r.GetValue(output), "classify"));
         return command;
     }
 

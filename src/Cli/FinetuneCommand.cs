@@ -36,6 +36,7 @@ static class FinetuneCommand
         foreach (var o in new Option[] { checkpoint, method, data, steps, batch, lr, rank, set, seed, output, json }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(checkpoint)!, r.GetValue(method)!, r.GetValue(data)!, r.GetValue(steps),
             r.GetValue(batch), r.GetValue(lr), r.GetValue(rank), r.GetValue(set) ?? [], r.GetValue(seed), r.GetValue(output), r.GetValue(json)));
+        PlotOption.AddTo(command, r => PlotFiles.InsideOrHere(r.GetValue(output), "finetune"));
         return command;
     }
 

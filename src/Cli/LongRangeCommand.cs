@@ -20,6 +20,7 @@ static class LongRangeCommand
         var command = new Command("long-range", "S4D vs attention of the same parameter count on a length-1024 dependency: accuracy table");
         foreach (var o in new Option[] { steps, length, width, seed }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(steps), r.GetValue(length), r.GetValue(width), r.GetValue(seed)));
+        PlotOption.AddTo(command, _ => PlotFiles.Here("long-range"));
         return command;
     }
 
@@ -43,7 +44,8 @@ static class LongRangeCommand
             var model = new Gpt(Config(mixer, length, width), new Generator(seed));
             var optimizer = new AdamW(SsmParamGroups.Build(model, 3e-3));
             var data = new Generator(seed + 1);
-            new Trainer(model, optimizer, new TrainerOptions(steps, MaxGradNorm: 1.0)).Run(TrainingDivergedException.Guard(_ =>
+            PlotRecorder.Label(name);
+            new Trainer(model, optimizer, PlotRecorder.Observe(new TrainerOptions(steps, MaxGradNorm: 1.0))).Run(TrainingDivergedException.Guard(_ =>
             {
                 var (x, y) = LongRangeTasks.NoisySineFrequency(Batch, length, Bins, 0.8, data);
                 return Losses.CrossEntropy(model.Forward(x).Select(1, -1).Narrow(-1, 0, classes), y);

@@ -58,18 +58,18 @@ static class NamesAdaptation
         var count = new TrainableParameterCount(trained.ParameterCount(trainableOnly: true), trained.ParameterCount());
         log.WriteLine($"data: {names.Count} names ({corpus.TrainTexts.Count} train, {corpus.ValidationTexts.Count} validation); method: {method}");
         log.WriteLine(count.ToString());
-        double before = ValidationLoss(trained, forward, corpus, context);
+        double before = PlotRecorder.Validation(0, ValidationLoss(trained, forward, corpus, context));
         log.WriteLine($"validation loss before: {before:F4}");
 
         var optimizer = new AdamW(trained.TrainableParameters(), lr: lr, weightDecay: 0);
         var dataGenerator = new Generator(seed + 1);
         var options = new TrainerOptions(steps, new WarmupCosineSchedule(Math.Min(50, steps / 10), steps, 0.1), MaxGradNorm: 1.0, TokensPerStep: (long)batch * context);
-        var result = new Trainer(trained, optimizer, options).Run(TrainingDivergedException.Guard(_ =>
+        var result = new Trainer(trained, optimizer, PlotRecorder.Observe(options, trained)).Run(TrainingDivergedException.Guard(_ =>
         {
             var (x, y) = corpus.Batch(batch, context, dataGenerator);
             return Losses.CrossEntropy(forward(x), y);
         }, () => "Nothing was saved. Try a lower --lr."));
-        double after = ValidationLoss(trained, forward, corpus, context);
+        double after = PlotRecorder.Validation(steps, ValidationLoss(trained, forward, corpus, context));
         double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024);
         log.WriteLine($"validation loss after {steps} steps: {after:F4}");
         var r = new Result(method, lr, count.Trainable, count.Total, before, after, result.Elapsed.TotalMilliseconds / steps, result.TokensPerSecond, peak);

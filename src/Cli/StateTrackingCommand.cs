@@ -25,6 +25,7 @@ static class StateTrackingCommand
         var command = new Command("state-tracking", "train DeltaProduct and DeltaNet on parity and the S3 word problem; print the accuracy table");
         foreach (var o in new Option[] { steps, layers, length, width, seed }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(steps), r.GetValue(layers), r.GetValue(length), r.GetValue(width), r.GetValue(seed)));
+        PlotOption.AddTo(command, _ => PlotFiles.Here("state-tracking"));
         return command;
     }
 
@@ -52,6 +53,7 @@ static class StateTrackingCommand
             foreach (var m in models)
             {
                 var clock = Stopwatch.StartNew();
+                PlotRecorder.Label($"{task.Name}, {m.Name}");
                 var gpt = Train(task.Make, task.Classes, m, steps, layers, length, width, seed);
                 double atTrain = Accuracy(gpt, task.Classes, task.Make, length, seed + 100);
                 double atDouble = Accuracy(gpt, task.Classes, task.Make, 2 * length, seed + 200);
@@ -69,7 +71,7 @@ static class StateTrackingCommand
         var optimizer = new AdamW(gpt.Parameters(), 3e-3, weightDecay: 0);
         var schedule = new WarmupCosineSchedule(steps / 10, steps);
         var data = new Generator(seed + 1);
-        new Trainer(gpt, optimizer, new TrainerOptions(steps, schedule, MaxGradNorm: 1.0)).Run(TrainingDivergedException.Guard(_ =>
+        new Trainer(gpt, optimizer, PlotRecorder.Observe(new TrainerOptions(steps, schedule, MaxGradNorm: 1.0))).Run(TrainingDivergedException.Guard(_ =>
         {
             var (x, y) = StateTrackingTasks.Batch(task, Batch, length, data);
             return Losses.CrossEntropy(gpt.Forward(x).Narrow(-1, 0, classes), y);

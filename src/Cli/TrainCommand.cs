@@ -29,6 +29,7 @@ static class TrainCommand
         foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, output }) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
             r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!)));
+        PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
@@ -63,7 +64,7 @@ static class TrainCommand
             Evaluate: step =>
             {
                 progress.Break();
-                final = ValidationLoss(model, corpus, s.Context);
+                final = PlotRecorder.Validation(step, ValidationLoss(model, corpus, s.Context));
                 if (!double.IsFinite(final)) throw new TrainingDivergedException("validation loss", step, final, Kept());
                 Console.WriteLine($"step {step}: validation loss {final:F4} (unigram baseline {baseline:F4})");
                 // Saved at every validation, so a run that is stopped or diverges later keeps its last good weights.
@@ -71,7 +72,7 @@ static class TrainCommand
                 saved = step;
             },
             Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
-        new Trainer(model, optimizer, options).Run(TrainingDivergedException.Guard(_ =>
+        new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(TrainingDivergedException.Guard(_ =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
             return Losses.CrossEntropy(model.Forward(x), y);

@@ -33,6 +33,7 @@ static class ZooCommand
         foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, spamSteps, isolate }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(checkpoint), r.GetValue(pretrain), r.GetValue(steps), r.GetValue(rank),
             r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate)));
+        PlotOption.AddTo(command, r => PlotFiles.ForZoo(r.GetValue(readme)), "write zoo.svg (beside --readme, else here): validation loss against trainable parameters per method");
         return command;
     }
 
@@ -70,6 +71,7 @@ static class ZooCommand
             Console.WriteLine();
             Console.WriteLine(table);
             if (readme is not null) WriteBetweenMarkers(readme, table);
+            ZooPlot.Record(rows, steps, rank);
             return 0;
         }
         finally { Directory.Delete(work, recursive: true); }
