@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Backends.Cpu;
 
@@ -82,9 +83,14 @@ public sealed partial class CpuBackend
                 for (int r = 0; r < rows; r++)
                 {
                     var row = new Span<T>(scores + (long)r * ldS, tk);
-                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
                     // Query i0 + r sits at position past + i0 + r and may not see later keys.
                     if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
+                    if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
+                    {
+                        MaskedSoftmax512((float*)scores + (long)r * ldS, tk, (float*)keyBias);
+                        continue;
+                    }
+                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
                     new SoftmaxRows<T>(false).Apply<T>(row, row);
                 }
                 // Output rows: Y = P V, written straight into the heads-concatenated layout.
@@ -92,6 +98,46 @@ public sealed partial class CpuBackend
                 GemmPacking.PackB(tk, d, nr, v, rsV, csV, packedB);
                 PackedGemm.MacroKernel<T, TKernel>(rows, d, tk, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
             }
+        }
+
+        /// <summary>
+        /// softmax(row + bias) in place over <paramref name="n"/> Float32 scores in three 16-lane passes (add and max,
+        /// exp and sum, scale): a score row of 128 is eight vectors, where five library calls per row cost as much
+        /// as the head's products. All-masked rows give NaN, as the composed softmax does.
+        /// </summary>
+        static void MaskedSoftmax512(float* row, int n, float* bias)
+        {
+            const int W = 16;
+            var vmax = Vector512.Create(float.NegativeInfinity);
+            int j = 0;
+            for (; j + W <= n; j += W)
+            {
+                var v = Vector512.Load(row + j);
+                if (bias != null) (v += Vector512.Load(bias + j)).Store(row + j);
+                vmax = Vector512.Max(vmax, v);
+            }
+            float max = float.NegativeInfinity;
+            for (int l = 0; l < W; l++) max = MathF.Max(max, vmax.GetElement(l));
+            for (; j < n; j++)
+            {
+                if (bias != null) row[j] += bias[j];
+                max = MathF.Max(max, row[j]);
+            }
+            // As SoftmaxRows: an all -inf row shifts by 0, so exp gives 0 and 0 / 0 = NaN.
+            if (float.IsNegativeInfinity(max)) max = 0;
+            var shift = Vector512.Create(max);
+            var vsum = Vector512<float>.Zero;
+            for (j = 0; j + W <= n; j += W)
+            {
+                var e = Vector512.Exp(Vector512.Load(row + j) - shift);
+                e.Store(row + j);
+                vsum += e;
+            }
+            float sum = Vector512.Sum(vsum);
+            for (; j < n; j++) sum += row[j] = MathF.Exp(row[j] - max);
+            var scale = Vector512.Create(1 / sum);
+            for (j = 0; j + W <= n; j += W) (Vector512.Load(row + j) * scale).Store(row + j);
+            for (; j < n; j++) row[j] /= sum;
         }
 
         static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
