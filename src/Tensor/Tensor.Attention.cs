@@ -12,8 +12,8 @@ public sealed partial class Tensor
     /// [B, H, T_keys, D]; <paramref name="keyPaddingMask"/> [B, T_keys] is true at keys no query may see; with
     /// <paramref name="causal"/> query i (at position <paramref name="past"/> + i) sees keys 0..past + i.
     /// <paramref name="output"/> is [B, T, H * D], the heads concatenated as attention layers feed their output
-    /// projection. Returns false, computing nothing, where the fused kernel does not apply: when a gradient is
-    /// needed (recording on and an input requires grad), off the CPU, or for dtypes other than Float32/Float64; the
+    /// projection. Returns false, computing nothing, where the fused kernel does not apply: while recording is on
+    /// (outside <c>Autograd.NoGrad()</c>), off the CPU, or for dtypes other than Float32/Float64; the
     /// caller then composes the same math from differentiable ops. A row whose keys are all masked gives NaN, as
     /// the composed softmax does.
     /// </summary>
@@ -21,7 +21,9 @@ public sealed partial class Tensor
         [NotNullWhen(true)] out Tensor? output)
     {
         output = null;
-        if (GradMode.IsEnabled && (q._requiresGrad || k._requiresGrad || v._requiresGrad)) return false;
+        // Only with recording off (Autograd.NoGrad): the path then never depends on which tensors require grad, so a
+        // model gives bit-identical outputs whether or not its parameters are frozen.
+        if (GradMode.IsEnabled) return false;
         if (q.Backend is not CpuBackend cpu || k.Backend != cpu || v.Backend != cpu) return false;
         if (q.DType is not (DType.Float32 or DType.Float64) || k.DType != q.DType || v.DType != q.DType) return false;
         Require(q.Rank == 4 && k.Rank == 4 && v.Rank == 4, $"Attention: q, k and v must be [B, H, T, D], got {Shapes.Format(q._shape)}, {Shapes.Format(k._shape)}, {Shapes.Format(v._shape)}");

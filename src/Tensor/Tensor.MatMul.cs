@@ -61,14 +61,15 @@ public sealed partial class Tensor
     /// <summary>
     /// GELU(input + mat1 @ mat2) (the exact, erf form) with the activation applied to each tile of the product while it
     /// is in cache, for inference: a Linear layer and its activation in one pass (BERT's feed-forward). Returns false,
-    /// computing nothing, where it does not apply: when a gradient is needed (recording on and an input requires
-    /// grad), off the CPU, or for dtypes other than Float32; the caller then composes <see cref="Addmm"/> and
+    /// computing nothing, where it does not apply: while recording is on (outside <c>Autograd.NoGrad()</c>), off the
+    /// CPU, or for dtypes other than Float32; the caller then composes <see cref="Addmm"/> and
     /// <see cref="Gelu"/>, which give the same values.
     /// </summary>
     public static bool TryAddmmGelu(Tensor input, Tensor mat1, Tensor mat2, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Tensor? output)
     {
         output = null;
-        if (GradMode.IsEnabled && (input._requiresGrad || mat1._requiresGrad || mat2._requiresGrad)) return false;
+        // Only with recording off, so the path (and the rounding) never depends on which tensors require grad.
+        if (GradMode.IsEnabled) return false;
         if (mat1.Backend is not Backends.Cpu.CpuBackend cpu || mat2.Backend != cpu || input.Backend != cpu) return false;
         if (input.DType != DType.Float32 || mat1.DType != DType.Float32 || mat2.DType != DType.Float32) return false;
         Require(mat1.Rank == 2 && mat2.Rank == 2, $"AddmmGelu: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");

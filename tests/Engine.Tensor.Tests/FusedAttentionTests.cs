@@ -71,9 +71,11 @@ public class FusedAttentionTests
                     flat[bi * tk + j] = masked[bi, j] = (b > 1 && bi == b - 1) || (j > 0 && rng.Next(3) == 0);
             mask = Tensor.FromArray(flat, [b, tk]);
         }
-        Assert.True(Tensor.TryFusedAttention(Heads(q, b, h, t, d, dtype), Heads(k, b, h, tk, d, dtype), Heads(v, b, h, tk, d, dtype),
-            causal, past, mask, out var y));
-        Assert.Equal(new[] { b, t, h * d }, y.Shape);
+        Tensor? y;
+        using (Autograd.Autograd.NoGrad())
+            Assert.True(Tensor.TryFusedAttention(Heads(q, b, h, t, d, dtype), Heads(k, b, h, tk, d, dtype), Heads(v, b, h, tk, d, dtype),
+                causal, past, mask, out y));
+        Assert.Equal(new[] { b, t, h * d }, y!.Shape);
         var expected = Reference(q, k, v, b, h, t, tk, d, masked, causal, past);
         var got = y.ToDoubleArray();
         double tol = dtype == DType.Float32 ? 2e-5 : 1e-12;
@@ -85,23 +87,28 @@ public class FusedAttentionTests
     }
 
     [Fact]
-    public void TryFusedAttention_WhenAGradientIsNeeded_DeclinesAndComputesNothing()
+    public void TryFusedAttention_WhileRecording_DeclinesAndComputesNothing()
     {
+        // Declined while recording even when nothing requires grad: the path must not depend on frozen parameters.
         var q = Tensor.Randn([1, 1, 3, 4]).RequireGrad();
         var k = Tensor.Randn([1, 1, 3, 4]);
         Assert.False(Tensor.TryFusedAttention(q, k, k, false, 0, null, out var y));
         Assert.Null(y);
+        Assert.False(Tensor.TryFusedAttention(k, k, k, false, 0, null, out _));
         bool was = GradMode.IsEnabled;
         GradMode.IsEnabled = false;
         try { Assert.True(Tensor.TryFusedAttention(q, k, k, false, 0, null, out _)); }
         finally { GradMode.IsEnabled = was; }
-        Assert.False(Tensor.TryFusedAttention(q.Detach().To(DType.Int64), k.To(DType.Int64), k.To(DType.Int64), false, 0, null, out _));
+        GradMode.IsEnabled = false;
+        try { Assert.False(Tensor.TryFusedAttention(q.Detach().To(DType.Int64), k.To(DType.Int64), k.To(DType.Int64), false, 0, null, out _)); }
+        finally { GradMode.IsEnabled = was; }
     }
 
     [Fact]
     public void TryFusedAttention_BadShapes_NameTheOp()
     {
         var q = Tensor.Zeros(2, 3, 4, 8);
+        using var noGrad = Autograd.Autograd.NoGrad();
         var e = Assert.Throws<ArgumentException>(() => Tensor.TryFusedAttention(q, Tensor.Zeros(2, 3, 5, 7), Tensor.Zeros(2, 3, 5, 7), false, 0, null, out _));
         Assert.Contains("Attention", e.Message);
         e = Assert.Throws<ArgumentException>(() => Tensor.TryFusedAttention(q, q, q, false, 0, Tensor.Zeros([2, 5], DType.Bool), out _));

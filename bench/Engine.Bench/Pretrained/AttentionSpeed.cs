@@ -28,7 +28,11 @@ static class AttentionSpeed
                 var scores = (q * (1 / Math.Sqrt(headDim))).MatMul(k.MT) + Tensor.Where(mask, double.NegativeInfinity, 0.0).Reshape(batch, 1, 1, length);
                 return scores.Softmax(-1).MatMul(v).Transpose(1, 2).Reshape(batch, length, heads * headDim);
             }
-            Tensor Fused() => Tensor.TryFusedAttention(q, k, v, false, 0, mask, out var y) ? y : throw new InvalidOperationException("fused attention declined");
+            Tensor Fused()
+            {
+                using (Engine.Autograd.Autograd.NoGrad())
+                    return Tensor.TryFusedAttention(q, k, v, false, 0, mask, out var y) ? y : throw new InvalidOperationException("fused attention declined");
+            }
             double flops = 4.0 * batch * heads * length * length * headDim;
             var (composed, fused) = (new List<double>(), new List<double>());
             int rounds = quick ? 5 : 30;
