@@ -5,7 +5,7 @@ namespace Engine.Peft.Lycoris;
 /// product of two rank-r products, whose rank can reach r². PEFT's field names and defaults (r 8, alpha 8).
 /// <code>var peft = Peft.Apply(gpt, new LohaConfig { R = 4, Alpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("LOHA", Layer = typeof(LohaLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("LOHA", Layer = typeof(LohaLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record LohaConfig : LycorisConfig
 {
     /// <summary>True: W2b = 0, so the model starts at the base; false: every factor random (tests).</summary>

@@ -6,7 +6,7 @@ namespace Engine.Peft.Lycoris;
 /// decompose_both W1, become rank-r products when r is small against them. PEFT's field names and defaults.
 /// <code>var peft = Peft.Apply(gpt, new LokrConfig { R = 4, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("LOKR", Layer = typeof(LokrLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("LOKR", Layer = typeof(LokrLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record LokrConfig : LycorisConfig
 {
     /// <summary>Also write W1 as W1a W1b when r &lt; max(a, c) / 2.</summary>
