@@ -27,6 +27,29 @@ public class TiedHeadAdapterTests
     }
 
     [Fact]
+    public void AModelWithItsTiedHeadShown_SavesAsAHubGpt2WithoutLmHead()
+    {
+        var plain = TempFolder();
+        var shown = TempFolder();
+        try
+        {
+            Gpt2Checkpoint.Save(Gpt2Checkpoint.Load(Gpt2Folder), plain);
+            var gpt = Gpt2Checkpoint.Load(Gpt2Folder);
+            gpt.ShowTiedHead();
+            Gpt2Checkpoint.Save(gpt, shown);
+            var keys = Safetensors.Load(Path.Combine(shown, "model.safetensors")).Keys.Order(StringComparer.Ordinal).ToList();
+            Assert.DoesNotContain("lm_head.weight", keys);
+            Assert.Equal(Safetensors.Load(Path.Combine(plain, "model.safetensors")).Keys.Order(StringComparer.Ordinal), keys);
+            AssertClose(gpt.Forward(Ids()), Gpt2Checkpoint.Load(shown).Forward(Ids()), 1e-6);
+        }
+        finally
+        {
+            Directory.Delete(plain, recursive: true);
+            Directory.Delete(shown, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TargetingLmHead_WrapsTheTiedHead_AndOnlyIt()
     {
         var peft = Peft.Apply(Gpt2Checkpoint.Load(Gpt2Folder), new LohaConfig { R = 2, TargetModules = ["lm_head"] });
