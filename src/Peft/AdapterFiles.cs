@@ -26,8 +26,27 @@ public static class AdapterFiles
     public static Dictionary<string, Tensor> StateDict(PeftModel peft, string name)
     {
         var saved = SavedKeys(peft, name);
-        return peft.NamedAdapterTensors(name).Where(t => saved.Contains(t.Key))
+        var state = peft.NamedAdapterTensors(name).Where(t => saved.Contains(t.Key))
             .ToDictionary(t => t.Key, t => t.Tensor.Detach().Contiguous(), StringComparer.Ordinal);
+        foreach (var (key, weight) in EmbeddingBaseWeights(peft, name)) state[key] = weight.Detach().Contiguous();
+        return state;
+    }
+
+    /// <summary>PEFT's names of embedding layers (<c>EMBEDDING_LAYER_NAMES</c>): adapting one makes PEFT save its base weight.</summary>
+    public static readonly IReadOnlyList<string> EmbeddingLayerNames = ["embed_tokens", "lm_head"];
+
+    // PEFT's save_pretrained (save_embedding_layers="auto") also writes the wrapped base weight of an adapted embedding
+    // layer, <path>.base_layer.weight (GPT-2's lm_head: the tied wte); the engine writes it too, so its files equal PEFT's.
+    static IEnumerable<(string Key, Tensor Weight)> EmbeddingBaseWeights(PeftModel peft, string name)
+    {
+        foreach (var (_, layer) in peft.AdapterLayers())
+        {
+            if (!layer.AdapterNames.Contains(name) || layer is ModulesToSaveLayer) continue;
+            var external = layer.PathOf(name).External;
+            if (!EmbeddingLayerNames.Contains(external[(external.LastIndexOf('.') + 1)..])) continue;
+            var weight = layer.BaseModule switch { Linear l => l.Weight, Embedding e => e.Weight, _ => null };
+            if (weight is not null) yield return (KeyPrefix + external + ".base_layer.weight", weight);
+        }
     }
 
     // Every key except shared tensors the method does not write (VeRA without save_projection).
@@ -122,18 +141,24 @@ public static class AdapterFiles
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
         Dictionary<string, Tensor> values;
+        var embeddingBases = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         using (var file = Safetensors.Open(weightsPath))
         {
             IReadOnlyList<PlannedTensor> plan;
             try { plan = peft.PlanAdapter(name, config); }
             catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
             var header = file.Names.ToDictionary(n => n, n => file.Info(n).Shape.ToArray(), StringComparer.Ordinal);
+            // An adapted embedding layer's base weight (PEFT's lm_head.base_layer.weight) is the model's, not the
+            // adapter's: set aside here and checked against the model once the adapter is built.
+            var embeddingKeys = header.Keys.Where(IsEmbeddingBaseKey).ToList();
+            foreach (var key in embeddingKeys) header.Remove(key);
             var found = Match(plan.Select(t => (t.Key, t.Shape)), header, weightsPath, config);
             // Adapter tensors are floating point: an integer tensor of the right shape would load as garbage.
             foreach (var (_, inFile) in found)
                 if (!file.Info(inFile).IsFloatingPoint)
                     throw new InvalidDataException($"AdapterFiles: '{inFile}' in '{weightsPath}' has dtype {file.Info(inFile).DType}; adapter tensors must be F32, F64, F16 or BF16");
             values = found.ToDictionary(f => f.Expected, f => file.Read(f.InFile), StringComparer.Ordinal);
+            foreach (var key in embeddingKeys) embeddingBases[key] = file.Read(key);
         }
 
         // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.
@@ -147,12 +172,34 @@ public static class AdapterFiles
             Match(built.Select(t => (t.Key, t.Tensor.Shape)), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
             using (Autograd.Autograd.NoGrad())
                 foreach (var t in built) t.Tensor.CopyFrom(values[t.Key].To(t.Tensor.DType));
+            CheckEmbeddingBases(peft, name, embeddingBases, weightsPath);
         }
         catch
         {
             peft.DeleteAdapter(name);
             foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
             throw;
+        }
+    }
+
+    static bool IsEmbeddingBaseKey(string key) =>
+        key.EndsWith(".base_layer.weight", StringComparison.Ordinal) && EmbeddingLayerNames.Any(n => key.EndsWith("." + n + ".base_layer.weight", StringComparison.Ordinal));
+
+    // Each saved embedding base weight must belong to a layer this adapter wraps and equal the model's weight: PEFT
+    // saves it so a resized or retrained embedding travels with the adapter, which the engine does not load.
+    static void CheckEmbeddingBases(PeftModel peft, string name, Dictionary<string, Tensor> inFile, string weightsPath)
+    {
+        var model = EmbeddingBaseWeights(peft, name).ToDictionary(e => e.Key, e => e.Weight, StringComparer.Ordinal);
+        foreach (var (key, saved) in inFile)
+        {
+            if (!model.TryGetValue(key, out var weight))
+                throw new InvalidDataException($"AdapterFiles: '{weightsPath}' has '{key}', but the adapter built from its config does not adapt that layer");
+            if (!saved.Shape.SequenceEqual(weight.Shape))
+                throw new InvalidDataException($"AdapterFiles: '{key}' in '{weightsPath}' is {Shapes.Format(saved.Shape)}, the model's weight {Shapes.Format(weight.Shape)} (a resized embedding is not supported)");
+            double diff = (saved.To(DType.Float64) - weight.Detach().To(DType.Float64)).Abs().Max().Item();
+            double scale = Math.Max(weight.Detach().Abs().Max().Item(), 1e-30);
+            if (!(diff <= 1e-6 * scale))
+                throw new InvalidDataException($"AdapterFiles: '{key}' in '{weightsPath}' differs from the model's weight (by {diff:G3}): the adapter was saved with another embedding, which the engine does not load");
         }
     }
 

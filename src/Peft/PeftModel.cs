@@ -199,6 +199,10 @@ public class PeftModel : Module, ITrainingHooks
 
     List<(ModulePath Path, Module Module, Module Parent, string Member)> FindTargets(string name, PeftConfig config, PeftMethodInfo method)
     {
+        // A tied head (GPT-2's lm_head) is no module until a configuration targets it: then the model shows it as a
+        // Linear sharing the embedding's weight, and the method wraps it as PEFT does.
+        if (Model is ITiedHeadModel { TiedHeadPath: { } head } tied && method.Attribute.Wraps.Contains(typeof(Linear)) && TargetMatcher.IsTarget(config, PathOf(head)))
+            tied.ShowTiedHead();
         var candidates = Candidates();
         var targets = candidates.Where(c => TargetMatcher.IsTarget(config, c.Path)).ToList();
         foreach (var (where, module, _, _) in targets)

@@ -17,6 +17,25 @@ public sealed class Linear : Module
         }
     }
 
+    // A head that reuses another module's weight tensor (a tied output head): nothing is drawn, no bias.
+    Linear(Tensor sharedWeight)
+    {
+        OutFeatures = sharedWeight.Size(0);
+        InFeatures = sharedWeight.Size(1);
+        RegisterParameter("weight", sharedWeight);
+        SharesWeight = true;
+    }
+
+    /// <summary>
+    /// A bias-free layer whose weight IS <paramref name="weight"/> [out, in] (the same tensor, not a copy): GPT-2's
+    /// output head tied to its token embedding, shown as a module so adapters can wrap it.
+    /// </summary>
+    public static Linear Sharing(Tensor weight) =>
+        weight.Rank == 2 ? new Linear(weight) : throw new ArgumentException($"Linear.Sharing: expects a weight [out, in], got {Shapes.Format(weight.Shape)}");
+
+    /// <summary>True when the weight is another module's tensor (<see cref="Sharing"/>): changing it changes that module too.</summary>
+    public bool SharesWeight { get; }
+
     public int InFeatures { get; }
     public int OutFeatures { get; }
 

@@ -9,7 +9,7 @@ namespace Engine.Nn;
 /// for S4D layers, see <see cref="TokenMixers"/>).
 /// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers); S4D parameters keep their own.
 /// </summary>
-public sealed partial class Gpt : Module, IKvCacheModel
+public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
 {
     /// <summary>A model of the given shape; <paramref name="generator"/> seeds the initialisation and the dropout.</summary>
     public Gpt(GptConfig config, Generator? generator = null)
@@ -63,6 +63,25 @@ public sealed partial class Gpt : Module, IKvCacheModel
     /// <summary>The untied output head, or null when the head is the token embedding.</summary>
     public Linear? Head => Config.TiedHead ? null : Unwrapped<Linear>("head");
 
+    bool _tiedHeadShown;
+
+    /// <inheritdoc/>
+    public string? TiedHeadPath => Config.TiedHead ? "head" : null;
+
+    /// <summary>
+    /// Registers the tied head as module <c>head</c> (Hugging Face's <c>lm_head</c>): a <see cref="Linear"/> whose weight is
+    /// the token embedding's tensor (<see cref="Linear.Sharing"/>), which the forward then calls, so an adapter can wrap
+    /// it as PEFT wraps GPT-2's tied lm_head. The function is unchanged; calling it again does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The head is not tied (it is a module already).</exception>
+    public void ShowTiedHead()
+    {
+        if (!Config.TiedHead) throw new InvalidOperationException("Gpt.ShowTiedHead: the head is untied; it is module 'head' already");
+        if (_tiedHeadShown) return;
+        RegisterModule("head", Linear.Sharing(Tok.Weight));
+        _tiedHeadShown = true;
+    }
+
     /// <summary>Token ids [B, T] to logits [B, T, V].</summary>
     public override Tensor Forward(Tensor ids) => Forward(ids, null);
 
@@ -94,6 +113,6 @@ public sealed partial class Gpt : Module, IKvCacheModel
         for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, keyPaddingMask, cache?[i]);
         x = Child("ln_f").Forward(x);
         // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight.
-        return Config.TiedHead ? x.MatMul(Tok.Weight.T) : Child("head").Forward(x);
+        return Config.TiedHead && !_tiedHeadShown ? x.MatMul(Tok.Weight.T) : Child("head").Forward(x);
     }
 }

@@ -249,7 +249,11 @@ public static partial class Gpt2Checkpoint
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has attention in every layer; this model's token mixers are [{string.Join(", ", c.Mixers)}]");
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, p) in model.NamedParameters())
+        {
+            // A tied head shown as a module for adapters (Gpt.ShowTiedHead) is wte itself: the Hub file has no lm_head.
+            if (c.TiedHead && HfName(name) == "lm_head.weight") continue;
             tensors[HfName(name)] = (IsConv1DWeight(name) ? p.T : p).Contiguous();
+        }
 
         var config = new JsonObject
         {

@@ -247,6 +247,9 @@ public abstract class AdapterLayer : Module, IModuleWrapper
             if (!_adapters.ContainsKey(name) || _merged.Contains(name)) continue;
             if (!IsMergeable(name))
                 throw new NotSupportedException($"{GetType().Name}.Merge: adapter '{name}' ({ConfigOf(name).PeftType}) cannot be merged into the base weights");
+            // Merging into a tied head would change the token embedding too (PEFT does that silently).
+            if (BaseModule is Linear { SharesWeight: true })
+                throw new NotSupportedException($"{GetType().Name}.Merge: '{PathOf(name).External}' shares its weight with another module (a tied head); merging adapter '{name}' would change both");
             ApplyToBase(MergeWeights, name);
             _merged.Add(name);
         }

@@ -21,9 +21,16 @@ public abstract class AdditiveAdapterLayer : AdapterLayer
     protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
     {
         var result = BaseLayer.Forward(input);
-        foreach (var name in adapters) result = result + Contribution(name, Dropout(name, input));
+        foreach (var name in adapters)
+            if (!SkipsThisCall(name)) result = result + Contribution(name, Dropout(name, input));
         return result;
     }
+
+    /// <summary>
+    /// True when adapter <paramref name="name"/> sits out this forward call (LyCORIS's module dropout drops whole
+    /// adapters in training); never by default. Called once per adapter and call, so it may draw a random number.
+    /// </summary>
+    protected virtual bool SkipsThisCall(string name) => false;
 
     /// <inheritdoc/>
     public override bool IsMergeable(string name) => true;

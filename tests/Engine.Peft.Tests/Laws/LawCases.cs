@@ -1,5 +1,6 @@
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
+using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
@@ -54,6 +55,11 @@ public static class LawCases
         new("adalora", "ADALORA", null, () => AdaLora, () => AdaLora),
         new("vera", "VERA", null, () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3 },
             () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3, DInitial = 0.5 }),
+        new("loha", "LOHA", null, () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
+        new("lokr", "LOKR", null, () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = LokrInit.Random, DecomposeBoth = true, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
