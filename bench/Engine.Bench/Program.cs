@@ -15,7 +15,7 @@ var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
     ["training"] = ("tiny GPT training step, forward and KV-cache generation vs PyTorch; bytes and GC pause per step [--quick]", TrainingStep.Run),
     ["s4d"] = ("S4D: FFT vs direct causal convolution at L = 1024 and 4096, layer forward and backward, vs PyTorch [--quick]", S4DConvolution.Run),
     ["deltaproduct"] = ("DeltaProduct chunk-parallel vs naive recurrence, forward + backward at T = 1024 [--quick]", DeltaProductSpeed.Run),
-    ["embed"] = ("all-MiniLM-L6-v2 sentence embeddings/s at batch 1 and 32, length 128, and load time, vs ONNX Runtime [--quick] [--profile] [--engine-only]", EmbedSpeed.Run),
+    ["embed"] = ("all-MiniLM-L6-v2 sentence embeddings/s at batch 1 and 32, length 128, and load time, vs ONNX Runtime, alternating rounds [--quick] [--rounds N] [--profile] [--engine-only]", EmbedSpeed.Run),
     ["attention"] = ("inference attention at MiniLM's shapes: fused kernel vs composed ops, batch 1 and 32 [--quick]", AttentionSpeed.Run),
     ["gpu"] = ("ILGPU device: tiled SGEMM vs cuBLAS on square and transformer shapes, tiny-op launch rate [--device cuda:0] [--quick]", GpuComparison.Run),
     ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),

@@ -34,37 +34,76 @@ static class EmbedSpeed
         long retained = GC.GetTotalMemory(forceFullCollection: true) - before;
         Console.WriteLine($"engine: all-MiniLM-L6-v2 loaded in {loadMs:F0} ms, {retained / 1e6:F0} MB of managed memory held; threads {cores}, length {Length}");
 
-        var engine = new Dictionary<int, double>();
-        foreach (int batch in Batches)
+        // This machine's speed drifts (shared host): engine and ONNX Runtime run alternately, round after round, and
+        // each figure is the median of its rounds, so a slow spell falls on both sides alike.
+        int rounds = OptionValue(args, "--rounds") ?? (quick ? 1 : 3);
+        string? onnx = args.Contains("--engine-only") ? null : PrepareOnnxRuntime();
+        var engineRuns = Batches.ToDictionary(b => b, _ => new List<double>());
+        var ortRuns = new Dictionary<int, Dictionary<int, List<double>>>(); // threads -> batch -> rates
+        double ortLoadMs = 0;
+        for (int round = 1; round <= rounds; round++)
         {
-            var ids = Tensor.FromArray(Ids(batch), [batch, Length]);
-            Tensor Embed() => SentenceEmbedder.Normalise(Bert.MeanPool(embedder.Bert.Encode(ids, null, null, null, null), null));
-            using (Engine.Autograd.Autograd.NoGrad())
+            foreach (int batch in Batches)
             {
-                Embed(); Embed();
-                int runs = 0;
-                clock.Restart();
-                while (clock.Elapsed.TotalSeconds < seconds || runs < 2) { Embed(); runs++; }
-                engine[batch] = batch * runs / clock.Elapsed.TotalSeconds;
+                double rate = MeasureEngine(embedder, batch, seconds);
+                engineRuns[batch].Add(rate);
+                Console.WriteLine($"round {round}: engine batch {batch}: {rate:F1} sentences/s");
+                if (round == 1 && args.Contains("--profile"))
+                {
+                    var ids = Tensor.FromArray(Ids(batch), [batch, Length]);
+                    using (Engine.Autograd.Autograd.NoGrad())
+                        Console.WriteLine(OpProfile.Measure(() => SentenceEmbedder.Normalise(Bert.MeanPool(embedder.Bert.Encode(ids, null, null, null, null), null))));
+                }
             }
-            Console.WriteLine($"engine batch {batch}: {engine[batch]:F1} sentences/s");
-            if (args.Contains("--profile"))
-                using (Engine.Autograd.Autograd.NoGrad())
-                    Console.WriteLine(OpProfile.Measure(() => Embed()));
+            if (onnx is null) continue;
+            for (int threads = 1; threads <= cores; threads++)
+            {
+                var result = RunOnnxRuntime(onnx, threads, seconds);
+                if (result is null) { onnx = null; break; }
+                ortLoadMs = result.Value.LoadMs;
+                var perThreads = ortRuns.TryGetValue(threads, out var d) ? d : ortRuns[threads] = Batches.ToDictionary(b => b, _ => new List<double>());
+                foreach (var (batch, rate) in result.Value.PerBatch) perThreads[batch].Add(rate);
+                Console.WriteLine($"round {round}: ONNX Runtime, {threads} thread(s): " + string.Join(", ", result.Value.PerBatch.Select(kv => $"batch {kv.Key} {kv.Value:F1}/s")));
+            }
         }
 
-        var ort = args.Contains("--engine-only") ? null : RunOnnxRuntime(seconds, cores);
+        var engine = engineRuns.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
+        // ONNX Runtime at its best thread count (by the median at batch 32).
+        var best = ortRuns.Count == 0 ? (int?)null : ortRuns.MaxBy(kv => Median(kv.Value[32])).Key;
+        var ort = best is { } t ? ortRuns[t].ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null;
         Console.WriteLine();
-        Console.WriteLine($"| figure (length {Length}, {cores} threads) | engine | ONNX Runtime{(ort is null ? "" : $" ({ort.Value.Threads} threads)")} | engine / ORT |");
+        Console.WriteLine($"| figure (length {Length}, {cores} threads, median of {rounds} rounds) | engine | ONNX Runtime{(best is null ? "" : $" ({best} threads)")} | engine / ORT |");
         Console.WriteLine("|---|---:|---:|---:|");
         foreach (int batch in Batches)
         {
-            double? o = ort?.PerBatch.GetValueOrDefault(batch);
+            double? o = ort?.GetValueOrDefault(batch);
             Console.WriteLine($"| embeddings, batch {batch}, sentences/s | {engine[batch]:F1} | {(o is null ? "n/a" : o.Value.ToString("F1"))} | {(o is null ? "" : (engine[batch] / o.Value).ToString("F2"))} |");
         }
-        Console.WriteLine($"| load the model, ms | {loadMs:F0} | {(ort is null ? "n/a" : ort.Value.LoadMs.ToString("F0"))} | |");
+        Console.WriteLine($"| load the model, ms | {loadMs:F0} | {(ort is null ? "n/a" : ortLoadMs.ToString("F0"))} | |");
         Console.WriteLine($"| managed memory held after load | {retained / 1e6:F0} MB | | |");
         return 0;
+    }
+
+    static double MeasureEngine(SentenceEmbedder embedder, int batch, double seconds)
+    {
+        var ids = Tensor.FromArray(Ids(batch), [batch, Length]);
+        Tensor Embed() => SentenceEmbedder.Normalise(Bert.MeanPool(embedder.Bert.Encode(ids, null, null, null, null), null));
+        using (Engine.Autograd.Autograd.NoGrad())
+        {
+            Embed(); Embed();
+            int runs = 0;
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalSeconds < seconds || runs < 2) { Embed(); runs++; }
+            return batch * runs / clock.Elapsed.TotalSeconds;
+        }
+    }
+
+    static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    static int? OptionValue(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) && v > 0 ? v : null;
     }
 
     /// <summary>The bench's token ids: [CLS], seeded word pieces, [SEP] in every row (the ONNX Runtime side makes the same).</summary>
@@ -78,34 +117,35 @@ static class EmbedSpeed
         return ids;
     }
 
-    // Runs bench/Engine.Bench.Onnx on the package's ONNX file at 1..cores threads and keeps the best per batch.
-    static (int Threads, Dictionary<int, double> PerBatch, double LoadMs)? RunOnnxRuntime(double seconds, int cores)
+    // Writes the package's ONNX file where bench/Engine.Bench.Onnx can read it and builds that project; null when it cannot.
+    static string? PrepareOnnxRuntime()
     {
         string? project = TrainingStep.FindScript(Path.Combine("Engine.Bench.Onnx", "Engine.Bench.Onnx.csproj"));
         if (project is null) { Console.WriteLine("ONNX Runtime: bench/Engine.Bench.Onnx not found"); return null; }
-        string model = Path.Combine(Path.GetTempPath(), "engine-bench-minilm.onnx");
-        File.WriteAllBytes(model, MiniLmPackage.ReadModel());
+        File.WriteAllBytes(OnnxModelPath, MiniLmPackage.ReadModel());
         var (build, buildOutput) = TorchSgemm.Execute("dotnet", ["build", "-c", "Release", project, "-v", "q", "-nologo"], null, TimeSpan.FromMinutes(5));
         if (build != 0) { Console.WriteLine($"ONNX Runtime: build failed: {buildOutput}"); return null; }
-        (int, Dictionary<int, double>, double)? best = null;
-        for (int threads = 1; threads <= cores; threads++)
+        return project;
+    }
+
+    static string OnnxModelPath => Path.Combine(Path.GetTempPath(), "engine-bench-minilm.onnx");
+
+    // One run of bench/Engine.Bench.Onnx at the given thread count: sentences/s per batch and the load time.
+    static (Dictionary<int, double> PerBatch, double LoadMs)? RunOnnxRuntime(string project, int threads, double seconds)
+    {
+        var arguments = new List<string> { "run", "-c", "Release", "--no-build", "--project", project, "--", OnnxModelPath,
+            threads.ToString(CultureInfo.InvariantCulture), Length.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture) };
+        arguments.AddRange(Batches.Select(b => b.ToString(CultureInfo.InvariantCulture)));
+        var (code, output) = TorchSgemm.Execute("dotnet", [.. arguments], null, TimeSpan.FromMinutes(10));
+        if (code != 0) { Console.WriteLine($"ONNX Runtime: exited with {code}: {output}"); return null; }
+        var perBatch = new Dictionary<int, double>();
+        double loadMs = 0;
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var arguments = new List<string> { "run", "-c", "Release", "--no-build", "--project", project, "--", model,
-                threads.ToString(CultureInfo.InvariantCulture), Length.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture) };
-            arguments.AddRange(Batches.Select(b => b.ToString(CultureInfo.InvariantCulture)));
-            var (code, output) = TorchSgemm.Execute("dotnet", [.. arguments], null, TimeSpan.FromMinutes(10));
-            if (code != 0) { Console.WriteLine($"ONNX Runtime: exited with {code}: {output}"); return best; }
-            var perBatch = new Dictionary<int, double>();
-            double loadMs = 0;
-            foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                var f = line.Split(' ');
-                if (f[0] == "batch") perBatch[int.Parse(f[1], CultureInfo.InvariantCulture)] = double.Parse(f[3], CultureInfo.InvariantCulture);
-                else if (f[0] == "load_ms") loadMs = double.Parse(f[1], CultureInfo.InvariantCulture);
-            }
-            Console.WriteLine($"ONNX Runtime, {threads} thread(s): " + string.Join(", ", perBatch.Select(kv => $"batch {kv.Key} {kv.Value:F1}/s")));
-            if (best is null || perBatch.GetValueOrDefault(32) > best.Value.Item2.GetValueOrDefault(32)) best = (threads, perBatch, loadMs);
+            var f = line.Split(' ');
+            if (f[0] == "batch") perBatch[int.Parse(f[1], CultureInfo.InvariantCulture)] = double.Parse(f[3], CultureInfo.InvariantCulture);
+            else if (f[0] == "load_ms") loadMs = double.Parse(f[1], CultureInfo.InvariantCulture);
         }
-        return best;
+        return (perBatch, loadMs);
     }
 }
