@@ -1,13 +1,12 @@
 using Engine.Nn;
 using Engine.Peft;
-using Engine.Peft.LowRank;
 
 namespace Engine.Cli.Plots;
 
 /// <summary>
 /// The ranks an adaptive-rank adapter ended with, as a grid of layers x modules (a module path splits after its
-/// first number: <c>blocks.0</c> x <c>attn.qkv</c>, <c>encoder.layer.3</c> x <c>attention.self.query</c>). AdaLoRA is
-/// the engine's method whose rank changes while it trains: its rank pattern (the triplets it kept) gives each cell.
+/// first number: <c>blocks.0</c> x <c>attn.qkv</c>, <c>encoder.layer.3</c> x <c>attention.self.query</c>). Any method
+/// whose configuration is an <see cref="IAdaptiveRankConfig"/> (AdaLoRA: the triplets it kept) gives each cell.
 /// <code>if (RankMap.Of(peftModel) is { } map) RankMapPlot.Write(map, "ranks.svg");</code>
 /// </summary>
 /// <param name="Method">The method's name for the title.</param>
@@ -28,18 +27,16 @@ public sealed record RankMap(string Method, IReadOnlyList<string> Layers, IReadO
         if (peft is null) return null;
         foreach (var name in peft.AdapterNames)
         {
-            if (peft.PeftConfigs[name] is not AdaLoraConfig config) continue;
+            if (peft.PeftConfigs[name] is not IAdaptiveRankConfig config) continue;
             var cells = new List<(string Layer, string Module, int Rank)>();
             foreach (var (path, layer) in peft.AdapterLayers())
             {
-                if (layer is not AdaLoraLayer || !layer.AdapterNames.Contains(name)) continue;
+                if (!layer.AdapterNames.Contains(name)) continue;
                 var modulePath = peft.PathOf(path);
-                // Before the first masking step there is no pattern yet: every triplet is still kept.
-                int rank = config.MaskFor(modulePath) is { } keep ? keep.Count(k => k) : config.InitR;
                 var (row, column) = Split(modulePath.External);
-                cells.Add((row, column, rank));
+                cells.Add((row, column, config.RankOf(modulePath)));
             }
-            if (cells.Count > 0) return FromCells("AdaLoRA", cells, config.InitR, config.TargetR);
+            if (cells.Count > 0) return FromCells(config.MethodName, cells, config.InitialRank, config.TargetRank);
         }
         return null;
     }

@@ -12,7 +12,7 @@ namespace Engine.Peft.LowRank;
 /// <code>var peft = Peft.Apply(gpt, new AdaLoraConfig { InitR = 12, TargetR = 4, TotalStep = 1000, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("ADALORA", Layer = typeof(AdaLoraLayer), ModelPart = typeof(AdaLoraModelPart), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
-public sealed record AdaLoraConfig : PeftConfig
+public sealed record AdaLoraConfig : PeftConfig, IAdaptiveRankConfig
 {
     /// <summary>PEFT's inherited LoRA rank field: ignored by AdaLoRA (PEFT warns when it is not 8).</summary>
     public int R { get; init; } = 8;
@@ -63,6 +63,13 @@ public sealed record AdaLoraConfig : PeftConfig
     /// <summary>The mask of kept triplets of the module at <paramref name="path"/>, or null before the pattern is fixed.</summary>
     public bool[]? MaskFor(ModulePath path) =>
         RankPattern is { } p && p.TryGetValue(path.External + ".lora_E", out var mask) ? mask : null;
+
+    string IAdaptiveRankConfig.MethodName => "AdaLoRA";
+    int IAdaptiveRankConfig.InitialRank => InitR;
+    int IAdaptiveRankConfig.TargetRank => TargetR;
+
+    /// <summary>Triplets kept at <paramref name="path"/>: all of <see cref="InitR"/> before the first masking step fixes a pattern.</summary>
+    public int RankOf(ModulePath path) => MaskFor(path) is { } keep ? keep.Count(k => k) : InitR;
 
     /// <summary>Checks the ranks and, for a trainable adapter, the schedule (PEFT's validation).</summary>
     public override void Validate()

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Engine.Peft.LowRank;
@@ -24,30 +23,19 @@ public enum LoraInit
 }
 
 /// <summary>PEFT's JSON of <see cref="LoraInit"/>: true, false, or a name.</summary>
-sealed class LoraInitJsonConverter : JsonConverter<LoraInit>
+sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
 {
-    public override LoraInit Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
-    {
-        JsonTokenType.True => LoraInit.Default,
-        JsonTokenType.False => LoraInit.Random,
-        JsonTokenType.String => reader.GetString() switch
-        {
-            "gaussian" => LoraInit.Gaussian,
-            // "pissa_niter_N" asks for a randomised SVD; the exact one gives the same subspace.
-            var s when s!.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa,
-            "olora" => LoraInit.Olora,
-            var s => throw new JsonException($"init_lora_weights '{s}' is not implemented (true, false, gaussian, pissa, olora)"),
-        },
-        _ => throw new JsonException("init_lora_weights must be a boolean or a name"),
-    };
+    protected override string Field => "init_lora_weights";
+    protected override LoraInit WhenTrue => LoraInit.Default;
+    protected override LoraInit WhenFalse => LoraInit.Random;
+    protected override string Accepted => "true, false, gaussian, pissa, olora";
 
-    public override void Write(Utf8JsonWriter writer, LoraInit value, JsonSerializerOptions options)
+    protected override LoraInit? FromName(string name) => name switch
     {
-        switch (value)
-        {
-            case LoraInit.Default: writer.WriteBooleanValue(true); break;
-            case LoraInit.Random: writer.WriteBooleanValue(false); break;
-            default: writer.WriteStringValue(value.ToString().ToLowerInvariant()); break;
-        }
-    }
+        "gaussian" => LoraInit.Gaussian,
+        // "pissa_niter_N" asks for a randomised SVD; the exact one gives the same subspace.
+        _ when name.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa,
+        "olora" => LoraInit.Olora,
+        _ => null,
+    };
 }

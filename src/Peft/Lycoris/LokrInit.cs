@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Engine.Peft.Lycoris;
@@ -18,20 +17,11 @@ public enum LokrInit
 }
 
 /// <summary>PEFT's JSON of <see cref="LokrInit"/>: true, false or "lycoris".</summary>
-sealed class LokrInitJsonConverter : JsonConverter<LokrInit>
+sealed class LokrInitJsonConverter : BooleanOrNameJsonConverter<LokrInit>
 {
-    public override LokrInit Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
-    {
-        JsonTokenType.True => LokrInit.Default,
-        JsonTokenType.False => LokrInit.Random,
-        JsonTokenType.String when reader.GetString() == "lycoris" => LokrInit.Lycoris,
-        JsonTokenType.String => throw new JsonException($"init_weights '{reader.GetString()}' is not a LoKr initialisation (true, false, \"lycoris\")"),
-        _ => throw new JsonException("init_weights must be a boolean or \"lycoris\""),
-    };
-
-    public override void Write(Utf8JsonWriter writer, LokrInit value, JsonSerializerOptions options)
-    {
-        if (value == LokrInit.Lycoris) writer.WriteStringValue("lycoris");
-        else writer.WriteBooleanValue(value == LokrInit.Default);
-    }
+    protected override string Field => "init_weights";
+    protected override LokrInit WhenTrue => LokrInit.Default;
+    protected override LokrInit WhenFalse => LokrInit.Random;
+    protected override string Accepted => "true, false, \"lycoris\"";
+    protected override LokrInit? FromName(string name) => name == "lycoris" ? LokrInit.Lycoris : null;
 }
