@@ -33,7 +33,7 @@ public sealed class ErrorBoundaryTests
     {
         var quiet = InvokeThrowing(Thrown(new InvalidOperationException("a bug")), verbose: false);
         Assert.Equal(1, quiet.ExitCode);
-        Assert.Equal(1, quiet.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Single(quiet.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("engine boom: internal error (InvalidOperationException): a bug", quiet.Error);
         Assert.Contains("--verbose", quiet.Error);
 

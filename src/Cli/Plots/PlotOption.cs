@@ -20,13 +20,18 @@ static class PlotOption
             ?? throw new InvalidOperationException($"PlotOption: set the action of '{command.Name}' before adding --plot");
         command.SetAction(r =>
         {
-            var recorder = r.GetValue(plot) ? new PlotRecorder() : null;
+            // Where the pictures go is checked before the command runs, as every output path is: a run never ends by
+            // failing to write what it drew.
+            var destination = r.GetValue(plot) ? files(r) : null;
+            foreach (var path in new[] { destination?.Loss, destination?.Ranks, destination?.Zoo })
+                if (path is not null && OutputPath.FileProblem(path) is { } problem)
+                    throw new ArgumentException($"--plot: {problem}");
+            var recorder = destination is null ? null : new PlotRecorder();
             int code;
             using (PlotRecorder.Use(recorder)) code = inner.Invoke(r);
             if (code != 0 || recorder is null) return code;
-            // A failure to write a picture reaches the command's error boundary like any other (one line, exit 2).
             string title = "engine " + string.Join(' ', r.Tokens.Select(t => t.Value).Where(t => t != "--plot"));
-            foreach (var path in recorder.Write(files(r), title)) Console.WriteLine($"plot: {path}");
+            foreach (var path in recorder.Write(destination!, title)) Console.WriteLine($"plot: {path}");
             return 0;
         });
     }

@@ -32,6 +32,21 @@ public sealed class PlotOptionTests
     }
 
     [Fact]
+    public void Train_WithAPlotPathThatIsAFolder_FailsInOneLineBeforeTraining()
+    {
+        var folder = CliRun.TempFolder();
+        Directory.CreateDirectory(Path.Combine(folder, "names.loss.svg"));
+        var result = CliRun.Invoke(["train", "--steps", "2", "--out", Path.Combine(folder, "names.safetensors"), "--plot", .. TinyModel]);
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--plot", line);
+        Assert.Contains("names.loss.svg", line);
+        // Refused before any work: no step ran, no checkpoint was written.
+        Assert.DoesNotContain("step", result.Out);
+        Assert.False(File.Exists(Path.Combine(folder, "names.safetensors")));
+    }
+
+    [Fact]
     public void Train_WithoutPlot_WritesNoPicture()
     {
         var folder = CliRun.TempFolder();
