@@ -124,6 +124,9 @@ public static unsafe class PackedGemm
         });
     }
 
+    /// <summary>Packed B up to this size stays whole in a core's L2 next to a block of A and C (see <see cref="BlockedRange"/>).</summary>
+    private const long ResidentBBytes = 640 * 1024;
+
     /// <summary>The BLIS loop nest over the C block rows [i0, i1) x columns [j0, j1), on the calling thread.</summary>
     private static void BlockedRange<T, TKernel>(int i0, int i1, int j0, int j1, int k, T alpha, T* a, long rsA, long csA,
         T* b, long rsB, long csB, T beta, T* c, long ldc, GemmEpilogue epilogue)
@@ -134,8 +137,33 @@ public static unsafe class PackedGemm
         int kBlocks = (k + TKernel.KC - 1) / TKernel.KC;
         int kcMax = (k + kBlocks - 1) / kBlocks;
         T* packedA = GemmBuffers<T>.PackedA((long)TKernel.MC * kcMax);
-        T* packedB = GemmBuffers<T>.PackedB((long)TKernel.NC * kcMax);
         T* edge = stackalloc T[mr * nr];
+        int width = j1 - j0;
+        long panelsB = (long)((width + nr - 1) / nr) * nr;
+        if (width <= TKernel.NC && panelsB * k * sizeof(T) <= ResidentBBytes)
+        {
+            // A short, narrow B (a Linear's weight of K = 384) is packed whole, once; then each block of rows runs
+            // through every depth block while its C tile is still in cache, so C goes to memory once instead of being
+            // stored, reloaded and stored again per depth block (the memory traffic that kept two threads from
+            // running such products any faster than one).
+            T* packedWhole = GemmBuffers<T>.PackedB(panelsB * k);
+            for (int pc = 0; pc < k; pc += kcMax)
+                GemmPacking.PackB(Math.Min(kcMax, k - pc), width, nr, b + pc * rsB + j0 * csB, rsB, csB, packedWhole + panelsB * pc);
+            for (int ic = i0; ic < i1; ic += TKernel.MC)
+            {
+                int mc = Math.Min(TKernel.MC, i1 - ic);
+                for (int pc = 0; pc < k; pc += kcMax)
+                {
+                    int kc = Math.Min(kcMax, k - pc);
+                    GemmPacking.PackA(mc, kc, mr, a + ic * rsA + pc * csA, rsA, csA, packedA);
+                    var tileEpilogue = pc + kc >= k ? epilogue : GemmEpilogue.None;
+                    MacroKernel<T, TKernel>(mc, width, kc, alpha, packedA, packedWhole + panelsB * pc, pc == 0 ? beta : T.One,
+                        c + ic * ldc + j0, ldc, edge, tileEpilogue);
+                }
+            }
+            return;
+        }
+        T* packedB = GemmBuffers<T>.PackedB((long)TKernel.NC * kcMax);
         for (int jc = j0; jc < j1; jc += TKernel.NC)
         {
             int nc = Math.Min(TKernel.NC, j1 - jc);
