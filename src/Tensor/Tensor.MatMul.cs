@@ -44,18 +44,25 @@ public sealed partial class Tensor
     {
         RequireSameDevice("Addmm", mat1, mat2);
         RequireSameDevice("Addmm", input, mat1);
-        Require(mat1.Rank == 2 && mat2.Rank == 2, $"Addmm: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");
-        int m = mat1._shape[0], k = mat1._shape[1], n = mat2._shape[1];
-        Require(k == mat2._shape[0], $"Addmm: {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}: inner dimensions {k} and {mat2._shape[0]} differ");
+        var (m, n, k) = AddmmShape("Addmm", input, mat1, mat2);
         var dtype = DTypes.Promote(DTypes.Promote(mat1.DType, mat2.DType), input.DType);
         Require(dtype != DType.Bool, "Addmm: not defined for Bool tensors");
-        Require(input.Rank <= 2 && Shapes.Broadcast("Addmm", input._shape, [m, n]).AsSpan().SequenceEqual([m, n]),
-            $"Addmm: input {Shapes.Format(input._shape)} does not broadcast to the product's [{m}, {n}]");
         var (addend, a, b) = (input.To(dtype).Expand([m, n]), mat1.To(dtype), mat2.To(dtype));
         var result = Empty([m, n], dtype, a.Backend);
         a.Backend.Copy(addend.Strided, result.Strided);
         if (k > 0) a.Backend.MatMul(a.Strided, b.Strided, result.Strided, accumulate: true);
         return result.Record(OpKind.AddMatMul, [addend, a, b]);
+    }
+
+    // The sizes of input + mat1 @ mat2 ([m, k] @ [k, n]), after the checks Addmm and its fused form share.
+    static (int M, int N, int K) AddmmShape(string op, Tensor input, Tensor mat1, Tensor mat2)
+    {
+        Require(mat1.Rank == 2 && mat2.Rank == 2, $"{op}: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");
+        int m = mat1._shape[0], k = mat1._shape[1], n = mat2._shape[1];
+        Require(k == mat2._shape[0], $"{op}: {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}: inner dimensions {k} and {mat2._shape[0]} differ");
+        Require(input.Rank <= 2 && Shapes.Broadcast(op, input._shape, [m, n]).AsSpan().SequenceEqual([m, n]),
+            $"{op}: input {Shapes.Format(input._shape)} does not broadcast to the product's [{m}, {n}]");
+        return (m, n, k);
     }
 
     /// <summary>
@@ -72,11 +79,7 @@ public sealed partial class Tensor
         if (GradMode.IsEnabled) return false;
         if (mat1.Backend is not Backends.Cpu.CpuBackend cpu || mat2.Backend != cpu || input.Backend != cpu) return false;
         if (input.DType != DType.Float32 || mat1.DType != DType.Float32 || mat2.DType != DType.Float32) return false;
-        Require(mat1.Rank == 2 && mat2.Rank == 2, $"AddmmGelu: expects matrices, got {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}");
-        int m = mat1._shape[0], k = mat1._shape[1], n = mat2._shape[1];
-        Require(k == mat2._shape[0], $"AddmmGelu: {Shapes.Format(mat1._shape)} @ {Shapes.Format(mat2._shape)}: inner dimensions {k} and {mat2._shape[0]} differ");
-        Require(input.Rank <= 2 && Shapes.Broadcast("AddmmGelu", input._shape, [m, n]).AsSpan().SequenceEqual([m, n]),
-            $"AddmmGelu: input {Shapes.Format(input._shape)} does not broadcast to the product's [{m}, {n}]");
+        var (m, n, _) = AddmmShape("AddmmGelu", input, mat1, mat2);
         var result = Empty([m, n], DType.Float32, cpu);
         cpu.Copy(input.Expand([m, n]).Strided, result.Strided);
         cpu.MatMul(mat1.Strided, mat2.Strided, result.Strided, accumulate: true, Backends.Cpu.GemmEpilogue.GeluErf);

@@ -45,13 +45,10 @@ public sealed class Linear : Module
     /// <summary>[out], or null without bias.</summary>
     public Tensor? Bias => FindParameter("bias");
 
-    public override Tensor Forward(Tensor input)
-    {
-        var rows = Rows(input);
-        // Addmm places the bias in the output and accumulates the product onto it: one pass, as torch's linear.
-        var y = Bias is null ? rows.MatMul(Weight.T) : Tensor.Addmm(Bias, rows, Weight.T);
-        return y.Reshape(OutputShape(input));
-    }
+    public override Tensor Forward(Tensor input) => Product(Rows(input)).Reshape(OutputShape(input));
+
+    // Addmm places the bias in the output and accumulates the product onto it: one pass, as torch's linear.
+    Tensor Product(Tensor rows) => Bias is null ? rows.MatMul(Weight.T) : Tensor.Addmm(Bias, rows, Weight.T);
 
     /// <summary>
     /// GELU (erf) of <see cref="Forward"/>: for inference on the CPU the activation is applied to each tile of the
@@ -60,8 +57,8 @@ public sealed class Linear : Module
     public Tensor ForwardGelu(Tensor input)
     {
         var rows = Rows(input);
-        if (Bias is not null && Tensor.TryAddmmGelu(Bias, rows, Weight.T, out var fused)) return fused.Reshape(OutputShape(input));
-        return Forward(input).Gelu();
+        var y = Bias is not null && Tensor.TryAddmmGelu(Bias, rows, Weight.T, out var fused) ? fused : Product(rows).Gelu();
+        return y.Reshape(OutputShape(input));
     }
 
     // Leading dimensions flattened so the product is one GEMM and W's gradient one GEMM, not one per batch entry.

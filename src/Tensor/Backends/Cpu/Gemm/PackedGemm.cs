@@ -153,13 +153,8 @@ public static unsafe class PackedGemm
             {
                 int mc = Math.Min(TKernel.MC, i1 - ic);
                 for (int pc = 0; pc < k; pc += kcMax)
-                {
-                    int kc = Math.Min(kcMax, k - pc);
-                    GemmPacking.PackA(mc, kc, mr, a + ic * rsA + pc * csA, rsA, csA, packedA);
-                    var tileEpilogue = pc + kc >= k ? epilogue : GemmEpilogue.None;
-                    MacroKernel<T, TKernel>(mc, width, kc, alpha, packedA, packedWhole + panelsB * pc, pc == 0 ? beta : T.One,
-                        c + ic * ldc + j0, ldc, edge, tileEpilogue);
-                }
+                    RowBlock<T, TKernel>(mc, width, Math.Min(kcMax, k - pc), pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
+                        packedWhole + panelsB * pc, beta, c + ic * ldc + j0, ldc, edge, epilogue);
             }
             return;
         }
@@ -170,19 +165,25 @@ public static unsafe class PackedGemm
             for (int pc = 0; pc < k; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, k - pc);
-                // Later depth blocks add onto what the first one stored.
-                T betaBlock = pc == 0 ? beta : T.One;
                 GemmPacking.PackB(kc, nc, nr, b + pc * rsB + jc * csB, rsB, csB, packedB);
                 for (int ic = i0; ic < i1; ic += TKernel.MC)
-                {
-                    int mc = Math.Min(TKernel.MC, i1 - ic);
-                    GemmPacking.PackA(mc, kc, mr, a + ic * rsA + pc * csA, rsA, csA, packedA);
-                    // The epilogue runs on each tile after its last depth block, while the tile is still in cache.
-                    var tileEpilogue = pc + kc >= k ? epilogue : GemmEpilogue.None;
-                    MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, betaBlock, c + ic * ldc + jc, ldc, edge, tileEpilogue);
-                }
+                    RowBlock<T, TKernel>(Math.Min(TKernel.MC, i1 - ic), nc, kc, pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
+                        packedB, beta, c + ic * ldc + jc, ldc, edge, epilogue);
             }
         }
+    }
+
+    /// <summary>
+    /// One block of A rows at depth block [pc, pc + kc), packed, against a packed B block. Later depth blocks add onto
+    /// what the first one stored (beta 1); the epilogue runs on each tile after its last depth block, while it is in cache.
+    /// </summary>
+    private static void RowBlock<T, TKernel>(int mc, int nc, int kc, int pc, int k, T alpha, T* aBlock, long rsA, long csA, T* packedA,
+        T* packedB, T beta, T* cBlock, long ldc, T* edge, GemmEpilogue epilogue)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        GemmPacking.PackA(mc, kc, TKernel.MR, aBlock, rsA, csA, packedA);
+        MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, pc == 0 ? beta : T.One, cBlock, ldc, edge,
+            pc + kc >= k ? epilogue : GemmEpilogue.None);
     }
 
     /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
