@@ -28,17 +28,19 @@ static class ZooCommand
         var methods = new Option<string[]>("--methods") { Description = "only these methods (default: all registered, their variants and full)", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var readme = new Option<string?>("--readme") { Description = $"write the table into this file between {Begin} and {End}" };
         var spamSteps = ValidatedOption.Integer("--spam-steps", "steps of the MiniLM spam job per layer method (0: no spam column)", 40, min: 0, max: 100_000);
+        var update = new Option<bool>("--update") { Description = "with --readme: replace only the rows of the methods run (--methods) and keep the table's other rows" };
         var isolate = new Option<bool>("--isolate") { Description = "run each method in its own process (true: per-method peak memory)", DefaultValueFactory = _ => true };
         var command = new Command("zoo", "run every registered adapter method on the names job and tabulate parameters, loss, speed and memory");
-        foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, spamSteps, isolate }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, pretrain, steps, rank, methods, readme, spamSteps, isolate, update }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(checkpoint), r.GetValue(pretrain), r.GetValue(steps), r.GetValue(rank),
-            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate)));
+            r.GetValue(methods) is { Length: > 0 } m ? m : null, r.GetValue(readme), r.GetValue(spamSteps), r.GetValue(isolate), r.GetValue(update)));
         PlotOption.AddTo(command, r => PlotFiles.ForZoo(r.GetValue(readme)), "write zoo.svg (beside --readme, else here): validation loss against trainable parameters per method");
         return command;
     }
 
-    static int Run(string? checkpoint, int pretrainSteps, int steps, int rank, string[]? only, string? readme, int spamSteps, bool isolate)
+    static int Run(string? checkpoint, int pretrainSteps, int steps, int rank, string[]? only, string? readme, int spamSteps, bool isolate, bool update)
     {
+        if (update && readme is null) throw new ArgumentException("--update needs --readme: it keeps the other rows of that file's table");
         if (readme is not null && !File.ReadAllText(readme).Contains(Begin)) throw new ArgumentException($"--readme '{readme}' has no {Begin} marker");
         var all = NamesAdaptation.MethodNames().ToList();
         var chosen = only ?? all.ToArray();
@@ -70,8 +72,9 @@ static class ZooCommand
             var table = Table(rows, steps, rank, spam, spamSteps);
             Console.WriteLine();
             Console.WriteLine(table);
+            if (update) table = ZooTableRows.Merge(BetweenMarkers(readme!), table, all);
             if (readme is not null) WriteBetweenMarkers(readme, table);
-            ZooPlot.Record(rows, steps, rank);
+            ZooPlot.Record(table, steps, rank);
             return 0;
         }
         finally { Directory.Delete(work, recursive: true); }
@@ -161,11 +164,23 @@ static class ZooCommand
         return sb.ToString().TrimEnd();
     }
 
-    static void WriteBetweenMarkers(string path, string table)
+    static (string Text, int Begin, int End) Markers(string path)
     {
         var text = File.ReadAllText(path);
         int begin = text.IndexOf(Begin, StringComparison.Ordinal), end = text.IndexOf(End, StringComparison.Ordinal);
         if (begin < 0 || end < begin) throw new ArgumentException($"--readme '{path}' needs {Begin} before {End}");
+        return (text, begin, end);
+    }
+
+    static string BetweenMarkers(string path)
+    {
+        var (text, begin, end) = Markers(path);
+        return text[(begin + Begin.Length)..end];
+    }
+
+    static void WriteBetweenMarkers(string path, string table)
+    {
+        var (text, begin, end) = Markers(path);
         var updated = text[..(begin + Begin.Length)] + "\n" + table + "\n" + text[end..];
         var temporary = path + ".tmp";
         File.WriteAllText(temporary, updated);

@@ -90,6 +90,36 @@ public sealed class FinetuneTests
     }
 
     [Fact]
+    public void ZooUpdate_ReplacesOnlyTheRowsOfTheMethodsRun_AndKeepsTheOthersInTheZoosOrder()
+    {
+        var readme = Path.Combine(CliRun.TempFolder(), "README.md");
+        File.WriteAllText(readme, "<!-- zoo:begin -->\n<!-- zoo:end -->\n");
+        var first = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "2", "--rank", "2", "--methods", "lora", "ia3",
+            "--spam-steps", "0", "--isolate", "false", "--readme", readme);
+        Assert.True(first.ExitCode == 0, first.Error);
+        var rowsBefore = File.ReadAllLines(readme).Where(l => l.StartsWith("| lora ") || l.StartsWith("| ia3 ")).ToList();
+        Assert.Equal(2, rowsBefore.Count);
+        // A row of a method no longer registered is dropped.
+        File.WriteAllText(readme, File.ReadAllText(readme).Replace("<!-- zoo:end -->", "| gone | GONE | yes | 0.1 | 1 | 2 | 50.00 | 2.0000 | 1.0000 | 1.0 | 1 | 1 |\n<!-- zoo:end -->"));
+
+        var second = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "3", "--rank", "2", "--methods", "vera",
+            "--spam-steps", "0", "--isolate", "false", "--readme", readme, "--update");
+        Assert.True(second.ExitCode == 0, second.Error);
+        var lines = File.ReadAllLines(readme);
+        var rows = lines.Where(l => l.StartsWith("| ") && !l.StartsWith("| method")).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(rowsBefore[0], rows[0]);                 // lora kept as it was
+        Assert.StartsWith("| vera | VERA |", rows[1]);        // the zoo lists vera between lora and ia3
+        Assert.Equal(rowsBefore[1], rows[2]);
+        Assert.Single(lines, l => l.StartsWith("| method"));
+        Assert.Contains("3 steps of batch 32", File.ReadAllText(readme)); // the newest run's heading
+
+        var lonely = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--methods", "vera", "--update");
+        Assert.Equal(2, lonely.ExitCode);
+        Assert.Contains("--update needs --readme", lonely.Error);
+    }
+
+    [Fact]
     public void Zoo_AddsTheMiniLmSpamColumn_WithNoValueForInputSideMethods()
     {
         var result = CliRun.Invoke("zoo", "--checkpoint", Checkpoint.Value, "--steps", "2", "--rank", "2", "--methods", "prompt", "full",

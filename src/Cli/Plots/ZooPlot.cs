@@ -3,8 +3,10 @@ namespace Engine.Cli.Plots;
 /// <summary>The zoo's rows as the points of its chart (<see cref="ZooChart"/>), recorded when <c>engine zoo --plot</c> runs.</summary>
 static class ZooPlot
 {
-    public static void Record(IReadOnlyList<NamesAdaptation.Result> rows, int steps, int rank)
+    /// <summary>Records the rows of <paramref name="table"/> (a zoo table as written to the README, kept rows included).</summary>
+    public static void Record(string table, int steps, int rank)
     {
+        var rows = ZooTableRows.Points(table).ToList();
         if (PlotRecorder.Current is null || rows.Count == 0) return;
         var points = rows.Select(r => new ZooPoint(r.Method, r.Trainable, r.LossAfter)).ToList();
         // Most methods start at the base model, so the median loss before is the base model's (input-side and inserted methods start elsewhere).
