@@ -152,12 +152,12 @@ public static class AdapterFiles
             // adapter's: set aside here and checked against the model once the adapter is built.
             var embeddingKeys = header.Keys.Where(IsEmbeddingBaseKey).ToList();
             foreach (var key in embeddingKeys) header.Remove(key);
-            var found = Match(plan.Select(t => (t.Key, t.Shape)), header, weightsPath, config);
-            // Adapter tensors are floating point: an integer tensor of the right shape would load as garbage.
-            foreach (var (_, inFile) in found)
-                if (!file.Info(inFile).IsFloatingPoint)
-                    throw new InvalidDataException($"AdapterFiles: '{inFile}' in '{weightsPath}' has dtype {file.Info(inFile).DType}; adapter tensors must be F32, F64, F16 or BF16");
+            var planned = plan.ToDictionary(t => t.Key, StringComparer.Ordinal);
+            var found = Match(plan.Select(t => (t.Key, t.Shape, t.RecomputedIfMissing)), header, weightsPath, config);
+            // A float where the plan has integers (or the reverse) would load as garbage: the dtype must match the plan.
+            foreach (var (expected, inFile) in found) CheckDType(planned[expected], file.Info(inFile), weightsPath);
             values = found.ToDictionary(f => f.Expected, f => file.Read(f.InFile), StringComparer.Ordinal);
+            foreach (var (key, value) in values) CheckIndexBound(planned[key], value, weightsPath);
             foreach (var key in embeddingKeys) embeddingBases[key] = file.Read(key);
         }
 
@@ -169,9 +169,10 @@ public static class AdapterFiles
         {
             // The plan and the built adapter agree (a law test keeps them so); checked again as a backstop.
             var built = peft.NamedAdapterTensors(name).ToList();
-            Match(built.Select(t => (t.Key, t.Tensor.Shape)), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
+            Match(built.Select(t => (t.Key, t.Tensor.Shape, !values.ContainsKey(t.Key))), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
             using (Autograd.Autograd.NoGrad())
-                foreach (var t in built) t.Tensor.CopyFrom(values[t.Key].To(t.Tensor.DType));
+                foreach (var t in built)
+                    if (values.TryGetValue(t.Key, out var value)) t.Tensor.CopyFrom(value.To(t.Tensor.DType));
             CheckEmbeddingBases(peft, name, embeddingBases, weightsPath);
         }
         catch
@@ -203,18 +204,39 @@ public static class AdapterFiles
         }
     }
 
+    static readonly string[] IntegerDTypes = ["I64", "I32", "I16", "I8", "U16", "U8"];
+
+    static void CheckDType(PlannedTensor planned, SafetensorsTensorInfo info, string weightsPath)
+    {
+        if (planned.Integer && !IntegerDTypes.Contains(info.DType))
+            throw new InvalidDataException($"AdapterFiles: '{info.Name}' in '{weightsPath}' has dtype {info.DType}; it holds integers (positions or indices) and must be one of {string.Join(", ", IntegerDTypes)}");
+        if (!planned.Integer && !info.IsFloatingPoint)
+            throw new InvalidDataException($"AdapterFiles: '{info.Name}' in '{weightsPath}' has dtype {info.DType}; adapter tensors must be F32, F64, F16 or BF16");
+    }
+
+    // An index outside its range would read outside a tensor at the first forward: refused at load, with the offender.
+    static void CheckIndexBound(PlannedTensor planned, Tensor value, string weightsPath)
+    {
+        if (planned.IndexBound is not { } bound || value.Numel == 0) return;
+        var values = value.To(DType.Int64).ToArray<long>();
+        int bad = Array.FindIndex(values, v => v < 0 || v >= bound);
+        if (bad >= 0)
+            throw new InvalidDataException($"AdapterFiles: '{planned.Key}' in '{weightsPath}' holds {values[bad]} at flat position {bad}; its values index a length of {bound} and must lie in [0, {bound})");
+    }
+
     // Pairs every expected tensor with its key in the file (some writers keep ".weight" on the DoRA magnitude's key;
     // PEFT drops it: both are accepted); every file key must be used and every shape equal, else one exception names all.
-    static List<(string Expected, string InFile)> Match(IEnumerable<(string Key, int[] Shape)> expected, IReadOnlyDictionary<string, int[]> file, string weightsPath, PeftConfig config)
+    // A tensor the plan marks as recomputed-if-missing may be absent.
+    static List<(string Expected, string InFile)> Match(IEnumerable<(string Key, int[] Shape, bool MayBeMissing)> expected, IReadOnlyDictionary<string, int[]> file, string weightsPath, PeftConfig config)
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var missing = new List<string>();
         var wrongShape = new List<string>();
         var pairs = new List<(string, string)>();
-        foreach (var (key, shape) in expected)
+        foreach (var (key, shape, mayBeMissing) in expected)
         {
             var found = new[] { key, key + ".weight" }.FirstOrDefault(file.ContainsKey);
-            if (found is null) { missing.Add(key); continue; }
+            if (found is null) { if (!mayBeMissing) missing.Add(key); continue; }
             used.Add(found);
             if (!file[found].SequenceEqual(shape)) { wrongShape.Add($"{found} {Shapes.Format(file[found])} (expected {Shapes.Format(shape)})"); continue; }
             pairs.Add((key, found));

@@ -150,7 +150,8 @@ def hub_parameters(model):
 
 def write_safetensors(path, tensors):
     """The safetensors format by hand: u64 little-endian header length, JSON header, row-major little-endian data."""
-    dtypes = {torch.float32: "F32", torch.int64: "I64", torch.bool: "BOOL"}
+    dtypes = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.int32: "I32", torch.int16: "I16",
+              torch.uint8: "U8", torch.bool: "BOOL"}
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, t in tensors.items():
         t = t.detach().contiguous().cpu()

@@ -40,7 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def read_safetensors(path):
-    dtypes = {"F32": torch.float32, "I64": torch.int64, "BOOL": torch.bool}
+    dtypes = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
+              "U8": torch.uint8, "BOOL": torch.bool}
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))

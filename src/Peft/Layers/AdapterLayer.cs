@@ -102,6 +102,14 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     /// <summary>A planned tensor of <paramref name="shape"/> in <paramref name="container"/> under its file key suffix (<paramref name="member"/>: a sub-module's tensor name, or null for a tensor stored directly).</summary>
     protected PlannedTensor Planned(string container, string? member, params int[] shape) => new(FileKey(container, member), shape);
 
+    /// <summary>A planned integer tensor (positions, indices) whose values must lie in [0, <paramref name="indexBound"/>) when given (<see cref="PlannedTensor.Integer"/>).</summary>
+    protected PlannedTensor PlannedIntegers(string container, string? member, long? indexBound, params int[] shape) =>
+        new(FileKey(container, member), shape) { Integer = true, IndexBound = indexBound };
+
+    /// <summary>A planned tensor that PEFT may leave out of its files, rebuilt from the config when it does (<see cref="PlannedTensor.RecomputedIfMissing"/>).</summary>
+    protected PlannedTensor PlannedRecomputed(string container, string? member, params int[] shape) =>
+        new(FileKey(container, member), shape) { RecomputedIfMissing = true };
+
     /// <summary>Creates the tensors of a new adapter with <see cref="AddParameter"/>, <see cref="AddBuffer"/>, <see cref="AddModule{T}"/> and <see cref="AddDropout"/>.</summary>
     protected abstract void CreateAdapter(AdapterContext context);
 
