@@ -147,7 +147,13 @@ public static class AdapterFiles
             IReadOnlyList<PlannedTensor> plan;
             try { plan = peft.PlanAdapter(name, config); }
             catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
-            var header = file.Names.ToDictionary(n => n, n => file.Info(n).Shape.ToArray(), StringComparer.Ordinal);
+            // A renamed method reads its former keys (Bone's .bone_block) under the current ones (.miss_block).
+            var method = PeftRegistry.ByConfigType(config.GetType());
+            var fileKeyOf = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var n in file.Names)
+                if (!fileKeyOf.TryAdd(method.CurrentKey(n), n))
+                    throw new InvalidDataException($"AdapterFiles: '{weightsPath}' has both '{fileKeyOf[method.CurrentKey(n)]}' and '{n}', the same {config.PeftType} tensor under its former and current name");
+            var header = fileKeyOf.ToDictionary(k => k.Key, k => file.Info(k.Value).Shape.ToArray(), StringComparer.Ordinal);
             // An adapted embedding layer's base weight (PEFT's lm_head.base_layer.weight) is the model's, not the
             // adapter's: set aside here and checked against the model once the adapter is built.
             var embeddingKeys = header.Keys.Where(IsEmbeddingBaseKey).ToList();
@@ -155,10 +161,10 @@ public static class AdapterFiles
             var planned = plan.ToDictionary(t => t.Key, StringComparer.Ordinal);
             var found = Match(plan.Select(t => (t.Key, t.Shape, t.RecomputedIfMissing)), header, weightsPath, config);
             // A float where the plan has integers (or the reverse) would load as garbage: the dtype must match the plan.
-            foreach (var (expected, inFile) in found) CheckDType(planned[expected], file.Info(inFile), weightsPath);
-            values = found.ToDictionary(f => f.Expected, f => file.Read(f.InFile), StringComparer.Ordinal);
+            foreach (var (expected, inFile) in found) CheckDType(planned[expected], file.Info(fileKeyOf[inFile]), weightsPath);
+            values = found.ToDictionary(f => f.Expected, f => file.Read(fileKeyOf[f.InFile]), StringComparer.Ordinal);
             foreach (var (key, value) in values) CheckIndexBound(planned[key], value, weightsPath);
-            foreach (var key in embeddingKeys) embeddingBases[key] = file.Read(key);
+            foreach (var key in embeddingKeys) embeddingBases[key] = file.Read(fileKeyOf[key]);
         }
 
         // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.

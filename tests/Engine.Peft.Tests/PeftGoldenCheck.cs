@@ -98,14 +98,15 @@ public static class PeftGoldenCheck
     // parameters differs by 7.7e-5). The bounds are about ten times the measurements.
     const double GradientTolerance = 1e-4, StepTolerance = 5e-4;
 
-    static Tensor NextTokenLoss(Tensor logits, Tensor ids)
+    /// <summary>The mean next-token cross-entropy: logits at 0..T-2 against the tokens at 1..T-1.</summary>
+    public static Tensor NextTokenLoss(Tensor logits, Tensor ids)
     {
         int t = ids.Size(1);
         return Losses.CrossEntropy(logits.Narrow(1, 0, t - 1), ids.Narrow(1, 1, t - 1));
     }
 
     /// <summary>max |expected - actual| / max |expected|, after checking the shapes.</summary>
-    static double RelativeError(Tensor expected, Tensor actual)
+    public static double RelativeError(Tensor expected, Tensor actual)
     {
         Assert.Equal(expected.Shape, actual.Shape);
         var e = expected.ToDoubleArray();

@@ -36,8 +36,7 @@ public abstract class LycorisLayer : AdditiveAdapterLayer
     }
 
     /// <summary>PEFT's reset: Kaiming-uniform with a = sqrt 5 (U(±1/sqrt(columns))), as nn.Linear.</summary>
-    protected static Tensor Kaiming(int rows, int cols, DType dtype, Generator generator) =>
-        Init.KaimingUniform(Tensor.Zeros([rows, cols], dtype), Math.Sqrt(5), generator: generator);
+    protected static Tensor Kaiming(int rows, int cols, DType dtype, Generator generator) => KaimingInit.Uniform(rows, cols, dtype, generator);
 
     /// <inheritdoc/>
     protected override bool SkipsThisCall(string name)

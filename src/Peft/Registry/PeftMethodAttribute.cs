@@ -48,6 +48,21 @@ public sealed class PeftMethodAttribute(string peftType) : Attribute
     /// </summary>
     public string[] Variants { get; init; } = [];
 
+    /// <summary>
+    /// The peft_type PEFT gave this method before renaming it (<c>"BONE"</c> for MiSS), or null: a folder with the
+    /// former type loads as this method, and saving writes <see cref="PeftType"/>, as PEFT's conversion script does.
+    /// </summary>
+    public string? FormerPeftType { get; init; }
+
+    /// <summary>
+    /// The key fragment the method's tensors had under its former name (<c>".bone_"</c>), or null: a file key holding
+    /// it is read as if it held <see cref="KeyFragment"/> instead (set both or neither).
+    /// </summary>
+    public string? FormerKeyFragment { get; init; }
+
+    /// <summary>The key fragment that replaces <see cref="FormerKeyFragment"/> (<c>".miss_"</c>).</summary>
+    public string? KeyFragment { get; init; }
+
     /// <summary>The learning rate the zoo trains this method with (tuned on the names job).</summary>
     public double ZooLearningRate { get; init; } = 1e-2;
 }

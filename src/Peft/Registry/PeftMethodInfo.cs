@@ -16,6 +16,8 @@ public sealed class PeftMethodInfo
             throw new ArgumentException($"PeftMethod {attribute.PeftType}: model part {part.Name} does not derive from AdapterModelPart");
         if (attribute.Layer is null && attribute.ModelPart is null)
             throw new ArgumentException($"PeftMethod {attribute.PeftType}: a method needs a layer, a model part or both");
+        if ((attribute.FormerKeyFragment is null) != (attribute.KeyFragment is null) || attribute.FormerKeyFragment == "" || attribute.KeyFragment == "")
+            throw new ArgumentException($"PeftMethod {attribute.PeftType}: FormerKeyFragment and KeyFragment are set together, and not empty");
         var caps = AdapterCapabilities.None;
         if (attribute.Mergeable) caps |= AdapterCapabilities.Mergeable;
         if (attribute.StartsAtBase) caps |= AdapterCapabilities.StartsAtBase;
@@ -47,6 +49,14 @@ public sealed class PeftMethodInfo
 
     /// <summary>What the method can do (declared and found from the interfaces its types implement).</summary>
     public AdapterCapabilities Capabilities { get; }
+
+    /// <summary>
+    /// The file key a method's tensor has now for key <paramref name="fileKey"/> of a file (the former key fragment
+    /// replaced, <see cref="PeftMethodAttribute.FormerKeyFragment"/>); the key itself for most methods.
+    /// </summary>
+    public string CurrentKey(string fileKey) =>
+        Attribute.FormerKeyFragment is { } former && fileKey.Contains(former, StringComparison.Ordinal)
+            ? fileKey.Replace(former, Attribute.KeyFragment!, StringComparison.Ordinal) : fileKey;
 
     /// <summary>The command-line name.</summary>
     public string CliName => Attribute.CliName ?? PeftType.ToLowerInvariant();

@@ -32,7 +32,9 @@ public static class PeftRegistry
         var info = new PeftMethodInfo(configType, attribute);
         lock (Gate)
         {
-            var existing = All.FirstOrDefault(m => m.PeftType == info.PeftType || m.CliName == info.CliName);
+            var existing = All.FirstOrDefault(m => m.PeftType == info.PeftType || m.CliName == info.CliName
+                || (info.Attribute.FormerPeftType is { } former && (m.PeftType == former || m.Attribute.FormerPeftType == former))
+                || m.Attribute.FormerPeftType == info.PeftType);
             if (existing is not null)
             {
                 if (existing.ConfigType == configType) return existing;
@@ -43,10 +45,13 @@ public static class PeftRegistry
         return info;
     }
 
-    /// <summary>The method with PEFT name <paramref name="peftType"/>, or null.</summary>
+    /// <summary>
+    /// The method with PEFT name <paramref name="peftType"/>, or the one PEFT renamed from it
+    /// (<see cref="PeftMethodAttribute.FormerPeftType"/>: BONE finds MISS), or null.
+    /// </summary>
     public static PeftMethodInfo? FindByPeftType(string peftType)
     {
-        lock (Gate) return All.FirstOrDefault(m => m.PeftType == peftType);
+        lock (Gate) return All.FirstOrDefault(m => m.PeftType == peftType) ?? All.FirstOrDefault(m => m.Attribute.FormerPeftType == peftType);
     }
 
     /// <summary>The method with PEFT name <paramref name="peftType"/>.</summary>

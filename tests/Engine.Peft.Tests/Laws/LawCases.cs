@@ -4,6 +4,7 @@ using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
+using Engine.Peft.Structured;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -60,6 +61,20 @@ public static class LawCases
         // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
         new("lokr", "LOKR", null, () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = LokrInit.Random, DecomposeBoth = true, Seed = 5 }),
+        new("delora", "DELORA", null, () => new DeloraConfig { R = 2, DeloraLambda = 2, TargetModules = Linears, Seed = 5 },
+            () => new DeloraConfig { R = 2, DeloraLambda = 2, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        new("gralora", "GRALORA", null, () => new GraloraConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new GraloraConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        // hybrid_r adds a plain LoRA beside the 2 x 2 grid (its own keys, gralora_A_general / gralora_B_general).
+        new("gralora_hybrid", "GRALORA", null, () => new GraloraConfig { R = 4, HybridR = 2, Alpha = 6, TargetModules = Linears, Seed = 5 },
+            () => new GraloraConfig { R = 4, HybridR = 2, Alpha = 6, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        // r = 3 divides none of the law model's input widths (16, 32): the last shard is partial.
+        new("miss", "MISS", null, () => new MissConfig { R = 3, TargetModules = Linears, Seed = 5 },
+            () => new MissConfig { R = 3, TargetModules = Linears, InitWeights = MissInit.Random, Seed = 5 }),
+        new("miss_bat", "MISS", "miss_bat", () => new MissConfig { R = 4, InitWeights = MissInit.Bat, TargetModules = Linears, Seed = 5 },
+            () => new MissConfig { R = 4, InitWeights = MissInit.Bat, TargetModules = Linears, Seed = 5 }),
+        new("miss_mini", "MISS", "miss_mini", () => new MissConfig { R = 3, MiniR = 8, InitWeights = MissInit.Mini, TargetModules = Linears, Seed = 5 },
+            () => new MissConfig { R = 3, MiniR = 8, InitWeights = MissInit.Mini, TargetModules = Linears, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
