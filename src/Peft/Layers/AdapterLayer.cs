@@ -14,6 +14,7 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     readonly Dictionary<string, (PeftConfig Config, ModulePath Path, object? State)> _adapters = new();
     readonly List<string> _containers = new();
     readonly List<string> _merged = new();
+    readonly HashSet<(string Container, string Adapter)> _frozen = new();
     List<string> _active = new();
     string? _dropoutContainer;
 
@@ -117,6 +118,23 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     protected T State<T>(string name) where T : class => Entry(name).State as T
         ?? throw new InvalidOperationException($"{GetType().Name}: adapter '{name}' has no {typeof(T).Name}");
 
+    /// <summary>The per-adapter settings of <paramref name="name"/>, when they are set (a failed add may stop before).</summary>
+    protected bool TryState<T>(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? state) where T : class
+    {
+        state = _adapters.TryGetValue(name, out var e) ? e.State as T : null;
+        return state is not null;
+    }
+
+    /// <summary>
+    /// Freezes the tensors of adapter <paramref name="adapter"/> in <paramref name="container"/>: they are saved and
+    /// loaded as before but never train (MiCA's B; PEFT's <c>frozen_peft_weight_names</c>).
+    /// </summary>
+    protected void FreezeTensor(string container, string adapter)
+    {
+        _frozen.Add((container, adapter));
+        foreach (var t in AdapterTensors(adapter)) if (!t.Trainable) t.Tensor.RequiresGrad = false;
+    }
+
     /// <summary>Stores the per-adapter settings of <paramref name="name"/>.</summary>
     protected void SetState(string name, object state) => _adapters[name] = Entry(name) with { State = state };
 
@@ -171,10 +189,10 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         foreach (var container in _containers)
             switch (Child(container))
             {
-                case ParameterDict p when p.Keys.Contains(name): yield return new(FileKey(container, null), p[name], true); break;
+                case ParameterDict p when p.Keys.Contains(name): yield return new(FileKey(container, null), p[name], !_frozen.Contains((container, name))); break;
                 case BufferDict b when b.Keys.Contains(name): yield return new(FileKey(container, null), b[name], false); break;
                 case ModuleDict<Module> d when d.Keys.Contains(name):
-                    foreach (var (key, t) in d[name].NamedParameters()) yield return new(FileKey(container, key), t, true);
+                    foreach (var (key, t) in d[name].NamedParameters()) yield return new(FileKey(container, key), t, !_frozen.Contains((container, name)));
                     foreach (var (key, t) in d[name].NamedBuffers()) yield return new(FileKey(container, key), t, false);
                     break;
             }
@@ -216,6 +234,7 @@ public abstract class AdapterLayer : Module, IModuleWrapper
                     ReplaceModule(container, rebuilt);
                     break;
             }
+        _frozen.RemoveWhere(f => f.Adapter == name);
         _adapters.Remove(name);
         _order.Remove(name);
         _active.Remove(name);

@@ -15,7 +15,7 @@ public sealed class DoraVariant(bool detachNorm) : ILoraVariant
     Tensor? _mergeNorm;
 
     /// <inheritdoc/>
-    public void Init(LoraLayer layer, string name) =>
+    public void Init(LoraLayer layer, string name, Generator generator) =>
         // m starts at the row norms of W0 (after any PiSSA/OLoRA residual), so W' = W0 at step 0.
         layer.AddVariantParameter(MagnitudeKey, name, Norm(layer, name, layer.BaseLayer.Weight).Detach().Clone());
 

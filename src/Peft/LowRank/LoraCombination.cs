@@ -47,6 +47,9 @@ public static class LoraCombination
         var configs = adapters.Select(a => peft.PeftConfigs.TryGetValue(a, out var c) && c is LoraConfig lc ? lc
             : throw new ArgumentException($"AddWeightedAdapter: '{a}' is not a LoRA adapter of this model")).ToList();
         if (configs.Any(c => c.UseDora)) throw new NotSupportedException("AddWeightedAdapter: DoRA adapters cannot be combined (their magnitudes do not add)");
+        // KaSA's diagonal and BD-LoRA's blocks are not the plain factors this concatenates (PEFT refuses both too).
+        if (configs.Any(c => c.KasaConfig is not null || c.UseBdlora is not null))
+            throw new NotSupportedException("AddWeightedAdapter: KaSA (kasa_config) and BD-LoRA (use_bdlora) adapters cannot be combined");
 
         var layers = peft.AdapterLayers().Where(l => adapters.Any(a => l.Layer.AdapterNames.Contains(a))).ToList();
         var factors = new List<(string Path, LoraLayer Layer, Tensor A, Tensor B)>();

@@ -1,14 +1,18 @@
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace Engine.Peft.LowRank;
 
 /// <summary>
-/// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA and
-/// OLoRA initialisations, with Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0).
+/// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
+/// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
+/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
-    Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\""],
+    Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
+        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig
 {
@@ -41,6 +45,29 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>The initialisation of A and B.</summary>
     public LoraInit InitLoraWeights { get; init; } = LoraInit.Default;
 
+    /// <summary>KaSA (Wang et al. 2024): truncate the base's r smallest singular components, ΔW = s B diag(d) A (<see cref="KasaVariant"/>); null for none.</summary>
+    public KasaConfig? KasaConfig { get; init; }
+
+    /// <summary>BD-LoRA: a block-diagonal A or B per target (<see cref="BdLoraVariant"/>); null for none.</summary>
+    [JsonPropertyName("use_bdlora")]
+    public BdLoraConfig? UseBdlora { get; init; }
+
+    /// <summary>PEFT's aLoRA (activated LoRA, needs the invocation offsets of each sequence): not implemented, refused when set.</summary>
+    public JsonNode? AloraInvocationTokens { get; init; }
+
+    /// <summary>PEFT's VeLoRA (compressed activations in the backward pass): not implemented, refused when set.</summary>
+    public JsonNode? VeloraConfig { get; init; }
+
+    /// <summary>PEFT's MonteCLoRA (Monte Carlo sampled adapters): not implemented, refused when set.</summary>
+    public JsonNode? MontecloraConfig { get; init; }
+
+    /// <summary>PEFT's Arrow routing over several LoRA experts: not implemented, refused when set.</summary>
+    public JsonNode? ArrowConfig { get; init; }
+
+    /// <summary>PEFT's QALoRA (group-pooled input for quantised bases): not implemented, refused when true.</summary>
+    [JsonPropertyName("use_qalora")]
+    public bool UseQalora { get; init; }
+
     /// <summary>Which biases train: only "none" is implemented.</summary>
     public string Bias { get; init; } = "none";
 
@@ -68,7 +95,24 @@ public sealed record LoraConfig : PeftConfig
         if (Bias != "none") throw new NotSupportedException($"LoraConfig: bias '{Bias}' is not implemented; only 'none' (base biases stay frozen)");
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
+        foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
+            ("monteclora_config", IsSet(MontecloraConfig)), ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
+            if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
+        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
+            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
+        var variants = LoraVariants.Requested(this);
+        // PEFT's resolve_lora_variant knows each variant alone, not combinations.
+        if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
+        UseBdlora?.Validate();
+        if (KasaConfig is { } k)
+        {
+            RequireFiniteInFloat32("kasa_config.beta", k.Beta);
+            RequireFiniteInFloat32("kasa_config.gamma", k.Gamma);
+        }
     }
+
+    // PEFT tests these fields for truth: null and an empty list ask for nothing.
+    static bool IsSet(JsonNode? node) => node is not null and not JsonArray { Count: 0 } && !(node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Null);
 
     /// <inheritdoc/>
     public override IEnumerable<(string Field, string Pattern)> Patterns() =>

@@ -20,6 +20,24 @@ public enum LoraInit
 
     /// <summary>A and B both Kaiming-uniform, so the adapter is non-zero from the start (tests). PEFT: <c>false</c>.</summary>
     Random,
+
+    /// <summary>A and B non-zero with B A = 0 (<see cref="LowRankInit.Orthogonal"/>); the base is untouched. PEFT: <c>"orthogonal"</c>.</summary>
+    Orthogonal,
+
+    /// <summary>MiCA: B = the minor left singular vectors of the base weight, frozen; A = 0 (<see cref="MicaVariant"/>). PEFT: <c>"mica"</c>.</summary>
+    Mica,
+
+    /// <summary>PEFT's EVA (data-driven, needs activations): refused by <see cref="LoraConfig.Validate"/>.</summary>
+    Eva,
+
+    /// <summary>PEFT's CorDA (needs covariance statistics of data): refused.</summary>
+    Corda,
+
+    /// <summary>PEFT's LoftQ (quantised base weight): refused.</summary>
+    Loftq,
+
+    /// <summary>PEFT's LoRA-GA (needs gradients of data): refused.</summary>
+    LoraGa,
 }
 
 /// <summary>PEFT's JSON of <see cref="LoraInit"/>: true, false, or a name.</summary>
@@ -28,7 +46,9 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
     protected override string Field => "init_lora_weights";
     protected override LoraInit WhenTrue => LoraInit.Default;
     protected override LoraInit WhenFalse => LoraInit.Random;
-    protected override string Accepted => "true, false, gaussian, pissa, olora";
+    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica";
+
+    protected override string NameOf(LoraInit value) => value == LoraInit.LoraGa ? "lora_ga" : base.NameOf(value);
 
     protected override LoraInit? FromName(string name) => name switch
     {
@@ -36,6 +56,13 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
         // "pissa_niter_N" asks for a randomised SVD; the exact one gives the same subspace.
         _ when name.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa,
         "olora" => LoraInit.Olora,
+        "orthogonal" => LoraInit.Orthogonal,
+        "mica" => LoraInit.Mica,
+        // PEFT's data-driven and quantised initialisations: read, so that validation refuses them by name.
+        "eva" => LoraInit.Eva,
+        _ when name.StartsWith("corda", StringComparison.Ordinal) => LoraInit.Corda,
+        "loftq" => LoraInit.Loftq,
+        "lora_ga" => LoraInit.LoraGa,
         _ => null,
     };
 }

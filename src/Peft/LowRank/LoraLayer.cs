@@ -32,10 +32,16 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     {
         var c = context.ConfigAs<LoraConfig>();
         int r = Rank(c, context.Path);
-        yield return Planned("lora_A", "weight", r, InFeatures);
-        yield return Planned("lora_B", "weight", OutFeatures, r);
-        if (c.UseDora) yield return Planned(DoraVariant.MagnitudeKey, null, OutFeatures);
+        var variant = LoraVariants.For(c, context.Path);
+        var (a, b) = FactorShapes(variant, r);
+        var planned = new List<PlannedTensor> { Planned("lora_A", "weight", a), Planned("lora_B", "weight", b) };
+        if (c.UseDora) planned.Add(Planned(DoraVariant.MagnitudeKey, null, OutFeatures));
+        foreach (var (container, shape) in variant?.ExtraParameters(this, r) ?? []) planned.Add(Planned(container, null, shape));
+        if (c.InitLoraWeights == LoraInit.Orthogonal && r % 2 != 0) throw new ArgumentException($"LoraLayer: orthogonal initialisation needs an even rank, got {r} for '{context.Path.External}'");
+        return planned;
     }
+
+    (int[] A, int[] B) FactorShapes(ILoraVariant? variant, int r) => variant?.FactorShapes(this, r) ?? ([r, InFeatures], [OutFeatures, r]);
 
     static int Rank(LoraConfig c, ModulePath path)
     {
@@ -51,20 +57,31 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         var name = context.Name;
         int r = Rank(c, context.Path);
         double alpha = c.AlphaFor(context.Path);
-        var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.InitLoraWeights, LoraVariants.For(c), null);
+        var variant = LoraVariants.For(c, context.Path);
+        var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.InitLoraWeights, variant, null);
         SetState(name, settings);
         var g = context.Generator;
+        var (shapeA, shapeB) = FactorShapes(variant, r);
 
         AddDropout("lora_dropout", name, c.LoraDropout, g);
         // nn.Linear's Kaiming-uniform (a = sqrt 5) for A, as PEFT's default (Hu et al. 2021, section 4.1: B = 0).
-        var a = AddModule("lora_A", name, new Linear(InFeatures, r, bias: false, g));
-        var b = AddModule("lora_B", name, new Linear(r, OutFeatures, bias: false, g));
+        var a = AddModule("lora_A", name, new Linear(shapeA[1], shapeA[0], bias: false, g));
+        var b = AddModule("lora_B", name, new Linear(shapeB[1], shapeB[0], bias: false, g));
         using (Autograd.Autograd.NoGrad())
         {
             switch (c.InitLoraWeights)
             {
                 case LoraInit.Default: Init.Zeros(b.Weight); break;
                 case LoraInit.Random: break;
+                // MiCA's factors come from its variant's Init.
+                case LoraInit.Mica: break;
+                case LoraInit.Orthogonal:
+                {
+                    var (oa, ob) = LowRankInit.Orthogonal(r, InFeatures, OutFeatures, g);
+                    a.Weight.CopyFrom(oa.To(a.Weight.DType));
+                    b.Weight.CopyFrom(ob.To(b.Weight.DType));
+                    break;
+                }
                 case LoraInit.Gaussian:
                     // PEFT draws A with standard deviation 1 / r.
                     Init.Normal(a.Weight, 0, 1.0 / r, g);
@@ -86,13 +103,16 @@ public sealed class LoraLayer : AdditiveAdapterLayer
                 }
             }
         }
-        settings.Variant?.Init(this, name);
+        settings.Variant?.Init(this, name, g);
     }
 
     /// <summary>Puts back the principal part a PiSSA/OLoRA adapter took out of the base weight (exactly, when nothing else changed it).</summary>
     protected override void OnRemoving(string name)
     {
-        if (Settings(name).Principal is not { } p) return;
+        // A failed add may stop before the settings exist.
+        if (!TryState<LoraAdapterSettings>(name, out var settings)) return;
+        settings.Variant?.OnRemoving(this, name);
+        if (settings.Principal is not { } p) return;
         using var _ = Autograd.Autograd.NoGrad();
         var weight = BaseLayer.Weight;
         bool untouched = weight.Detach().ToDoubleArray().AsSpan().SequenceEqual(p.Residual.ToDoubleArray());
@@ -101,11 +121,11 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     }
 
     /// <summary>s B A [out, in] (Hu et al. 2021, section 4.1).</summary>
-    public override Tensor DeltaWeight(string name) => LoraB(name) % LoraA(name) * Settings(name).Scaling;
+    public override Tensor DeltaWeight(string name) => Settings(name).Variant?.DeltaWeight(this, name) ?? LoraB(name) % LoraA(name) * Settings(name).Scaling;
 
     /// <inheritdoc/>
     protected override Tensor Contribution(string name, Tensor x) =>
-        ModuleOf<Linear>("lora_B", name).Forward(ModuleOf<Linear>("lora_A", name).Forward(x)) * Settings(name).Scaling;
+        Settings(name).Variant?.Contribution(this, name, x) ?? FactorB(name).Forward(FactorA(name).Forward(x)) * Settings(name).Scaling;
 
     /// <inheritdoc/>
     protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
@@ -130,6 +150,9 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     internal Tensor VariantDropout(string name, Tensor x) => Dropout(name, x);
     internal bool VariantDropoutIsIdentity(string name) => DropoutIsIdentity(name);
     internal Tensor VariantContribution(string name, Tensor x) => Contribution(name, x);
+    internal Linear FactorA(string name) => ModuleOf<Linear>("lora_A", name);
+    internal Linear FactorB(string name) => ModuleOf<Linear>("lora_B", name);
+    internal void FreezeFactor(string container, string name) => FreezeTensor(container, name);
 
     /// <summary>Sets A and B of adapter <paramref name="name"/> (loading, weighted combinations).</summary>
     internal void SetFactors(string name, Tensor a, Tensor b)

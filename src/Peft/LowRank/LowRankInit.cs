@@ -29,4 +29,22 @@ public static class LowRankInit
             throw new ArgumentException($"OLoRA: rank {r} exceeds min(out, in) = {q.Size(1)} of weight {Shapes.Format(weight.Shape)}");
         return (rr.Narrow(0, 0, r).Contiguous().To(weight.DType), q.Narrow(1, 0, r).Contiguous().To(weight.DType));
     }
+
+    /// <summary>
+    /// Orthogonal initialisation (PEFT's <c>orthogonal_init</c>, after datta0.github.io/posts/rethink-lora-init): Q from
+    /// the QR of an r x r Gaussian; A = (G1 Q_odd)ᵀ / 10 with G1 [in, r/2] Gaussian and Q_odd the rows 0, 2, 4...;
+    /// B = G2ᵀ Q_even / 10 with G2 [r/2, out] and Q_even the rows 1, 3, 5.... Both are non-zero, yet B A = G2ᵀ Q_even
+    /// Q_oddᵀ G1ᵀ / 100 = 0 because distinct rows of Q are orthogonal: the adapter starts at the base, which stays untouched.
+    /// </summary>
+    public static (Tensor A, Tensor B) Orthogonal(int r, int inFeatures, int outFeatures, Generator generator)
+    {
+        if (r % 2 != 0) throw new ArgumentException($"orthogonal initialisation needs an even rank, got {r}");
+        var (q, _) = Linalg.Qr(Tensor.Randn([r, r], 0, 1, DType.Float64, generator));
+        var rows = q.Reshape(r / 2, 2, r);
+        var odd = rows.Select(1, 0).Contiguous();
+        var even = rows.Select(1, 1).Contiguous();
+        var a = (Tensor.Randn([inFeatures, r / 2], 0, 1, DType.Float64, generator) % odd).T / 10.0;
+        var b = Tensor.Randn([r / 2, outFeatures], 0, 1, DType.Float64, generator).T % even / 10.0;
+        return (a.Contiguous(), b.Contiguous());
+    }
 }

@@ -21,7 +21,11 @@ namespace Engine.Peft.Tests.Laws;
 /// <param name="NonTrivial">A configuration whose adapter changes the model before any scrambling, where the method allows it.</param>
 /// <param name="MovesBaseWeight">The initialisation moves part of the base weight into the adapter (PiSSA, OLoRA):
 /// the base of the adapted model is the residual, and only deleting the adapter gives the original weights back.</param>
-public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false)
+/// <param name="DropsBaseComponents">Adding the adapter removes part of the base weight for good (KaSA truncates its
+/// smallest singular components): a fresh adapter equals the truncated base, not the original, and disabling it gives
+/// the truncated base; only deleting the adapter gives the original weights back.</param>
+public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false,
+    bool DropsBaseComponents = false)
 {
     /// <summary>The registered method.</summary>
     public PeftMethodInfo Method => PeftRegistry.ByPeftType(PeftType);
@@ -40,6 +44,8 @@ public static class LawCases
 
     static LoraConfig Lora => new() { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
 
+    static BdLoraConfig BdLora => new() { TargetModulesBdA = ["qkv", "mlp.fc"], TargetModulesBdB = ["attn.proj", "mlp.proj"], Nblocks = 2 };
+
     static AdaLoraConfig AdaLora => new() { InitR = 4, TargetR = 2, LoraAlpha = 4, TotalStep = 10, Tinit = 1, Tfinal = 2, TargetModules = Linears, Seed = 5 };
 
     /// <summary>Every row. A registered method or variant without one fails <c>EveryRegisteredMethodAndVariant_HasACaseRow</c>.</summary>
@@ -52,6 +58,12 @@ public static class LawCases
         new("rslora", "LORA", "rslora", () => Lora with { UseRsLora = true }, () => Lora with { UseRsLora = true, InitLoraWeights = LoraInit.Random }),
         new("pissa", "LORA", "pissa", () => Lora with { InitLoraWeights = LoraInit.Pissa }, () => Lora with { InitLoraWeights = LoraInit.Pissa }, MovesBaseWeight: true),
         new("olora", "LORA", "olora", () => Lora with { InitLoraWeights = LoraInit.Olora }, () => Lora with { InitLoraWeights = LoraInit.Olora }, MovesBaseWeight: true),
+        new("kasa", "LORA", "kasa", () => Lora with { KasaConfig = new() }, () => Lora with { KasaConfig = new(), InitLoraWeights = LoraInit.Random }, DropsBaseComponents: true),
+        // B is frozen: the scrambling makes A non-zero.
+        new("mica", "LORA", "mica", () => Lora with { InitLoraWeights = LoraInit.Mica }, () => Lora with { InitLoraWeights = LoraInit.Mica }),
+        new("orthogonal", "LORA", "orthogonal", () => Lora with { InitLoraWeights = LoraInit.Orthogonal }, () => Lora with { InitLoraWeights = LoraInit.Orthogonal }),
+        // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
+        new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // lambda starts at zero: the scrambling makes it non-trivial.
         new("adalora", "ADALORA", null, () => AdaLora, () => AdaLora),
         new("vera", "VERA", null, () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3 },
