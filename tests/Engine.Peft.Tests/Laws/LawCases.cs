@@ -1,3 +1,4 @@
+using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
 using Engine.Peft.Lycoris;
@@ -99,6 +100,18 @@ public static class LawCases
             () => new PrefixTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
         new("prefix_projection", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 },
             () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 }),
+        new("hira", "HIRA", null, () => new HiraConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new HiraConfig { R = 2, TargetModules = Linears, InitWeights = HiraInit.Random, Seed = 5 }),
+        new("beft", "BEFT", null, () => new BeftConfig { TargetModules = Linears, Seed = 5 },
+            () => new BeftConfig { TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        // A tenth of each weight trained, with Supra's LoRA (r 2) on top.
+        new("supertuning", "SUPERTUNING", null, () => new SupertuningConfig { Sparsity = 0.9, R = 2, TargetModules = Linears, Seed = 5 },
+            () => new SupertuningConfig { Sparsity = 0.9, R = 2, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        new("supertuning_unsaved", "SUPERTUNING", "supertuning_unsaved", () => new SupertuningConfig { Sparsity = 0.8, SavePrecomputedIndices = false, TargetModules = Linears, Seed = 5 },
+            () => new SupertuningConfig { Sparsity = 0.8, SavePrecomputedIndices = false, TargetModules = Linears, InitWeights = false, Seed = 5 }),
+        // The default paths (A, B, C low-rank, D, E constants) at init; vectors for A, B, D, E when non-trivial.
+        new("glora", "GLORA", null, () => new GloraConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new GloraConfig { R = 2, TargetModules = Linears, ConfigAB = "vector", ConfigDE = "vector", InitWeights = false, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
