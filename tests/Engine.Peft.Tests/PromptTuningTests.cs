@@ -23,7 +23,7 @@ public class PromptTuningTests
     public void DeletingAPromptAdapter_RemovesItsEmbeddingsAndRestoresTheBaseOutput()
     {
         var peft = Peft.Apply(TinyGpt(), new PromptTuningConfig { NumVirtualTokens = 2, Seed = 1 });
-        peft.AddAdapter("lora", new LowRank.LoraConfig { TargetModules = ["qkv"] });
+        peft.AddAdapter("lora", new Engine.Peft.LowRank.LoraConfig { TargetModules = ["qkv"] });
         peft.DeleteAdapter("default");
         Assert.DoesNotContain("default", peft.ModelParts.Keys);
         Assert.DoesNotContain(peft.StateDict().Keys, k => k.Contains("weight") && k.StartsWith("adapter_parts."));
