@@ -48,7 +48,7 @@ public sealed class GloraLayer : AdapterLayer
     /// <summary>ΔW = W0 ⊙ A + B [out, in] (vectors and constants broadcast against W0).</summary>
     public Tensor DeltaWeight(string name)
     {
-        var w0 = _snapshot.Weight(BaseLayer.Weight).Detach();
+        var w0 = _snapshot.Weight(BaseLayer.Weight);
         return (w0 * PathValue("glora_A", name) + PathValue("glora_B", name));
     }
 
@@ -56,8 +56,8 @@ public sealed class GloraLayer : AdapterLayer
     public Tensor? DeltaBias(string name)
     {
         if (_snapshot.Bias(BaseLayer.Bias) is not { } b) return null;
-        var w0 = _snapshot.Weight(BaseLayer.Weight).Detach();
-        return (b.Detach() * PathValue("glora_D", name) + PathValue("glora_E", name) + (w0 % PathValue("glora_C", name)).Reshape(OutFeatures));
+        var w0 = _snapshot.Weight(BaseLayer.Weight);
+        return (b * PathValue("glora_D", name) + PathValue("glora_E", name) + (w0 % PathValue("glora_C", name)).Reshape(OutFeatures));
     }
 
     /// <inheritdoc/>

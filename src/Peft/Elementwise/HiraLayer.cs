@@ -52,7 +52,7 @@ public sealed class HiraLayer : AdditiveAdapterLayer
     }
 
     /// <summary>W0 ⊙ (B A) [out, in], W0 the weight before any merge.</summary>
-    public override Tensor DeltaWeight(string name) => _snapshot.Weight(BaseLayer.Weight).Detach() * (B(name) % A(name));
+    public override Tensor DeltaWeight(string name) => _snapshot.Weight(BaseLayer.Weight) * (B(name) % A(name));
 
     /// <inheritdoc/>
     protected override (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias)
