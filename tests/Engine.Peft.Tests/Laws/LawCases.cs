@@ -4,6 +4,7 @@ using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
+using Engine.Peft.Spectral;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -60,6 +61,16 @@ public static class LawCases
         // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
         new("lokr", "LOKR", null, () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = LokrInit.Random, DecomposeBoth = true, Seed = 5 }),
+        // FourierFT starts random (PEFT's default); scaling 10 keeps ΔW of order one at n = 20.
+        new("fourierft", "FOURIERFT", null, () => new FourierFtConfig { NFrequency = 20, Scaling = 10, TargetModules = Linears, Seed = 5 },
+            () => new FourierFtConfig { NFrequency = 20, Scaling = 10, RandomLocSeed = 3, TargetModules = Linears, Seed = 5 }),
+        // Blocks of 4 divide every width of the law model (16, 32, 48).
+        new("c3a", "C3A", null, () => new C3aConfig { BlockSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new C3aConfig { BlockSize = 4, InitWeights = C3aInit.Gaussian, TargetModules = Linears, Seed = 5 }),
+        new("shira", "SHIRA", null, () => new ShiraConfig { R = 1, RandomSeed = 3, TargetModules = Linears, Seed = 5 },
+            () => new ShiraConfig { R = 1, RandomSeed = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("waveft", "WAVEFT", null, () => new WaveFtConfig { NFrequency = 20, Scaling = 5, TargetModules = Linears, Seed = 5 },
+            () => new WaveFtConfig { NFrequency = 20, Scaling = 5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
