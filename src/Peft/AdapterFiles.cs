@@ -223,11 +223,14 @@ public static class AdapterFiles
     // An index outside its range would read outside a tensor at the first forward: refused at load, with the offender.
     static void CheckIndexBound(PlannedTensor planned, Tensor value, string weightsPath)
     {
-        if (planned.IndexBound is not { } bound || value.Numel == 0) return;
+        if (planned.IndexBound is null && planned.RowIndexBounds is null || value.Numel == 0) return;
         var values = value.To(DType.Int64).ToArray<long>();
-        int bad = Array.FindIndex(values, v => v < 0 || v >= bound);
+        int perRow = planned.RowIndexBounds is null ? 1 : values.Length / value.Size(0);
+        long BoundAt(int i) => planned.RowIndexBounds is { } rows ? rows[i / perRow] : planned.IndexBound!.Value;
+        int bad = Array.FindIndex(values, v => v < 0);
+        if (bad < 0) bad = Enumerable.Range(0, values.Length).FirstOrDefault(i => values[i] >= BoundAt(i), -1);
         if (bad >= 0)
-            throw new InvalidDataException($"AdapterFiles: '{planned.Key}' in '{weightsPath}' holds {values[bad]} at flat position {bad}; its values index a length of {bound} and must lie in [0, {bound})");
+            throw new InvalidDataException($"AdapterFiles: '{planned.Key}' in '{weightsPath}' holds {values[bad]} at flat position {bad}; its values index a length of {BoundAt(bad)} and must lie in [0, {BoundAt(bad)})");
     }
 
     // Pairs every expected tensor with its key in the file (some writers keep ".weight" on the DoRA magnitude's key;

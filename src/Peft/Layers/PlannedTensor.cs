@@ -24,6 +24,13 @@ public sealed record PlannedTensor(string Key, int[] Shape)
     public long? IndexBound { get; init; }
 
     /// <summary>
+    /// For an integer tensor whose rows index different lengths (SHiRA's <c>shira_indices</c> [2, k]: row 0 indexes
+    /// the output features, row 1 the input features): every value of row i must lie in [0, RowIndexBounds[i]),
+    /// checked when a file is loaded, as <see cref="IndexBound"/>. Null: no per-row bounds.
+    /// </summary>
+    public IReadOnlyList<long>? RowIndexBounds { get; init; }
+
+    /// <summary>
     /// PEFT does not always save this tensor (it rebuilds it from the config, e.g. from the base weight's SVD): a file
     /// without it loads, and the adapter keeps the value it built; a file with it must give the planned shape.
     /// </summary>

@@ -6,6 +6,7 @@ using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
 using Engine.Peft.Structured;
+using Engine.Peft.Spectral;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -90,6 +91,16 @@ public static class LawCases
             () => new MissConfig { R = 4, InitWeights = MissInit.Bat, TargetModules = Linears, Seed = 5 }),
         new("miss_mini", "MISS", "miss_mini", () => new MissConfig { R = 3, MiniR = 8, InitWeights = MissInit.Mini, TargetModules = Linears, Seed = 5 },
             () => new MissConfig { R = 3, MiniR = 8, InitWeights = MissInit.Mini, TargetModules = Linears, Seed = 5 }),
+        // FourierFT starts random (PEFT's default); scaling 10 keeps ΔW of order one at n = 20.
+        new("fourierft", "FOURIERFT", null, () => new FourierFtConfig { NFrequency = 20, Scaling = 10, TargetModules = Linears, Seed = 5 },
+            () => new FourierFtConfig { NFrequency = 20, Scaling = 10, RandomLocSeed = 3, TargetModules = Linears, Seed = 5 }),
+        // Blocks of 4 divide every width of the law model (16, 32, 48).
+        new("c3a", "C3A", null, () => new C3aConfig { BlockSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new C3aConfig { BlockSize = 4, InitWeights = C3aInit.Gaussian, TargetModules = Linears, Seed = 5 }),
+        new("shira", "SHIRA", null, () => new ShiraConfig { R = 1, RandomSeed = 3, TargetModules = Linears, Seed = 5 },
+            () => new ShiraConfig { R = 1, RandomSeed = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("waveft", "WAVEFT", null, () => new WaveFtConfig { NFrequency = 20, Scaling = 5, TargetModules = Linears, Seed = 5 },
+            () => new WaveFtConfig { NFrequency = 20, Scaling = 5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
