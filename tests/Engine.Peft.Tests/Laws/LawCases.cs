@@ -4,6 +4,7 @@ using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
+using Engine.Peft.Subspace;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -60,6 +61,14 @@ public static class LawCases
         // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
         new("lokr", "LOKR", null, () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LokrConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = LokrInit.Random, DecomposeBoth = true, Seed = 5 }),
+        // DeFT's non-trivial row uses the QR projector, so the laws cover the differentiable QR (the relu one is in DeftTests).
+        new("deft", "DEFT", null, () => new DeftConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new DeftConfig { R = 2, Alpha = 4, DecompositionMethod = "qr", InitWeights = false, Seed = 5, TargetModules = Linears }),
+        new("peanut", "PEANUT", null, () => new PeanutConfig { R = 2, Depth = 1, TargetModules = Linears, Seed = 5 },
+            () => new PeanutConfig { R = 3, Depth = 2, ActFn = "gelu_new", Scaling = 0.5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // The exact Cayley transform (the differentiable inverse) with a random Q; the Neumann series is in PsoftTests.
+        new("psoft", "PSOFT", null, () => new PsoftConfig { R = 2, PsoftAlpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new PsoftConfig { R = 3, PsoftAlpha = 6, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
