@@ -7,6 +7,7 @@ using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
 using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
+using Engine.Peft.Subspace;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -101,6 +102,14 @@ public static class LawCases
             () => new ShiraConfig { R = 1, RandomSeed = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("waveft", "WAVEFT", null, () => new WaveFtConfig { NFrequency = 20, Scaling = 5, TargetModules = Linears, Seed = 5 },
             () => new WaveFtConfig { NFrequency = 20, Scaling = 5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // DeFT's non-trivial row uses the QR projector, so the laws cover the differentiable QR (the relu one is in DeftTests).
+        new("deft", "DEFT", null, () => new DeftConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new DeftConfig { R = 2, Alpha = 4, DecompositionMethod = "qr", InitWeights = false, Seed = 5, TargetModules = Linears }),
+        new("peanut", "PEANUT", null, () => new PeanutConfig { R = 2, Depth = 1, TargetModules = Linears, Seed = 5 },
+            () => new PeanutConfig { R = 3, Depth = 2, ActFn = "gelu_new", Scaling = 0.5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // The exact Cayley transform (the differentiable inverse) with a random Q; the Neumann series is in PsoftTests.
+        new("psoft", "PSOFT", null, () => new PsoftConfig { R = 2, PsoftAlpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new PsoftConfig { R = 3, PsoftAlpha = 6, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("ia3", "IA3", null, () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], Seed = 5 },
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
