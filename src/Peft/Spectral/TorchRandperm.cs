@@ -3,7 +3,7 @@ namespace Engine.Peft.Spectral;
 /// <summary>
 /// The first entries of PyTorch's CPU <c>torch.randperm(n, generator=torch.Generator().manual_seed(seed))</c>, exactly:
 /// torch shuffles [0, n) with Fisher–Yates, swapping r[i] with r[i + z], z = random() % (n − i), for i = 0..n−2
-/// (<c>randperm_cpu</c>; 64-bit draws once n ≥ 2³² / 20). Entry i is final after step i, so the first k entries need only
+/// (<c>randperm_cpu</c>; current torch switches to 64-bit draws once n ≥ 2³² / 20). Entry i is final after step i, so the first k entries need only
 /// k steps and a map of the swapped slots, not the whole permutation. PEFT draws FourierFT's and WaveFT's spectrum
 /// positions and SHiRA's random mask this way and saves only the seed.
 /// </summary>
