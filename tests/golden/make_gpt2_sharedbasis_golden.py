@@ -61,9 +61,79 @@ def make_randlora(d):
     make_other("gpt2-tiny-randlora", config, tensors, layer, 41, [k for k in tensors if ".randlora_lambda" in k or ".randlora_gamma" in k])
 
 
+def frod_projection(matrices, alpha):
+    """PEFT's _projection_from_weights (float32)."""
+    stacked = torch.cat(matrices, dim=0)
+    if stacked.shape[0] < stacked.shape[1]:
+        return torch.linalg.svd(stacked, full_matrices=True)[2].T
+    q, r = torch.linalg.qr(stacked)
+    dim, start, t = r.shape[1], 0, torch.zeros(r.shape[1], r.shape[1])
+    for m in matrices:
+        ql = q[start:start + m.shape[0]]
+        start += m.shape[0]
+        t += torch.linalg.inv(ql.T @ ql + alpha * torch.eye(dim))
+    t /= len(matrices)
+    return r.T @ torch.linalg.eigh(t)[1]
+
+
+def frod_u_lambda(v, w):
+    """PEFT's _calculate_frod_u_and_lambda: float64 solve, column norms."""
+    bi = torch.linalg.solve(v.double(), w.double().T).T
+    lam = torch.linalg.norm(bi, dim=0)
+    return (bi / lam).float(), lam.float()
+
+
+def make_frod(d):
+    config = common("FROD", target_modules=["c_attn", "mlp.c_proj"], projection_prng_key=0, save_projection=True,
+                    frod_dropout=0.0, bias="none", init_weights=True, sparse_rate=0.01, regularization_alpha=0.001,
+                    progressbar=True, runtime_offload_base_weight=False)
+    from make_gpt2_golden import GPT2LMHeadModel
+    from make_gpt2_lora_golden import HERE, read_safetensors
+    base = GPT2LMHeadModel(CONFIG)
+    base.transformer.load_state_dict(read_safetensors(os.path.join(HERE, "gpt2-tiny", "model.safetensors")))
+    gen = torch.Generator().manual_seed(config["projection_prng_key"])
+    g = torch.Generator().manual_seed(42)
+    tensors, u_of = {}, {}
+    for cat, name in [("attn_c_attn", "attn.c_attn"), ("mlp_c_proj", "mlp.c_proj")]:  # sorted categories
+        weights = [dict(base.transformer.h[i].named_modules())[name].weight.detach().T for i in range(CONFIG["n_layer"])]
+        v = frod_projection(weights, config["regularization_alpha"])
+        n = v.shape[0]
+        rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        pairs = torch.stack([rows.flatten(), cols.flatten()], dim=1)
+        off = pairs[pairs[:, 0] != pairs[:, 1]]
+        nnz = max(1, min(int(n * n * config["sparse_rate"]), off.shape[0]))
+        idx = off[torch.randperm(off.shape[0], generator=gen)[:nnz]].t().contiguous()
+        tensors[f"base_model.frod_V.{cat}"] = v.contiguous()
+        tensors[f"base_model.frod_s_indices.{cat}"] = idx
+        tensors[f"base_model.frod_s_size.{cat}"] = torch.tensor([n, n], dtype=torch.long)
+        for i, w in enumerate(weights):
+            key = f"base_model.model.transformer.h.{i}.{name}"
+            u, lam = frod_u_lambda(v, w)
+            u_of[key] = u
+            # Trained-looking: lambda moved off its initial column norms, S non-zero.
+            tensors[key + ".frod_lambda_l"] = lam * (1 + 0.2 * torch.randn(n, generator=g))
+            tensors[key + ".frod_lambda_s_values"] = 0.3 * torch.randn(nnz, generator=g)
+
+    def layer(path, conv):
+        key = f"base_model.model.{path}"
+        if key + ".frod_lambda_l" not in tensors:
+            return None
+        cat = "attn_c_attn" if path.endswith("attn.c_attn") else "mlp_c_proj"
+
+        def forward(x, conv=conv, key=key, cat=cat):
+            v, idx = tensors[f"base_model.frod_V.{cat}"], tensors[f"base_model.frod_s_indices.{cat}"]
+            n = v.shape[0]
+            s = torch.sparse_coo_tensor(idx, tensors[key + ".frod_lambda_s_values"], (n, n)).to_dense()
+            z = x @ v
+            return (z @ s.T + z * tensors[key + ".frod_lambda_l"]) @ u_of[key].T + conv.bias
+        return forward
+    make_other("gpt2-tiny-frod", config, tensors, layer, 42, [k for k in tensors if ".frod_lambda_" in k])
+
+
 def main():
     d = CONFIG["n_embd"]
     make_randlora(d)
+    make_frod(d)
 
 
 if __name__ == "__main__":

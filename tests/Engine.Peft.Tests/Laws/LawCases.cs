@@ -8,6 +8,7 @@ using Engine.Peft.Scaling;
 using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
 using Engine.Peft.Subspace;
+using Engine.Peft.SharedBasis;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -73,6 +74,8 @@ public static class LawCases
             () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3, DInitial = 0.5 }),
         new("randlora", "RANDLORA", null, () => new RandLoraConfig { R = 3, RandloraAlpha = 6, TargetModules = Linears, ProjectionPrngKey = 3 },
             () => new RandLoraConfig { R = 3, RandloraAlpha = 6, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false, Seed = 5 }),
+        new("frod", "FROD", null, () => new FrodConfig { SparseRate = 0.1, TargetModules = Linears, ProjectionPrngKey = 3 },
+            () => new FrodConfig { SparseRate = 0.1, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false, Seed = 5 }),
         new("loha", "LOHA", null, () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = false, Seed = 5 }),
         // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
