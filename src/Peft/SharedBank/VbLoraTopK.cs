@@ -34,18 +34,21 @@ public static class VbLoraTopK
         var values = logits.Detach().To(Device.Cpu).ToDoubleArray();
         int rows = values.Length / n;
         var picked = new long[rows * k];
-        var order = new int[n];
+        var best = new int[k];
         for (int row = 0; row < rows; row++)
         {
-            for (int j = 0; j < n; j++) order[j] = j;
-            int offset = row * n;
-            // Largest first; equal values by position, so the choice is deterministic.
-            Array.Sort(order, (a, b) =>
+            int offset = row * n, count = 0;
+            // Insertion into the k best so far, largest first; an equal value keeps the earlier position first.
+            for (int j = 0; j < n; j++)
             {
-                int byValue = values[offset + b].CompareTo(values[offset + a]);
-                return byValue != 0 ? byValue : a.CompareTo(b);
-            });
-            for (int j = 0; j < k; j++) picked[row * k + j] = order[j];
+                double v = values[offset + j];
+                if (count == k && !(v > values[offset + best[k - 1]])) continue;
+                int at = Math.Min(count, k - 1);
+                while (at > 0 && v > values[offset + best[at - 1]]) { best[at] = best[at - 1]; at--; }
+                best[at] = j;
+                if (count < k) count++;
+            }
+            for (int j = 0; j < k; j++) picked[row * k + j] = best[j];
         }
         return Tensor.FromArray(picked, [.. logits.Shape[..^1], k]).To(logits.Device);
     }

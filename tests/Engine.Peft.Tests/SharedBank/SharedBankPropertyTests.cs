@@ -64,6 +64,31 @@ public class SharedBankPropertyTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("indices", 7.0)]
+    [InlineData("weights", 0.9)]
+    public void VbLora_TopKFileWithABadIndexOrWeight_IsRefusedNamingTheTensor(string which, double value)
+    {
+        var peft = Peft.Apply(TinyGpt(), new VbLoraConfig { R = 2, NumVectors = 7, VectorLength = 8, Topk = 3, SaveOnlyTopkWeights = true, TargetModules = ["qkv"], Seed = 3 });
+        var folder = TempFolder();
+        try
+        {
+            peft.SavePretrained(folder);
+            var path = Path.Combine(folder, AdapterFiles.WeightsFileName);
+            var tensors = Engine.Nn.Checkpoints.Safetensors.Load(path);
+            var key = tensors.Keys.First(k => k.EndsWith("vblora_logits_B_topk_" + which, StringComparison.Ordinal));
+            // Index 7 of a bank of 7 rows reads outside it; two weights of 0.9 sum past 1.
+            var values = tensors[key].ToDoubleArray();
+            values[0] = value;
+            values[1] = value;
+            tensors[key] = Tensor.FromArray(values, tensors[key].Shape).To(tensors[key].DType);
+            Engine.Nn.Checkpoints.Safetensors.Save(path, tensors);
+            var e = Assert.Throws<InvalidDataException>(() => Peft.FromPretrained(TinyGpt(), folder));
+            Assert.Contains(key, e.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     [Fact]
     public void TinyLora_FactorsAreTheBalancedTruncatedSvd_AndUnitVGivesBPA()
     {
