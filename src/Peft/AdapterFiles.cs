@@ -127,7 +127,8 @@ public static class AdapterFiles
     /// <summary>
     /// Adds adapter <paramref name="name"/> from <paramref name="folder"/> to <paramref name="peft"/>. All or nothing, and
     /// checked before anything is allocated: the adapter is planned from the config and the model
-    /// (<see cref="PeftModel.PlanAdapter"/>) and compared with the weight file's header (every key used, every tensor
+    /// (<see cref="PeftModel.PlanAdapter"/>), put in the file's form where the method's files differ
+    /// (<see cref="IFileFormReader"/>), and compared with the weight file's header (every key used, every tensor
     /// found with its shape); only then are the tensors read, the layers built from the config (so PiSSA/OLoRA move the
     /// same principal part out of the original base weights) and the file's tensors copied in.
     /// </summary>
@@ -158,12 +159,18 @@ public static class AdapterFiles
             // adapter's: set aside here and checked against the model once the adapter is built.
             var embeddingKeys = header.Keys.Where(IsEmbeddingBaseKey).ToList();
             foreach (var key in embeddingKeys) header.Remove(key);
-            var planned = plan.ToDictionary(t => t.Key, StringComparer.Ordinal);
-            var found = Match(plan.Select(t => (t.Key, t.Shape, t.RecomputedIfMissing)), header, weightsPath, config);
+            // A method whose files hold another form (VB-LoRA's top-k) is matched against that form, then converted.
+            var reader = config as IFileFormReader;
+            IReadOnlyList<PlannedTensor> filePlan;
+            try { filePlan = reader?.FileForm(plan, header.Keys.ToHashSet(StringComparer.Ordinal)) ?? plan; }
+            catch (InvalidDataException e) { throw new InvalidDataException($"AdapterFiles: '{weightsPath}': {e.Message}", e); }
+            var planned = filePlan.ToDictionary(t => t.Key, StringComparer.Ordinal);
+            var found = Match(filePlan.Select(t => (t.Key, t.Shape, t.RecomputedIfMissing)), header, weightsPath, config);
             // A float where the plan has integers (or the reverse) would load as garbage: the dtype must match the plan.
             foreach (var (expected, inFile) in found) CheckDType(planned[expected], file.Info(fileKeyOf[inFile]), weightsPath);
             values = found.ToDictionary(f => f.Expected, f => file.Read(fileKeyOf[f.InFile]), StringComparer.Ordinal);
             foreach (var (key, value) in values) CheckIndexBound(planned[key], value, weightsPath);
+            if (reader is not null) values = reader.FromFileForm(values, plan);
             foreach (var key in embeddingKeys) embeddingBases[key] = file.Read(fileKeyOf[key]);
         }
 

@@ -7,8 +7,12 @@ namespace Engine.Peft.RandomBasis;
 /// <code>var peft = Peft.Apply(gpt, new VeraConfig { R = 64, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("VERA", Layer = typeof(VeraLayer), ModelPart = typeof(VeraProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
-public sealed record VeraConfig : PeftConfig
+public sealed record VeraConfig : PeftConfig, IRandomProjectionConfig
 {
+    string IRandomProjectionConfig.ProjectionPrefix => "vera";
+    int IRandomProjectionConfig.ProjectionRowsA => R;
+    int IRandomProjectionConfig.ProjectionColumnsB => R;
+
     /// <summary>Rank r of the shared random matrices.</summary>
     public int R { get; init; } = 256;
 

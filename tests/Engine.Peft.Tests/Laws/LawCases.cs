@@ -9,6 +9,7 @@ using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
 using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
+using Engine.Peft.SharedBank;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -117,6 +118,15 @@ public static class LawCases
             () => new Ia3Config { TargetModules = ["qkv", "mlp.proj"], FeedforwardModules = ["mlp.proj"], InitIa3Weights = false, Seed = 5 }),
         new("bottleneck", "BOTTLENECK", null, () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
             () => new BottleneckConfig { BottleneckSize = 4, TargetModules = ["attn.proj", "mlp.proj"], InitStd = 0.3, ModulesToSave = ["ln1", "ln2"], Seed = 5 }),
+        // Widths 16, 32 and 48 are multiples of the vector length 8; the adapter changes the model from the start.
+        new("vblora", "VBLORA", null, () => new VbLoraConfig { R = 2, NumVectors = 6, VectorLength = 8, TargetModules = Linears, Seed = 5 },
+            () => new VbLoraConfig { R = 2, NumVectors = 6, VectorLength = 8, Topk = 3, InitLogitsStd = 1, TargetModules = Linears, Seed = 5 }),
+        new("tinylora", "TINYLORA", null, () => new TinyLoraConfig { R = 2, U = 3, TargetModules = Linears, Seed = 5 },
+            () => new TinyLoraConfig { R = 3, U = 3, WeightTying = 0.5, InitWeights = TinyLoraInit.Uniform, InitVBound = 0.5, TargetModules = Linears, Seed = 5 }),
+        new("pvera", "PVERA", null, () => new PveraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3 },
+            () => new PveraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false }),
+        new("unilora", "UNILORA", null, () => new UniLoraConfig { R = 2, ThetaDLength = 20, TargetModules = Linears, Seed = 5 },
+            () => new UniLoraConfig { R = 2, ThetaDLength = 20, InitThetaDBound = 0.5, TargetModules = Linears, Seed = 5 }),
         new("prompt", "PROMPT_TUNING", null, () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 },
             () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
         new("prefix", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, InitWeights = "zero", Seed = 5 },
