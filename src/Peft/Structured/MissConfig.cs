@@ -8,7 +8,7 @@ namespace Engine.Peft.Structured;
 /// mini_r 1). Folders of the former peft_type BONE (keys <c>bone_block</c>) load as MiSS and save as MISS.
 /// <code>var peft = Peft.Apply(gpt, new MissConfig { R = 8, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("MISS", Layer = typeof(MissLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2,
+[PeftMethod("MISS", Layer = typeof(MissLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-3,
     FormerPeftType = "BONE", FormerKeyFragment = ".bone_", KeyFragment = ".miss_",
     Variants = ["miss_bat: init_weights=bat", "miss_mini: init_weights=mini, mini_r=8"])]
 public sealed record MissConfig : PeftConfig
