@@ -9,7 +9,7 @@ namespace Engine.Peft.Elementwise;
 /// (r 8, A and B "lora", C "lora", D and E "constant").
 /// <code>var peft = Peft.Apply(gpt, new GloraConfig { R = 4, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("GLORA", Layer = typeof(GloraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("GLORA", Layer = typeof(GloraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record GloraConfig : PeftConfig
 {
     static readonly string[] AbKinds = ["lora", "vector", "constant", "none"], CKinds = ["lora", "vector", "none"], DeKinds = ["vector", "constant", "none"];

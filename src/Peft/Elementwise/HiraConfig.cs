@@ -6,7 +6,7 @@ namespace Engine.Peft.Elementwise;
 /// the update far above r. PEFT's field names and defaults (r 32).
 /// <code>var peft = Peft.Apply(gpt, new HiraConfig { R = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("HIRA", Layer = typeof(HiraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
+[PeftMethod("HIRA", Layer = typeof(HiraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record HiraConfig : PeftConfig
 {
     /// <summary>Rank r of B A.</summary>

@@ -6,7 +6,7 @@ namespace Engine.Peft.Elementwise;
 /// sparsity)) entries of largest |W0| (smallest with select_top = false). PEFT's field names and defaults.
 /// <code>var peft = Peft.Apply(gpt, new SupertuningConfig { Sparsity = 0.95, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("SUPERTUNING", Layer = typeof(SupertuningLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2,
+[PeftMethod("SUPERTUNING", Layer = typeof(SupertuningLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1,
     Variants = ["supertuning_unsaved: save_precomputed_indices=false"])]
 public sealed record SupertuningConfig : PeftConfig
 {
