@@ -7,7 +7,7 @@ namespace Engine.Peft.Subspace;
 /// PaRa (<c>para</c>) keeps only the removal. PEFT's field names and defaults (r 8, relu, alpha none: s = 1).
 /// <code>var peft = Peft.Apply(gpt, new DeftConfig { R = 8, DecompositionMethod = "qr", TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("DEFT", Layer = typeof(DeftLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("DEFT", Layer = typeof(DeftLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record DeftConfig : PeftConfig
 {
     /// <summary>Rank r of P and R (capped at the layer's output width, as PEFT).</summary>

@@ -6,7 +6,7 @@ namespace Engine.Peft.Subspace;
 /// add the matching encoder's input back). PEFT's field names and defaults (r 32, depth 0, relu, scaling 1).
 /// <code>var peft = Peft.Apply(gpt, new PeanutConfig { R = 8, Depth = 1, ActFn = "gelu_new", TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("PEANUT", Layer = typeof(PeanutLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
+[PeftMethod("PEANUT", Layer = typeof(PeanutLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
 public sealed record PeanutConfig : PeftConfig
 {
     /// <summary>Width r of the network (A maps the weight's out columns to r).</summary>
