@@ -6,7 +6,7 @@ namespace Engine.Peft.SharedBasis;
 /// PEFT's field names and defaults (sparse_rate 0.01, regularization_alpha 1e-3).
 /// <code>var peft = Peft.Apply(gpt, new FrodConfig { TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("FROD", Layer = typeof(FrodLayer), ModelPart = typeof(FrodProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
+[PeftMethod("FROD", Layer = typeof(FrodLayer), ModelPart = typeof(FrodProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record FrodConfig : PeftConfig
 {
     /// <summary>Seed of the sparse positions of S (PEFT's <c>projection_prng_key</c>; the engine's generator, not torch's).</summary>
