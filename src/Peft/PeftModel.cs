@@ -141,7 +141,7 @@ public class PeftModel : Module, ITrainingHooks
                     replaced = module;
                 }
                 added.Add((path.Engine, layer, replaced));
-                layer.AddAdapter(new AdapterContext(name, config, path, this, part));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile));
             }
             // modules_to_save: each adapter trains its own copy, so the original module never changes (as PEFT).
             foreach (var (path, module, parent, member) in FindModulesToSave(config))
@@ -155,7 +155,7 @@ public class PeftModel : Module, ITrainingHooks
                     replaced = module;
                 }
                 added.Add((path.Engine, layer, replaced));
-                layer.AddAdapter(new AdapterContext(name, config, path, this, part));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile));
             }
             _configs[name] = config;
             _order.Add(name);

@@ -6,8 +6,9 @@ namespace Engine.Peft;
 /// </summary>
 public sealed class AdapterContext
 {
-    internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part)
+    internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part, bool fromFile = false)
     {
+        FromFile = fromFile;
         Name = name;
         Config = config;
         Path = path;
@@ -35,6 +36,12 @@ public sealed class AdapterContext
 
     /// <summary>The adapter's model part (shared tensors...), or null when the method has none.</summary>
     public AdapterModelPart? ModelPart { get; }
+
+    /// <summary>
+    /// True when a file's tensors will replace the initial ones (<see cref="AdapterFiles.Load"/>): a method may then
+    /// build placeholders for what it could not create on its own (SHiRA's custom mask, read from the file's indices).
+    /// </summary>
+    public bool FromFile { get; }
 
     /// <summary>The generator of this module's random initialisation.</summary>
     public Generator Generator { get; }

@@ -50,7 +50,7 @@ public sealed class ShiraLayer : AdditiveAdapterLayer
     {
         var c = context.ConfigAs<ShiraConfig>();
         int k = Count(context);
-        var flat = Mask(c, k, context.Path);
+        var flat = Mask(c, k, context.Path, context.FromFile);
         var indices = new int[2 * k];
         for (int i = 0; i < k; i++)
         {
@@ -64,9 +64,11 @@ public sealed class ShiraLayer : AdditiveAdapterLayer
     }
 
     // The mask's flat positions in ascending (row-major) order, as torch.where(mask) lists them. A custom mask_type
-    // without mask_fn starts from the random mask: a loaded file replaces the indices with its own.
-    long[] Mask(ShiraConfig c, int k, ModulePath path)
+    // without mask_fn can only come from a file, whose indices replace the placeholder drawn here.
+    long[] Mask(ShiraConfig c, int k, ModulePath path, bool fromFile)
     {
+        if (c.MaskFn is null && c.MaskType != "random" && !fromFile)
+            throw new ArgumentException($"ShiraLayer: mask_type '{c.MaskType}' at '{path.External}' needs ShiraConfig.MaskFn to create an adapter (PEFT's mask_fn); only \"random\" is built in, and a file's indices load without it");
         if (c.MaskFn is { } fn)
         {
             var mask = fn(BaseLayer, c.R);

@@ -69,6 +69,10 @@ public class ShiraTests
         Assert.All(Enumerable.Range(0, 11), i => Assert.True(Math.Abs(idx[i] - idx[11 + i]) <= 1));
         var e = Assert.Throws<ArgumentException>(() => Shira(6, 5, new ShiraConfig { R = 1, MaskType = "none", MaskFn = (l, r) => new bool[30] }));
         Assert.Contains("mask_fn", e.Message);
+        // A custom mask type without the function cannot be drawn: refused by name rather than replaced by the random mask.
+        var missing = Assert.Throws<ArgumentException>(() => Shira(6, 5, new ShiraConfig { R = 1, MaskType = "band" }));
+        Assert.Contains("mask_type 'band'", missing.Message);
+        Assert.Contains("MaskFn", missing.Message);
     }
 
     [Fact]
