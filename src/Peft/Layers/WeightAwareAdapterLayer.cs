@@ -9,7 +9,7 @@ namespace Engine.Peft;
 /// </summary>
 public abstract class WeightAwareAdapterLayer : AdditiveAdapterLayer
 {
-    Tensor? _unmerged;
+    readonly PreMergeSnapshot _snapshot = new();
 
     /// <summary>Wraps <paramref name="baseLayer"/>.</summary>
     protected WeightAwareAdapterLayer(Linear baseLayer) : base(baseLayer) { }
@@ -18,7 +18,7 @@ public abstract class WeightAwareAdapterLayer : AdditiveAdapterLayer
     /// W0 [out, in]: the base weight itself while nothing is merged (so a trainable base gets ΔW's part of the
     /// gradient, as in PEFT), else the copy taken at the first merge.
     /// </summary>
-    public Tensor UnmergedWeight => _unmerged?.To(BaseLayer.Weight.Device) ?? BaseLayer.Weight;
+    public Tensor UnmergedWeight => _snapshot.Weight(BaseLayer.Weight);
 
     /// <summary>The change of the weight adapter <paramref name="name"/> makes to <paramref name="baseWeight"/> [out, in].</summary>
     public abstract Tensor DeltaFor(string name, Tensor baseWeight);
@@ -29,16 +29,11 @@ public abstract class WeightAwareAdapterLayer : AdditiveAdapterLayer
     /// <inheritdoc/>
     protected override (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias)
     {
-        _unmerged ??= weight.Clone();
+        _snapshot.BeforeMerge(MergedAdapters.Count == 0, weight, bias);
         return (weight + DeltaWeight(name).Detach(), bias);
     }
 
     /// <inheritdoc/>
-    protected override (Tensor Weight, Tensor? Bias) UnmergeWeights(string name, Tensor weight, Tensor? bias)
-    {
-        if (MergedAdapters.Count > 1) return (weight - DeltaWeight(name).Detach(), bias);
-        var original = UnmergedWeight.Detach();
-        _unmerged = null;
-        return (original, bias);
-    }
+    protected override (Tensor Weight, Tensor? Bias) UnmergeWeights(string name, Tensor weight, Tensor? bias) =>
+        _snapshot.Unmerge(MergedAdapters.Count == 1, () => (weight - DeltaWeight(name).Detach(), bias));
 }

@@ -1,8 +1,9 @@
-namespace Engine.Peft.Elementwise;
+namespace Engine.Peft;
 
 /// <summary>
 /// The base weight and bias as they were before a layer's first merge, for methods whose update reads the original
-/// weight (HiRA's W0 ⊙ BA, GLoRA's W0 ⊙ A and W0 C): every merged adapter's update is computed from this copy, as the
+/// weight (HiRA's W0 ⊙ BA, GLoRA's W0 ⊙ A and W0 C, and <see cref="WeightAwareAdapterLayer"/>'s ΔW = f(W0): DeFT,
+/// PEANuT): every merged adapter's update is computed from this copy, as the
 /// unmerged forward computes it from W0, and unmerging the last merged adapter puts the copy back bit for bit. PEFT's
 /// HiRA keeps the same copy (<c>_base_weight_before_merge</c>); its GLoRA instead solves W0 = (W − ΣB) / (1 + ΣA),
 /// which divides by zero where ΣA = −1 and rounds, so the engine uses the copy for both.
