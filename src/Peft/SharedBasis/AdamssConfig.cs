@@ -7,7 +7,7 @@ namespace Engine.Peft.SharedBasis;
 /// <c>adamss_assignment</c> (see docs/adapters.md), and PEFT's own files are refused for lacking it.
 /// <code>var peft = Peft.Apply(gpt, new AdamssConfig { R = 16, NumSubspaces = 4, TargetModules = ["c_attn"] });</code>
 /// </summary>
-[PeftMethod("ADAMSS", Layer = typeof(AdamssLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("ADAMSS", Layer = typeof(AdamssLayer), ModelPart = typeof(AdamssAllocation), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record AdamssConfig : PeftConfig
 {
     /// <summary>Rank R of the SVD of [W | b] (clamped to the matrix's smaller side).</summary>
@@ -22,7 +22,7 @@ public sealed record AdamssConfig : PeftConfig
     /// <summary>"orthogonal": B_i = 0 (the model starts at the base); null: B_i ~ N(0, 0.01²).</summary>
     public string? InitWeights { get; init; } = "orthogonal";
 
-    /// <summary>Adaptive subspace allocation (ASA): not implemented; true is refused.</summary>
+    /// <summary>Adaptive subspace allocation (ASA, <see cref="AdamssAllocation"/>): freeze the least important subspaces during training.</summary>
     public bool UseAsa { get; init; }
 
     /// <summary>ASA's final number of trainable subspaces (only with use_asa).</summary>
@@ -66,8 +66,12 @@ public sealed record AdamssConfig : PeftConfig
         if (SubspaceRank < 1) throw new ArgumentException($"AdamssConfig: subspace_rank must be at least 1, got {SubspaceRank}");
         if (InitWeights is not (null or "orthogonal")) throw new ArgumentException($"AdamssConfig: init_weights must be 'orthogonal' or null, got '{InitWeights}'");
         RequireFiniteInFloat32("svd_threshold", SvdThreshold);
-        if (UseAsa)
-            throw new NotSupportedException("AdamssConfig: use_asa (adaptive subspace allocation, PEFT's update_and_allocate schedule) is not implemented; set use_asa = false");
+        if (MaskInterval < 1) throw new ArgumentException($"AdamssConfig: mask_interval must be at least 1, got {MaskInterval}");
+        if (AsaTargetSubspaces < 0) throw new ArgumentException($"AdamssConfig: asa_target_subspaces must be at least 0, got {AsaTargetSubspaces}");
+        if (FinalWarmup < InitWarmup) throw new ArgumentException($"AdamssConfig: final_warmup ({FinalWarmup}) must not be below init_warmup ({InitWarmup})");
+        if (!(AsaImportanceBeta >= 0 && AsaImportanceBeta < 1)) throw new ArgumentException($"AdamssConfig: asa_importance_beta must be in [0, 1), got {AsaImportanceBeta}");
+        if (!(AsaUncertaintyBeta >= 0 && AsaUncertaintyBeta < 1)) throw new ArgumentException($"AdamssConfig: asa_uncertainty_beta must be in [0, 1), got {AsaUncertaintyBeta}");
+        RequireFiniteInFloat32("asa_schedule_exponent", AsaScheduleExponent);
     }
 
     /// <summary>The zoo's AdaMSS: SVD rank 4·size, 4 subspaces of rank size / 4 (rank 8: R = 32, r_i = 2).</summary>

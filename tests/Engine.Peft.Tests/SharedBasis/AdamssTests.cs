@@ -198,10 +198,64 @@ public class AdamssTests
     }
 
     [Fact]
-    public void UseAsa_IsRefusedByName()
+    public void AsaSchedule_FallsCubicallyFromAllSubspacesToTheTarget()
     {
-        var e = Assert.Throws<NotSupportedException>(() => Peft.Apply(TinyGpt(), new AdamssConfig { UseAsa = true, TargetModules = ["qkv"] }));
-        Assert.Contains("use_asa", e.Message);
+        var c = new AdamssConfig { UseAsa = true, AsaTargetSubspaces = 10, InitWarmup = 50, FinalWarmup = 1050 };
+        Assert.Null(AdamssAllocation.Target(49, c, 90));
+        Assert.Equal(90, AdamssAllocation.Target(50, c, 90));
+        Assert.Equal(20, AdamssAllocation.Target(550, c, 90));  // 10 + 80 · 0.5³
+        Assert.Equal(10, AdamssAllocation.Target(1050, c, 90));
+        Assert.Equal(10, AdamssAllocation.Target(5000, c, 90));
+    }
+
+    [Fact]
+    public void Asa_KeepsTheSubspacesScoringAboveTheTargetThBest_AndFreezesTheRest()
+    {
+        var model = TinyGpt(layers: 2);
+        model.To(DType.Float64);
+        // 2 layers × 3 subspaces; at step 2 of [0, 4]: target = ⌊2 + (6 − 2)(1 − 2/4)³⌋ = 2, so the two best stay
+        // candidates and, the comparison being strict as in PEFT, only the best keeps training.
+        var peft = Peft.Apply(model, new AdamssConfig
+        {
+            R = 5, NumSubspaces = 3, SubspaceRank = 2, TargetModules = ["qkv"], RandomSeed = 7,
+            UseAsa = true, AsaTargetSubspaces = 2, InitWarmup = 0, FinalWarmup = 4, MaskInterval = 2,
+        });
+        ulong seed = 90;
+        foreach (var p in peft.TrainableParameters()) Scramble(p, seed++, 0.3);
+        var layers = new[] { Layer(peft, "blocks.0.attn.qkv"), Layer(peft, "blocks.1.attn.qkv") };
+        // Gradient g = s on every entry: the score is (1 − β)² s² (mean p_A² + mean p_B²) after one update.
+        var scale = new Dictionary<(int, int), double> { [(0, 0)] = 1, [(0, 1)] = 2, [(0, 2)] = 1, [(1, 0)] = 50, [(1, 1)] = 1, [(1, 2)] = 30 };
+        var expected = new Dictionary<(int, int), double>();
+        foreach (var ((l, i), sc) in scale)
+        {
+            double score = 0;
+            foreach (var p in new[] { layers[l].A("default", i), layers[l].B("default", i) })
+            {
+                p.Grad = Tensor.Full(p.Shape, sc, DType.Float64);
+                var v = p.ToDoubleArray();
+                score += v.Average(x => 0.15 * 0.15 * sc * sc * x * x);
+            }
+            expected[(l, i)] = score;
+        }
+        peft.OnStep(2);
+        var best = expected.MaxBy(e => e.Value).Key;
+        foreach (var (l, i) in scale.Keys)
+            foreach (var p in new[] { layers[l].A("default", i), layers[l].B("default", i) })
+            {
+                Assert.Equal((l, i) == best, p.RequiresGrad);
+                Assert.Equal((l, i) == best, p.Grad is not null);
+            }
+        Assert.Equal(2, ((AdamssAllocation)peft.ModelPart("default")!).LastTarget);
+    }
+
+    [Fact]
+    public void Asa_DoesNothingWithoutUseAsa()
+    {
+        var peft = Adapted(scramble: true);
+        foreach (var p in peft.TrainableParameters().ToList()) p.Grad = p.ZerosLike() + 1;
+        int before = peft.TrainableParameters().Count();
+        peft.OnStep(100);
+        Assert.Equal(before, peft.TrainableParameters().Count());
     }
 
     [Fact]
