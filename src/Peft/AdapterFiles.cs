@@ -142,12 +142,10 @@ public static class AdapterFiles
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
         Dictionary<string, Tensor> values;
+        Dictionary<string, int[]> fileShapes;
         var embeddingBases = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         using (var file = Safetensors.Open(weightsPath))
         {
-            IReadOnlyList<PlannedTensor> plan;
-            try { plan = peft.PlanAdapter(name, config); }
-            catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
             // A renamed method reads its former keys (Bone's .bone_block) under the current ones (.miss_block).
             var method = PeftRegistry.ByConfigType(config.GetType());
             var fileKeyOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -155,6 +153,11 @@ public static class AdapterFiles
                 if (!fileKeyOf.TryAdd(method.CurrentKey(n), n))
                     throw new InvalidDataException($"AdapterFiles: '{weightsPath}' has both '{fileKeyOf[method.CurrentKey(n)]}' and '{n}', the same {config.PeftType} tensor under its former and current name");
             var header = fileKeyOf.ToDictionary(k => k.Key, k => file.Info(k.Value).Shape.ToArray(), StringComparer.Ordinal);
+            fileShapes = header;
+            // The plan sees the file's shapes: a method whose per-layer sizes only the file records (AdaMSS) reads them.
+            IReadOnlyList<PlannedTensor> plan;
+            try { plan = peft.PlanAdapter(name, config, fromFile: true, fileShapes); }
+            catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
             // An adapted embedding layer's base weight (PEFT's lm_head.base_layer.weight) is the model's, not the
             // adapter's: set aside here and checked against the model once the adapter is built.
             var embeddingKeys = header.Keys.Where(IsEmbeddingBaseKey).ToList();
@@ -176,7 +179,7 @@ public static class AdapterFiles
 
         // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.
         var requiresGrad = peft.Parameters().Where(p => p.RequiresGrad).ToHashSet(ReferenceEqualityComparer.Instance);
-        try { peft.AddAdapter(name, config, fromFile: true); }
+        try { peft.AddAdapter(name, config, fromFile: true, fileShapes); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
         try
         {

@@ -86,7 +86,12 @@ public class PeftModel : Module, ITrainingHooks
     /// </summary>
     /// <exception cref="ArgumentException">As <see cref="AddAdapter(string, PeftConfig)"/>.</exception>
     /// <exception cref="NotSupportedException">As <see cref="AddAdapter(string, PeftConfig)"/>.</exception>
-    public IReadOnlyList<PlannedTensor> PlanAdapter(string name, PeftConfig config, bool fromFile = true)
+    /// <param name="name">The adapter's name.</param>
+    /// <param name="config">Its configuration.</param>
+    /// <param name="fromFile">True when a file's tensors will replace the initial ones.</param>
+    /// <param name="fileShapes">The shapes in the file being loaded by full key (<see cref="AdapterContext.FileShapes"/>), for
+    /// methods whose per-layer sizes only the file records; null when no file is loaded.</param>
+    public IReadOnlyList<PlannedTensor> PlanAdapter(string name, PeftConfig config, bool fromFile = true, IReadOnlyDictionary<string, int[]>? fileShapes = null)
     {
         var (method, targets) = CheckAdd(name, config);
         var plan = new List<PlannedTensor>();
@@ -94,7 +99,7 @@ public class PeftModel : Module, ITrainingHooks
         foreach (var (path, module, _, _) in targets)
         {
             var layer = module as AdapterLayer ?? method.CreateLayer(module);
-            plan.AddRange(layer.PlanAdapter(new AdapterContext(name, config, path, this, null)).Select(t => t with { Key = FileKey(path, t.Key) }));
+            plan.AddRange(layer.PlanAdapter(new AdapterContext(name, config, path, this, null, fromFile, fileShapes)).Select(t => t with { Key = FileKey(path, t.Key) }));
         }
         foreach (var (path, module, _, _) in FindModulesToSave(config))
         {
@@ -119,7 +124,7 @@ public class PeftModel : Module, ITrainingHooks
     }
 
     /// <summary>As <see cref="AddAdapter(string, PeftConfig)"/>; <paramref name="fromFile"/> when a file's tensors will replace the initial ones.</summary>
-    internal void AddAdapter(string name, PeftConfig config, bool fromFile)
+    internal void AddAdapter(string name, PeftConfig config, bool fromFile, IReadOnlyDictionary<string, int[]>? fileShapes = null)
     {
         var (method, targets) = CheckAdd(name, config);
 
@@ -141,7 +146,7 @@ public class PeftModel : Module, ITrainingHooks
                     replaced = module;
                 }
                 added.Add((path.Engine, layer, replaced));
-                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile, fileShapes));
             }
             // modules_to_save: each adapter trains its own copy, so the original module never changes (as PEFT).
             foreach (var (path, module, parent, member) in FindModulesToSave(config))
@@ -155,7 +160,7 @@ public class PeftModel : Module, ITrainingHooks
                     replaced = module;
                 }
                 added.Add((path.Engine, layer, replaced));
-                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile, fileShapes));
             }
             _configs[name] = config;
             _order.Add(name);

@@ -1,4 +1,4 @@
-"""Writes gpt2-tiny-randlora/ (and gpt2-tiny-frod/): shared-basis adapters for gpt2-tiny in Hugging Face PEFT's file
+"""Writes gpt2-tiny-randlora/ (and gpt2-tiny-frod/, gpt2-tiny-adamss/, gpt2-tiny-adamss-peft/): shared-basis adapters for gpt2-tiny in Hugging Face PEFT's file
 layout, the adapter math written in plain PyTorch (no peft package), with the same golden.safetensors contents as
 make_gpt2_lora_golden.py (logits, loss, grad.<key>, logits_after_step). Run after make_gpt2_golden.py:
     cd tests/golden && /usr/bin/python3 make_gpt2_sharedbasis_golden.py
@@ -13,8 +13,15 @@ FRoD (PEFT's frod/layer.py, model.py): per category (the last two path parts, e.
   [in, in], base_model.frod_s_indices.<cat> [2, nnz] (int64), base_model.frod_s_size.<cat> [2] (int64); per layer
   frod_lambda_l [in], frod_lambda_s_values [nnz]. U is not saved: bi = W V^-T (float64 solve), U = bi / |bi|_col.
   y = ((x V) S^T + (x V) * lambda_l) U^T + b with S the sparse [in, in] matrix.
+AdaMSS (PEFT's adamss/layer.py): per layer adamss_newB [R, in + 1] (the top R right singular vectors of [W | b]),
+  adamss_A.<i> [r_i, R], adamss_B.<i> [|seg_i|, r_i]; with x~ = [x, 1], output row j of cluster i gets
+  (B_i A_i newB x~) at j's place among the cluster's rows (ascending). PEFT does not save the clusters: the engine's
+  files add adamss_assignment [out] (int64, the cluster of each row). gpt2-tiny-adamss/ is such an engine file (a
+  non-contiguous, uneven clustering; trained-looking A and B); gpt2-tiny-adamss-peft/ holds the same tensors without
+  the assignment (PEFT's layout), which the engine refuses naming the field. PEFT itself only adapts nn.Linear with
+  a bias; the GPT-2 Conv1D targets here are the engine's extension (fan_in_fan_out).
 """
-import math, os
+import json, math, os
 import torch
 from make_gpt2_lora_golden import CONFIG, common, make_other
 
@@ -130,10 +137,65 @@ def make_frod(d):
     make_other("gpt2-tiny-frod", config, tensors, layer, 42, [k for k in tensors if ".frod_lambda_" in k])
 
 
+def make_adamss(d):
+    config = common("ADAMSS", target_modules=["c_attn", "mlp.c_proj"], r=8, num_subspaces=3, subspace_rank=2,
+                    init_weights="orthogonal", use_asa=False, asa_target_subspaces=50, init_warmup=50, final_warmup=1000,
+                    mask_interval=100, asa_importance_beta=0.85, asa_uncertainty_beta=0.85, asa_schedule_exponent=3.0,
+                    use_dynamic_rank=False, svd_threshold=0.1, random_seed=0)
+    from make_gpt2_golden import GPT2LMHeadModel, write_safetensors
+    from make_gpt2_lora_golden import HERE, read_safetensors
+    base = GPT2LMHeadModel(CONFIG)
+    base.transformer.load_state_dict(read_safetensors(os.path.join(HERE, "gpt2-tiny", "model.safetensors")))
+    g = torch.Generator().manual_seed(43)
+    r, k, rank = config["r"], config["num_subspaces"], config["subspace_rank"]
+    tensors = {}
+    for i in range(CONFIG["n_layer"]):
+        for name in ["attn.c_attn", "mlp.c_proj"]:
+            conv = dict(base.transformer.h[i].named_modules())[name]
+            x_aug = torch.cat([conv.weight.detach().T, conv.bias.detach()[:, None]], dim=1)  # [out, in + 1]
+            out = x_aug.shape[0]
+            key = f"base_model.model.transformer.h.{i}.{name}"
+            tensors[key + ".adamss_newB"] = torch.linalg.svd(x_aug, full_matrices=False)[2][:r].contiguous()
+            # Uneven clusters scattered over the rows (sizes 1/2, 1/3, 1/6 of the rows, in a random order).
+            labels = torch.cat([torch.full((out // 2,), 0), torch.full((out // 3,), 1), torch.full((out - out // 2 - out // 3,), 2)])
+            labels = labels[torch.randperm(out, generator=g)]
+            tensors[key + ".adamss_assignment"] = labels.long()
+            for c in range(k):
+                n = int((labels == c).sum())
+                ri = min(n, rank)
+                tensors[key + f".adamss_A.{c}"] = torch.linalg.qr(torch.randn(r, ri, generator=g))[0].T.contiguous() + 0.1 * torch.randn(ri, r, generator=g)
+                tensors[key + f".adamss_B.{c}"] = 0.3 * torch.randn(n, ri, generator=g)
+
+    def layer(path, conv):
+        key = f"base_model.model.{path}"
+        if key + ".adamss_newB" not in tensors:
+            return None
+
+        def forward(x, conv=conv, key=key):
+            labels = tensors[key + ".adamss_assignment"]
+            xt = torch.cat([x, torch.ones(*x.shape[:-1], 1)], dim=-1)
+            projected = xt @ tensors[key + ".adamss_newB"].T  # [..., R]
+            chunks = [projected @ tensors[key + f".adamss_A.{c}"].T @ tensors[key + f".adamss_B.{c}"].T for c in range(k)]
+            scatter = torch.cat([torch.where(labels == c)[0] for c in range(k)])
+            delta = torch.zeros(*x.shape[:-1], labels.shape[0]).index_copy(-1, scatter, torch.cat(chunks, dim=-1))
+            return x @ conv.weight + conv.bias + delta
+        return forward
+    # PEFT's layout: the same adapter without the engine's assignment (refused at load, naming adamss_assignment).
+    out = os.path.join(HERE, "gpt2-tiny-adamss-peft")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    write_safetensors(os.path.join(out, "adapter_model.safetensors"),
+                      {k_: v.detach() for k_, v in tensors.items() if not k_.endswith(".adamss_assignment")})
+
+    make_other("gpt2-tiny-adamss", config, tensors, layer, 43, [k_ for k_ in tensors if ".adamss_A." in k_ or ".adamss_B." in k_])
+
+
 def main():
     d = CONFIG["n_embd"]
     make_randlora(d)
     make_frod(d)
+    make_adamss(d)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ namespace Engine.Peft;
 /// </summary>
 public sealed class AdapterContext
 {
-    internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part, bool fromFile = false)
+    internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part,
+        bool fromFile = false, IReadOnlyDictionary<string, int[]>? fileShapes = null)
     {
         FromFile = fromFile;
+        FileShapes = fileShapes;
         Name = name;
         Config = config;
         Path = path;
@@ -42,6 +44,18 @@ public sealed class AdapterContext
     /// build placeholders for what it could not create on its own (SHiRA's custom mask, read from the file's indices).
     /// </summary>
     public bool FromFile { get; }
+
+    /// <summary>
+    /// The shapes of the adapter file's tensors by full file key, while the adapter is planned or built for loading
+    /// a file (<see cref="AdapterFiles.Load"/>); null otherwise. For methods whose sizes depend on something the file
+    /// does not record in its config (AdaMSS's per-layer cluster sizes): the layer reads them with <see cref="FileShape"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, int[]>? FileShapes { get; }
+
+    /// <summary>The shape of this module's tensor <paramref name="suffix"/> (<c>adamss_B.0</c>) in the file being loaded,
+    /// or null when no file is being loaded or the file lacks it.</summary>
+    public int[]? FileShape(string suffix) =>
+        FileShapes is { } shapes && shapes.TryGetValue(AdapterFiles.KeyPrefix + Path.External + "." + suffix, out var shape) ? shape : null;
 
     /// <summary>The generator of this module's random initialisation.</summary>
     public Generator Generator { get; }

@@ -77,6 +77,9 @@ public static class LawCases
             () => new RandLoraConfig { R = 3, RandloraAlpha = 6, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false, Seed = 5 }),
         new("frod", "FROD", null, () => new FrodConfig { SparseRate = 0.1, TargetModules = Linears, ProjectionPrngKey = 3 },
             () => new FrodConfig { SparseRate = 0.1, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false, Seed = 5 }),
+        // Clusters of uneven sizes with rank-2 updates; init_weights = null starts B at N(0, 0.01²).
+        new("adamss", "ADAMSS", null, () => new AdamssConfig { R = 6, NumSubspaces = 3, SubspaceRank = 2, TargetModules = Linears, RandomSeed = 3 },
+            () => new AdamssConfig { R = 6, NumSubspaces = 3, SubspaceRank = 2, TargetModules = Linears, RandomSeed = 3, InitWeights = null, Seed = 5 }),
         new("loha", "LOHA", null, () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LohaConfig { R = 2, Alpha = 4, TargetModules = Linears, InitWeights = false, Seed = 5 }),
         // Rank 2 is below half of every factor of the law model's widths: W2 (and with decompose_both W1) is a product.
