@@ -24,24 +24,15 @@ public sealed class FourierFtLayer : AdditiveAdapterLayer
     /// <inheritdoc/>
     public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context)
     {
-        int n = context.ConfigAs<FourierFtConfig>().NFrequencyFor(context.Path);
-        CheckCount(n, context.Path);
+        int n = context.ConfigAs<FourierFtConfig>().CoefficientsFor(context.Path, OutFeatures, InFeatures);
         return [Planned("fourierft_spectrum", null, n)];
-    }
-
-    void CheckCount(int n, ModulePath path)
-    {
-        long cells = (long)OutFeatures * InFeatures;
-        if (n < 1 || n > cells)
-            throw new ArgumentException($"FourierFtLayer: n_frequency must be in [1, in·out = {cells}] at '{path.External}', got {n}");
     }
 
     /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<FourierFtConfig>();
-        int n = c.NFrequencyFor(context.Path);
-        CheckCount(n, context.Path);
+        int n = c.CoefficientsFor(context.Path, OutFeatures, InFeatures);
         SetState(context.Name, new Settings(SparseSpectrumPositions.Draw(OutFeatures, InFeatures, n, c.RandomLocSeed), c.Scaling));
         var dtype = BaseLayer.Weight.DType;
         AddParameter("fourierft_spectrum", context.Name, c.InitWeights ? Tensor.Zeros([n], dtype) : Tensor.Randn([n], 0, 1, dtype, context.Generator));

@@ -31,6 +31,20 @@ public abstract record SparseSpectrumConfig : PeftConfig
     /// <summary>The n_frequency of the module at <paramref name="path"/> (<see cref="NFrequencyPattern"/> first).</summary>
     public int NFrequencyFor(ModulePath path) => TargetMatcher.FindPattern(NFrequencyPattern, path) ?? NFrequency;
 
+    /// <summary>
+    /// <see cref="NFrequencyFor"/> for a layer of <paramref name="outFeatures"/> × <paramref name="inFeatures"/>, which
+    /// holds at most in·out coefficients (checked when the layer is planned, so a file's config is refused before
+    /// anything is allocated).
+    /// </summary>
+    public int CoefficientsFor(ModulePath path, int outFeatures, int inFeatures)
+    {
+        int n = NFrequencyFor(path);
+        long cells = (long)outFeatures * inFeatures;
+        if (n < 1 || n > cells)
+            throw new ArgumentException($"{GetType().Name}: n_frequency must be in [1, in·out = {cells}] at '{path.External}', got {n}");
+        return n;
+    }
+
     /// <inheritdoc/>
     public override void Validate()
     {

@@ -21,24 +21,15 @@ public sealed class WaveFtLayer : AdditiveAdapterLayer
     /// <inheritdoc/>
     public override IEnumerable<PlannedTensor> PlanAdapter(AdapterContext context)
     {
-        int n = context.ConfigAs<WaveFtConfig>().NFrequencyFor(context.Path);
-        CheckCount(n, context.Path);
+        int n = context.ConfigAs<WaveFtConfig>().CoefficientsFor(context.Path, OutFeatures, InFeatures);
         return [Planned("waveft_spectrum", null, n)];
-    }
-
-    void CheckCount(int n, ModulePath path)
-    {
-        long cells = (long)OutFeatures * InFeatures;
-        if (n < 1 || n > cells)
-            throw new ArgumentException($"WaveFtLayer: n_frequency must be in [1, in·out = {cells}] at '{path.External}', got {n}");
     }
 
     /// <inheritdoc/>
     protected override void CreateAdapter(AdapterContext context)
     {
         var c = context.ConfigAs<WaveFtConfig>();
-        int n = c.NFrequencyFor(context.Path);
-        CheckCount(n, context.Path);
+        int n = c.CoefficientsFor(context.Path, OutFeatures, InFeatures);
         var flat = SparseSpectrumPositions.Draw(OutFeatures, InFeatures, n, c.RandomLocSeed);
         // db1 reduces nothing: the grid is [out, in] rounded up to even sides, coefficients at offset 0.
         int rows = c.UseIdwt ? OutFeatures + OutFeatures % 2 : OutFeatures;
