@@ -7,6 +7,22 @@ namespace Engine.Peft.Tests;
 /// <summary>Naive references, seeded inputs and small models shared by the adapter tests (closeness assertions: tests/Shared/Approx.cs).</summary>
 static class TestSupport
 {
+    /// <summary>
+    /// A layer of type <typeparamref name="T"/> around a seeded Linear [out, in] with adapters <paramref name="names"/>
+    /// ("a" when none are given) added and active, in Float64 and evaluation mode: the standalone layer the method
+    /// families' property tests start from.
+    /// </summary>
+    public static T StandaloneLayer<T>(Func<Linear, T> create, int inF, int outF, PeftConfig config, ulong seed = 3, bool bias = true, params string[] names) where T : AdapterLayer
+    {
+        var layer = create(new Linear(inF, outF, bias, generator: new Generator(seed)));
+        if (names.Length == 0) names = ["a"];
+        foreach (var name in names) layer.AddAdapter(AdapterContext.Standalone(name, config));
+        layer.SetActive(names);
+        layer.To(DType.Float64);
+        layer.Eval();
+        return layer;
+    }
+
     public static Tensor Randn(ulong seed, params int[] shape) => Tensor.Randn(shape, generator: new Generator(seed));
     public static Tensor Randn64(ulong seed, params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Generator(seed));
 

@@ -1,3 +1,4 @@
+using static Engine.Peft.Tests.TestSupport;
 using Engine.Peft.Lycoris;
 
 namespace Engine.Peft.Tests.Lycoris;
@@ -6,15 +7,8 @@ namespace Engine.Peft.Tests.Lycoris;
 static class LycorisTestSupport
 {
     /// <summary>A layer of type <typeparamref name="T"/> around a seeded Linear [out, in] with adapter "a" active, in Float64.</summary>
-    public static T Layer<T>(Func<Linear, T> create, int inF, int outF, LycorisConfig config) where T : LycorisLayer
-    {
-        var layer = create(new Linear(inF, outF, generator: new Generator(3)));
-        layer.AddAdapter(AdapterContext.Standalone("a", config));
-        layer.SetActive(["a"]);
-        layer.To(DType.Float64);
-        layer.Eval();
-        return layer;
-    }
+    public static T Layer<T>(Func<Linear, T> create, int inF, int outF, LycorisConfig config) where T : LycorisLayer =>
+        StandaloneLayer(create, inF, outF, config);
 
     /// <summary>The rank of a row-major [rows, cols] matrix by Gaussian elimination with partial pivoting (pivots below tol · max |m| count as zero).</summary>
     public static int Rank(double[] m, int rows, int cols, double tol = 1e-9)

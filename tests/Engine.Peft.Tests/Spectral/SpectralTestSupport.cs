@@ -1,3 +1,4 @@
+using static Engine.Peft.Tests.TestSupport;
 namespace Engine.Peft.Tests.Spectral;
 
 /// <summary>Standalone spectral layers in Float64 and helpers the spectral tests share.</summary>
@@ -7,12 +8,7 @@ static class SpectralTestSupport
     public static T Layer<T>(Func<Linear, T> create, int inF, int outF, PeftConfig config) where T : AdapterLayer
     {
         config.ValidateAll();
-        var layer = create(new Linear(inF, outF, generator: new Generator(3)));
-        layer.AddAdapter(AdapterContext.Standalone("a", config));
-        layer.SetActive(["a"]);
-        layer.To(DType.Float64);
-        layer.Eval();
-        return layer;
+        return StandaloneLayer(create, inF, outF, config);
     }
 
     /// <summary>Sets a parameter's values, outside autograd.</summary>

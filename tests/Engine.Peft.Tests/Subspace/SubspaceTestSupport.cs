@@ -1,18 +1,12 @@
+using static Engine.Peft.Tests.TestSupport;
 namespace Engine.Peft.Tests.Subspace;
 
 /// <summary>Standalone subspace-family layers in Float64 and plain-array matrix helpers for independent references.</summary>
 static class SubspaceTestSupport
 {
     /// <summary>A layer around a seeded Linear [out, in] with adapter "a" active, in Float64 and evaluation mode.</summary>
-    public static T Layer<T>(Func<Linear, T> create, int inF, int outF, PeftConfig config) where T : AdapterLayer
-    {
-        var layer = create(new Linear(inF, outF, generator: new Generator(3)));
-        layer.AddAdapter(AdapterContext.Standalone("a", config));
-        layer.SetActive(["a"]);
-        layer.To(DType.Float64);
-        layer.Eval();
-        return layer;
-    }
+    public static T Layer<T>(Func<Linear, T> create, int inF, int outF, PeftConfig config) where T : AdapterLayer =>
+        StandaloneLayer(create, inF, outF, config);
 
     /// <summary>Row-major [rows, cols] matrix product of a [rows, k] and b [k, cols] by loops.</summary>
     public static double[] Mul(double[] a, double[] b, int rows, int k, int cols)
