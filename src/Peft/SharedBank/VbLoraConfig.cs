@@ -83,8 +83,9 @@ public sealed record VbLoraConfig : PeftConfig, IFileFormReader
     }
 
     /// <summary>
-    /// The zoo's VB-LoRA: rank = size, vectors of length 64 (every width of the zoo's model is a multiple), a bank of
-    /// 4 x size vectors (32 at size 8: the logits, N per sub-vector, are most of VB-LoRA's parameters), top-2.
+    /// The zoo's VB-LoRA: rank = size, vectors of length 4 x size (32 at size 8; scaled with the size, as C3A's blocks,
+    /// so that the small models of the tests, widths of 16, divide too), a bank of 4 x size vectors (the logits, N per
+    /// sub-vector, are most of VB-LoRA's parameters), top-2.
     /// </summary>
-    public static VbLoraConfig Preset(AdapterPreset p) => new() { R = p.Size, NumVectors = 4 * p.Size, VectorLength = 64, TargetModules = p.Linears, Seed = p.Seed };
+    public static VbLoraConfig Preset(AdapterPreset p) => new() { R = p.Size, NumVectors = 4 * p.Size, VectorLength = 4 * p.Size, TargetModules = p.Linears, Seed = p.Seed };
 }
