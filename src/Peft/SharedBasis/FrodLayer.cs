@@ -1,3 +1,4 @@
+using Engine.Peft.Spectral;
 namespace Engine.Peft.SharedBasis;
 
 /// <summary>
@@ -16,6 +17,7 @@ public sealed class FrodLayer : AdditiveAdapterLayer
         public string Category { get; } = category;
         public Tensor W0 { get; } = w0;  // float64
         public Tensor? U { get; set; }   // float64, built on first use when the adapter came from a file
+        public Tensor? Flat { get; set; }  // S's positions as row · in + col (Int64), built on first use
     }
 
     readonly Dictionary<string, State> _states = new();
@@ -101,22 +103,25 @@ public sealed class FrodLayer : AdditiveAdapterLayer
         return r.Device == BaseWeight.Device ? r : r.To(BaseWeight.Device);
     }
 
-    /// <summary>S [in, in] from the category's positions and this adapter's values (rows and columns as one-hot products).</summary>
+    /// <summary>
+    /// S [in, in]: this adapter's values at the category's positions, scattered (differentiable in the values) into
+    /// flat positions row · in + col; a dense one-hot product would take nnz · in memory (gigabytes at in = 1536).
+    /// </summary>
     public Tensor SparseS(string name)
     {
         var s = _states[name];
-        var idx = s.Part.Indices(s.Category).Contiguous().ToDoubleArray();
-        int nnz = SValues(name).Size(0), n = InFeatures;
-        var rows = new double[nnz * n];
-        var cols = new double[nnz * n];
-        for (int k = 0; k < nnz; k++)
+        var values = SValues(name);
+        int n = InFeatures;
+        if (s.Flat is null)
         {
-            rows[k * n + (int)idx[k]] = 1;
-            cols[k * n + (int)idx[nnz + k]] = 1;
+            var idx = s.Part.Indices(s.Category).To(DType.Int64).Contiguous().ToArray<long>();
+            int nnz = idx.Length / 2;
+            var flat = new long[nnz];
+            for (int k = 0; k < nnz; k++) flat[k] = idx[k] * n + idx[nnz + k];
+            s.Flat = Tensor.FromArray(flat, [nnz]);
         }
-        var p = Like(Tensor.FromArray(rows, [nnz, n]));
-        var q = Like(Tensor.FromArray(cols, [nnz, n]));
-        return p.T.MatMul(SValues(name).Unsqueeze(1) * q);
+        var positions = s.Flat.Device == values.Device ? s.Flat : s.Flat.To(values.Device);
+        return SparseSpectrumPositions.Scatter(values, positions, n, n);
     }
 
     /// <summary>U (S + diag λ) Vᵀ − W0 [out, in].</summary>
