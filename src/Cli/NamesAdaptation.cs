@@ -47,7 +47,7 @@ static class NamesAdaptation
         var (gpt, tokenizer, _) = NamesModelFile.Load(checkpointPath);
         model = gpt;
         var names = EmbeddedData.Load(data);
-        PeftModel<Gpt>? peft = config is null ? null : PeftApi.Apply(gpt, config);
+        PeftModel<Gpt>? peft = config is null ? null : PeftApi.Apply(gpt, config, calibration: CalibrationFor(config, gpt, names, tokenizer, data, batch, seed));
         // Virtual tokens take positions: the real context shrinks by their number.
         int context = gpt.Config.ContextLength - (peft?.ActiveInputAdapter?.VirtualTokens ?? 0);
         if (context < 2) throw new ArgumentException($"{peft!.ActiveInputAdapter!.VirtualTokens} virtual tokens leave no room in the model's context of {gpt.Config.ContextLength}");
@@ -75,6 +75,20 @@ static class NamesAdaptation
         var r = new Result(method, lr, count.Trainable, count.Total, before, after, result.Elapsed.TotalMilliseconds / steps, result.TokensPerSecond, peak);
         log.WriteLine(FormattableString.Invariant($"step time: {r.MsPerStep:F1} ms ({r.TokensPerSecond:F0} tokens/s); peak memory (working set): {peak:F0} MiB"));
         return r;
+    }
+
+    /// <summary>
+    /// For data-driven initialisations (EVA, CorDA, LoRA-GA: <see cref="ICalibratedConfig"/>): 8 training batches of the
+    /// job's size, drawn by their own generator so that the training batches stay those every other method sees.
+    /// </summary>
+    static CalibrationData? CalibrationFor(PeftConfig config, Gpt gpt, IReadOnlyList<string> names, CharTokenizer tokenizer, string data, int batch, ulong seed)
+    {
+        if (config is not ICalibratedConfig { CalibrationNeed: not null }) return null;
+        int context = gpt.Config.ContextLength;
+        var corpus = NamesData.Corpus(names, tokenizer, seed, data, context, $"the model's context of {context} tokens");
+        var generator = new Generator(seed + 2);
+        var batches = Enumerable.Range(0, 8).Select(_ => corpus.Batch(batch, context, generator)).ToArray();
+        return new CalibrationData(batches.Length, i => Losses.CrossEntropy(gpt.Forward(batches[i].Item1), batches[i].Item2));
     }
 
     static double ValidationLoss(Module trained, Func<Tensor, Tensor> forward, NamesCorpus corpus, int context)

@@ -10,10 +10,13 @@ public static class Peft
     /// Attaches adapter <paramref name="adapterName"/> described by <paramref name="config"/> to <paramref name="model"/>
     /// (changed in place), freezes everything else and returns the adapted model.
     /// </summary>
-    public static PeftModel<T> Apply<T>(T model, PeftConfig config, string adapterName = "default", IExternalModuleNames? naming = null) where T : Module
+    /// <remarks>Initialisations that run the model on data first (EVA, CorDA, LoRA-GA: <see cref="ICalibratedConfig"/>)
+    /// take it as <paramref name="calibration"/>; other methods ignore it.</remarks>
+    public static PeftModel<T> Apply<T>(T model, PeftConfig config, string adapterName = "default", IExternalModuleNames? naming = null,
+        CalibrationData? calibration = null) where T : Module
     {
         var peft = new PeftModel<T>(model, naming);
-        peft.AddAdapter(adapterName, config);
+        peft.AddAdapter(adapterName, config, calibration);
         return peft;
     }
 

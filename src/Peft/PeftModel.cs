@@ -80,6 +80,15 @@ public class PeftModel : Module, ITrainingHooks
     public void AddAdapter(string name, PeftConfig config) => AddAdapter(name, config, fromFile: false);
 
     /// <summary>
+    /// As <see cref="AddAdapter(string, PeftConfig)"/>, for a configuration whose initialisation runs the model on data
+    /// first (<see cref="ICalibratedConfig"/>: EVA, CorDA, LoRA-GA): <paramref name="calibration"/> is run before any
+    /// target is wrapped. Configurations that need no data ignore it.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="AddAdapter(string, PeftConfig)"/>, or the configuration needs data and <paramref name="calibration"/> is null.</exception>
+    /// <exception cref="NotSupportedException">As <see cref="AddAdapter(string, PeftConfig)"/>.</exception>
+    public void AddAdapter(string name, PeftConfig config, CalibrationData? calibration) => AddAdapter(name, config, fromFile: false, calibration: calibration);
+
+    /// <summary>
     /// The tensors <see cref="AddAdapter(string, PeftConfig)"/> would create for adapter <paramref name="name"/>, under
     /// their file keys (<see cref="NamedAdapterTensors"/>) with their shapes, computed from the configuration and the
     /// model without allocating or attaching anything: what a file must hold, checked before loading it.
@@ -91,9 +100,13 @@ public class PeftModel : Module, ITrainingHooks
     /// <param name="fromFile">True when a file's tensors will replace the initial ones.</param>
     /// <param name="fileShapes">The shapes in the file being loaded by full key (<see cref="AdapterContext.FileShapes"/>), for
     /// methods whose per-layer sizes only the file records; null when no file is loaded.</param>
-    public IReadOnlyList<PlannedTensor> PlanAdapter(string name, PeftConfig config, bool fromFile = true, IReadOnlyDictionary<string, int[]>? fileShapes = null)
+    /// <param name="calibration">For a fresh adapter whose initialisation runs on data (<see cref="ICalibratedConfig"/>):
+    /// the data, run here (the model is unchanged afterwards) because it may decide the shapes (EVA's ranks).</param>
+    public IReadOnlyList<PlannedTensor> PlanAdapter(string name, PeftConfig config, bool fromFile = true, IReadOnlyDictionary<string, int[]>? fileShapes = null,
+        CalibrationData? calibration = null)
     {
         var (method, targets) = CheckAdd(name, config);
+        (config, _) = Calibrated(name, config, fromFile, targets, calibration);
         var plan = new List<PlannedTensor>();
         // A plain module is wrapped by a throwaway layer that is never attached (wrapping does not change the module).
         foreach (var (path, module, _, _) in targets)
@@ -124,9 +137,10 @@ public class PeftModel : Module, ITrainingHooks
     }
 
     /// <summary>As <see cref="AddAdapter(string, PeftConfig)"/>; <paramref name="fromFile"/> when a file's tensors will replace the initial ones.</summary>
-    internal void AddAdapter(string name, PeftConfig config, bool fromFile, IReadOnlyDictionary<string, int[]>? fileShapes = null)
+    internal void AddAdapter(string name, PeftConfig config, bool fromFile, IReadOnlyDictionary<string, int[]>? fileShapes = null, CalibrationData? calibration = null)
     {
         var (method, targets) = CheckAdd(name, config);
+        (config, var calibrated) = Calibrated(name, config, fromFile, targets, calibration);
 
         var part = method.CreateModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile));
         var added = new List<(string Path, AdapterLayer Layer, Module? Replaced)>();
@@ -146,7 +160,7 @@ public class PeftModel : Module, ITrainingHooks
                     replaced = module;
                 }
                 added.Add((path.Engine, layer, replaced));
-                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile, fileShapes));
+                layer.AddAdapter(new AdapterContext(name, config, path, this, part, fromFile, fileShapes, calibrated?.GetValueOrDefault(path.Engine)));
             }
             // modules_to_save: each adapter trains its own copy, so the original module never changes (as PEFT).
             foreach (var (path, module, parent, member) in FindModulesToSave(config))
@@ -183,6 +197,20 @@ public class PeftModel : Module, ITrainingHooks
             throw;
         }
         ApplyActive();
+    }
+
+    // A fresh adapter of a calibrated configuration runs the data once, before any target is wrapped; a file holds the
+    // initialised tensors and needs none.
+    (PeftConfig Config, IReadOnlyDictionary<string, object>? PerTarget) Calibrated(string name, PeftConfig config, bool fromFile,
+        List<(ModulePath Path, Module Module, Module Parent, string Member)> targets, CalibrationData? calibration)
+    {
+        if (fromFile || config is not ICalibratedConfig { CalibrationNeed: { } need } calibrated) return (config, null);
+        if (calibration is null)
+            throw new ArgumentException($"PeftModel.AddAdapter: adapter '{name}' has {need}, which initialises from data: pass a CalibrationData to Peft.Apply or AddAdapter");
+        calibration.Validate($"PeftModel.AddAdapter ('{name}', {need})");
+        var result = calibrated.Calibrate(new CalibrationContext(this, name, targets.Select(t => (t.Path, t.Module)).ToList(), calibration));
+        result.Config.ValidateAll();
+        return (result.Config, result.PerTarget);
     }
 
     // Every module of the model outside adapter layers (nothing inside one — its base layer, its own sub-modules — can
@@ -446,6 +474,9 @@ public class PeftModel : Module, ITrainingHooks
         if (_active.Count == 0) _active = [name];
         ApplyActive();
     }
+
+    /// <summary>Puts <paramref name="module"/> where the module at engine path <paramref name="path"/> is (temporary swaps: <see cref="LayerInputRecorder"/>).</summary>
+    internal void SwapModule(string path, Module module) => Replace(path, module);
 
     void Replace(string path, Module module)
     {

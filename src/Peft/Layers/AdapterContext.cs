@@ -7,8 +7,9 @@ namespace Engine.Peft;
 public sealed class AdapterContext
 {
     internal AdapterContext(string name, PeftConfig config, ModulePath path, PeftModel? model, AdapterModelPart? part,
-        bool fromFile = false, IReadOnlyDictionary<string, int[]>? fileShapes = null)
+        bool fromFile = false, IReadOnlyDictionary<string, int[]>? fileShapes = null, object? calibration = null)
     {
+        Calibration = calibration;
         FromFile = fromFile;
         FileShapes = fileShapes;
         Name = name;
@@ -56,6 +57,16 @@ public sealed class AdapterContext
     /// or null when no file is being loaded or the file lacks it.</summary>
     public int[]? FileShape(string suffix) =>
         FileShapes is { } shapes && shapes.TryGetValue(AdapterFiles.KeyPrefix + Path.External + "." + suffix, out var shape) ? shape : null;
+
+    /// <summary>
+    /// This module's share of what a calibrated initialisation found (<see cref="ICalibratedConfig"/>: input statistics,
+    /// gradients), or null when the configuration needs no data or a file is being loaded.
+    /// </summary>
+    public object? Calibration { get; }
+
+    /// <summary>The calibration share as the method's type.</summary>
+    public T CalibrationAs<T>() where T : class => Calibration as T
+        ?? throw new InvalidOperationException($"adapter '{Name}' at '{Path.External}': expected calibration data of type {typeof(T).Name}, got {Calibration?.GetType().Name ?? "none"}");
 
     /// <summary>The generator of this module's random initialisation.</summary>
     public Generator Generator { get; }

@@ -15,7 +15,7 @@ public class ForwardLaws
     {
         var c = Get(name);
         var model = (Gpt)Base().To(DType.Float64);
-        var peft = Peft.Apply(model, c.NonTrivial());
+        var peft = Apply(c, model, c.NonTrivial());
         Scramble(peft);
         var trainable = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
         Assert.All(trainable, p => Assert.Equal(DType.Float64, p.Parameter.DType));
@@ -32,7 +32,7 @@ public class ForwardLaws
     {
         var c = Get(name);
         var expected = Outputs(Base());
-        var peft = Peft.Apply(Base(), c.AtInit());
+        var peft = Apply(c, Base(), c.AtInit());
         if (c.DropsBaseComponents)
         {
             // The truncated base differs from the original; the fresh adapter adds nothing to it.

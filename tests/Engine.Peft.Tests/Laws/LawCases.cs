@@ -29,8 +29,10 @@ namespace Engine.Peft.Tests.Laws;
 /// <param name="DropsBaseComponents">Adding the adapter removes part of the base weight for good (KaSA truncates its
 /// smallest singular components): a fresh adapter equals the truncated base, not the original, and disabling it gives
 /// the truncated base; only deleting the adapter gives the original weights back.</param>
+/// <param name="Calibrated">The initialisation runs the model on data (<see cref="ICalibratedConfig"/>: EVA, CorDA,
+/// LoRA-GA): every law adds the adapter with <see cref="LawCases.Calibration"/> of its model.</param>
 public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false,
-    bool DropsBaseComponents = false)
+    bool DropsBaseComponents = false, bool Calibrated = false)
 {
     /// <summary>The registered method.</summary>
     public PeftMethodInfo Method => PeftRegistry.ByPeftType(PeftType);
@@ -196,10 +198,23 @@ public static class LawCases
             t.CopyFrom(t.Detach() + Tensor.Randn(t.Shape, 0, std, t.DType, new Generator(seed * 1000 + k++)));
     }
 
+    /// <summary>
+    /// The data of a calibrated row (<see cref="LawCase.Calibrated"/>) on <paramref name="model"/>, or null for other rows:
+    /// two batches of the law ids, with the mean squared logit as the loss (any smooth function of the outputs serves).
+    /// </summary>
+    public static CalibrationData? Calibration(LawCase c, Gpt model) => c.Calibrated
+        ? new CalibrationData(2, i => { var y = model.Forward(i == 0 ? Ids() : Ids().Flip(1)); return (y * y).Mean(); })
+        : null;
+
+    /// <summary>Adds the row's <paramref name="config"/> to <paramref name="model"/> as a new adapted model, with calibration data where the row needs it.</summary>
+    public static PeftModel<Gpt> Apply(LawCase c, Gpt model, PeftConfig config, string adapterName = "default") =>
+        Peft.Apply(model, config, adapterName, calibration: Calibration(c, model));
+
     /// <summary>The row's non-trivial adapter on <paramref name="model"/> (a fresh law model by default), scrambled.</summary>
     public static PeftModel<Gpt> NonTrivial(LawCase c, Gpt? model = null, string adapterName = "default", ulong seed = 11)
     {
-        var peft = Peft.Apply(model ?? Base(), c.NonTrivial(), adapterName);
+        model ??= Base();
+        var peft = Apply(c, model, c.NonTrivial(), adapterName);
         Scramble(peft, seed);
         return peft;
     }

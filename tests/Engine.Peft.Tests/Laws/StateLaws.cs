@@ -34,9 +34,10 @@ public class StateLaws
         {
             var state = Bits(peft);
             var config = c.NonTrivial();
-            var plan = peft.PlanAdapter("second", config, fromFile: false);
+            var calibration = Calibration(c, peft.Model);
+            var plan = peft.PlanAdapter("second", config, fromFile: false, calibration: calibration);
             AssertBitIdentical(state, Bits(peft), $"{name}: state after planning");
-            peft.AddAdapter("second", config);
+            peft.AddAdapter("second", config, calibration);
             var built = peft.NamedAdapterTensors("second").ToDictionary(t => t.Key, t => t.Tensor.Shape);
             Assert.Equal(built.Keys.Order(StringComparer.Ordinal), plan.Select(t => t.Key).Order(StringComparer.Ordinal));
             foreach (var t in plan) Assert.True(built[t.Key].SequenceEqual(t.Shape), $"{name}: {t.Key} planned {string.Join(",", t.Shape)}, built {string.Join(",", built[t.Key])}");

@@ -1,0 +1,16 @@
+namespace Engine.Peft;
+
+/// <summary>
+/// A configuration whose initialisation needs the model run on data (<see cref="CalibrationData"/>): PEFT's EVA,
+/// CorDA and LoRA-GA. <see cref="PeftModel.AddAdapter(string, PeftConfig, CalibrationData?)"/> calls
+/// <see cref="Calibrate"/> once, before any target is wrapped, and hands each layer its share. Loading a file needs no
+/// data: the file holds the initialised tensors.
+/// </summary>
+public interface ICalibratedConfig
+{
+    /// <summary>What needs data (PEFT's field and value, for messages), or null when this configuration needs none.</summary>
+    string? CalibrationNeed { get; }
+
+    /// <summary>Runs the data through the model and returns the configuration to attach and each target's share.</summary>
+    CalibrationResult Calibrate(CalibrationContext context);
+}
