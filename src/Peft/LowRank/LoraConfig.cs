@@ -14,7 +14,7 @@ namespace Engine.Peft.LowRank;
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
     ZooLearningRate = 1e-2)]
-public sealed record LoraConfig : PeftConfig
+public sealed record LoraConfig : PeftConfig, ICalibratedConfig
 {
     /// <summary>Rank r of the update B A.</summary>
     public int R { get; init; } = 8;
@@ -117,6 +117,24 @@ public sealed record LoraConfig : PeftConfig
     /// <inheritdoc/>
     public override IEnumerable<(string Field, string Pattern)> Patterns() =>
         base.Patterns().Concat((RankPattern?.Keys ?? []).Select(k => ("rank_pattern", k))).Concat((AlphaPattern?.Keys ?? []).Select(k => ("alpha_pattern", k)));
+
+    /// <inheritdoc/>
+    string? ICalibratedConfig.CalibrationNeed => InitLoraWeights switch
+    {
+        LoraInit.Eva => "init_lora_weights=\"eva\"",
+        LoraInit.Corda => "init_lora_weights=\"corda\"",
+        LoraInit.LoraGa => "init_lora_weights=\"lora_ga\"",
+        _ => null,
+    };
+
+    /// <inheritdoc/>
+    CalibrationResult ICalibratedConfig.Calibrate(CalibrationContext context) => InitLoraWeights switch
+    {
+        LoraInit.Eva => throw new NotSupportedException("LoraConfig: EVA is not implemented"),
+        LoraInit.Corda => throw new NotSupportedException("LoraConfig: CorDA is not implemented"),
+        LoraInit.LoraGa => throw new NotSupportedException("LoraConfig: LoRA-GA is not implemented"),
+        _ => new CalibrationResult(this, new Dictionary<string, object>()),
+    };
 
     /// <summary>The zoo's and the CLI's LoRA: rank = size, alpha = 2 rank, every block projection.</summary>
     public static LoraConfig Preset(AdapterPreset p) => new() { R = p.Size, LoraAlpha = 2 * p.Size, TargetModules = p.Linears, Seed = p.Seed };
