@@ -181,6 +181,8 @@ public static class AdapterFiles
         var requiresGrad = peft.Parameters().Where(p => p.RequiresGrad).ToHashSet(ReferenceEqualityComparer.Instance);
         try { peft.AddAdapter(name, config, fromFile: true, fileShapes); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
+        // Trained biases (PEFT's bias = "all" / "lora_only") are the base model's own tensors: kept to be put back.
+        var biasesBefore = TrainedBiases.Of(peft, name, config).Select(b => (b.Bias, Value: b.Bias.Detach().Clone())).ToList();
         try
         {
             // The plan and the built adapter agree (a law test keeps them so); checked again as a backstop.
@@ -193,6 +195,8 @@ public static class AdapterFiles
         }
         catch
         {
+            using (Autograd.Autograd.NoGrad())
+                foreach (var (bias, value) in biasesBefore) bias.CopyFrom(value);
             peft.DeleteAdapter(name);
             foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
             throw;

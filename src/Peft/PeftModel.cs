@@ -119,6 +119,9 @@ public class PeftModel : Module, ITrainingHooks
             var layer = module as ModulesToSaveLayer ?? new ModulesToSaveLayer(module);
             plan.AddRange(layer.PlanAdapter(new AdapterContext(name, config, path, this, null)).Select(t => t with { Key = FileKey(path, t.Key) }));
         }
+        // PEFT loads a file's biases with strict=False: a file without one keeps the model's.
+        var targetPaths = targets.Select(t => t.Path.Engine).ToHashSet(StringComparer.Ordinal);
+        plan.AddRange(TrainedBiases.Planned(this, config, targetPaths).Select(b => new PlannedTensor(b.Key, b.Bias.Shape) { RecomputedIfMissing = true }));
         plan.AddRange(config.PlanModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile)));
         return plan;
     }
@@ -140,6 +143,9 @@ public class PeftModel : Module, ITrainingHooks
     internal void AddAdapter(string name, PeftConfig config, bool fromFile, IReadOnlyDictionary<string, int[]>? fileShapes = null, CalibrationData? calibration = null)
     {
         var (method, targets) = CheckAdd(name, config);
+        // PEFT's _check_new_adapter_config: the biases are the base model's, so only one adapter may train them.
+        if (TrainedBiases.Trains(config) && _configs.FirstOrDefault(c => TrainedBiases.Trains(c.Value)) is { Key: { } other })
+            throw new ArgumentException($"PeftModel.AddAdapter: adapter '{other}' already trains biases; only one adapter may have bias other than 'none', so '{name}' must use bias 'none'");
         (config, var calibrated) = Calibrated(name, config, fromFile, targets, calibration);
 
         var part = method.CreateModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile));
@@ -290,6 +296,9 @@ public class PeftModel : Module, ITrainingHooks
             foreach (var name in layer.AdapterNames)
                 foreach (var t in layer.AdapterTensors(name)) t.Tensor.RequiresGrad = t.Trainable && Trains(name);
         foreach (var name in ModelParts.Keys) ModelParts[name].RequiresGrad(Trains(name));
+        // Biases of the base model that an adapter's bias field trains (PEFT's bias = "all" / "lora_only").
+        foreach (var (name, config) in _configs)
+            if (Trains(name)) foreach (var (_, bias) in TrainedBiases.Of(this, name, config)) bias.RequiresGrad = true;
     }
 
     /// <summary>
@@ -441,6 +450,7 @@ public class PeftModel : Module, ITrainingHooks
         }
         if (ModelPart(name) is ISharedTensorOwner owner)
             foreach (var s in owner.SharedTensors()) list.Add(new AdapterTensor(s.Key, s.Tensor, s.Trainable));
+        foreach (var (key, bias) in TrainedBiases.Of(this, name, _configs[name])) list.Add(new AdapterTensor(key, bias, Trainable: true));
         return list;
     }
 

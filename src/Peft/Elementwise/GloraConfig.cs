@@ -10,14 +10,14 @@ namespace Engine.Peft.Elementwise;
 /// <code>var peft = Peft.Apply(gpt, new GloraConfig { R = 4, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("GLORA", Layer = typeof(GloraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
-public sealed record GloraConfig : PeftConfig
+public sealed record GloraConfig : PeftConfig, IBiasConfig
 {
     static readonly string[] AbKinds = ["lora", "vector", "constant", "none"], CKinds = ["lora", "vector", "none"], DeKinds = ["vector", "constant", "none"];
 
     /// <summary>Rank of the "lora" paths.</summary>
     public int R { get; init; } = 8;
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>The form of A (scales W0 elementwise) and B (added to W): "lora", "vector", "constant" or "none".</summary>
@@ -42,7 +42,7 @@ public sealed record GloraConfig : PeftConfig
         if (!AbKinds.Contains(ConfigAB)) throw new ArgumentException($"GloraConfig: config_A_B '{ConfigAB}' is not one of {string.Join(", ", AbKinds)}");
         if (!CKinds.Contains(ConfigC)) throw new ArgumentException($"GloraConfig: config_C '{ConfigC}' is not one of {string.Join(", ", CKinds)}");
         if (!DeKinds.Contains(ConfigDE)) throw new ArgumentException($"GloraConfig: config_D_E '{ConfigDE}' is not one of {string.Join(", ", DeKinds)}");
-        if (Bias != "none") throw new NotSupportedException($"GloraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("GloraConfig", Bias);
     }
 
     /// <summary>The zoo's GLoRA: rank = size, PEFT's default paths, every block projection.</summary>

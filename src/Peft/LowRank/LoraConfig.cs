@@ -14,7 +14,7 @@ namespace Engine.Peft.LowRank;
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
     ZooLearningRate = 1e-2)]
-public sealed record LoraConfig : PeftConfig, ICalibratedConfig
+public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
     /// <summary>Rank r of the update B A.</summary>
     public int R { get; init; } = 8;
@@ -68,7 +68,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
     [JsonPropertyName("use_qalora")]
     public bool UseQalora { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>Per-module ranks: regular expressions matched against the end of the module path.</summary>
@@ -92,7 +92,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
         if (R < 1) throw new ArgumentException($"LoraConfig: r must be positive, got {R}");
         RequireFiniteInFloat32("lora_alpha", LoraAlpha);
         if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"LoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
-        if (Bias != "none") throw new NotSupportedException($"LoraConfig: bias '{Bias}' is not implemented; only 'none' (base biases stay frozen)");
+        TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
         foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),

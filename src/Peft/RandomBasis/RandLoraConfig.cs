@@ -7,7 +7,7 @@ namespace Engine.Peft.RandomBasis;
 /// <code>var peft = Peft.Apply(gpt, new RandLoraConfig { R = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("RANDLORA", Layer = typeof(RandLoraLayer), ModelPart = typeof(RandLoraProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-3)]
-public sealed record RandLoraConfig : PeftConfig
+public sealed record RandLoraConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r of each random basis (the number of bases is ceil(min(in, out) / r), so smaller r trains more).</summary>
     public int R { get; init; } = 32;
@@ -33,7 +33,7 @@ public sealed record RandLoraConfig : PeftConfig
     /// <summary>The scale is randlora_alpha / r (PEFT's default 640 makes it 20).</summary>
     public double RandloraAlpha { get; init; } = 640;
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: lambda = 0 (the adapted model starts at the base) and gamma = 1 / max(gamma's shape); false:
@@ -49,7 +49,7 @@ public sealed record RandLoraConfig : PeftConfig
         if (R < 1) throw new ArgumentException($"RandLoraConfig: r must be positive, got {R}");
         if (!(RandloraDropout >= 0 && RandloraDropout < 1)) throw new ArgumentException($"RandLoraConfig: randlora_dropout must be in [0, 1), got {RandloraDropout}");
         RequireFiniteInFloat32("randlora_alpha", RandloraAlpha);
-        if (Bias != "none") throw new NotSupportedException($"RandLoraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("RandLoraConfig", Bias);
     }
 
     /// <summary>The zoo's RandLoRA: basis rank = size, with PEFT's default scale alpha / r = 20.</summary>

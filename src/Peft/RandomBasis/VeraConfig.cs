@@ -7,7 +7,7 @@ namespace Engine.Peft.RandomBasis;
 /// <code>var peft = Peft.Apply(gpt, new VeraConfig { R = 64, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("VERA", Layer = typeof(VeraLayer), ModelPart = typeof(VeraProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
-public sealed record VeraConfig : PeftConfig, IRandomProjectionConfig
+public sealed record VeraConfig : PeftConfig, IRandomProjectionConfig, IBiasConfig
 {
     string IRandomProjectionConfig.ProjectionPrefix => "vera";
     int IRandomProjectionConfig.ProjectionRowsA => R;
@@ -31,7 +31,7 @@ public sealed record VeraConfig : PeftConfig, IRandomProjectionConfig
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <inheritdoc/>
@@ -43,7 +43,7 @@ public sealed record VeraConfig : PeftConfig, IRandomProjectionConfig
         if (R < 1) throw new ArgumentException($"VeraConfig: r must be positive, got {R}");
         if (!(VeraDropout >= 0 && VeraDropout < 1)) throw new ArgumentException($"VeraConfig: vera_dropout must be in [0, 1), got {VeraDropout}");
         RequireFiniteInFloat32("d_initial", DInitial);
-        if (Bias != "none") throw new NotSupportedException($"VeraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("VeraConfig", Bias);
     }
 
     /// <summary>The zoo's VeRA: rank 8 x size (VeRA's rank is cheap: only d grows with it).</summary>

@@ -10,7 +10,7 @@ namespace Engine.Peft.SharedBank;
 /// <code>var peft = Peft.Apply(gpt, new PveraConfig { R = 64, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("PVERA", Layer = typeof(PveraLayer), ModelPart = typeof(VeraProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
-public sealed record PveraConfig : PeftConfig, IRandomProjectionConfig
+public sealed record PveraConfig : PeftConfig, IRandomProjectionConfig, IBiasConfig
 {
     string IRandomProjectionConfig.ProjectionPrefix => "pvera";
     int IRandomProjectionConfig.ProjectionRowsA => 2 * R;
@@ -34,7 +34,7 @@ public sealed record PveraConfig : PeftConfig, IRandomProjectionConfig
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: b = 0 and d = d_initial (the model starts at the base); false: b = 1 and d ~ N(0, 1), as PEFT.</summary>
@@ -55,7 +55,7 @@ public sealed record PveraConfig : PeftConfig, IRandomProjectionConfig
         if (R < 1) throw new ArgumentException($"PveraConfig: r must be positive, got {R}");
         if (!(PveraDropout >= 0 && PveraDropout < 1)) throw new ArgumentException($"PveraConfig: pvera_dropout must be in [0, 1), got {PveraDropout}");
         RequireFiniteInFloat32("d_initial", DInitial);
-        if (Bias != "none") throw new NotSupportedException($"PveraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("PveraConfig", Bias);
     }
 
     /// <summary>The zoo's PVeRA: rank 8 x size, as VeRA's.</summary>

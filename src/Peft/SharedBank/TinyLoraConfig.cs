@@ -8,7 +8,7 @@ namespace Engine.Peft.SharedBank;
 /// <code>var peft = Peft.Apply(gpt, new TinyLoraConfig { R = 2, U = 64, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("TINYLORA", Layer = typeof(TinyLoraLayer), ModelPart = typeof(TinyLoraVectors), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
-public sealed record TinyLoraConfig : PeftConfig, IFileFormReader
+public sealed record TinyLoraConfig : PeftConfig, IFileFormReader, IBiasConfig
 {
     /// <summary>Rank r of the frozen SVD factors (at most min(out, in) per layer).</summary>
     public int R { get; init; } = 2;
@@ -37,7 +37,7 @@ public sealed record TinyLoraConfig : PeftConfig, IFileFormReader
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>How v starts.</summary>
@@ -54,7 +54,7 @@ public sealed record TinyLoraConfig : PeftConfig, IFileFormReader
         if (!(WeightTying >= 0 && WeightTying <= 1)) throw new ArgumentException($"TinyLoraConfig: weight_tying must be in [0, 1], got {WeightTying}");
         if (!(TinyloraDropout >= 0 && TinyloraDropout < 1)) throw new ArgumentException($"TinyLoraConfig: tinylora_dropout must be in [0, 1), got {TinyloraDropout}");
         RequireFiniteInFloat32("init_v_bound", InitVBound);
-        if (Bias != "none") throw new NotSupportedException($"TinyLoraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("TinyLoraConfig", Bias);
     }
 
     /// <inheritdoc/>

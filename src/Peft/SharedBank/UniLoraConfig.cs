@@ -9,7 +9,7 @@ namespace Engine.Peft.SharedBank;
 /// <code>var peft = Peft.Apply(gpt, new UniLoraConfig { R = 4, ThetaDLength = 256, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("UNILORA", Layer = typeof(UniLoraLayer), ModelPart = typeof(UniLoraTheta), Mergeable = true, ZooLearningRate = 3e-1)]
-public sealed record UniLoraConfig : PeftConfig, IFileFormReader
+public sealed record UniLoraConfig : PeftConfig, IFileFormReader, IBiasConfig
 {
     /// <summary>Rank r of the LoRA factors.</summary>
     public int R { get; init; } = 4;
@@ -26,7 +26,7 @@ public sealed record UniLoraConfig : PeftConfig, IFileFormReader
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>θ starts U(-bound, bound) (with <see cref="InitWeights"/>).</summary>
@@ -48,7 +48,7 @@ public sealed record UniLoraConfig : PeftConfig, IFileFormReader
         if (ThetaDLength < 1) throw new ArgumentException($"UniLoraConfig: theta_d_length must be positive, got {ThetaDLength}");
         if (!(UniloraDropout >= 0 && UniloraDropout < 1)) throw new ArgumentException($"UniLoraConfig: unilora_dropout must be in [0, 1), got {UniloraDropout}");
         RequireFiniteInFloat32("init_theta_d_bound", InitThetaDBound);
-        if (Bias != "none") throw new NotSupportedException($"UniLoraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("UniLoraConfig", Bias);
     }
 
     /// <inheritdoc/>

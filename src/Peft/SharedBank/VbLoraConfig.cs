@@ -8,7 +8,7 @@ namespace Engine.Peft.SharedBank;
 /// <code>var peft = Peft.Apply(gpt, new VbLoraConfig { R = 4, VectorLength = 64, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("VBLORA", Layer = typeof(VbLoraLayer), ModelPart = typeof(VbLoraBank), Mergeable = true, ZooLearningRate = 1e-1)]
-public sealed record VbLoraConfig : PeftConfig, IFileFormReader
+public sealed record VbLoraConfig : PeftConfig, IFileFormReader, IBiasConfig
 {
     /// <summary>Rank r of the assembled LoRA factors.</summary>
     public int R { get; init; } = 4;
@@ -31,7 +31,7 @@ public sealed record VbLoraConfig : PeftConfig, IFileFormReader
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>The bank starts U(-bound, bound).</summary>
@@ -54,7 +54,7 @@ public sealed record VbLoraConfig : PeftConfig, IFileFormReader
         RequireFiniteInFloat32("init_vector_bank_bound", InitVectorBankBound);
         if (!(InitLogitsStd >= 0)) throw new ArgumentException($"VbLoraConfig: init_logits_std must be non-negative, got {InitLogitsStd}");
         RequireFiniteInFloat32("init_logits_std", InitLogitsStd);
-        if (Bias != "none") throw new NotSupportedException($"VbLoraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("VbLoraConfig", Bias);
     }
 
     /// <inheritdoc/>

@@ -7,7 +7,7 @@ namespace Engine.Peft.SharedBasis;
 /// <code>var peft = Peft.Apply(gpt, new FrodConfig { TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("FROD", Layer = typeof(FrodLayer), ModelPart = typeof(FrodProjections), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
-public sealed record FrodConfig : PeftConfig
+public sealed record FrodConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Seed of the sparse positions of S (PEFT's <c>projection_prng_key</c>; the engine's generator, not torch's).</summary>
     public ulong ProjectionPrngKey { get; init; }
@@ -22,7 +22,7 @@ public sealed record FrodConfig : PeftConfig
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: S starts at zero (the model starts at the base up to the solve's rounding); false: S ~ N(0, 0.1²)
@@ -50,7 +50,7 @@ public sealed record FrodConfig : PeftConfig
         if (!(SparseRate >= 0 && SparseRate <= 1)) throw new ArgumentException($"FrodConfig: sparse_rate must be in [0, 1], got {SparseRate}");
         if (!(FrodDropout >= 0 && FrodDropout < 1)) throw new ArgumentException($"FrodConfig: frod_dropout must be in [0, 1), got {FrodDropout}");
         RequireFiniteInFloat32("regularization_alpha", RegularizationAlpha);
-        if (Bias != "none") throw new NotSupportedException($"FrodConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("FrodConfig", Bias);
         if (!SaveProjection)
             throw new NotSupportedException("FrodConfig: save_projection = false is not supported: without frod_s_indices in the file, PEFT draws S's positions with torch's randperm, which the engine cannot reproduce");
     }

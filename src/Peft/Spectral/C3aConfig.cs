@@ -8,7 +8,7 @@ namespace Engine.Peft.Spectral;
 /// <code>var peft = Peft.Apply(gpt, new C3aConfig { BlockSize = 16, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("C3A", Layer = typeof(C3aLayer), Mergeable = true, StartsAtBase = false, ZooLearningRate = 3e-1)]
-public sealed record C3aConfig : PeftConfig
+public sealed record C3aConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Side b of the circulant blocks; must divide the layer's in and out features.</summary>
     public int BlockSize { get; init; } = 256;
@@ -19,7 +19,7 @@ public sealed record C3aConfig : PeftConfig
     /// <summary>How the kernels start (PEFT: xavier_uniform; true gives zeros).</summary>
     public C3aInit InitWeights { get; init; } = C3aInit.XavierUniform;
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>The block size of the module at <paramref name="path"/> (<see cref="BlockSizePattern"/> first).</summary>
@@ -31,7 +31,7 @@ public sealed record C3aConfig : PeftConfig
         if (BlockSize < 1) throw new ArgumentException($"C3aConfig: block_size must be positive, got {BlockSize}");
         foreach (var (key, b) in BlockSizePattern ?? new Dictionary<string, int>())
             if (b < 1) throw new ArgumentException($"C3aConfig: block_size_pattern['{key}'] must be positive, got {b}");
-        if (Bias != "none") throw new NotSupportedException($"C3aConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("C3aConfig", Bias);
     }
 
     /// <inheritdoc/>

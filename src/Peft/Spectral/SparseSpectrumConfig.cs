@@ -5,7 +5,7 @@ namespace Engine.Peft.Spectral;
 /// coefficients per layer (n_frequency, per module through n_frequency_pattern) at positions drawn from
 /// random_loc_seed (<see cref="SparseSpectrumPositions"/>), scaled by scaling. Each method sets its own defaults.
 /// </summary>
-public abstract record SparseSpectrumConfig : PeftConfig
+public abstract record SparseSpectrumConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Trainable coefficients per adapted layer (at most in·out).</summary>
     public abstract int NFrequency { get; init; }
@@ -22,7 +22,7 @@ public abstract record SparseSpectrumConfig : PeftConfig
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>Per-module n_frequency: regular expressions matched against the end of the module path.</summary>
@@ -53,7 +53,7 @@ public abstract record SparseSpectrumConfig : PeftConfig
         foreach (var (key, n) in NFrequencyPattern ?? new Dictionary<string, int>())
             if (n < 1) throw new ArgumentException($"{me}: n_frequency_pattern['{key}'] must be positive, got {n}");
         RequireFiniteInFloat32("scaling", Scaling);
-        if (Bias != "none") throw new NotSupportedException($"{me}: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate(me, Bias);
     }
 
     /// <inheritdoc/>

@@ -8,7 +8,7 @@ namespace Engine.Peft.Structured;
 /// <code>var peft = Peft.Apply(gpt, new DeloraConfig { R = 4, DeloraLambda = 15, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("DELORA", Layer = typeof(DeloraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
-public sealed record DeloraConfig : PeftConfig
+public sealed record DeloraConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r: the number of normalised rank-one terms.</summary>
     public int R { get; init; } = 8;
@@ -19,7 +19,7 @@ public sealed record DeloraConfig : PeftConfig
     /// <summary>Dropout probability on the adapter's input (PEFT's name; it is not LyCORIS's module dropout).</summary>
     public double ModuleDropout { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: B = 0, so the model starts at the base; false: A and B both random (tests).</summary>
@@ -43,7 +43,7 @@ public sealed record DeloraConfig : PeftConfig
         if (R < 1) throw new ArgumentException($"DeloraConfig: r must be positive, got {R}");
         RequireFiniteInFloat32("delora_lambda", DeloraLambda);
         if (!(ModuleDropout >= 0 && ModuleDropout < 1)) throw new ArgumentException($"DeloraConfig: module_dropout must be in [0, 1), got {ModuleDropout}");
-        if (Bias != "none") throw new NotSupportedException($"DeloraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("DeloraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"DeloraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, l) in LambdaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"lambda_pattern['{key}']", l);
     }

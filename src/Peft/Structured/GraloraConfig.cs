@@ -8,7 +8,7 @@ namespace Engine.Peft.Structured;
 /// <code>var peft = Peft.Apply(gpt, new GraloraConfig { R = 8, Alpha = 16, GraloraK = 2, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("GRALORA", Layer = typeof(GraloraLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
-public sealed record GraloraConfig : PeftConfig
+public sealed record GraloraConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r of each grid row's LoRA (r / k per block); k must divide it.</summary>
     public int R { get; init; } = 32;
@@ -28,7 +28,7 @@ public sealed record GraloraConfig : PeftConfig
     /// <summary>True when the Hugging Face layer stores its weight [in, out] (GPT-2's Conv1D; written on save).</summary>
     public bool FanInFanOut { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: B = 0 (hybrid B too), so the model starts at the base; false: every factor random (tests).</summary>
@@ -46,7 +46,7 @@ public sealed record GraloraConfig : PeftConfig
         if (R % GraloraK != 0) throw new ArgumentException($"GraloraConfig: r ({R}) must be divisible by gralora_k ({GraloraK})");
         RequireFiniteInFloat32("alpha", Alpha);
         if (!(GraloraDropout >= 0 && GraloraDropout < 1)) throw new ArgumentException($"GraloraConfig: gralora_dropout must be in [0, 1), got {GraloraDropout}");
-        if (Bias != "none") throw new NotSupportedException($"GraloraConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("GraloraConfig", Bias);
     }
 
     /// <summary>The zoo's GraLoRA: rank = size (made even for the 2 × 2 grid), alpha = 2 rank, every block projection.</summary>

@@ -11,7 +11,7 @@ namespace Engine.Peft.Structured;
 [PeftMethod("MISS", Layer = typeof(MissLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-3,
     FormerPeftType = "BONE", FormerKeyFragment = ".bone_", KeyFragment = ".miss_",
     Variants = ["miss_bat: init_weights=bat", "miss_mini: init_weights=mini, mini_r=8"])]
-public sealed record MissConfig : PeftConfig
+public sealed record MissConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r: the width of the input shards (balanced, mini) or of the square blocks (bat).</summary>
     public int R { get; init; } = 64;
@@ -25,7 +25,7 @@ public sealed record MissConfig : PeftConfig
     /// <summary>The form and start (true: balanced at zero; false: balanced random; "bat"; "mini").</summary>
     public MissInit InitWeights { get; init; } = MissInit.Default;
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <inheritdoc/>
@@ -34,7 +34,7 @@ public sealed record MissConfig : PeftConfig
         if (R < 1) throw new ArgumentException($"MissConfig: r must be positive, got {R}");
         if (MiniR < 1) throw new ArgumentException($"MissConfig: mini_r must be positive, got {MiniR}");
         if (!(MissDropout >= 0 && MissDropout < 1)) throw new ArgumentException($"MissConfig: miss_dropout must be in [0, 1), got {MissDropout}");
-        if (Bias != "none") throw new NotSupportedException($"MissConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("MissConfig", Bias);
     }
 
     /// <summary>The zoo's MiSS: shard width = size, every block projection.</summary>

@@ -8,7 +8,7 @@ namespace Engine.Peft.Subspace;
 /// <code>var peft = Peft.Apply(gpt, new DeftConfig { R = 8, DecompositionMethod = "qr", TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("DEFT", Layer = typeof(DeftLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
-public sealed record DeftConfig : PeftConfig
+public sealed record DeftConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r of P and R (capped at the layer's output width, as PEFT).</summary>
     public int R { get; init; } = 8;
@@ -31,7 +31,7 @@ public sealed record DeftConfig : PeftConfig
     /// <summary>Dropout probability on the injection's input.</summary>
     public double DeftDropout { get; init; }
 
-    /// <summary>Which biases train: only "none" is implemented.</summary>
+    /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
     /// <summary>True: R = rightᵀ W / s, so ΔW = 0 at the start; false: R random (the original DeFT).</summary>
@@ -48,7 +48,7 @@ public sealed record DeftConfig : PeftConfig
         RequireFiniteInFloat32("init_scale", InitScale);
         if (Alpha is { } a) RequireFiniteInFloat32("alpha", a);
         if (!(DeftDropout >= 0 && DeftDropout < 1)) throw new ArgumentException($"DeftConfig: deft_dropout must be in [0, 1), got {DeftDropout}");
-        if (Bias != "none") throw new NotSupportedException($"DeftConfig: bias '{Bias}' is not implemented; only 'none'");
+        TrainedBiases.Validate("DeftConfig", Bias);
     }
 
     /// <summary>The zoo's DeFT: rank = size, every block projection, PEFT's default (relu) projector.</summary>

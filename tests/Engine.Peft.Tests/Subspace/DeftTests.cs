@@ -124,7 +124,7 @@ public class DeftTests
     public void Config_RefusesAnUnknownDecompositionOrBias()
     {
         Assert.Contains("decomposition_method", Assert.Throws<ArgumentException>(() => new DeftConfig { DecompositionMethod = "svd" }.Validate()).Message);
-        Assert.Contains("bias", Assert.Throws<NotSupportedException>(() => new DeftConfig { Bias = "all" }.Validate()).Message);
+        Assert.Contains("bias", Assert.Throws<NotSupportedException>(() => new DeftConfig { Bias = "some" }.Validate()).Message);
         // PEFT scales by alpha / r only when alpha is truthy: 0 and null mean 1.
         Assert.Equal(1.0, new DeftConfig { Alpha = 0 }.Scaling(4));
         Assert.Equal(2.0, new DeftConfig { Alpha = 8 }.Scaling(4));
