@@ -219,6 +219,20 @@ public class PeftModel : Module, ITrainingHooks
         return (result.Config, result.PerTarget);
     }
 
+    /// <summary>
+    /// The targets of <paramref name="config"/> in the model as it is now, plain or already wrapped, with the in and out
+    /// features of their <see cref="Linear"/> (for methods that share a budget over all targets: WaveFT's
+    /// proportional_parameters).
+    /// </summary>
+    internal List<(string Path, int InFeatures, int OutFeatures)> TargetShapes(PeftConfig config)
+    {
+        var found = new List<(string, int, int)>();
+        foreach (var (path, module, _, _) in Candidates())
+            if (TargetMatcher.IsTarget(config, path) && (module is AdapterLayer layer ? layer.BaseModule : module) is Linear linear)
+                found.Add((path.Engine, linear.InFeatures, linear.OutFeatures));
+        return found;
+    }
+
     // Every module of the model outside adapter layers (nothing inside one — its base layer, its own sub-modules — can
     // be adapted again), with its path and where it is registered.
     List<(ModulePath Path, Module Module, Module Parent, string Member)> Candidates()

@@ -111,6 +111,9 @@ public static class LawCases
             () => new ShiraConfig { R = 1, RandomSeed = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("waveft", "WAVEFT", null, () => new WaveFtConfig { NFrequency = 20, Scaling = 5, TargetModules = Linears, Seed = 5 },
             () => new WaveFtConfig { NFrequency = 20, Scaling = 5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // Config-only: a longer filter (the grid grows by L − 2 and is centred) and the budget shared by layer size.
+        new("waveft-coif2-proportional", "WAVEFT", null, () => new WaveFtConfig { NFrequency = 20, Scaling = 5, WaveletFamily = "coif2", ProportionalParameters = true, TargetModules = Linears, Seed = 5 },
+            () => new WaveFtConfig { NFrequency = 20, Scaling = 5, WaveletFamily = "coif2", ProportionalParameters = true, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         // DeFT's non-trivial row uses the QR projector, so the laws cover the differentiable QR (the relu one is in DeftTests).
         new("deft", "DEFT", null, () => new DeftConfig { R = 2, TargetModules = Linears, Seed = 5 },
             () => new DeftConfig { R = 2, Alpha = 4, DecompositionMethod = "qr", InitWeights = false, Seed = 5, TargetModules = Linears }),
