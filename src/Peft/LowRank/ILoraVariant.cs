@@ -51,6 +51,7 @@ public static class LoraVariants
         if (config.KasaConfig is not null) names.Add("kasa_config");
         if (config.InitLoraWeights == LoraInit.Mica) names.Add("init_lora_weights=\"mica\"");
         if (config.UseBdlora is not null) names.Add("use_bdlora");
+        if (config.MontecloraConfig is not null) names.Add("monteclora_config");
         return names;
     }
 
@@ -61,6 +62,7 @@ public static class LoraVariants
         if (config.KasaConfig is not null) return new KasaVariant();
         if (config.InitLoraWeights == LoraInit.Mica) return new MicaVariant();
         if (config.UseBdlora is { } bd) return new BdLoraVariant(bd, path);
+        if (config.MontecloraConfig is { } mc) return new MontecloraVariant(mc);
         return null;
     }
 }

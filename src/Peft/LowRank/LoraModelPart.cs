@@ -5,9 +5,13 @@ namespace Engine.Peft.LowRank;
 /// (PiSSA, OLoRA) as a plain LoRA adapter for the original base: W_res + s B A = W + s [B, -B0] [A; A0], a rank-2r
 /// LoRA with alpha doubled (rsLoRA: times sqrt 2) so s is unchanged (Meng et al. 2024, section 4.4; PEFT's
 /// <c>path_initial_model_for_weight_conversion</c>).
+/// As a regulariser it adds MonteCLoRA's variational loss (<see cref="MontecloraVariant.ModelLoss"/>).
 /// </summary>
-public sealed class LoraModelPart(AdapterModelPartContext context) : AdapterModelPart(context), ISaveTransform
+public sealed class LoraModelPart(AdapterModelPartContext context) : AdapterModelPart(context), ISaveTransform, ILossRegularizer
 {
+    /// <inheritdoc/>
+    public Tensor? Regularizer(PeftModel model) => MontecloraVariant.ModelLoss(model, AdapterName);
+
     /// <inheritdoc/>
     public (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, PeftConfig config, Dictionary<string, Tensor> tensors, bool convertToLora)
     {

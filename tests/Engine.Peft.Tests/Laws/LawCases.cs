@@ -71,6 +71,11 @@ public static class LawCases
         new("orthogonal", "LORA", "orthogonal", () => Lora with { InitLoraWeights = LoraInit.Orthogonal }, () => Lora with { InitLoraWeights = LoraInit.Orthogonal }),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
+        // The law model is in evaluation mode, where MonteCLoRA is plain LoRA with the mean A (deterministic: gradient
+        // check, merge, save/load, ILGPU); the sampler's s and e get no gradient there. The training law (Trainer: training
+        // mode) runs the stochastic forward and adds the regulariser, and every trained tensor, s and e included, moves.
+        new("monteclora", "LORA", "monteclora", () => Lora with { MontecloraConfig = new() },
+            () => Lora with { MontecloraConfig = new() { NumSamples = 3, SampleScaler = 0.1, UseEntropy = true }, InitLoraWeights = LoraInit.Random }),
         // lambda starts at zero: the scrambling makes it non-trivial.
         new("adalora", "ADALORA", null, () => AdaLora, () => AdaLora),
         new("vera", "VERA", null, () => new VeraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3 },
