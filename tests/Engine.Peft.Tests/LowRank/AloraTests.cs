@@ -134,6 +134,16 @@ public class AloraTests
         peft.Merge("plain");
     }
 
+    [Fact]
+    public void WeightedCombination_OfAnAloraAdapter_IsRefused()
+    {
+        var peft = Peft.Apply(LawCases.Base(), Alora with { AloraInvocationTokens = null }, "plain");
+        peft.AddAdapter("invoked", Alora);
+        var e = Assert.Throws<NotSupportedException>(() => peft.AddWeightedAdapter(["plain", "invoked"], [0.5, 0.5], "mix"));
+        Assert.Contains("alora_invocation_tokens", e.Message);
+        Assert.DoesNotContain("mix", peft.AdapterNames);
+    }
+
     [Theory]
     [InlineData("dora")]
     [InlineData("mica")]
