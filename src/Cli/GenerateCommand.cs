@@ -47,7 +47,9 @@ static class GenerateCommand
         var prompt2d = Tensor.FromArray(promptIds.Select(i => (long)i).ToArray(), [1, promptIds.Length]);
         KvCache? cache;
         using (Autograd.Autograd.NoGrad()) cache = AdapterOption.StartCache(peft, 1);
-        var tokens = Sampling.Generate(source.Model, prompt2d, maxNewTokens, options, new Generator(seed), cache: cache);
+        // aLoRA adapters find their invocation in the prompt; the decode steps keep its offsets (PEFT's generate).
+        Tensor tokens;
+        using (peft?.TokenScope(prompt2d)) tokens = Sampling.Generate(source.Model, prompt2d, maxNewTokens, options, new Generator(seed), cache: cache);
         var all = tokens.ToArray<long>().Select(t => (int)t).ToArray();
         Console.WriteLine(codec is null ? string.Join(",", all) : codec.Decode(all));
         return 0;

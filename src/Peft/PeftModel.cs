@@ -60,8 +60,31 @@ public class PeftModel : Module, ITrainingHooks
     /// <summary>The first active input-side adapter (prompt or prefix tuning), or null.</summary>
     public IInputAdapter? ActiveInputAdapter => _disabled ? null : _active.Select(ModelPart).OfType<IInputAdapter>().FirstOrDefault();
 
-    /// <summary>Runs the adapted model on one input (through the active input-side adapter when there is one).</summary>
-    public override Tensor Forward(Tensor input) => ActiveInputAdapter is { } a ? a.Forward(this, input) : Model.Forward(input);
+    /// <summary>
+    /// Runs the adapted model on one input (through the active input-side adapter when there is one), inside a
+    /// <see cref="TokenScope"/> of the input.
+    /// </summary>
+    public override Tensor Forward(Tensor input)
+    {
+        using var _ = TokenScope(input);
+        return ActiveInputAdapter is { } a ? a.Forward(this, input) : Model.Forward(input);
+    }
+
+    /// <summary>
+    /// A scope in which the active adapters that read token ids (<see cref="ITokenIdsReader"/>: aLoRA's invocation
+    /// offsets) have read <paramref name="ids"/> [B, T]. <see cref="Forward"/> opens one for its input; what an outer
+    /// scope read stays in force inside it. Generation with a KV cache runs the model itself, so open one with the
+    /// prompt around <c>Sampling.Generate</c>: every decode step then sees the prompt's offsets, as in PEFT's <c>generate</c>.
+    /// <code>using (peft.TokenScope(prompt)) tokens = Sampling.Generate(peft.Model, prompt, 20, options);</code>
+    /// </summary>
+    public IDisposable TokenScope(Tensor ids)
+    {
+        var opened = _disabled ? [] : _active.Select(ModelPart).OfType<ITokenIdsReader>().Select(r => r.ReadTokens(this, ids)).OfType<IDisposable>().ToList();
+        return new Scope(() =>
+        {
+            for (int i = opened.Count - 1; i >= 0; i--) opened[i].Dispose();
+        });
+    }
 
     /// <summary>The module path of <paramref name="enginePath"/> under both names.</summary>
     public ModulePath PathOf(string enginePath) => new(enginePath, Naming?.ExternalPath(enginePath) ?? enginePath);
@@ -371,6 +394,11 @@ public class PeftModel : Module, ITrainingHooks
         foreach (var n in names.Length == 0 ? _active.ToArray() : names)
             if (_configs.TryGetValue(n, out var c) && !PeftRegistry.ByConfigType(c.GetType()).Capabilities.HasFlag(AdapterCapabilities.Mergeable))
                 throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({c.PeftType}) cannot be merged into the base weights");
+        // All or nothing: a layer that cannot fold one of them in (an aLoRA adapter) refuses before anything is merged.
+        foreach (var (path, layer) in AdapterLayers())
+            foreach (var n in names.Length == 0 ? _active.ToArray() : names)
+                if (layer.AdapterNames.Contains(n) && !layer.IsMergeable(n))
+                    throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({_configs[n].PeftType}) cannot be merged: its {layer.GetType().Name} at '{PathOf(path).External}' cannot fold it into the base weights");
         foreach (var (_, layer) in AdapterLayers()) layer.Merge(names.Length == 0 ? null : names);
     }
 

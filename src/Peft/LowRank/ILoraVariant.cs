@@ -2,7 +2,8 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// A variant of LoRA that keeps A and B but changes how they act (PEFT's <c>LoraVariant</c>, lora/variants.py):
-/// DoRA's magnitude and direction, KaSA's singular-value diagonal, MiCA's frozen B, BD-LoRA's block-diagonal factor.
+/// DoRA's magnitude and direction, KaSA's singular-value diagonal, MiCA's frozen B, BD-LoRA's block-diagonal factor,
+/// aLoRA's update from the invocation on.
 /// One instance per adapter on a layer, so a variant may keep state (DoRA caches the norm of a merge). Chosen from the
 /// config by <see cref="LoraVariants.For"/>. Every member but <see cref="Init"/> has plain LoRA's behaviour by default.
 /// </summary>
@@ -26,6 +27,9 @@ public interface ILoraVariant
     /// <summary>The output after adapter <paramref name="name"/>, given the accumulated <paramref name="result"/> and the layer input.</summary>
     Tensor Forward(LoraLayer layer, string name, Tensor input, Tensor result) =>
         result + layer.VariantContribution(name, layer.VariantDropout(name, input));
+
+    /// <summary>False when the update is no change of the weights alone, so it cannot be merged (aLoRA's depends on the position).</summary>
+    bool Mergeable => true;
 
     /// <summary>The base weight with the adapter folded in.</summary>
     Tensor Merge(LoraLayer layer, string name, Tensor weight) => weight + layer.DeltaWeight(name).Detach();
@@ -52,6 +56,7 @@ public static class LoraVariants
         if (config.InitLoraWeights == LoraInit.Mica) names.Add("init_lora_weights=\"mica\"");
         if (config.UseBdlora is not null) names.Add("use_bdlora");
         if (config.MontecloraConfig is not null) names.Add("monteclora_config");
+        if (config.AloraInvocationTokens is { Count: > 0 }) names.Add("alora_invocation_tokens");
         return names;
     }
 
@@ -63,6 +68,7 @@ public static class LoraVariants
         if (config.InitLoraWeights == LoraInit.Mica) return new MicaVariant();
         if (config.UseBdlora is { } bd) return new BdLoraVariant(bd, path);
         if (config.MontecloraConfig is { } mc) return new MontecloraVariant(mc);
+        if (config.AloraInvocationTokens is { Count: > 0 }) return new AloraVariant();
         return null;
     }
 }

@@ -50,6 +50,9 @@ public static class LoraCombination
         // KaSA's diagonal and BD-LoRA's blocks are not the plain factors this concatenates (PEFT refuses both too).
         if (configs.Any(c => c.KasaConfig is not null || c.UseBdlora is not null))
             throw new NotSupportedException("AddWeightedAdapter: KaSA (kasa_config) and BD-LoRA (use_bdlora) adapters cannot be combined");
+        // PEFT gives the combination the first adapter's invocation; the engine refuses rather than guess which applies.
+        if (configs.Any(c => c.AloraInvocationTokens is { Count: > 0 }))
+            throw new NotSupportedException("AddWeightedAdapter: aLoRA (alora_invocation_tokens) adapters cannot be combined: each applies only from its own invocation on");
 
         var layers = peft.AdapterLayers().Where(l => adapters.Any(a => l.Layer.AdapterNames.Contains(a))).ToList();
         var factors = new List<(string Path, LoraLayer Layer, Tensor A, Tensor B)>();

@@ -5,8 +5,8 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
-/// lora_alpha 8, dropout 0), and MonteCLoRA. PEFT's aLoRA, VeLoRA, QALoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA and MonteCLoRA, with Hugging Face PEFT's field names and
+/// defaults (r 8, lora_alpha 8, dropout 0). PEFT's VeLoRA, QALoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
@@ -53,8 +53,11 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     [JsonPropertyName("use_bdlora")]
     public BdLoraConfig? UseBdlora { get; init; }
 
-    /// <summary>PEFT's aLoRA (activated LoRA, needs the invocation offsets of each sequence): not implemented, refused when set.</summary>
-    public JsonNode? AloraInvocationTokens { get; init; }
+    /// <summary>
+    /// aLoRA (Greenewald et al. 2025): the tokenized invocation string; the update applies from its last occurrence in
+    /// each sequence on (<see cref="AloraVariant"/>, <see cref="AloraOffsets"/>). Null or empty for none (PEFT tests it for truth).
+    /// </summary>
+    public IReadOnlyList<int>? AloraInvocationTokens { get; init; }
 
     /// <summary>PEFT's VeLoRA (compressed activations in the backward pass): not implemented, refused when set.</summary>
     public JsonNode? VeloraConfig { get; init; }
@@ -96,7 +99,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
-        foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
+        foreach (var (field, set) in new[] { ("velora_config", IsSet(VeloraConfig)),
             ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
         if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
@@ -106,6 +109,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
         UseBdlora?.Validate();
         MontecloraConfig?.Validate();
+        if (AloraInvocationTokens is { Count: > 0 } invocation)
+        {
+            if (invocation.Any(t => t < 0)) throw new ArgumentException($"LoraConfig: alora_invocation_tokens are token ids and cannot be negative, got [{string.Join(", ", invocation)}]");
+            // The engine's rule (PEFT allows it): positions before the invocation must see the base weights.
+            if (InitLoraWeights is LoraInit.Pissa or LoraInit.Olora)
+                throw new NotSupportedException($"LoraConfig: alora_invocation_tokens with init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is refused: that initialisation moves part of the base weight into the adapter, so the positions before the invocation would not get the base output");
+        }
         if (KasaConfig is { } k)
         {
             RequireFiniteInFloat32("kasa_config.beta", k.Beta);

@@ -137,6 +137,9 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     }
 
     /// <inheritdoc/>
+    public override bool IsMergeable(string name) => Settings(name).Variant?.Mergeable ?? true;
+
+    /// <inheritdoc/>
     protected override (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias) =>
         Settings(name).Variant is { } v ? (v.Merge(this, name, weight), bias) : base.MergeWeights(name, weight, bias);
 

@@ -4,13 +4,19 @@ namespace Engine.Peft.LowRank;
 /// LoRA's model-level part: on request, writes an adapter whose initialisation moved s B0 A0 out of the base weight
 /// (PiSSA, OLoRA) as a plain LoRA adapter for the original base: W_res + s B A = W + s [B, -B0] [A; A0], a rank-2r
 /// LoRA with alpha doubled (rsLoRA: times sqrt 2) so s is unchanged (Meng et al. 2024, section 4.4; PEFT's
-/// <c>path_initial_model_for_weight_conversion</c>).
-/// As a regulariser it adds MonteCLoRA's variational loss (<see cref="MontecloraVariant.ModelLoss"/>).
+/// <c>path_initial_model_for_weight_conversion</c>). For an aLoRA adapter it also finds the invocation in the token ids
+/// of the forward passes (<see cref="AloraOffsets"/>). As a regulariser it adds MonteCLoRA's variational loss
+/// (<see cref="MontecloraVariant.ModelLoss"/>).
 /// </summary>
-public sealed class LoraModelPart(AdapterModelPartContext context) : AdapterModelPart(context), ISaveTransform, ILossRegularizer
+public sealed class LoraModelPart(AdapterModelPartContext context) : AdapterModelPart(context), ISaveTransform, ITokenIdsReader, ILossRegularizer
 {
     /// <inheritdoc/>
     public Tensor? Regularizer(PeftModel model) => MontecloraVariant.ModelLoss(model, AdapterName);
+
+    /// <inheritdoc/>
+    public IDisposable? ReadTokens(PeftModel model, Tensor ids) =>
+        model.PeftConfigs.TryGetValue(AdapterName, out var c) && c is LoraConfig { AloraInvocationTokens: { Count: > 0 } invocation }
+            ? AloraOffsets.Read(AdapterName, ids, invocation) : null;
 
     /// <inheritdoc/>
     public (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, PeftConfig config, Dictionary<string, Tensor> tensors, bool convertToLora)

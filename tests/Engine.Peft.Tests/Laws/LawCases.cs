@@ -31,14 +31,17 @@ namespace Engine.Peft.Tests.Laws;
 /// the truncated base; only deleting the adapter gives the original weights back.</param>
 /// <param name="Calibrated">The initialisation runs the model on data (<see cref="ICalibratedConfig"/>: EVA, CorDA,
 /// LoRA-GA): every law adds the adapter with <see cref="LawCases.Calibration"/> of its model.</param>
+/// <param name="NotMergeable">A variant of a mergeable method whose layers refuse to merge it (aLoRA: its update
+/// depends on the position); the merge law then expects the refusal.</param>
 public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false,
-    bool DropsBaseComponents = false, bool Calibrated = false)
+    bool DropsBaseComponents = false, bool Calibrated = false, bool NotMergeable = false)
 {
     /// <summary>The registered method.</summary>
     public PeftMethodInfo Method => PeftRegistry.ByPeftType(PeftType);
 
-    /// <summary>True when the registry says the method has <paramref name="capability"/>.</summary>
-    public bool Has(AdapterCapabilities capability) => Method.Capabilities.HasFlag(capability);
+    /// <summary>True when the registry says the method has <paramref name="capability"/> (and the row does not take it away).</summary>
+    public bool Has(AdapterCapabilities capability) =>
+        Method.Capabilities.HasFlag(capability) && !(NotMergeable && capability.HasFlag(AdapterCapabilities.Mergeable));
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -158,6 +161,10 @@ public static class LawCases
         // The default paths (A, B, C low-rank, D, E constants) at init; vectors for A, B, D, E when non-trivial.
         new("glora", "GLORA", null, () => new GloraConfig { R = 2, TargetModules = Linears, Seed = 5 },
             () => new GloraConfig { R = 2, TargetModules = Linears, ConfigAB = "vector", ConfigDE = "vector", InitWeights = false, Seed = 5 }),
+        // Config-only (no CLI variant). The invocation [5, 2] starts at position 1 of the first row of Ids() and is not in
+        // the second, which keeps the base output; merging is refused (the update depends on the position).
+        new("alora", "LORA", null, () => Lora with { AloraInvocationTokens = [5, 2] },
+            () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>

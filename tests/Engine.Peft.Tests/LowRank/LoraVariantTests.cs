@@ -179,7 +179,6 @@ public class LoraVariantTests
     }
 
     [Theory]
-    [InlineData("alora_invocation_tokens", "[5, 9]")]
     [InlineData("velora_config", "{\"num_groups\": 4}")]
     [InlineData("arrow_config", "{\"top_k\": 3}")]
     [InlineData("use_qalora", "true")]
