@@ -51,6 +51,8 @@ public static class LoraVariants
         if (config.KasaConfig is not null) names.Add("kasa_config");
         if (config.InitLoraWeights == LoraInit.Mica) names.Add("init_lora_weights=\"mica\"");
         if (config.UseBdlora is not null) names.Add("use_bdlora");
+        if (config.VeloraConfig is not null) names.Add("velora_config");
+        if (config.UseQalora) names.Add("use_qalora");
         return names;
     }
 
@@ -61,6 +63,8 @@ public static class LoraVariants
         if (config.KasaConfig is not null) return new KasaVariant();
         if (config.InitLoraWeights == LoraInit.Mica) return new MicaVariant();
         if (config.UseBdlora is { } bd) return new BdLoraVariant(bd, path);
+        if (config.VeloraConfig is { } velora) return new VeloraVariant(velora);
+        if (config.UseQalora) return new QaLoraVariant(config.QaloraGroupSize);
         return null;
     }
 }

@@ -147,6 +147,8 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     // Access for variants, which keep their tensors in this layer's containers.
     internal Tensor AddVariantParameter(string container, string name, Tensor value) => AddParameter(container, name, value);
     internal Tensor VariantParameter(string container, string name) => Parameter(container, name);
+    internal Tensor AddVariantBuffer(string container, string name, Tensor value) => AddBuffer(container, name, value);
+    internal Tensor VariantBuffer(string container, string name) => Buffer(container, name);
     internal Tensor VariantDropout(string name, Tensor x) => Dropout(name, x);
     internal bool VariantDropoutIsIdentity(string name) => DropoutIsIdentity(name);
     internal Tensor VariantContribution(string name, Tensor x) => Contribution(name, x);
