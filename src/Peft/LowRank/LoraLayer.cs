@@ -32,7 +32,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     {
         var c = context.ConfigAs<LoraConfig>();
         int r = Rank(c, context.Path);
-        var variant = LoraVariants.For(c, context.Path);
+        var variant = QaLoraVariant.AsPeftLoads(LoraVariants.For(c, context.Path), this, context);
         var (a, b) = FactorShapes(variant, r);
         var planned = new List<PlannedTensor> { Planned("lora_A", "weight", a), Planned("lora_B", "weight", b) };
         if (c.UseDora) planned.Add(Planned(DoraVariant.MagnitudeKey, null, OutFeatures));
@@ -57,7 +57,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         var name = context.Name;
         int r = Rank(c, context.Path);
         double alpha = c.AlphaFor(context.Path);
-        var variant = LoraVariants.For(c, context.Path);
+        var variant = QaLoraVariant.AsPeftLoads(LoraVariants.For(c, context.Path), this, context);
         var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.InitLoraWeights, variant, null);
         SetState(name, settings);
         var g = context.Generator;

@@ -71,4 +71,26 @@ public class QaLoraTests
         Assert.Throws<ArgumentException>(() => (Config with { QaloraGroupSize = 0 }).Validate());
         Assert.Throws<NotSupportedException>(() => (Config with { InitLoraWeights = LoraInit.Pissa }).Validate());
     }
+
+    [Fact]
+    public void PeftFileOfAFloatModel_WithAFullWidthA_LoadsAsThePlainLoraPeftComputed()
+    {
+        // PEFT applies QA-LoRA to GPTQ layers only: on a float model it saves use_qalora = true beside plain A [r, in].
+        var plain = Laws.LawCases.NonTrivial(Laws.LawCases.Get("lora"));
+        var folder = Laws.LawCases.TempFolder();
+        try
+        {
+            plain.SavePretrained(folder);
+            var configPath = Path.Combine(folder, "adapter_config.json");
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+            json["use_qalora"] = true;
+            json["qalora_group_size"] = 4;
+            File.WriteAllText(configPath, json.ToJsonString());
+            var loaded = Peft.FromPretrained(Laws.LawCases.Base(), folder);
+            Assert.True(((LoraConfig)loaded.PeftConfigs["default"]).UseQalora);
+            Assert.Equal(Laws.LawCases.Outputs(plain), Laws.LawCases.Outputs(loaded));
+            Assert.All(loaded.AdapterLayers(), l => Assert.Null(((LoraLayer)l.Layer).Settings("default").Variant));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
 }
