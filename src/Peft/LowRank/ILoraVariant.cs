@@ -57,6 +57,8 @@ public static class LoraVariants
         if (config.UseBdlora is not null) names.Add("use_bdlora");
         if (config.MontecloraConfig is not null) names.Add("monteclora_config");
         if (config.AloraInvocationTokens is { Count: > 0 }) names.Add("alora_invocation_tokens");
+        if (config.VeloraConfig is not null) names.Add("velora_config");
+        if (config.UseQalora) names.Add("use_qalora");
         return names;
     }
 
@@ -69,6 +71,8 @@ public static class LoraVariants
         if (config.UseBdlora is { } bd) return new BdLoraVariant(bd, path);
         if (config.MontecloraConfig is { } mc) return new MontecloraVariant(mc);
         if (config.AloraInvocationTokens is { Count: > 0 }) return new AloraVariant();
+        if (config.VeloraConfig is { } velora) return new VeloraVariant(velora);
+        if (config.UseQalora) return new QaLoraVariant(config.QaloraGroupSize);
         return null;
     }
 }

@@ -5,15 +5,15 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA and MonteCLoRA, with Hugging Face PEFT's field names and
-/// defaults (r 8, lora_alpha 8, dropout 0). PEFT's VeLoRA, QALoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA and QALoRA, with Hugging Face PEFT's
+/// field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
-        "monteclora: monteclora_config={}"],
+        "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true"],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
@@ -59,8 +59,8 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// </summary>
     public IReadOnlyList<int>? AloraInvocationTokens { get; init; }
 
-    /// <summary>PEFT's VeLoRA (compressed activations in the backward pass): not implemented, refused when set.</summary>
-    public JsonNode? VeloraConfig { get; init; }
+    /// <summary>VeLoRA: rank-1 sub-token compression of lora_A's input for the backward pass (<see cref="VeloraVariant"/>); null for none.</summary>
+    public VeloraConfig? VeloraConfig { get; init; }
 
     /// <summary>MonteCLoRA: A mixed with Monte Carlo perturbations in training, plus a KL regulariser (<see cref="MontecloraVariant"/>); null for none.</summary>
     public MontecloraConfig? MontecloraConfig { get; init; }
@@ -68,9 +68,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// <summary>PEFT's Arrow routing over several LoRA experts: not implemented, refused when set.</summary>
     public JsonNode? ArrowConfig { get; init; }
 
-    /// <summary>PEFT's QALoRA (group-pooled input for quantised bases): not implemented, refused when true.</summary>
+    /// <summary>QA-LoRA: the adapter's input average-pooled in groups of <see cref="QaloraGroupSize"/> features (<see cref="QaLoraVariant"/>).</summary>
     [JsonPropertyName("use_qalora")]
     public bool UseQalora { get; init; }
+
+    /// <summary>QA-LoRA's group size g (PEFT's default 16): A is [r, in / g]; used only with <see cref="UseQalora"/>.</summary>
+    [JsonPropertyName("qalora_group_size")]
+    public int QaloraGroupSize { get; init; } = 16;
 
     /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
@@ -99,8 +103,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
-        foreach (var (field, set) in new[] { ("velora_config", IsSet(VeloraConfig)),
-            ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
+        foreach (var (field, set) in new[] { ("arrow_config", IsSet(ArrowConfig)) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
         if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
@@ -116,6 +119,11 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
             if (InitLoraWeights is LoraInit.Pissa or LoraInit.Olora)
                 throw new NotSupportedException($"LoraConfig: alora_invocation_tokens with init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is refused: that initialisation moves part of the base weight into the adapter, so the positions before the invocation would not get the base output");
         }
+        VeloraConfig?.Validate();
+        if (UseQalora && QaloraGroupSize < 1) throw new ArgumentException($"LoraConfig: qalora_group_size must be positive, got {QaloraGroupSize}");
+        // A [r, in / g] has no room for an initialisation built from the base weight's [r, in] factors.
+        if (UseQalora && InitLoraWeights is LoraInit.Pissa or LoraInit.Olora or LoraInit.Orthogonal)
+            throw new NotSupportedException($"LoraConfig: use_qalora cannot be combined with init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' (A is [r, in / qalora_group_size])");
         if (KasaConfig is { } k)
         {
             RequireFiniteInFloat32("kasa_config.beta", k.Beta);

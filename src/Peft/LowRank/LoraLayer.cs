@@ -32,7 +32,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     {
         var c = context.ConfigAs<LoraConfig>();
         int r = Rank(c, context.Path);
-        var variant = LoraVariants.For(c, context.Path);
+        var variant = QaLoraVariant.AsPeftLoads(LoraVariants.For(c, context.Path), this, context);
         var (a, b) = FactorShapes(variant, r);
         var planned = new List<PlannedTensor> { Planned("lora_A", "weight", a), Planned("lora_B", "weight", b) };
         if (c.UseDora) planned.Add(Planned(DoraVariant.MagnitudeKey, null, OutFeatures));
@@ -57,7 +57,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         var name = context.Name;
         int r = Rank(c, context.Path);
         double alpha = c.AlphaFor(context.Path);
-        var variant = LoraVariants.For(c, context.Path);
+        var variant = QaLoraVariant.AsPeftLoads(LoraVariants.For(c, context.Path), this, context);
         var settings = new LoraAdapterSettings(r, alpha, c.Scaling(r, alpha), c.InitLoraWeights, variant, null);
         SetState(name, settings);
         var g = context.Generator;
@@ -152,6 +152,8 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     internal Tensor VariantParameter(string container, string name) => Parameter(container, name);
     internal T AddVariantModule<T>(string container, string name, T module) where T : Module => AddModule(container, name, module);
     internal T VariantModule<T>(string container, string name) where T : Module => ModuleOf<T>(container, name);
+    internal Tensor AddVariantBuffer(string container, string name, Tensor value) => AddBuffer(container, name, value);
+    internal Tensor VariantBuffer(string container, string name) => Buffer(container, name);
     internal Tensor VariantDropout(string name, Tensor x) => Dropout(name, x);
     internal bool VariantDropoutIsIdentity(string name) => DropoutIsIdentity(name);
     internal Tensor VariantContribution(string name, Tensor x) => Contribution(name, x);

@@ -179,9 +179,7 @@ public class LoraVariantTests
     }
 
     [Theory]
-    [InlineData("velora_config", "{\"num_groups\": 4}")]
     [InlineData("arrow_config", "{\"top_k\": 3}")]
-    [InlineData("use_qalora", "true")]
     [InlineData("init_lora_weights", "\"eva\"")]
     [InlineData("init_lora_weights", "\"corda\"")]
     [InlineData("init_lora_weights", "\"loftq\"")]
