@@ -320,6 +320,11 @@ public class PeftModel : Module, ITrainingHooks
         foreach (var n in names.Length == 0 ? _active.ToArray() : names)
             if (_configs.TryGetValue(n, out var c) && !PeftRegistry.ByConfigType(c.GetType()).Capabilities.HasFlag(AdapterCapabilities.Mergeable))
                 throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({c.PeftType}) cannot be merged into the base weights");
+        // Per-adapter refusals (an Arrow router of a mergeable method) are checked on every layer before any merges.
+        foreach (var (_, layer) in AdapterLayers())
+            foreach (var n in names.Length == 0 ? _active.ToArray() : names)
+                if (layer.AdapterNames.Contains(n) && layer.MergeRefusal(n) is { } why)
+                    throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' cannot be merged into the base weights: {why}");
         foreach (var (_, layer) in AdapterLayers()) layer.Merge(names.Length == 0 ? null : names);
     }
 

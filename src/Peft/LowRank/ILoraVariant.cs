@@ -35,6 +35,9 @@ public interface ILoraVariant
 
     /// <summary>Called before the adapter's tensors are removed: a variant that changed the base weight puts it back.</summary>
     void OnRemoving(LoraLayer layer, string name) { }
+
+    /// <summary>Why the adapter cannot be merged into the base weight (Arrow's per-token routing), or null when it can.</summary>
+    string? MergeRefusal => null;
 }
 
 /// <summary>Picks the variant of a LoRA config: the one place that maps config flags to strategies.</summary>
@@ -51,6 +54,7 @@ public static class LoraVariants
         if (config.KasaConfig is not null) names.Add("kasa_config");
         if (config.InitLoraWeights == LoraInit.Mica) names.Add("init_lora_weights=\"mica\"");
         if (config.UseBdlora is not null) names.Add("use_bdlora");
+        if (config.ArrowConfig is not null) names.Add("arrow_config");
         return names;
     }
 
@@ -61,6 +65,7 @@ public static class LoraVariants
         if (config.KasaConfig is not null) return new KasaVariant();
         if (config.InitLoraWeights == LoraInit.Mica) return new MicaVariant();
         if (config.UseBdlora is { } bd) return new BdLoraVariant(bd, path);
+        if (config.ArrowConfig is { } arrow) return new ArrowVariant(arrow);
         return null;
     }
 }

@@ -5,8 +5,8 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
-/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal and MiCA initialisations, KaSA, BD-LoRA and Arrow, with Hugging Face PEFT's field names and defaults (r 8,
+/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, EVA, CorDA, LoftQ and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
@@ -61,8 +61,8 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>PEFT's MonteCLoRA (Monte Carlo sampled adapters): not implemented, refused when set.</summary>
     public JsonNode? MontecloraConfig { get; init; }
 
-    /// <summary>PEFT's Arrow routing over several LoRA experts: not implemented, refused when set.</summary>
-    public JsonNode? ArrowConfig { get; init; }
+    /// <summary>Arrow: this adapter routes each token among the other LoRA adapters of its layers (<see cref="ArrowVariant"/>; <see cref="Arrow.CreateModel{T}"/>); null for none.</summary>
+    public ArrowConfig? ArrowConfig { get; init; }
 
     /// <summary>PEFT's QALoRA (group-pooled input for quantised bases): not implemented, refused when true.</summary>
     [JsonPropertyName("use_qalora")]
@@ -96,7 +96,7 @@ public sealed record LoraConfig : PeftConfig
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
         foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
-            ("monteclora_config", IsSet(MontecloraConfig)), ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
+            ("monteclora_config", IsSet(MontecloraConfig)), ("use_qalora", UseQalora) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
         if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
@@ -104,6 +104,7 @@ public sealed record LoraConfig : PeftConfig
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
         UseBdlora?.Validate();
+        ArrowConfig?.Validate();
         if (KasaConfig is { } k)
         {
             RequireFiniteInFloat32("kasa_config.beta", k.Beta);

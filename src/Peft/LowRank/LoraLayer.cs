@@ -137,6 +137,12 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     }
 
     /// <inheritdoc/>
+    public override string? MergeRefusal(string name) => Settings(name).Variant?.MergeRefusal;
+
+    /// <inheritdoc/>
+    public override bool IsMergeable(string name) => MergeRefusal(name) is null;
+
+    /// <inheritdoc/>
     protected override (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias) =>
         Settings(name).Variant is { } v ? (v.Merge(this, name, weight), bias) : base.MergeWeights(name, weight, bias);
 

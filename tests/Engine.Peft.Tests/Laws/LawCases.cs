@@ -148,6 +148,8 @@ public static class LawCases
         // The default paths (A, B, C low-rank, D, E constants) at init; vectors for A, B, D, E when non-trivial.
         new("glora", "GLORA", null, () => new GloraConfig { R = 2, TargetModules = Linears, Seed = 5 },
             () => new GloraConfig { R = 2, TargetModules = Linears, ConfigAB = "vector", ConfigDE = "vector", InitWeights = false, Seed = 5 }),
+        // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
+        // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
