@@ -104,7 +104,7 @@ public sealed partial class ArrowVariant(ArrowConfig config) : ILoraVariant
     public static Tensor RoutingWeights(Tensor tokens, Tensor prototypes, int topK, double temperature)
     {
         int t = tokens.Size(0), experts = prototypes.Size(0), k = topK;
-        var scores = (tokens % prototypes.To(tokens.DType).T).Abs();
+        var scores = (tokens % prototypes.To(tokens.DType).To(tokens.Device).T).Abs();
         // torch.topk, then -inf outside the kept scores: their softmax weight is exactly zero.
         var values = scores.Detach().ToDoubleArray();
         var mask = new double[t * experts];

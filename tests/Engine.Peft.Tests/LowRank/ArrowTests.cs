@@ -187,6 +187,26 @@ public class ArrowTests
     }
 
     [Fact]
+    public void IlgpuCpu_MatchesTheCpu()
+    {
+        var peft = Routed(3, new ArrowConfig { TopK = 2, UseGks = true, RngSeed = 3 }, general: 2);
+        foreach (var (name, p) in peft.NamedParameters()) p.RequiresGrad = name.Contains("task_", StringComparison.Ordinal);
+        (double[] Output, List<double[]> Gradients) Run(Device device)
+        {
+            var y = peft.Forward(Laws.LawCases.Ids().To(device));
+            var w = Tensor.Randn(y.Shape, 0, 1, y.DType, new Generator(17)).To(device);
+            var trainable = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).Select(p => p.Parameter).ToArray();
+            return (y.To(Device.Cpu).ToDoubleArray(), Autograd.Autograd.Grad((y * w).Sum(), trainable).Select(g => g.To(Device.Cpu).ToDoubleArray()).ToList());
+        }
+        var cpu = Run(Device.Cpu);
+        peft.To(Device.IlgpuCpu);
+        var ilgpu = Run(Device.IlgpuCpu);
+        AssertClose(cpu.Output, ilgpu.Output, 1e-4, "output");
+        Assert.Equal(cpu.Gradients.Count, ilgpu.Gradients.Count);
+        for (int i = 0; i < cpu.Gradients.Count; i++) AssertClose(cpu.Gradients[i], ilgpu.Gradients[i], 1e-4, $"gradient {i}");
+    }
+
+    [Fact]
     public void RouterWithoutExperts_OrTooFew_IsRefusedAtTheForward()
     {
         var peft = new PeftModel<Gpt>(Laws.LawCases.Base());

@@ -182,7 +182,6 @@ public class LoraVariantTests
     [InlineData("alora_invocation_tokens", "[5, 9]")]
     [InlineData("velora_config", "{\"num_groups\": 4}")]
     [InlineData("monteclora_config", "{}")]
-    [InlineData("arrow_config", "{\"top_k\": 3}")]
     [InlineData("use_qalora", "true")]
     [InlineData("init_lora_weights", "\"eva\"")]
     [InlineData("init_lora_weights", "\"corda\"")]
