@@ -394,11 +394,12 @@ public class PeftModel : Module, ITrainingHooks
         foreach (var n in names.Length == 0 ? _active.ToArray() : names)
             if (_configs.TryGetValue(n, out var c) && !PeftRegistry.ByConfigType(c.GetType()).Capabilities.HasFlag(AdapterCapabilities.Mergeable))
                 throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({c.PeftType}) cannot be merged into the base weights");
-        // All or nothing: a layer that cannot fold one of them in (an aLoRA adapter) refuses before anything is merged.
+        // All or nothing: a layer that cannot fold one of them in (an aLoRA adapter, an Arrow router) refuses before
+        // anything is merged.
         foreach (var (path, layer) in AdapterLayers())
             foreach (var n in names.Length == 0 ? _active.ToArray() : names)
-                if (layer.AdapterNames.Contains(n) && !layer.IsMergeable(n))
-                    throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({_configs[n].PeftType}) cannot be merged: its {layer.GetType().Name} at '{PathOf(path).External}' cannot fold it into the base weights");
+                if (layer.AdapterNames.Contains(n) && layer.MergeRefusal(n) is { } why)
+                    throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({_configs[n].PeftType}) cannot be merged into the base weights at '{PathOf(path).External}': {why}");
         foreach (var (_, layer) in AdapterLayers()) layer.Merge(names.Length == 0 ? null : names);
     }
 

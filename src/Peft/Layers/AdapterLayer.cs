@@ -257,6 +257,9 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     /// <summary>True when adapter <paramref name="name"/> can be folded into the base weights.</summary>
     public virtual bool IsMergeable(string name) => false;
 
+    /// <summary>Why adapter <paramref name="name"/> cannot be merged, when its method says more than "cannot" (an Arrow router); null otherwise.</summary>
+    public virtual string? MergeRefusal(string name) => null;
+
     /// <summary>The base weight and bias with adapter <paramref name="name"/> folded in.</summary>
     protected virtual (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias) =>
         throw new NotSupportedException($"{GetType().Name}: adapter '{name}' cannot be merged into the base weights");
@@ -273,7 +276,8 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         {
             if (!_adapters.ContainsKey(name) || _merged.Contains(name)) continue;
             if (!IsMergeable(name))
-                throw new NotSupportedException($"{GetType().Name}.Merge: adapter '{name}' ({ConfigOf(name).PeftType}) cannot be merged into the base weights");
+                throw new NotSupportedException($"{GetType().Name}.Merge: adapter '{name}' ({ConfigOf(name).PeftType}) cannot be merged into the base weights"
+                    + (MergeRefusal(name) is { } why ? ": " + why : ""));
             // Merging into a tied head would change the token embedding too (PEFT does that silently).
             if (BaseModule is Linear { SharesWeight: true })
                 throw new NotSupportedException($"{GetType().Name}.Merge: '{PathOf(name).External}' shares its weight with another module (a tied head); merging adapter '{name}' would change both");

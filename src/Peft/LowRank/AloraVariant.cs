@@ -15,7 +15,7 @@ public sealed class AloraVariant : ILoraVariant
     public void Init(LoraLayer layer, string name, Generator generator) { }
 
     /// <inheritdoc/>
-    public bool Mergeable => false;
+    public string? MergeRefusal => "aLoRA's update applies only from the invocation on, so it depends on the position (PEFT: \"aLoRA does not support merging\")";
 
     /// <inheritdoc/>
     public Tensor Forward(LoraLayer layer, string name, Tensor input, Tensor result)
@@ -41,6 +41,5 @@ public sealed class AloraVariant : ILoraVariant
     /// <inheritdoc/>
     public Tensor Unmerge(LoraLayer layer, string name, Tensor weight) => throw NotMergeable(name);
 
-    static NotSupportedException NotMergeable(string name) =>
-        new($"aLoRA: adapter '{name}' (LORA with alora_invocation_tokens) cannot be merged: its update applies only from the invocation on, so it depends on the position");
+    NotSupportedException NotMergeable(string name) => new($"aLoRA: adapter '{name}' (LORA with alora_invocation_tokens) cannot be merged: {MergeRefusal}");
 }

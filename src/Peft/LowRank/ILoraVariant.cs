@@ -28,9 +28,6 @@ public interface ILoraVariant
     Tensor Forward(LoraLayer layer, string name, Tensor input, Tensor result) =>
         result + layer.VariantContribution(name, layer.VariantDropout(name, input));
 
-    /// <summary>False when the update is no change of the weights alone, so it cannot be merged (aLoRA's depends on the position).</summary>
-    bool Mergeable => true;
-
     /// <summary>The base weight with the adapter folded in.</summary>
     Tensor Merge(LoraLayer layer, string name, Tensor weight) => weight + layer.DeltaWeight(name).Detach();
 
@@ -39,6 +36,12 @@ public interface ILoraVariant
 
     /// <summary>Called before the adapter's tensors are removed: a variant that changed the base weight puts it back.</summary>
     void OnRemoving(LoraLayer layer, string name) { }
+
+    /// <summary>
+    /// Why the adapter cannot be merged into the base weight, or null when it can: its update is no change of the
+    /// weights alone (aLoRA's depends on the position, Arrow's on each token's routing).
+    /// </summary>
+    string? MergeRefusal => null;
 }
 
 /// <summary>Picks the variant of a LoRA config: the one place that maps config flags to strategies.</summary>
@@ -59,6 +62,7 @@ public static class LoraVariants
         if (config.AloraInvocationTokens is { Count: > 0 }) names.Add("alora_invocation_tokens");
         if (config.VeloraConfig is not null) names.Add("velora_config");
         if (config.UseQalora) names.Add("use_qalora");
+        if (config.ArrowConfig is not null) names.Add("arrow_config");
         return names;
     }
 
@@ -73,6 +77,7 @@ public static class LoraVariants
         if (config.AloraInvocationTokens is { Count: > 0 }) return new AloraVariant();
         if (config.VeloraConfig is { } velora) return new VeloraVariant(velora);
         if (config.UseQalora) return new QaLoraVariant(config.QaloraGroupSize);
+        if (config.ArrowConfig is { } arrow) return new ArrowVariant(arrow);
         return null;
     }
 }

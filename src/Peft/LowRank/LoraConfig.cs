@@ -5,8 +5,8 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA and QALoRA, with Hugging Face PEFT's
-/// field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with Hugging Face
+/// PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's EVA, CorDA, LoftQ and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
@@ -65,8 +65,8 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// <summary>MonteCLoRA: A mixed with Monte Carlo perturbations in training, plus a KL regulariser (<see cref="MontecloraVariant"/>); null for none.</summary>
     public MontecloraConfig? MontecloraConfig { get; init; }
 
-    /// <summary>PEFT's Arrow routing over several LoRA experts: not implemented, refused when set.</summary>
-    public JsonNode? ArrowConfig { get; init; }
+    /// <summary>Arrow: this adapter routes each token among the other LoRA adapters of its layers (<see cref="ArrowVariant"/>; <see cref="Arrow.CreateModel{T}"/>); null for none.</summary>
+    public ArrowConfig? ArrowConfig { get; init; }
 
     /// <summary>QA-LoRA: the adapter's input average-pooled in groups of <see cref="QaloraGroupSize"/> features (<see cref="QaLoraVariant"/>).</summary>
     [JsonPropertyName("use_qalora")]
@@ -103,8 +103,6 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
-        foreach (var (field, set) in new[] { ("arrow_config", IsSet(ArrowConfig)) })
-            if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
         if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
         var variants = LoraVariants.Requested(this);
@@ -124,15 +122,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         // A [r, in / g] has no room for an initialisation built from the base weight's [r, in] factors.
         if (UseQalora && InitLoraWeights is LoraInit.Pissa or LoraInit.Olora or LoraInit.Orthogonal)
             throw new NotSupportedException($"LoraConfig: use_qalora cannot be combined with init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' (A is [r, in / qalora_group_size])");
+        ArrowConfig?.Validate();
         if (KasaConfig is { } k)
         {
             RequireFiniteInFloat32("kasa_config.beta", k.Beta);
             RequireFiniteInFloat32("kasa_config.gamma", k.Gamma);
         }
     }
-
-    // PEFT tests these fields for truth: null and an empty list ask for nothing.
-    static bool IsSet(JsonNode? node) => node is not null and not JsonArray { Count: 0 } && !(node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Null);
 
     /// <inheritdoc/>
     public override IEnumerable<(string Field, string Pattern)> Patterns() =>

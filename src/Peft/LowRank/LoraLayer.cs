@@ -137,7 +137,10 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     }
 
     /// <inheritdoc/>
-    public override bool IsMergeable(string name) => Settings(name).Variant?.Mergeable ?? true;
+    public override string? MergeRefusal(string name) => Settings(name).Variant?.MergeRefusal;
+
+    /// <inheritdoc/>
+    public override bool IsMergeable(string name) => MergeRefusal(name) is null;
 
     /// <inheritdoc/>
     protected override (Tensor Weight, Tensor? Bias) MergeWeights(string name, Tensor weight, Tensor? bias) =>

@@ -175,6 +175,8 @@ public static class LawCases
         // the second, which keeps the base output; merging is refused (the update depends on the position).
         new("alora", "LORA", null, () => Lora with { AloraInvocationTokens = [5, 2] },
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
+        // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
+        // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>

@@ -179,7 +179,6 @@ public class LoraVariantTests
     }
 
     [Theory]
-    [InlineData("arrow_config", "{\"top_k\": 3}")]
     [InlineData("init_lora_weights", "\"eva\"")]
     [InlineData("init_lora_weights", "\"corda\"")]
     [InlineData("init_lora_weights", "\"loftq\"")]
