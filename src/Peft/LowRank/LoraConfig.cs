@@ -5,14 +5,15 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
-/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal, MiCA and LoftQ initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
+/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
-        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
+        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
+        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}"],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig
 {
@@ -51,6 +52,9 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>BD-LoRA: a block-diagonal A or B per target (<see cref="BdLoraVariant"/>); null for none.</summary>
     [JsonPropertyName("use_bdlora")]
     public BdLoraConfig? UseBdlora { get; init; }
+
+    /// <summary>LoftQ's bits and iterations, needed with <c>init_lora_weights: "loftq"</c> (<see cref="LowRank.LoftqInit"/>); null (PEFT's <c>{}</c>) for none.</summary>
+    public LoftqConfig? LoftqConfig { get; init; }
 
     /// <summary>PEFT's aLoRA (activated LoRA, needs the invocation offsets of each sequence): not implemented, refused when set.</summary>
     public JsonNode? AloraInvocationTokens { get; init; }
@@ -98,8 +102,11 @@ public sealed record LoraConfig : PeftConfig
         foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
             ("monteclora_config", IsSet(MontecloraConfig)), ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
-        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
-            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
+        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.LoraGa)
+            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data)");
+        // PEFT's __post_init__: LoftQ needs its config; a loftq_config without LoftQ is ignored (PEFT warns and clears it).
+        if (InitLoraWeights == LoraInit.Loftq)
+            (LoftqConfig ?? throw new ArgumentException("LoraConfig: init_lora_weights 'loftq' needs loftq_config ({\"loftq_bits\": 4, \"loftq_iter\": 1}), as PEFT requires")).Validate();
         var variants = LoraVariants.Requested(this);
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
