@@ -5,15 +5,16 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with Hugging Face
-/// PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's EVA, CorDA, LoftQ and LoRA-GA are read
+/// orthogonal, MiCA and LoftQ initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with Hugging
+/// Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's EVA, CorDA and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
-        "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true"],
+        "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true",
+        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}"],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
@@ -59,6 +60,9 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// </summary>
     public IReadOnlyList<int>? AloraInvocationTokens { get; init; }
 
+    /// <summary>LoftQ's bits and iterations, needed with <c>init_lora_weights: "loftq"</c> (<see cref="LowRank.LoftqInit"/>); null (PEFT's <c>{}</c>) for none.</summary>
+    public LoftqConfig? LoftqConfig { get; init; }
+
     /// <summary>VeLoRA: rank-1 sub-token compression of lora_A's input for the backward pass (<see cref="VeloraVariant"/>); null for none.</summary>
     public VeloraConfig? VeloraConfig { get; init; }
 
@@ -103,8 +107,11 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
-        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
-            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
+        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.LoraGa)
+            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data)");
+        // PEFT's __post_init__: LoftQ needs its config; a loftq_config without LoftQ is ignored (PEFT warns and clears it).
+        if (InitLoraWeights == LoraInit.Loftq)
+            (LoftqConfig ?? throw new ArgumentException("LoraConfig: init_lora_weights 'loftq' needs loftq_config ({\"loftq_bits\": 4, \"loftq_iter\": 1}), as PEFT requires")).Validate();
         var variants = LoraVariants.Requested(this);
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");

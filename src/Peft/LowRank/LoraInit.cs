@@ -33,7 +33,7 @@ public enum LoraInit
     /// <summary>PEFT's CorDA (needs covariance statistics of data): refused.</summary>
     Corda,
 
-    /// <summary>PEFT's LoftQ (quantised base weight): refused.</summary>
+    /// <summary>LoftQ (Li et al. 2023): the base becomes its NormalFloat quantisation Q, and B A approximates W − Q (<see cref="LoftqInit"/>; needs <see cref="LoraConfig.LoftqConfig"/>). PEFT: <c>"loftq"</c>.</summary>
     Loftq,
 
     /// <summary>PEFT's LoRA-GA (needs gradients of data): refused.</summary>
@@ -46,7 +46,7 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
     protected override string Field => "init_lora_weights";
     protected override LoraInit WhenTrue => LoraInit.Default;
     protected override LoraInit WhenFalse => LoraInit.Random;
-    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica";
+    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica, loftq";
 
     protected override string NameOf(LoraInit value) => value == LoraInit.LoraGa ? "lora_ga" : base.NameOf(value);
 
@@ -58,10 +58,10 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
         "olora" => LoraInit.Olora,
         "orthogonal" => LoraInit.Orthogonal,
         "mica" => LoraInit.Mica,
-        // PEFT's data-driven and quantised initialisations: read, so that validation refuses them by name.
+        "loftq" => LoraInit.Loftq,
+        // PEFT's data-driven initialisations: read, so that validation refuses them by name.
         "eva" => LoraInit.Eva,
         _ when name.StartsWith("corda", StringComparison.Ordinal) => LoraInit.Corda,
-        "loftq" => LoraInit.Loftq,
         "lora_ga" => LoraInit.LoraGa,
         _ => null,
     };

@@ -38,6 +38,8 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         if (c.UseDora) planned.Add(Planned(DoraVariant.MagnitudeKey, null, OutFeatures));
         foreach (var (container, shape) in variant?.ExtraParameters(this, r) ?? []) planned.Add(Planned(container, null, shape));
         if (c.InitLoraWeights == LoraInit.Orthogonal && r % 2 != 0) throw new ArgumentException($"LoraLayer: orthogonal initialisation needs an even rank, got {r} for '{context.Path.External}'");
+        if (c.InitLoraWeights == LoraInit.Loftq && r > Math.Min(InFeatures, OutFeatures))
+            throw new ArgumentException($"LoraLayer: LoftQ's rank {r} exceeds min(out, in) = {Math.Min(InFeatures, OutFeatures)} of '{context.Path.External}'");
         return planned;
     }
 
@@ -101,12 +103,29 @@ public sealed class LoraLayer : AdditiveAdapterLayer
                     SetState(name, settings with { Principal = new(fa.Clone(), fb.Clone(), original, weight.Detach().Clone()) });
                     break;
                 }
+                case LoraInit.Loftq:
+                {
+                    // LoftQ (Li et al. 2023, algorithm 1): the base becomes its dequantised quantisation Q and B A
+                    // approximates W - Q, as PEFT's loftq_init (computed again on load, as PEFT's update_layer does).
+                    var weight = BaseLayer.Weight;
+                    var loftq = c.LoftqConfig ?? throw new ArgumentException("LoraLayer: init_lora_weights 'loftq' needs loftq_config");
+                    // Where Hugging Face stores the layer as Conv1D ([in, out], PEFT's fan_in_fan_out), PEFT's quantiser
+                    // reads that layout: the blocks run over Wᵀ, so the base equals PEFT's Q.
+                    bool conv1D = context.Model?.Naming is { } naming && naming.IsConv1D(context.Path.Engine);
+                    var (fa, fb, q) = LoftqInit.Compute(weight, r, loftq.LoftqBits, loftq.LoftqIter, conv1D);
+                    a.Weight.CopyFrom(fa.To(a.Weight.DType).To(a.Weight.Device));
+                    b.Weight.CopyFrom(fb.To(b.Weight.DType).To(b.Weight.Device));
+                    var original = weight.Detach().Clone();
+                    weight.CopyFrom(q.To(weight.DType).To(weight.Device));
+                    SetState(name, settings with { Principal = new(fa, fb, original, weight.Detach().Clone()) });
+                    break;
+                }
             }
         }
         settings.Variant?.Init(this, name, g);
     }
 
-    /// <summary>Puts back the principal part a PiSSA/OLoRA adapter took out of the base weight (exactly, when nothing else changed it).</summary>
+    /// <summary>Puts back what a PiSSA/OLoRA/LoftQ adapter took out of the base weight (exactly, when nothing else changed it).</summary>
     protected override void OnRemoving(string name)
     {
         // A failed add may stop before the settings exist.
@@ -116,8 +135,10 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         using var _ = Autograd.Autograd.NoGrad();
         var weight = BaseLayer.Weight;
         bool untouched = weight.Detach().ToDoubleArray().AsSpan().SequenceEqual(p.Residual.ToDoubleArray());
-        weight.CopyFrom(untouched ? p.Original
-            : (weight.Detach().To(DType.Float64) + p.B0.To(DType.Float64) % p.A0.To(DType.Float64) * Settings(name).Scaling).To(weight.DType));
+        // LoftQ's base lost W - Q, not s B0 A0 (which only approximates it).
+        var moved = settings.Init == LoraInit.Loftq ? p.Original.To(DType.Float64) - p.Residual.To(DType.Float64)
+            : p.B0.To(DType.Float64) % p.A0.To(DType.Float64) * Settings(name).Scaling;
+        weight.CopyFrom(untouched ? p.Original : (weight.Detach().To(DType.Float64) + moved).To(weight.DType));
     }
 
     /// <summary>s B A [out, in] (Hu et al. 2021, section 4.1).</summary>
@@ -179,12 +200,12 @@ public sealed class LoraLayer : AdditiveAdapterLayer
 /// <param name="Scaling">s = alpha / r (rsLoRA: alpha / sqrt r).</param>
 /// <param name="Init">How A and B were initialised.</param>
 /// <param name="Variant">The variant strategy (DoRA), or null for plain LoRA.</param>
-/// <param name="Principal">For PiSSA/OLoRA: the initial factors and the base weight before and after the residual was taken.</param>
+/// <param name="Principal">For PiSSA/OLoRA (and LoftQ): the initial factors and the base weight before and after the residual (LoftQ: the quantised weight) was taken.</param>
 public sealed record LoraAdapterSettings(int R, double Alpha, double Scaling, LoraInit Init, ILoraVariant? Variant, PrincipalPart? Principal)
 {
     /// <summary>True for DoRA adapters.</summary>
     public bool UseDora => Variant is DoraVariant;
 }
 
-/// <summary>What a PiSSA/OLoRA initialisation moved: A0, B0, the original base weight and the residual left in its place.</summary>
+/// <summary>What a PiSSA/OLoRA/LoftQ initialisation moved: A0, B0, the original base weight and the residual (LoftQ: the dequantised Q) left in its place.</summary>
 public sealed record PrincipalPart(Tensor A0, Tensor B0, Tensor Original, Tensor Residual);

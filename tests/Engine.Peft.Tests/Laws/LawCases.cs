@@ -75,6 +75,11 @@ public static class LawCases
         // B is frozen: the scrambling makes A non-zero.
         new("mica", "LORA", "mica", () => Lora with { InitLoraWeights = LoraInit.Mica }, () => Lora with { InitLoraWeights = LoraInit.Mica }),
         new("orthogonal", "LORA", "orthogonal", () => Lora with { InitLoraWeights = LoraInit.Orthogonal }, () => Lora with { InitLoraWeights = LoraInit.Orthogonal }),
+        // LoftQ replaces the base by its NF4 quantisation Q and moves W - Q (approximately) into B A: it moves base weight,
+        // and only deleting the adapter gives W back. At full rank (16 = min(out, in) of every law layer) and s = 1 the
+        // fresh adapter is Q + B A = W to rounding; the non-trivial row is rank 2, s = 2, two iterations.
+        new("loftq", "LORA", "loftq", () => Lora with { R = 16, LoraAlpha = 16, InitLoraWeights = LoraInit.Loftq, LoftqConfig = new() },
+            () => Lora with { InitLoraWeights = LoraInit.Loftq, LoftqConfig = new() { LoftqIter = 2 } }, MovesBaseWeight: true),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // The law model is in evaluation mode, where MonteCLoRA is plain LoRA with the mean A (deterministic: gradient
