@@ -6,13 +6,14 @@ namespace Engine.Peft.LowRank;
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
 /// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
-/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
+/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, CorDA, LoftQ and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
-        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
+        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
+        "eva: init_lora_weights=\"eva\""],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig
 {
@@ -51,6 +52,9 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
     /// <summary>BD-LoRA: a block-diagonal A or B per target (<see cref="BdLoraVariant"/>); null for none.</summary>
     [JsonPropertyName("use_bdlora")]
     public BdLoraConfig? UseBdlora { get; init; }
+
+    /// <summary>EVA's options (<see cref="LowRank.EvaConfig"/>) for <c>init_lora_weights="eva"</c>; null uses PEFT's defaults, and other initialisations ignore it (as PEFT).</summary>
+    public EvaConfig? EvaConfig { get; init; }
 
     /// <summary>PEFT's aLoRA (activated LoRA, needs the invocation offsets of each sequence): not implemented, refused when set.</summary>
     public JsonNode? AloraInvocationTokens { get; init; }
@@ -98,7 +102,8 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
         foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
             ("monteclora_config", IsSet(MontecloraConfig)), ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
-        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
+        if (InitLoraWeights == LoraInit.Eva) EvaConfig?.Validate();
+        if (InitLoraWeights is LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
         var variants = LoraVariants.Requested(this);
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
@@ -130,7 +135,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
     /// <inheritdoc/>
     CalibrationResult ICalibratedConfig.Calibrate(CalibrationContext context) => InitLoraWeights switch
     {
-        LoraInit.Eva => throw new NotSupportedException("LoraConfig: EVA is not implemented"),
+        LoraInit.Eva => EvaInit.Calibrate(this, context),
         LoraInit.Corda => throw new NotSupportedException("LoraConfig: CorDA is not implemented"),
         LoraInit.LoraGa => throw new NotSupportedException("LoraConfig: LoRA-GA is not implemented"),
         _ => new CalibrationResult(this, new Dictionary<string, object>()),

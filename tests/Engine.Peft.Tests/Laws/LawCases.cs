@@ -69,6 +69,8 @@ public static class LawCases
         // B is frozen: the scrambling makes A non-zero.
         new("mica", "LORA", "mica", () => Lora with { InitLoraWeights = LoraInit.Mica }, () => Lora with { InitLoraWeights = LoraInit.Mica }),
         new("orthogonal", "LORA", "orthogonal", () => Lora with { InitLoraWeights = LoraInit.Orthogonal }, () => Lora with { InitLoraWeights = LoraInit.Orthogonal }),
+        // EVA: A from the PCA of each target's inputs on LawCases.Calibration, ranks redistributed (a target may drop out), B = 0.
+        new("eva", "LORA", "eva", () => Lora with { InitLoraWeights = LoraInit.Eva }, () => Lora with { InitLoraWeights = LoraInit.Eva }, Calibrated: true),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // lambda starts at zero: the scrambling makes it non-trivial.
