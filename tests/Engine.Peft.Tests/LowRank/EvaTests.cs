@@ -199,6 +199,21 @@ public class EvaTests
     }
 
     [Fact]
+    public void EarlierAdapters_AreDisabledWhileTheInputsAreRecorded_AsPeftsDisableAdapterContext()
+    {
+        var batches = Batches(2);
+        var config = new LoraConfig { R = 2, TargetModules = ["1"], InitLoraWeights = LoraInit.Eva, EvaConfig = new() { Rho = 1 } };
+        var (plain, _, _) = TwoLayers();
+        plain.AddAdapter("eva", config, Data(plain, batches));
+        var (adapted, _, _) = TwoLayers();
+        adapted.AddAdapter("first", new LoraConfig { R = 2, TargetModules = ["0"], InitLoraWeights = LoraInit.Random });
+        adapted.AddAdapter("eva", config, Data(adapted, batches));
+        Assert.Equal(LayerAt(plain, 1).LoraA("eva").ToDoubleArray(), LayerAt(adapted, 1).LoraA("eva").ToDoubleArray());
+        // The first adapter is active again afterwards.
+        Assert.False(LayerAt(adapted, 0).Disabled);
+    }
+
+    [Fact]
     public void DistributeRanks_TakesTheLargestRatiosOverAllTargets_AndGivesARepresentativeTheLargestRankOfItsGroup()
     {
         Assert.Equal([1, 2], EvaInit.DistributeRanks([[0.5, 0.2, 0.1], [0.4, 0.3, 0.05]], 3));

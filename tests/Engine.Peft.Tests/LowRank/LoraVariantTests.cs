@@ -184,7 +184,6 @@ public class LoraVariantTests
     [InlineData("monteclora_config", "{}")]
     [InlineData("arrow_config", "{\"top_k\": 3}")]
     [InlineData("use_qalora", "true")]
-    [InlineData("init_lora_weights", "\"eva\"")]
     [InlineData("init_lora_weights", "\"corda\"")]
     [InlineData("init_lora_weights", "\"loftq\"")]
     [InlineData("init_lora_weights", "\"lora_ga\"")]

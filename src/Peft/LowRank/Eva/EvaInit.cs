@@ -144,7 +144,8 @@ public static class EvaInit
     }
 
     // Feeds each target's inputs to its PCA, batch by batch; positions whose label is the mask value are dropped. The
-    // data runs through the base function, as PEFT's disable_adapter context (when no earlier adapter is merged).
+    // data runs through the base function, as PEFT's disable_adapter context; when an earlier adapter is merged (which
+    // disabling would unmerge for good) or the caller already disabled the adapters, the model runs as it is.
     static void Record(CalibrationContext context, EvaConfig eva, List<Target> targets)
     {
         int batch = -1;
@@ -158,8 +159,8 @@ public static class EvaInit
                 keep = labels(i).ToDoubleArray().Select(v => v != eva.LabelMaskValue).ToArray();
             return data.Loss(i);
         }) { Labels = data.Labels };
-        var merged = context.Model.AdapterLayers().Any(l => l.Layer.Merged);
-        using var disabled = merged ? null : context.Model.DisableAdapters();
+        bool asItIs = context.Model.AdapterLayers().Any(l => l.Layer.Merged || l.Layer.Disabled);
+        using var disabled = asItIs ? null : context.Model.DisableAdapters();
         LayerInputRecorder.Record(context with { Data = tracked }, (index, input) =>
         {
             var target = targets[index];
