@@ -130,6 +130,7 @@ public class PeftModel : Module, ITrainingHooks
     {
         var (method, targets) = CheckAdd(name, config);
         (config, _) = Calibrated(name, config, fromFile, targets, calibration);
+        targets = StillTargeted(config, targets);
         var plan = new List<PlannedTensor>();
         // A plain module is wrapped by a throwaway layer that is never attached (wrapping does not change the module).
         foreach (var (path, module, _, _) in targets)
@@ -170,6 +171,7 @@ public class PeftModel : Module, ITrainingHooks
         if (TrainedBiases.Trains(config) && _configs.FirstOrDefault(c => TrainedBiases.Trains(c.Value)) is { Key: { } other })
             throw new ArgumentException($"PeftModel.AddAdapter: adapter '{other}' already trains biases; only one adapter may have bias other than 'none', so '{name}' must use bias 'none'");
         (config, var calibrated) = Calibrated(name, config, fromFile, targets, calibration);
+        targets = StillTargeted(config, targets);
 
         var part = method.CreateModelPart(new AdapterModelPartContext(this, name, config, targets.Select(t => (t.Path, t.Module)).ToList(), fromFile));
         var added = new List<(string Path, AdapterLayer Layer, Module? Replaced)>();
@@ -255,6 +257,10 @@ public class PeftModel : Module, ITrainingHooks
                 found.Add((path.Engine, linear.InFeatures, linear.OutFeatures));
         return found;
     }
+    // A calibration may drop targets (EVA removes those it gives rank 0, rewriting target_modules as PEFT does).
+    static List<(ModulePath Path, Module Module, Module Parent, string Member)> StillTargeted(PeftConfig config,
+        List<(ModulePath Path, Module Module, Module Parent, string Member)> targets) =>
+        targets.Where(t => TargetMatcher.IsTarget(config, t.Path)).ToList();
 
     // Every module of the model outside adapter layers (nothing inside one — its base layer, its own sub-modules — can
     // be adapted again), with its path and where it is registered.

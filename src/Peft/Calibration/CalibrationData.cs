@@ -13,6 +13,12 @@ namespace Engine.Peft;
 /// <param name="Loss">Runs the model on batch i (0 &lt;= i &lt; <paramref name="Batches"/>) and returns the scalar loss.</param>
 public sealed record CalibrationData(int Batches, Func<int, Tensor> Loss)
 {
+    /// <summary>
+    /// Optional labels of batch i (token ids, any shape with one entry per position of the model's input), for
+    /// initialisations that drop ignored positions from their statistics (EVA's <c>use_label_mask</c>); null for none.
+    /// </summary>
+    public Func<int, Tensor>? Labels { get; init; }
+
     /// <summary>Runs every batch in order without recording gradients (for statistics of activations).</summary>
     public void RunForward()
     {

@@ -5,8 +5,8 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal, MiCA and LoftQ initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with Hugging
-/// Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's EVA, CorDA and LoRA-GA are read
+/// orthogonal, MiCA, LoftQ and EVA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with
+/// Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's CorDA and LoRA-GA are read
 /// from files only to be refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
@@ -14,7 +14,7 @@ namespace Engine.Peft.LowRank;
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
         "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true",
-        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}"],
+        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}", "eva: init_lora_weights=\"eva\""],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
@@ -59,6 +59,9 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// each sequence on (<see cref="AloraVariant"/>, <see cref="AloraOffsets"/>). Null or empty for none (PEFT tests it for truth).
     /// </summary>
     public IReadOnlyList<int>? AloraInvocationTokens { get; init; }
+
+    /// <summary>EVA's options (<see cref="LowRank.EvaConfig"/>) for <c>init_lora_weights="eva"</c>; null uses PEFT's defaults, and other initialisations ignore it (as PEFT).</summary>
+    public EvaConfig? EvaConfig { get; init; }
 
     /// <summary>LoftQ's bits and iterations, needed with <c>init_lora_weights: "loftq"</c> (<see cref="LowRank.LoftqInit"/>); null (PEFT's <c>{}</c>) for none.</summary>
     public LoftqConfig? LoftqConfig { get; init; }
@@ -107,7 +110,8 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         TrainedBiases.Validate("LoraConfig", Bias);
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
-        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.LoraGa)
+        if (InitLoraWeights == LoraInit.Eva) EvaConfig?.Validate();
+        if (InitLoraWeights is LoraInit.Corda or LoraInit.LoraGa)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data)");
         // PEFT's __post_init__: LoftQ needs its config; a loftq_config without LoftQ is ignored (PEFT warns and clears it).
         if (InitLoraWeights == LoraInit.Loftq)
@@ -153,7 +157,7 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     /// <inheritdoc/>
     CalibrationResult ICalibratedConfig.Calibrate(CalibrationContext context) => InitLoraWeights switch
     {
-        LoraInit.Eva => throw new NotSupportedException("LoraConfig: EVA is not implemented"),
+        LoraInit.Eva => EvaInit.Calibrate(this, context),
         LoraInit.Corda => throw new NotSupportedException("LoraConfig: CorDA is not implemented"),
         LoraInit.LoraGa => throw new NotSupportedException("LoraConfig: LoRA-GA is not implemented"),
         _ => new CalibrationResult(this, new Dictionary<string, object>()),

@@ -27,7 +27,7 @@ public enum LoraInit
     /// <summary>MiCA: B = the minor left singular vectors of the base weight, frozen; A = 0 (<see cref="MicaVariant"/>). PEFT: <c>"mica"</c>.</summary>
     Mica,
 
-    /// <summary>PEFT's EVA (data-driven, needs activations): refused by <see cref="LoraConfig.Validate"/>.</summary>
+    /// <summary>EVA: A = the top right-singular vectors of the layer's inputs on calibration data, ranks redistributed by explained variance, B = 0 (<see cref="EvaInit"/>). PEFT: <c>"eva"</c>.</summary>
     Eva,
 
     /// <summary>PEFT's CorDA (needs covariance statistics of data): refused.</summary>
@@ -46,7 +46,7 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
     protected override string Field => "init_lora_weights";
     protected override LoraInit WhenTrue => LoraInit.Default;
     protected override LoraInit WhenFalse => LoraInit.Random;
-    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica, loftq";
+    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica, loftq, eva";
 
     protected override string NameOf(LoraInit value) => value == LoraInit.LoraGa ? "lora_ga" : base.NameOf(value);
 

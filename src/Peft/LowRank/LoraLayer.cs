@@ -84,6 +84,17 @@ public sealed class LoraLayer : AdditiveAdapterLayer
                     b.Weight.CopyFrom(ob.To(b.Weight.DType));
                     break;
                 }
+                case LoraInit.Eva:
+                    // A from the calibration (EvaInit); a file being loaded brings its own A.
+                    if (!context.FromFile)
+                    {
+                        var eva = context.CalibrationAs<EvaInit.Share>();
+                        if (eva.A.Size(0) != r || eva.A.Size(1) != InFeatures)
+                            throw new InvalidOperationException($"LoraLayer: EVA's A for '{context.Path.External}' is {Shapes.Format(eva.A.Shape)}, expected [{r}, {InFeatures}]");
+                        a.Weight.CopyFrom(eva.A.To(a.Weight.DType).To(a.Weight.Device));
+                    }
+                    Init.Zeros(b.Weight);
+                    break;
                 case LoraInit.Gaussian:
                     // PEFT draws A with standard deviation 1 / r.
                     Init.Normal(a.Weight, 0, 1.0 / r, g);

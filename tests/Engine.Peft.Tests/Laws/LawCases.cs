@@ -80,6 +80,8 @@ public static class LawCases
         // fresh adapter is Q + B A = W to rounding; the non-trivial row is rank 2, s = 2, two iterations.
         new("loftq", "LORA", "loftq", () => Lora with { R = 16, LoraAlpha = 16, InitLoraWeights = LoraInit.Loftq, LoftqConfig = new() },
             () => Lora with { InitLoraWeights = LoraInit.Loftq, LoftqConfig = new() { LoftqIter = 2 } }, MovesBaseWeight: true),
+        // EVA: A from the PCA of each target's inputs on LawCases.Calibration, ranks redistributed (a target may drop out), B = 0.
+        new("eva", "LORA", "eva", () => Lora with { InitLoraWeights = LoraInit.Eva }, () => Lora with { InitLoraWeights = LoraInit.Eva }, Calibrated: true),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // The law model is in evaluation mode, where MonteCLoRA is plain LoRA with the mean A (deterministic: gradient
