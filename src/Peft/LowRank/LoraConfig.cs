@@ -5,14 +5,16 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal and MiCA initialisations, KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8,
-/// lora_alpha 8, dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA, CorDA, LoftQ and LoRA-GA are read
-/// from files only to be refused by name (<see cref="Validate"/>).
+/// orthogonal and MiCA initialisations, the data-driven CorDA and LoRA-GA initialisations (<see cref="Corda"/>,
+/// <see cref="LoraGa"/>), KaSA and BD-LoRA, with Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8,
+/// dropout 0). PEFT's aLoRA, VeLoRA, QALoRA, MonteCLoRA, Arrow, EVA and LoftQ are read from files only to be refused
+/// by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
-        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\""],
+        "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
+        "corda: init_lora_weights=\"corda\"", "loraga: init_lora_weights=\"lora_ga\", lora_ga_config={}"],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig
 {
@@ -47,6 +49,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
 
     /// <summary>KaSA (Wang et al. 2024): truncate the base's r smallest singular components, ΔW = s B diag(d) A (<see cref="KasaVariant"/>); null for none.</summary>
     public KasaConfig? KasaConfig { get; init; }
+
+    /// <summary>CorDA's options (<see cref="Corda"/>), read with init_lora_weights "corda"; null there means the defaults (as PEFT).</summary>
+    public CordaConfig? CordaConfig { get; init; }
+
+    /// <summary>LoRA-GA's options (<see cref="LoraGa"/>), required with init_lora_weights "lora_ga" (as PEFT's preprocess_loraga).</summary>
+    [JsonPropertyName("lora_ga_config")]
+    public LoraGaConfig? LoraGaConfig { get; init; }
 
     /// <summary>BD-LoRA: a block-diagonal A or B per target (<see cref="BdLoraVariant"/>); null for none.</summary>
     [JsonPropertyName("use_bdlora")]
@@ -98,11 +107,15 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
         foreach (var (field, set) in new[] { ("alora_invocation_tokens", IsSet(AloraInvocationTokens)), ("velora_config", IsSet(VeloraConfig)),
             ("monteclora_config", IsSet(MontecloraConfig)), ("arrow_config", IsSet(ArrowConfig)), ("use_qalora", UseQalora) })
             if (set) throw new NotSupportedException($"LoraConfig: {field} is set, but that LoRA variant is not implemented");
-        if (InitLoraWeights is LoraInit.Eva or LoraInit.Corda or LoraInit.Loftq or LoraInit.LoraGa)
+        if (InitLoraWeights is LoraInit.Eva or LoraInit.Loftq)
             throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data or a quantised base)");
         var variants = LoraVariants.Requested(this);
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
+        CordaConfig?.Validate();
+        LoraGaConfig?.Validate();
+        if (InitLoraWeights == LoraInit.LoraGa && LoraGaConfig is null)
+            throw new ArgumentException("LoraConfig: init_lora_weights 'lora_ga' needs lora_ga_config (PEFT's LoraGAConfig; {} for its defaults)");
         UseBdlora?.Validate();
         if (KasaConfig is { } k)
         {
@@ -131,9 +144,17 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig
     CalibrationResult ICalibratedConfig.Calibrate(CalibrationContext context) => InitLoraWeights switch
     {
         LoraInit.Eva => throw new NotSupportedException("LoraConfig: EVA is not implemented"),
-        LoraInit.Corda => throw new NotSupportedException("LoraConfig: CorDA is not implemented"),
-        LoraInit.LoraGa => throw new NotSupportedException("LoraConfig: LoRA-GA is not implemented"),
+        LoraInit.Corda => Corda.Calibrate(this, context),
+        LoraInit.LoraGa => LoraGa.Calibrate(this, context),
         _ => new CalibrationResult(this, new Dictionary<string, object>()),
+    };
+
+    /// <inheritdoc/>
+    string? ICalibratedConfig.LoadNeed => InitLoraWeights switch
+    {
+        LoraInit.Corda => "init_lora_weights=\"corda\"",
+        LoraInit.LoraGa => "init_lora_weights=\"lora_ga\"",
+        _ => null,
     };
 
     /// <summary>The zoo's and the CLI's LoRA: rank = size, alpha = 2 rank, every block projection.</summary>

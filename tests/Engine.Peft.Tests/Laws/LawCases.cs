@@ -69,6 +69,14 @@ public static class LawCases
         // B is frozen: the scrambling makes A non-zero.
         new("mica", "LORA", "mica", () => Lora with { InitLoraWeights = LoraInit.Mica }, () => Lora with { InitLoraWeights = LoraInit.Mica }),
         new("orthogonal", "LORA", "orthogonal", () => Lora with { InitLoraWeights = LoraInit.Orthogonal }, () => Lora with { InitLoraWeights = LoraInit.Orthogonal }),
+        // Data-driven: the covariance of each target's inputs (CorDA) or the averaged gradient of its weight (LoRA-GA)
+        // decides the part of the base weight that moves into the adapter. KPM takes the smallest components.
+        new("corda", "LORA", "corda", () => Lora with { InitLoraWeights = LoraInit.Corda }, () => Lora with { InitLoraWeights = LoraInit.Corda },
+            MovesBaseWeight: true, Calibrated: true),
+        new("corda_kpm", "LORA", null, () => Lora with { InitLoraWeights = LoraInit.Corda, CordaConfig = new() { CordaMethod = "kpm" } },
+            () => Lora with { InitLoraWeights = LoraInit.Corda, CordaConfig = new() { CordaMethod = "kpm" } }, MovesBaseWeight: true, Calibrated: true),
+        new("loraga", "LORA", "loraga", () => Lora with { InitLoraWeights = LoraInit.LoraGa, LoraGaConfig = new() },
+            () => Lora with { InitLoraWeights = LoraInit.LoraGa, LoraGaConfig = new() { Direction = "ArBr", Scale = "weight_svd" } }, MovesBaseWeight: true, Calibrated: true),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // lambda starts at zero: the scrambling makes it non-trivial.
