@@ -185,9 +185,7 @@ public class LoraVariantTests
     [InlineData("arrow_config", "{\"top_k\": 3}")]
     [InlineData("use_qalora", "true")]
     [InlineData("init_lora_weights", "\"eva\"")]
-    [InlineData("init_lora_weights", "\"corda\"")]
     [InlineData("init_lora_weights", "\"loftq\"")]
-    [InlineData("init_lora_weights", "\"lora_ga\"")]
     [InlineData("use_dora", "true")]
     public void PeftVariantsTheEngineLacks_AreRefusedNamingTheField(string field, string value)
     {
