@@ -39,7 +39,16 @@ static class ClassifyMiniLm
         var set = new TextClassificationSet(examples, 0.2, seed);
         Console.WriteLine($"data: {examples.Count} messages ({set.Train.Count(e => e.Label == 1)} spam of {set.Train.Count} train, {set.HeldOut.Count} held out), {maxTokens} tokens each at most");
 
-        var classifier = TextClassifier.CreateOnMiniLm(adapter, classes: 2, maxTokens, seed);
+        // Data-driven initialisations (CorDA, LoRA-GA) calibrate on 4 training batches drawn by their own generator, so
+        // that the training batches stay those every other method sees.
+        List<IReadOnlyList<(string Text, int Label)>>? calibration = null;
+        if (adapter is ICalibratedConfig { CalibrationNeed: not null })
+        {
+            var draws = new Generator(seed + 2);
+            calibration = [.. Enumerable.Range(0, 4).Select(_ => Tensor.Randint(0, set.Train.Count, [BatchSize], generator: draws).ToArray<long>()
+                .Select(i => set.Train[(int)i]).ToList())];
+        }
+        var classifier = TextClassifier.CreateOnMiniLm(adapter, classes: 2, maxTokens, seed, calibration);
         var trained = classifier.Trainable;
         Console.WriteLine($"model: all-MiniLM-L6-v2 (frozen, 6 layers, width 384), mean pooling, linear head; {method}: {ClassifierTraining.Count(trained)}");
 

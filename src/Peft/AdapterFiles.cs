@@ -60,8 +60,8 @@ public static class AdapterFiles
 
     /// <summary>
     /// Writes adapter <paramref name="name"/> of <paramref name="peft"/> into <paramref name="folder"/>; with
-    /// <paramref name="convertToLora"/>, methods that moved part of the base weight into the adapter (PiSSA, OLoRA)
-    /// write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
+    /// <paramref name="convertToLora"/>, methods that moved part of the base weight into the adapter (PiSSA, OLoRA,
+    /// CorDA, LoRA-GA) write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
     /// (<see cref="PretrainedFolder"/>): a save killed at any point leaves the previous adapter or this one.
     /// </summary>
     public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false) =>
@@ -135,10 +135,15 @@ public static class AdapterFiles
     /// <exception cref="FileNotFoundException">The folder lacks one of the two files.</exception>
     /// <exception cref="InvalidDataException">The config is wrong, or a key is missing, unexpected or has the wrong shape (all are named).</exception>
     /// <exception cref="SafetensorsFormatException">The weight file breaks the safetensors format.</exception>
-    /// <exception cref="NotSupportedException">The config asks for something the engine does not implement.</exception>
-    public static void Load(PeftModel peft, string folder, string name, bool trainable)
+    /// <exception cref="NotSupportedException">The config asks for something the engine does not implement, or its
+    /// initialisation changed the base weight from data (CorDA, LoRA-GA) and <paramref name="calibration"/> is null.</exception>
+    /// <remarks>For files whose initialisation moved a data-driven part of the base weight into the adapter
+    /// (<see cref="ICalibratedConfig.LoadNeed"/>: CorDA, LoRA-GA), <c>calibration</c> is the data it was initialised with,
+    /// run again on the original base. Other files ignore it.</remarks>
+    public static void Load(PeftModel peft, string folder, string name, bool trainable, CalibrationData? calibration = null)
     {
         var config = ReadConfig(folder) with { InferenceMode = !trainable };
+        PeftModel.RequireLoadData(name, config, calibration);
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
         Dictionary<string, Tensor> values;
@@ -179,7 +184,7 @@ public static class AdapterFiles
 
         // Adding the adapter freezes the base; a failed load must leave every parameter's RequiresGrad as it was too.
         var requiresGrad = peft.Parameters().Where(p => p.RequiresGrad).ToHashSet(ReferenceEqualityComparer.Instance);
-        try { peft.AddAdapter(name, config, fromFile: true, fileShapes); }
+        try { peft.AddAdapter(name, config, fromFile: true, fileShapes, calibration); }
         catch (ArgumentException e) { throw new InvalidDataException($"AdapterFiles: '{folder}': {e.Message}", e); }
         // Trained biases (PEFT's bias = "all" / "lora_only") are the base model's own tensors: kept to be put back.
         var biasesBefore = TrainedBiases.Of(peft, name, config).Select(b => (b.Bias, Value: b.Bias.Detach().Clone())).ToList();

@@ -24,10 +24,13 @@ public static class Peft
     /// Loads an adapter written in PEFT's layout (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>) onto
     /// <paramref name="model"/>. Frozen unless <paramref name="trainable"/> (PEFT's <c>is_trainable</c>).
     /// </summary>
-    public static PeftModel<T> FromPretrained<T>(T model, string folder, string adapterName = "default", bool trainable = false, IExternalModuleNames? naming = null) where T : Module
+    /// <remarks>A file whose initialisation changed the base weight from data (CorDA, LoRA-GA) needs that data, run on
+    /// <paramref name="model"/>, as <paramref name="calibration"/>; other files ignore it.</remarks>
+    public static PeftModel<T> FromPretrained<T>(T model, string folder, string adapterName = "default", bool trainable = false, IExternalModuleNames? naming = null,
+        CalibrationData? calibration = null) where T : Module
     {
         var peft = new PeftModel<T>(model, naming);
-        peft.LoadAdapter(folder, adapterName, trainable);
+        peft.LoadAdapter(folder, adapterName, trainable, calibration);
         return peft;
     }
 }

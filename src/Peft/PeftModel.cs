@@ -129,7 +129,8 @@ public class PeftModel : Module, ITrainingHooks
         CalibrationData? calibration = null)
     {
         var (method, targets) = CheckAdd(name, config);
-        (config, _) = Calibrated(name, config, fromFile, targets, calibration);
+        // Planning a load needs no data (the file's shapes do not depend on it); the data runs when the adapter is added.
+        if (!fromFile) (config, _) = Calibrated(name, config, fromFile, targets, calibration);
         targets = StillTargeted(config, targets);
         var plan = new List<PlannedTensor>();
         // A plain module is wrapped by a throwaway layer that is never attached (wrapping does not change the module).
@@ -231,11 +232,19 @@ public class PeftModel : Module, ITrainingHooks
     }
 
     // A fresh adapter of a calibrated configuration runs the data once, before any target is wrapped; a file holds the
-    // initialised tensors and needs none.
+    // initialised tensors and needs none, unless the initialisation changed the base weight (ICalibratedConfig.LoadNeed:
+    // CorDA, LoRA-GA), whose data then runs again on the original base and the file's configuration stays.
     (PeftConfig Config, IReadOnlyDictionary<string, object>? PerTarget) Calibrated(string name, PeftConfig config, bool fromFile,
         List<(ModulePath Path, Module Module, Module Parent, string Member)> targets, CalibrationData? calibration)
     {
-        if (fromFile || config is not ICalibratedConfig { CalibrationNeed: { } need } calibrated) return (config, null);
+        if (config is not ICalibratedConfig { CalibrationNeed: { } need } calibrated) return (config, null);
+        if (fromFile)
+        {
+            if (calibrated.LoadNeed is not { } loadNeed) return (config, null);
+            RequireLoadData(name, config, calibration);
+            calibration!.Validate($"PeftModel.LoadAdapter ('{name}', {loadNeed})");
+            return (config, calibrated.Calibrate(new CalibrationContext(this, name, targets.Select(t => (t.Path, t.Module)).ToList(), calibration)).PerTarget);
+        }
         if (calibration is null)
             throw new ArgumentException($"PeftModel.AddAdapter: adapter '{name}' has {need}, which initialises from data: pass a CalibrationData to Peft.Apply or AddAdapter");
         calibration.Validate($"PeftModel.AddAdapter ('{name}', {need})");
@@ -261,6 +270,14 @@ public class PeftModel : Module, ITrainingHooks
     static List<(ModulePath Path, Module Module, Module Parent, string Member)> StillTargeted(PeftConfig config,
         List<(ModulePath Path, Module Module, Module Parent, string Member)> targets) =>
         targets.Where(t => TargetMatcher.IsTarget(config, t.Path)).ToList();
+
+    /// <summary>Refuses to load a file of <paramref name="config"/> without data when its initialisation moved a data-driven part of the base weight (<see cref="ICalibratedConfig.LoadNeed"/>).</summary>
+    internal static void RequireLoadData(string name, PeftConfig config, CalibrationData? calibration)
+    {
+        if (calibration is null && config is ICalibratedConfig { LoadNeed: { } loadNeed })
+            throw new NotSupportedException($"PeftModel.LoadAdapter: adapter '{name}' has {loadNeed}: its file holds the adapter trained on the residual base weight, which only the data it was initialised with gives back; " +
+                "pass that CalibrationData to LoadAdapter or Peft.FromPretrained (as PEFT runs its preprocessing before loading), or save the adapter with convertToLora (PEFT's path_initial_model_for_weight_conversion)");
+    }
 
     // Every module of the model outside adapter layers (nothing inside one — its base layer, its own sub-modules — can
     // be adapted again), with its path and where it is registered.
@@ -511,7 +528,7 @@ public class PeftModel : Module, ITrainingHooks
 
     /// <summary>
     /// As <see cref="SavePretrained(string, string[])"/>; with <paramref name="convertToLora"/>, adapters whose
-    /// initialisation moved part of the base weight into the adapter (PiSSA, OLoRA) are written as plain LoRA
+    /// initialisation moved part of the base weight into the adapter (PiSSA, OLoRA, CorDA, LoRA-GA) are written as plain LoRA
     /// adapters of twice the rank that apply to the original base weights (PEFT's
     /// <c>path_initial_model_for_weight_conversion</c>).
     /// </summary>
@@ -523,7 +540,9 @@ public class PeftModel : Module, ITrainingHooks
     }
 
     /// <summary>Loads an adapter saved in PEFT's layout as <paramref name="name"/>; frozen unless <paramref name="trainable"/>.</summary>
-    public void LoadAdapter(string folder, string name, bool trainable = false) => AdapterFiles.Load(this, folder, name, trainable);
+    /// <remarks>A file whose initialisation changed the base weight from data (CorDA, LoRA-GA) needs that data as
+    /// <paramref name="calibration"/> (<see cref="ICalibratedConfig.LoadNeed"/>); other files ignore it.</remarks>
+    public void LoadAdapter(string folder, string name, bool trainable = false, CalibrationData? calibration = null) => AdapterFiles.Load(this, folder, name, trainable, calibration);
 
     /// <summary>Records a configuration for an adapter whose layers were filled directly (weighted combinations).</summary>
     internal void RegisterAdapter(string name, PeftConfig config)

@@ -38,8 +38,13 @@ public sealed class TextClassifier
     /// <summary>
     /// A new classifier on MiniLM: the encoder frozen, a random head (seeded by <paramref name="seed"/>), and
     /// <paramref name="adapter"/> applied (its <c>ModulesToSave</c> gets the head), or only the head trainable when it is null.
+    /// An adapter whose initialisation runs on data (<see cref="ICalibratedConfig"/>: CorDA, LoRA-GA) takes
+    /// <paramref name="calibration"/>, batches of labelled texts whose cross-entropy the classifier computes (in
+    /// evaluation mode, so that dropout does not enter the statistics); other adapters ignore it.
     /// </summary>
-    public static TextClassifier CreateOnMiniLm(PeftConfig? adapter, int classes, int maxTokens, ulong seed)
+    /// <exception cref="ArgumentException">The adapter needs data and <paramref name="calibration"/> is null or empty.</exception>
+    public static TextClassifier CreateOnMiniLm(PeftConfig? adapter, int classes, int maxTokens, ulong seed,
+        IReadOnlyList<IReadOnlyList<(string Text, int Label)>>? calibration = null)
     {
         var embedder = SentenceEmbedder.LoadMiniLm();
         CheckMaxTokens(maxTokens, embedder.Bert.Config.MaxPositions);
@@ -48,8 +53,24 @@ public sealed class TextClassifier
         if (adapter is null)
             foreach (var (_, p) in embedder.Bert.NamedParameters()) p.RequiresGrad = false;
         else
-            peft = PeftApi.Apply(classifier, adapter with { ModulesToSave = [.. adapter.ModulesToSave ?? [], "classifier"] });
+        {
+            bool training = classifier.Training;
+            classifier.Eval();
+            peft = PeftApi.Apply(classifier, adapter with { ModulesToSave = [.. adapter.ModulesToSave ?? [], "classifier"] },
+                calibration: CalibrationFor(adapter, classifier, embedder.Tokenizer, maxTokens, calibration));
+            classifier.Train(training);
+        }
         return new TextClassifier(classifier, peft, embedder.Tokenizer, maxTokens);
+    }
+
+    static CalibrationData? CalibrationFor(PeftConfig adapter, BertClassifier classifier, WordPieceTokenizer tokenizer, int maxTokens,
+        IReadOnlyList<IReadOnlyList<(string Text, int Label)>>? batches)
+    {
+        if (adapter is not ICalibratedConfig { CalibrationNeed: { } need }) return null;
+        if (batches is null || batches.Count == 0) throw new ArgumentException($"TextClassifier: the adapter has {need}, which initialises from data: pass calibration batches");
+        var encoded = batches.Select(b => (Batch: tokenizer.Encode(b.Select(e => e.Text).ToList(), maxTokens),
+            Labels: Tensor.FromArray(b.Select(e => (long)e.Label).ToArray(), [b.Count]))).ToArray();
+        return new CalibrationData(encoded.Length, i => Losses.CrossEntropy(classifier.Forward(encoded[i].Batch.Ids, encoded[i].Batch.PaddingMask), encoded[i].Labels));
     }
 
     /// <summary>The classifier (encoder and head; adapters, when any, sit inside it).</summary>
@@ -100,7 +121,9 @@ public sealed class TextClassifier
             ["max_tokens"] = MaxTokens,
             ["head"] = Peft is null ? HeadFileName : "adapter",
         };
-        var weights = Peft is not null ? AdapterFiles.Files(Peft, "default")
+        // An adapter that moved a data-driven part of the base weight (CorDA, LoRA-GA) is written as the plain LoRA of
+        // the original encoder, which loads without the data.
+        var weights = Peft is not null ? AdapterFiles.Files(Peft, "default", convertToLora: Peft.PeftConfigs["default"] is ICalibratedConfig { LoadNeed: not null })
             : [PretrainedFile.Safetensors(HeadFileName, Classifier.Classifier.NamedParameters()
                 .ToDictionary(p => "classifier." + p.Name, p => p.Parameter.Detach().Contiguous()))];
         // One atomic save: a reader sees the previous classifier or this one, never a mix.

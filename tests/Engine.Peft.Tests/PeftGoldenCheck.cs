@@ -19,11 +19,13 @@ public static class PeftGoldenCheck
     /// re-saving: float values come back exactly, or within <paramref name="saveTolerance"/> where the file holds a
     /// form the adapter recomputes (VB-LoRA's top-k weights go through log and softmax).
     /// </summary>
-    public static void LoadsAndGivesPyTorchLogits(string fixture, int adaptedLayers, double saveTolerance = 0)
+    /// <param name="calibration">For files that load with the data they were initialised with (CorDA, LoRA-GA): that data on the given model.</param>
+    public static void LoadsAndGivesPyTorchLogits(string fixture, int adaptedLayers, double saveTolerance = 0, Func<Gpt, CalibrationData>? calibration = null)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "golden", fixture);
         var golden = Safetensors.Load(Path.Combine(folder, "golden.safetensors"));
-        var peft = Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder);
+        var gpt = Gpt2Checkpoint.Load(Gpt2Folder);
+        var peft = Peft.FromPretrained(gpt, folder, calibration: calibration?.Invoke(gpt));
         Assert.Equal(adaptedLayers, peft.AdapterLayers().Count());
         var logits = peft.Forward(golden["input_ids"]);
         AssertClose(golden["logits"], logits, 2e-5, fixture);
@@ -67,11 +69,12 @@ public static class PeftGoldenCheck
     /// <paramref name="training"/> runs the gradient's forward in training mode (PEFT's <c>model.train()</c>; the
     /// fixture has no dropout), for variants whose training backward differs from the derivative (VeLoRA).
     /// </summary>
-    public static void GradientsAndOneAdamWStepMatchPyTorch(string fixture, ITestOutputHelper output, bool training = false)
+    public static void GradientsAndOneAdamWStepMatchPyTorch(string fixture, ITestOutputHelper output, bool training = false, Func<Gpt, CalibrationData>? calibration = null)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "golden", fixture);
         var golden = Safetensors.Load(Path.Combine(folder, "golden.safetensors"));
-        var peft = Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder, trainable: true);
+        var gpt = Gpt2Checkpoint.Load(Gpt2Folder);
+        var peft = Peft.FromPretrained(gpt, folder, trainable: true, calibration: calibration?.Invoke(gpt));
         if (training) peft.Train();
         var ids = golden["input_ids"];
 

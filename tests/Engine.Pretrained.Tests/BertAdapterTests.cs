@@ -28,7 +28,13 @@ public sealed class BertAdapterTests
         var (info, variant) = PeftRegistry.ByCliName(method);
         var config = info.Preset(AdapterPreset.ForBert(4, steps: 10, seed: 5), variant) with { ModulesToSave = ["classifier"] };
         var classifier = TinyClassifier();
-        var peft = PeftApi.Apply(classifier, config);
+        var ids = Tensor.FromArray(new long[] { 2, 5, 7, 9, 0, 0, 3, 4, 1, 8, 6, 11 }, [2, 6]);
+        var padding = Tensor.FromArray(new[] { false, false, false, false, true, true, false, false, false, false, false, false }, [2, 6]);
+        var labels = Tensor.FromArray(new long[] { 0, 1 }, [2]);
+        // Data-driven initialisations (CorDA, LoRA-GA) calibrate on the same batch.
+        var calibration = config is ICalibratedConfig { CalibrationNeed: not null }
+            ? new CalibrationData(1, _ => Losses.CrossEntropy(classifier.Forward(ids, padding), labels)) : null;
+        var peft = PeftApi.Apply(classifier, config, calibration: calibration);
 
         if (info.LayerType is not null)
         {
@@ -38,9 +44,6 @@ public sealed class BertAdapterTests
             Assert.DoesNotContain(adapted, p => p.Contains("pooler"));
         }
 
-        var ids = Tensor.FromArray(new long[] { 2, 5, 7, 9, 0, 0, 3, 4, 1, 8, 6, 11 }, [2, 6]);
-        var padding = Tensor.FromArray(new[] { false, false, false, false, true, true, false, false, false, false, false, false }, [2, 6]);
-        var labels = Tensor.FromArray(new long[] { 0, 1 }, [2]);
         // Input-side methods (prompt, prefix) run through the PeftModel, which takes no padding mask.
         var logits = peft.ActiveInputAdapter is not null ? peft.Forward(ids) : classifier.Forward(ids, padding);
         var loss = Losses.CrossEntropy(logits, labels);

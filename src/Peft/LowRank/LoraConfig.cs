@@ -5,16 +5,18 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA (Hu et al. 2021) and its variants: rsLoRA scaling (Kalajdzievski 2023), DoRA (Liu et al. 2024), PiSSA, OLoRA,
-/// orthogonal, MiCA, LoftQ and EVA initialisations, KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA and Arrow, with
-/// Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). PEFT's CorDA and LoRA-GA are read
-/// from files only to be refused by name (<see cref="Validate"/>).
+/// orthogonal, MiCA and LoftQ initialisations, the data-driven EVA, CorDA and LoRA-GA initialisations
+/// (<see cref="EvaInit"/>, <see cref="Corda"/>, <see cref="LoraGa"/>), KaSA, BD-LoRA, aLoRA, MonteCLoRA, VeLoRA, QALoRA
+/// and Arrow, with Hugging Face PEFT's field names and defaults (r 8, lora_alpha 8, dropout 0). Fields the engine does
+/// not implement are refused by name (<see cref="Validate"/>).
 /// <code>var peft = Peft.Apply(gpt, new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = ["c_attn"] });</code>
 /// </summary>
 [PeftMethod("LORA", Layer = typeof(LoraLayer), ModelPart = typeof(LoraModelPart), Mergeable = true, StartsAtBase = true,
     Variants = ["dora: use_dora=true", "rslora: use_rslora=true", "pissa: init_lora_weights=\"pissa\"", "olora: init_lora_weights=\"olora\"",
         "kasa: kasa_config={}", "mica: init_lora_weights=\"mica\"", "orthogonal: init_lora_weights=\"orthogonal\"",
         "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true",
-        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}", "eva: init_lora_weights=\"eva\""],
+        "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}", "eva: init_lora_weights=\"eva\"",
+        "corda: init_lora_weights=\"corda\"", "loraga: init_lora_weights=\"lora_ga\", lora_ga_config={}"],
     ZooLearningRate = 1e-2)]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
@@ -49,6 +51,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 
     /// <summary>KaSA (Wang et al. 2024): truncate the base's r smallest singular components, ΔW = s B diag(d) A (<see cref="KasaVariant"/>); null for none.</summary>
     public KasaConfig? KasaConfig { get; init; }
+
+    /// <summary>CorDA's options (<see cref="Corda"/>), read with init_lora_weights "corda"; null there means the defaults (as PEFT).</summary>
+    public CordaConfig? CordaConfig { get; init; }
+
+    /// <summary>LoRA-GA's options (<see cref="LoraGa"/>), required with init_lora_weights "lora_ga" (as PEFT's preprocess_loraga).</summary>
+    [JsonPropertyName("lora_ga_config")]
+    public LoraGaConfig? LoraGaConfig { get; init; }
 
     /// <summary>BD-LoRA: a block-diagonal A or B per target (<see cref="BdLoraVariant"/>); null for none.</summary>
     [JsonPropertyName("use_bdlora")]
@@ -111,14 +120,16 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
         foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>()) if (r < 1) throw new ArgumentException($"LoraConfig: rank_pattern['{key}'] must be positive, got {r}");
         foreach (var (key, a) in AlphaPattern ?? new Dictionary<string, double>()) RequireFiniteInFloat32($"alpha_pattern['{key}']", a);
         if (InitLoraWeights == LoraInit.Eva) EvaConfig?.Validate();
-        if (InitLoraWeights is LoraInit.Corda or LoraInit.LoraGa)
-            throw new NotSupportedException($"LoraConfig: init_lora_weights '{InitLoraWeights.ToString().ToLowerInvariant()}' is not implemented (it needs data)");
         // PEFT's __post_init__: LoftQ needs its config; a loftq_config without LoftQ is ignored (PEFT warns and clears it).
         if (InitLoraWeights == LoraInit.Loftq)
             (LoftqConfig ?? throw new ArgumentException("LoraConfig: init_lora_weights 'loftq' needs loftq_config ({\"loftq_bits\": 4, \"loftq_iter\": 1}), as PEFT requires")).Validate();
         var variants = LoraVariants.Requested(this);
         // PEFT's resolve_lora_variant knows each variant alone, not combinations.
         if (variants.Count > 1) throw new NotSupportedException($"LoraConfig: the LoRA variants [{string.Join(", ", variants)}] cannot be combined");
+        CordaConfig?.Validate();
+        LoraGaConfig?.Validate();
+        if (InitLoraWeights == LoraInit.LoraGa && LoraGaConfig is null)
+            throw new ArgumentException("LoraConfig: init_lora_weights 'lora_ga' needs lora_ga_config (PEFT's LoraGAConfig; {} for its defaults)");
         UseBdlora?.Validate();
         MontecloraConfig?.Validate();
         if (AloraInvocationTokens is { Count: > 0 } invocation)
@@ -158,9 +169,17 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     CalibrationResult ICalibratedConfig.Calibrate(CalibrationContext context) => InitLoraWeights switch
     {
         LoraInit.Eva => EvaInit.Calibrate(this, context),
-        LoraInit.Corda => throw new NotSupportedException("LoraConfig: CorDA is not implemented"),
-        LoraInit.LoraGa => throw new NotSupportedException("LoraConfig: LoRA-GA is not implemented"),
+        LoraInit.Corda => Corda.Calibrate(this, context),
+        LoraInit.LoraGa => LoraGa.Calibrate(this, context),
         _ => new CalibrationResult(this, new Dictionary<string, object>()),
+    };
+
+    /// <inheritdoc/>
+    string? ICalibratedConfig.LoadNeed => InitLoraWeights switch
+    {
+        LoraInit.Corda => "init_lora_weights=\"corda\"",
+        LoraInit.LoraGa => "init_lora_weights=\"lora_ga\"",
+        _ => null,
     };
 
     /// <summary>The zoo's and the CLI's LoRA: rank = size, alpha = 2 rank, every block projection.</summary>

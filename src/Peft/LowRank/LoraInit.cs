@@ -30,13 +30,13 @@ public enum LoraInit
     /// <summary>EVA: A = the top right-singular vectors of the layer's inputs on calibration data, ranks redistributed by explained variance, B = 0 (<see cref="EvaInit"/>). PEFT: <c>"eva"</c>.</summary>
     Eva,
 
-    /// <summary>PEFT's CorDA (needs covariance statistics of data): refused.</summary>
+    /// <summary>CorDA: components of the covariance-oriented SVD of the base weight (<see cref="T:Engine.Peft.LowRank.Corda"/>); the residual stays in the base. Needs calibration data. PEFT: <c>"corda"</c>.</summary>
     Corda,
 
     /// <summary>LoftQ (Li et al. 2023): the base becomes its NormalFloat quantisation Q, and B A approximates W − Q (<see cref="LoftqInit"/>; needs <see cref="LoraConfig.LoftqConfig"/>). PEFT: <c>"loftq"</c>.</summary>
     Loftq,
 
-    /// <summary>PEFT's LoRA-GA (needs gradients of data): refused.</summary>
+    /// <summary>LoRA-GA: singular vectors of the averaged gradient of the base weight (<see cref="T:Engine.Peft.LowRank.LoraGa"/>); the residual stays in the base. Needs calibration data. PEFT: <c>"lora_ga"</c>.</summary>
     LoraGa,
 }
 
@@ -46,7 +46,7 @@ sealed class LoraInitJsonConverter : BooleanOrNameJsonConverter<LoraInit>
     protected override string Field => "init_lora_weights";
     protected override LoraInit WhenTrue => LoraInit.Default;
     protected override LoraInit WhenFalse => LoraInit.Random;
-    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica, loftq, eva";
+    protected override string Accepted => "true, false, gaussian, pissa, olora, orthogonal, mica, loftq, eva, corda, lora_ga";
 
     protected override string NameOf(LoraInit value) => value == LoraInit.LoraGa ? "lora_ga" : base.NameOf(value);
 

@@ -21,7 +21,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     /// <summary>B [out, r] of adapter <paramref name="name"/>.</summary>
     public Tensor LoraB(string name) => ModuleOf<Linear>("lora_B", name).Weight;
 
-    /// <summary>A0 and B0 of a PiSSA/OLoRA adapter as initialised (whose product was moved out of the base weight), or null.</summary>
+    /// <summary>A0 and B0 of a PiSSA/OLoRA/CorDA/LoRA-GA adapter as initialised (whose product was moved out of the base weight), or null.</summary>
     public (Tensor A, Tensor B)? InitialFactors(string name) => Settings(name).Principal is { } p ? (p.A0, p.B0) : null;
 
     /// <summary>The DoRA magnitude m [out] of adapter <paramref name="name"/>, or null for other variants.</summary>
@@ -102,14 +102,24 @@ public sealed class LoraLayer : AdditiveAdapterLayer
                     break;
                 case LoraInit.Pissa:
                 case LoraInit.Olora:
+                case LoraInit.Corda:
+                case LoraInit.LoraGa:
                 {
                     var weight = BaseLayer.Weight;
-                    var (fa, fb) = c.InitLoraWeights == LoraInit.Pissa ? LowRankInit.Pissa(weight, r, settings.Scaling) : LowRankInit.Olora(weight, r);
+                    var (fa, fb) = c.InitLoraWeights switch
+                    {
+                        LoraInit.Pissa => LowRankInit.Pissa(weight, r, settings.Scaling),
+                        LoraInit.Olora => LowRankInit.Olora(weight, r),
+                        LoraInit.Corda => Corda.Factors(weight, context.CalibrationAs<Corda.Covariance>(), r, settings.Scaling, (c.CordaConfig ?? new CordaConfig()).CordaMethod),
+                        _ => LoraGa.Factors(weight, context.CalibrationAs<LoraGa.Gradient>(), r, settings.Scaling, c.LoraGaConfig!,
+                            // PEFT's d_out of the stable scale is weight.shape[0]: a Conv1D layer's input width.
+                            context.Model?.Naming?.IsConv1D(context.Path.Engine) == true ? InFeatures : OutFeatures, g),
+                    };
                     a.Weight.CopyFrom(fa);
                     b.Weight.CopyFrom(fb);
                     var original = weight.Detach().Clone();
                     // The principal part moves into the adapter; the residual W0 - s B A stays in the base, so the
-                    // layer's output is unchanged at step 0 (Meng et al. 2024, equation 5).
+                    // layer's output is unchanged at step 0 (Meng et al. 2024, equation 5; CorDA and LoRA-GA alike).
                     weight.CopyFrom(weight.Detach() - (fb.To(DType.Float64) % fa.To(DType.Float64) * settings.Scaling).To(weight.DType));
                     SetState(name, settings with { Principal = new(fa.Clone(), fb.Clone(), original, weight.Detach().Clone()) });
                     break;
@@ -136,7 +146,7 @@ public sealed class LoraLayer : AdditiveAdapterLayer
         settings.Variant?.Init(this, name, g);
     }
 
-    /// <summary>Puts back what a PiSSA/OLoRA/LoftQ adapter took out of the base weight (exactly, when nothing else changed it).</summary>
+    /// <summary>Puts back what a PiSSA/OLoRA/CorDA/LoRA-GA/LoftQ adapter took out of the base weight (exactly, when nothing else changed it).</summary>
     protected override void OnRemoving(string name)
     {
         // A failed add may stop before the settings exist.
@@ -211,12 +221,12 @@ public sealed class LoraLayer : AdditiveAdapterLayer
 /// <param name="Scaling">s = alpha / r (rsLoRA: alpha / sqrt r).</param>
 /// <param name="Init">How A and B were initialised.</param>
 /// <param name="Variant">The variant strategy (DoRA), or null for plain LoRA.</param>
-/// <param name="Principal">For PiSSA/OLoRA (and LoftQ): the initial factors and the base weight before and after the residual (LoftQ: the quantised weight) was taken.</param>
+/// <param name="Principal">For PiSSA/OLoRA/CorDA/LoRA-GA (and LoftQ): the initial factors and the base weight before and after the residual (LoftQ: the quantised weight) was taken.</param>
 public sealed record LoraAdapterSettings(int R, double Alpha, double Scaling, LoraInit Init, ILoraVariant? Variant, PrincipalPart? Principal)
 {
     /// <summary>True for DoRA adapters.</summary>
     public bool UseDora => Variant is DoraVariant;
 }
 
-/// <summary>What a PiSSA/OLoRA/LoftQ initialisation moved: A0, B0, the original base weight and the residual (LoftQ: the dequantised Q) left in its place.</summary>
+/// <summary>What a PiSSA/OLoRA/CorDA/LoRA-GA/LoftQ initialisation moved: A0, B0, the original base weight and the residual (LoftQ: the dequantised Q) left in its place.</summary>
 public sealed record PrincipalPart(Tensor A0, Tensor B0, Tensor Original, Tensor Residual);

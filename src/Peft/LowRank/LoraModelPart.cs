@@ -2,7 +2,7 @@ namespace Engine.Peft.LowRank;
 
 /// <summary>
 /// LoRA's model-level part: on request, writes an adapter whose initialisation moved s B0 A0 out of the base weight
-/// (PiSSA, OLoRA) as a plain LoRA adapter for the original base: W_res + s B A = W + s [B, -B0] [A; A0], a rank-2r
+/// (PiSSA, OLoRA, CorDA, LoRA-GA) as a plain LoRA adapter for the original base: W_res + s B A = W + s [B, -B0] [A; A0], a rank-2r
 /// LoRA with alpha doubled (rsLoRA: times sqrt 2) so s is unchanged (Meng et al. 2024, section 4.4; PEFT's
 /// <c>path_initial_model_for_weight_conversion</c>). For an aLoRA adapter it also finds the invocation in the token ids
 /// of the forward passes (<see cref="AloraOffsets"/>). As a regulariser it adds MonteCLoRA's variational loss
@@ -21,8 +21,8 @@ public sealed class LoraModelPart(AdapterModelPartContext context) : AdapterMode
     /// <inheritdoc/>
     public (PeftConfig Config, Dictionary<string, Tensor> Tensors) ForSaving(PeftModel model, PeftConfig config, Dictionary<string, Tensor> tensors, bool convertToLora)
     {
-        if (!convertToLora || config is not LoraConfig lora || lora.InitLoraWeights is not (LoraInit.Pissa or LoraInit.Olora)) return (config, tensors);
-        if (lora.UseDora) throw new NotSupportedException("LoRA: DoRA adapters with PiSSA/OLoRA initialisation cannot be converted to plain LoRA");
+        if (!convertToLora || config is not LoraConfig lora || lora.InitLoraWeights is not (LoraInit.Pissa or LoraInit.Olora or LoraInit.Corda or LoraInit.LoraGa)) return (config, tensors);
+        if (lora.UseDora) throw new NotSupportedException("LoRA: DoRA adapters with PiSSA/OLoRA/CorDA/LoRA-GA initialisation cannot be converted to plain LoRA");
         var converted = new Dictionary<string, Tensor>(tensors, StringComparer.Ordinal);
         foreach (var (path, adapterLayer) in model.AdapterLayers())
         {

@@ -82,6 +82,14 @@ public static class LawCases
             () => Lora with { InitLoraWeights = LoraInit.Loftq, LoftqConfig = new() { LoftqIter = 2 } }, MovesBaseWeight: true),
         // EVA: A from the PCA of each target's inputs on LawCases.Calibration, ranks redistributed (a target may drop out), B = 0.
         new("eva", "LORA", "eva", () => Lora with { InitLoraWeights = LoraInit.Eva }, () => Lora with { InitLoraWeights = LoraInit.Eva }, Calibrated: true),
+        // Data-driven: the covariance of each target's inputs (CorDA) or the averaged gradient of its weight (LoRA-GA)
+        // decides the part of the base weight that moves into the adapter. KPM takes the smallest components.
+        new("corda", "LORA", "corda", () => Lora with { InitLoraWeights = LoraInit.Corda }, () => Lora with { InitLoraWeights = LoraInit.Corda },
+            MovesBaseWeight: true, Calibrated: true),
+        new("corda_kpm", "LORA", null, () => Lora with { InitLoraWeights = LoraInit.Corda, CordaConfig = new() { CordaMethod = "kpm" } },
+            () => Lora with { InitLoraWeights = LoraInit.Corda, CordaConfig = new() { CordaMethod = "kpm" } }, MovesBaseWeight: true, Calibrated: true),
+        new("loraga", "LORA", "loraga", () => Lora with { InitLoraWeights = LoraInit.LoraGa, LoraGaConfig = new() },
+            () => Lora with { InitLoraWeights = LoraInit.LoraGa, LoraGaConfig = new() { Direction = "ArBr", Scale = "weight_svd" } }, MovesBaseWeight: true, Calibrated: true),
         // Config-only (no CLI variant): A block-diagonal on the row-sharded layers, B on the column-sharded ones.
         new("bdlora", "LORA", null, () => Lora with { UseBdlora = BdLora }, () => Lora with { UseBdlora = BdLora, InitLoraWeights = LoraInit.Random }),
         // The law model is in evaluation mode, where MonteCLoRA is plain LoRA with the mean A (deterministic: gradient

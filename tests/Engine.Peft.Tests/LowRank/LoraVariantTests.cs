@@ -179,8 +179,6 @@ public class LoraVariantTests
     }
 
     [Theory]
-    [InlineData("init_lora_weights", "\"corda\"")]
-    [InlineData("init_lora_weights", "\"lora_ga\"")]
     [InlineData("use_dora", "true")]
     public void PeftVariantsTheEngineLacks_AreRefusedNamingTheField(string field, string value)
     {
