@@ -41,8 +41,12 @@ static class FinetuneCommand
     }
 
     /// <summary>The learning rate the zoo tuned for <paramref name="method"/> (full fine-tuning: 3e-3).</summary>
-    public static double TunedLearningRate(string method) =>
-        method == NamesAdaptation.Full ? 3e-3 : PeftRegistry.ByCliName(method).Method.Attribute.ZooLearningRate;
+    public static double TunedLearningRate(string method)
+    {
+        if (method == NamesAdaptation.Full) return 3e-3;
+        var (info, variant) = PeftRegistry.ByCliName(method);
+        return info.ZooLearningRate(variant);
+    }
 
     static int Run(string checkpointPath, string method, string data, int steps, int batch, double? lr, int rank, string[] sets, ulong seed, string? outFolder, string? jsonPath)
     {

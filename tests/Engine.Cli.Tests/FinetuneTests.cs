@@ -44,6 +44,19 @@ public sealed class FinetuneTests
     }
 
     [Fact]
+    public void TunedLearningRate_IsTheVariantsOwnWhereItHasOne_ElseTheMethods()
+    {
+        // CorDA registers 1e-3 beside LoRA's 1e-2 (its factors diverge at LoRA's rate on the names job).
+        Assert.Equal(1e-3, FinetuneCommand.TunedLearningRate("corda"));
+        Assert.Equal(1e-2, FinetuneCommand.TunedLearningRate("lora"));
+        Assert.Equal(1e-2, FinetuneCommand.TunedLearningRate("pissa"));
+        Assert.Equal(3e-3, FinetuneCommand.TunedLearningRate("full"));
+        // Every entry names a registered variant with a positive rate (a typo fails when the registry is built).
+        foreach (var info in PeftRegistry.Methods)
+            foreach (var (variant, _) in info.Variants) Assert.True(info.ZooLearningRate(variant) > 0);
+    }
+
+    [Fact]
     public void Finetune_WithAnUnknownMethod_IsAUserError()
     {
         var result = CliRun.Invoke("finetune", "--checkpoint", Checkpoint.Value, "--adapter", "magic");

@@ -17,7 +17,7 @@ namespace Engine.Peft.LowRank;
         "monteclora: monteclora_config={}", "velora: velora_config={}", "qalora: use_qalora=true",
         "loftq: init_lora_weights=\"loftq\", loftq_config={\"loftq_bits\":4}", "eva: init_lora_weights=\"eva\"",
         "corda: init_lora_weights=\"corda\"", "loraga: init_lora_weights=\"lora_ga\", lora_ga_config={}"],
-    ZooLearningRate = 1e-2)]
+    ZooLearningRate = 1e-2, VariantLearningRates = ["corda: 1e-3"])]
 public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
 {
     /// <summary>Rank r of the update B A.</summary>

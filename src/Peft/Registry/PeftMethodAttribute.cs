@@ -65,4 +65,10 @@ public sealed class PeftMethodAttribute(string peftType) : Attribute
 
     /// <summary>The learning rate the zoo trains this method with (tuned on the names job).</summary>
     public double ZooLearningRate { get; init; } = 1e-2;
+
+    /// <summary>
+    /// Variants whose tuned rate differs from <see cref="ZooLearningRate"/>, each <c>"name: rate"</c> (<c>"corda: 1e-3"</c>:
+    /// CorDA's covariance-weighted factors diverge at LoRA's rate).
+    /// </summary>
+    public string[] VariantLearningRates { get; init; } = [];
 }

@@ -30,6 +30,27 @@ public sealed class PeftMethodInfo
         if (attribute.ModelPart is { } p && typeof(IInputAdapter).IsAssignableFrom(p)) caps |= AdapterCapabilities.InputSide;
         Capabilities = caps;
         Variants = attribute.Variants.Select(ParseVariant).ToList();
+        ParseVariantRates();
+    }
+
+    /// <summary>The learning rate the zoo trains <paramref name="variant"/> (null: the method itself) with.</summary>
+    public double ZooLearningRate(string? variant) =>
+        variant is not null && _variantRates.TryGetValue(variant, out var rate) ? rate : Attribute.ZooLearningRate;
+
+    readonly Dictionary<string, double> _variantRates = new(StringComparer.Ordinal);
+
+    // "name: rate", for a registered variant and a positive rate: a typo fails when the registry is built.
+    void ParseVariantRates()
+    {
+        foreach (var entry in Attribute.VariantLearningRates)
+        {
+            int colon = entry.IndexOf(':');
+            string name = colon > 0 ? entry[..colon].Trim() : "";
+            if (!Variants.Any(v => v.Name == name) || !double.TryParse(entry[(colon + 1)..].Trim(), System.Globalization.NumberStyles.Float,
+                    System.Globalization.CultureInfo.InvariantCulture, out var rate) || !(rate > 0))
+                throw new InvalidOperationException($"{Attribute.PeftType}: VariantLearningRates entry '{entry}' must be \"variant: rate\" for a registered variant and a positive rate");
+            _variantRates[name] = rate;
+        }
     }
 
     /// <summary>The registration as written on the config record.</summary>
