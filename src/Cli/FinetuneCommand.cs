@@ -82,7 +82,7 @@ static class FinetuneCommand
         {
             // An adapter that moved a data-driven part of the base weight (CorDA, LoRA-GA) would need its calibration
             // data to load: it is written as the plain LoRA of the original base instead, which loads alone.
-            peft.SavePretrained(folder, convertToLora: peft.PeftConfigs.Values.Any(c => c is ICalibratedConfig { LoadNeed: not null }));
+            peft.SavePretrained(folder, convertToLora: peft.AdapterNames.Any(peft.NeedsDataToLoad));
             return $"{folder} (engine generate --model {checkpointPath} --adapter {folder})";
         }
         var names = TrainingCheckpoint.ReadInfo(checkpointPath).Values.Where(v => v.Key is NamesModelFile.ConfigKey or NamesModelFile.VocabularyKey)

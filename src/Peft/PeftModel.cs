@@ -271,6 +271,12 @@ public class PeftModel : Module, ITrainingHooks
         List<(ModulePath Path, Module Module, Module Parent, string Member)> targets) =>
         targets.Where(t => TargetMatcher.IsTarget(config, t.Path)).ToList();
 
+    /// <summary>
+    /// True when a file of adapter <paramref name="name"/> as it stands would need its calibration data to load (CorDA,
+    /// LoRA-GA: <see cref="ICalibratedConfig.LoadNeed"/>); saving with <c>convertToLora</c> writes one that loads alone.
+    /// </summary>
+    public bool NeedsDataToLoad(string name) => _configs.TryGetValue(name, out var c) && c is ICalibratedConfig { LoadNeed: not null };
+
     /// <summary>Refuses to load a file of <paramref name="config"/> without data when its initialisation moved a data-driven part of the base weight (<see cref="ICalibratedConfig.LoadNeed"/>).</summary>
     internal static void RequireLoadData(string name, PeftConfig config, CalibrationData? calibration)
     {

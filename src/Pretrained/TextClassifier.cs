@@ -123,7 +123,7 @@ public sealed class TextClassifier
         };
         // An adapter that moved a data-driven part of the base weight (CorDA, LoRA-GA) is written as the plain LoRA of
         // the original encoder, which loads without the data.
-        var weights = Peft is not null ? AdapterFiles.Files(Peft, "default", convertToLora: Peft.PeftConfigs["default"] is ICalibratedConfig { LoadNeed: not null })
+        var weights = Peft is not null ? AdapterFiles.Files(Peft, "default", convertToLora: Peft.NeedsDataToLoad("default"))
             : [PretrainedFile.Safetensors(HeadFileName, Classifier.Classifier.NamedParameters()
                 .ToDictionary(p => "classifier." + p.Name, p => p.Parameter.Detach().Contiguous()))];
         // One atomic save: a reader sees the previous classifier or this one, never a mix.
