@@ -1,35 +1,17 @@
 using Engine.Peft.LowRank;
 using Xunit;
 using Xunit.Abstractions;
-using static Engine.Peft.Tests.TestSupport;
 
 namespace Engine.Peft.Tests.LowRank;
 
 /// <summary>
-/// CorDA in PEFT's layout on the Hugging Face GPT-2 fixture (tests/golden/make_gpt2_calibrated_golden.py): the folder
-/// (KPM) loads with its calibration data, which rebuilds PEFT's residual base, and gives PyTorch's logits, gradients
-/// and one AdamW step; the engine's own IPM and KPM initialisations on the same data match PyTorch's (s B A, which the
-/// signs of the SVD do not change, and the residual base).
+/// CorDA's initialisation against PyTorch's (tests/golden/make_gpt2_calibrated_golden.py): the engine's own IPM and KPM
+/// initialisations on the folder's data match PyTorch's (s B A, which the signs of the SVD do not change, and the
+/// residual base). The folder's load, gradient and refusal checks are in <see cref="CalibratedGoldenFolderTests"/>.
 /// </summary>
 public class CordaGoldenTests(ITestOutputHelper output)
 {
     const string Fixture = "gpt2-tiny-corda";
-
-    [Fact]
-    public void PeftAdapter_LoadsWithItsCalibrationDataOntoGpt2AndGivesPyTorchLogits()
-        => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(Fixture, 6, calibration: CalibratedGolden.Data(Fixture));
-
-    [Fact]
-    public void PeftAdapter_GradientsAndOneAdamWStepMatchPyTorch()
-        => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch(Fixture, output, calibration: CalibratedGolden.Data(Fixture));
-
-    [Fact]
-    public void PeftAdapter_WithoutItsCalibrationData_IsRefusedByName()
-    {
-        var folder = Path.Combine(AppContext.BaseDirectory, "golden", Fixture);
-        var e = Assert.Throws<NotSupportedException>(() => Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder));
-        Assert.Contains("init_lora_weights=\"corda\"", e.Message);
-    }
 
     [Theory]
     [InlineData("ipm")]

@@ -1,35 +1,17 @@
 using Engine.Peft.LowRank;
 using Xunit;
 using Xunit.Abstractions;
-using static Engine.Peft.Tests.TestSupport;
 
 namespace Engine.Peft.Tests.LowRank;
 
 /// <summary>
-/// LoRA-GA in PEFT's layout on the Hugging Face GPT-2 fixture (tests/golden/make_gpt2_calibrated_golden.py): the folder
-/// loads with its calibration data, which rebuilds the residual base from the averaged gradients, and gives PyTorch's
-/// logits, gradients and one AdamW step; the engine's own initialisation for three direction/scale pairs matches
-/// PyTorch's: each row of A and column of B up to its sign, and the residual base W - s B A.
+/// LoRA-GA's initialisation against PyTorch's (tests/golden/make_gpt2_calibrated_golden.py): for three direction/scale
+/// pairs each row of A and column of B matches up to its sign, and the residual base is W - s B A. The folder's load,
+/// gradient and refusal checks are in <see cref="CalibratedGoldenFolderTests"/>.
 /// </summary>
 public class LoraGaGoldenTests(ITestOutputHelper output)
 {
     const string Fixture = "gpt2-tiny-loraga";
-
-    [Fact]
-    public void PeftAdapter_LoadsWithItsCalibrationDataOntoGpt2AndGivesPyTorchLogits()
-        => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(Fixture, 6, calibration: CalibratedGolden.Data(Fixture));
-
-    [Fact]
-    public void PeftAdapter_GradientsAndOneAdamWStepMatchPyTorch()
-        => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch(Fixture, output, calibration: CalibratedGolden.Data(Fixture));
-
-    [Fact]
-    public void PeftAdapter_WithoutItsCalibrationData_IsRefusedByName()
-    {
-        var folder = Path.Combine(AppContext.BaseDirectory, "golden", Fixture);
-        var e = Assert.Throws<NotSupportedException>(() => Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder));
-        Assert.Contains("init_lora_weights=\"lora_ga\"", e.Message);
-    }
 
     [Theory]
     [InlineData("loraga", "ArB2r", "stable")]
