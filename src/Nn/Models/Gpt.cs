@@ -112,7 +112,8 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
         var blocks = Blocks;
         for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, keyPaddingMask, cache?[i]);
         x = Child("ln_f").Forward(x);
-        // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight.
-        return Config.TiedHead && !_tiedHeadShown ? x.MatMul(Tok.Weight.T) : Child("head").Forward(x);
+        // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight; a wrapper of
+        // the embedding that changes its table (IEmbeddingTable: trainable tokens) changes the head's table too.
+        return Config.TiedHead && !_tiedHeadShown ? x.MatMul(((Child("tok") as IEmbeddingTable)?.Table ?? Tok.Weight).T) : Child("head").Forward(x);
     }
 }

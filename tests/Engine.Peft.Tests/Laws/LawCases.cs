@@ -5,6 +5,7 @@ using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
+using Engine.Peft.Selective;
 using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
 using Engine.Peft.Subspace;
@@ -192,6 +193,11 @@ public static class LawCases
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
+        // Selective (PEFT part 2): LN tuning on every norm (PEFT's GPT-2 default ln_1, ln_2, ln_f); trainable tokens on
+        // rows 1, 5, 9 of the embedding (all in Ids(); the head is tied, so it uses them too).
+        new("ln_tuning", "LN_TUNING", null, () => new LnTuningConfig { Seed = 5 }, () => new LnTuningConfig { Seed = 5 }),
+        new("trainable_tokens", "TRAINABLE_TOKENS", null, () => new TrainableTokensConfig { TokenIndices = [1, 5, 9], Seed = 5 },
+            () => new TrainableTokensConfig { TokenIndices = [1, 5, 9], InitWeights = false, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
