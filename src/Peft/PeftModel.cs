@@ -268,8 +268,15 @@ public class PeftModel : Module, ITrainingHooks
     }
     // A calibration may drop targets (EVA removes those it gives rank 0, rewriting target_modules as PEFT does).
     static List<(ModulePath Path, Module Module, Module Parent, string Member)> StillTargeted(PeftConfig config,
-        List<(ModulePath Path, Module Module, Module Parent, string Member)> targets) =>
-        targets.Where(t => TargetMatcher.IsTarget(config, t.Path)).ToList();
+        List<(ModulePath Path, Module Module, Module Parent, string Member)> targets) => Selected(config, targets);
+
+    // The candidates the configuration's rule chooses (PeftConfig.SelectTargets), in their order.
+    static List<(ModulePath Path, Module Module, Module Parent, string Member)> Selected(PeftConfig config,
+        List<(ModulePath Path, Module Module, Module Parent, string Member)> candidates)
+    {
+        var chosen = config.SelectTargets(candidates.Select(c => c.Path).ToList()).ToHashSet();
+        return candidates.Where(c => chosen.Contains(c.Path)).ToList();
+    }
 
     /// <summary>
     /// True when a file of adapter <paramref name="name"/> as it stands would need its calibration data to load (CorDA,
@@ -309,7 +316,7 @@ public class PeftModel : Module, ITrainingHooks
         if (Model is ITiedHeadModel { TiedHeadPath: { } head } tied && method.Attribute.Wraps.Contains(typeof(Linear)) && TargetMatcher.IsTarget(config, PathOf(head)))
             tied.ShowTiedHead();
         var candidates = Candidates();
-        var targets = candidates.Where(c => TargetMatcher.IsTarget(config, c.Path)).ToList();
+        var targets = Selected(config, candidates);
         foreach (var (where, module, _, _) in targets)
             if (module is AdapterLayer existing && !existing.Accepts(config))
                 throw new NotSupportedException($"PeftModel.AddAdapter: '{where.External}' already holds {existing.GetType().Name} adapters; mixing methods on one layer is not supported");

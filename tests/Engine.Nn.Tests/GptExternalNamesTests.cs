@@ -15,6 +15,8 @@ public class GptExternalNamesTests
     [InlineData("tok", "transformer.wte")]
     [InlineData("ln_f", "transformer.ln_f")]
     [InlineData("head", "lm_head")]
+    [InlineData("blocks.1.attn", "transformer.h.1.attn")]
+    [InlineData("blocks.0.mlp", "transformer.h.0.mlp")]
     public void ExternalPath_IsTheHuggingFaceGpt2Path(string engine, string hf) => Assert.Equal(hf, Names.ExternalPath(engine));
 
     [Theory]

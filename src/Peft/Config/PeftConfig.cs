@@ -76,6 +76,14 @@ public abstract record PeftConfig
     }
 
     /// <summary>
+    /// The modules this configuration adapts among <paramref name="modules"/> (every module of the model outside adapter
+    /// layers, in the model's order): by default those <see cref="TargetMatcher.IsTarget"/> accepts. A method whose
+    /// targets follow another rule overrides it (adaption prompt: the last adapter_layers modules named target_modules).
+    /// The result must keep its choice when given only the modules it chose (targets are filtered again after a calibration).
+    /// </summary>
+    public virtual IEnumerable<ModulePath> SelectTargets(IReadOnlyList<ModulePath> modules) => modules.Where(p => TargetMatcher.IsTarget(this, p));
+
+    /// <summary>
     /// The tensors the method's model part (<see cref="PeftMethodAttribute.ModelPart"/>) will create for
     /// <paramref name="context"/>, under their file keys, computed without allocating them (none by default).
     /// </summary>

@@ -198,6 +198,9 @@ public static class LawCases
         new("ln_tuning", "LN_TUNING", null, () => new LnTuningConfig { Seed = 5 }, () => new LnTuningConfig { Seed = 5 }),
         new("trainable_tokens", "TRAINABLE_TOKENS", null, () => new TrainableTokensConfig { TokenIndices = [1, 5, 9], Seed = 5 },
             () => new TrainableTokensConfig { TokenIndices = [1, 5, 9], InitWeights = false, Seed = 5 }),
+        // Adaption prompt on both attention layers; the gate starts at 0 (the base), the scrambling opens it. Not mergeable.
+        new("adaption_prompt", "ADAPTION_PROMPT", null, () => new AdaptionPromptConfig { AdapterLen = 3, AdapterLayers = 2, Seed = 5 },
+            () => new AdaptionPromptConfig { AdapterLen = 3, AdapterLayers = 2, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>

@@ -13,10 +13,12 @@ public class SelectiveGoldenTests(ITestOutputHelper output)
     [Theory]
     [InlineData("gpt2-tiny-ln-tuning", 5)]
     [InlineData("gpt2-tiny-trainable-tokens", 1)]
+    [InlineData("gpt2-tiny-adaption-prompt", 1)]
     public void LoadsAndGivesPyTorchLogits(string fixture, int adaptedLayers) => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(fixture, adaptedLayers);
 
     [Theory]
     [InlineData("gpt2-tiny-ln-tuning")]
     [InlineData("gpt2-tiny-trainable-tokens")]
+    [InlineData("gpt2-tiny-adaption-prompt")]
     public void GradientsAndOneAdamWStepMatchPyTorch(string fixture) => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch(fixture, output);
 }
