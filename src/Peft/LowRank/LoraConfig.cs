@@ -92,6 +92,13 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     [JsonPropertyName("qalora_group_size")]
     public int QaloraGroupSize { get; init; } = 16;
 
+    /// <summary>
+    /// PEFT's <c>trainable_token_indices</c> (token ids, or embedding name → token ids): trainable tokens beside LoRA,
+    /// saved as <c>&lt;emb&gt;.token_adapter.trainable_tokens_delta</c>. Read only to refuse it by name (<see cref="Validate"/>);
+    /// a TRAINABLE_TOKENS adapter beside the LoRA adapter does the same in the engine.
+    /// </summary>
+    public JsonNode? TrainableTokenIndices { get; init; }
+
     /// <summary>Which biases of the base model train with the adapter: "none", "all" or "&lt;prefix&gt;_only" (<see cref="TrainedBiases"/>).</summary>
     public string Bias { get; init; } = "none";
 
@@ -114,6 +121,8 @@ public sealed record LoraConfig : PeftConfig, ICalibratedConfig, IBiasConfig
     public override void Validate()
     {
         if (R < 1) throw new ArgumentException($"LoraConfig: r must be positive, got {R}");
+        if (TrainableTokenIndices is not null)
+            throw new NotSupportedException("LoraConfig: trainable_token_indices (LoRA with trainable tokens, <emb>.token_adapter.trainable_tokens_delta) is not supported; add a TRAINABLE_TOKENS adapter (TrainableTokensConfig) beside the LoRA adapter instead");
         RequireFiniteInFloat32("lora_alpha", LoraAlpha);
         if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new ArgumentException($"LoraConfig: lora_dropout must be in [0, 1), got {LoraDropout}");
         TrainedBiases.Validate("LoraConfig", Bias);

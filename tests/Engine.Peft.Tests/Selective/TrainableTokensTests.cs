@@ -1,6 +1,8 @@
+using System.Text.Json.Nodes;
 using Engine.Peft.Selective;
 using Engine.Peft.Tests.Laws;
 using Xunit;
+using static Engine.Peft.Tests.TestSupport;
 
 namespace Engine.Peft.Tests.Selective;
 
@@ -91,5 +93,23 @@ public class TrainableTokensTests
         var e = Assert.Throws<ArgumentException>(() => Peft.Apply(LawCases.Base(), new TrainableTokensConfig { TokenIndices = [2, 13] }));
         Assert.Contains("13", e.Message);
         Assert.Throws<ArgumentException>(() => Peft.Apply(LawCases.Base(), new TrainableTokensConfig { TokenIndices = [2, 2] }));
+    }
+
+    [Fact]
+    public void LoraFileWithTrainableTokenIndices_IsRefusedNamingTheField()
+    {
+        var folder = TempFolder();
+        try
+        {
+            var source = Path.Combine(AppContext.BaseDirectory, "golden", "gpt2-tiny-lora");
+            foreach (var file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            var configPath = Path.Combine(folder, "adapter_config.json");
+            var json = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+            json["trainable_token_indices"] = new JsonArray(3, 7);
+            File.WriteAllText(configPath, json.ToJsonString());
+            var e = Assert.Throws<NotSupportedException>(() => Peft.FromPretrained(Gpt2Checkpoint.Load(Gpt2Folder), folder));
+            Assert.Contains("trainable_token_indices", e.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
     }
 }
