@@ -91,9 +91,11 @@ static class ZooCommand
             ["finetune", "--checkpoint", checkpoint, "--adapter", method, "--steps", $"{steps}", "--rank", $"{rank}"]);
 
     // The MiniLM spam job's adapter for a zoo row: layer methods as they are, full as the head alone (the pretrained
-    // encoder stays frozen), none for input-side methods (classify adapts layers).
+    // encoder stays frozen), none for input-side methods (classify adapts layers) nor for methods that wrap only the
+    // GPT's MultiHeadAttention (adaption prompt), which BERT does not have.
     static string? SpamMethod(string method) =>
-        method == NamesAdaptation.Full ? "head" : PeftRegistry.ByCliName(method).Method.LayerType is null ? null : method;
+        method == NamesAdaptation.Full ? "head" : PeftRegistry.ByCliName(method).Method is { LayerType: not null } m
+            && !m.Attribute.Wraps.All(t => t == typeof(Engine.Nn.MultiHeadAttention)) ? method : null;
 
     static ClassifyMiniLm.SpamResult RunSpam(string method, int steps, string work) =>
         RunEngine<ClassifyMiniLm.SpamResult>(method, Path.Combine(work, method + ".spam.json"),

@@ -8,10 +8,10 @@ namespace Engine.Nn.Tests;
 /// </summary>
 public class EmbeddingTableTests
 {
-    // Lookups and the table: the wrapped weight with row 3 replaced by `row`.
-    sealed class RowReplacing(Embedding wrapped, Tensor row, bool exposeTable) : Module, IModuleWrapper
+    // Lookups read the wrapped weight with row 3 replaced by `row`; only TableWrapper tells the model so.
+    class RowReplacing(Embedding wrapped, Tensor row) : Module, IModuleWrapper
     {
-        public Module Wrapped { get; } = wrapped;
+        public Module Wrapped => wrapped;
         public Tensor Table
         {
             get
@@ -21,16 +21,9 @@ public class EmbeddingTableTests
             }
         }
         public override Tensor Forward(Tensor ids) => Table.Embedding(ids);
-        public bool Exposes => exposeTable;
     }
 
-    sealed class TableWrapper(Embedding wrapped, Tensor row) : Module, IModuleWrapper, IEmbeddingTable
-    {
-        readonly RowReplacing _inner = new(wrapped, row, true);
-        public Module Wrapped => wrapped;
-        public Tensor Table => _inner.Table;
-        public override Tensor Forward(Tensor ids) => _inner.Forward(ids);
-    }
+    sealed class TableWrapper(Embedding wrapped, Tensor row) : RowReplacing(wrapped, row), IEmbeddingTable;
 
     [Fact]
     public void TiedHead_UsesTheWrappersTable_OnlyWhenItExposesOne()
@@ -40,7 +33,7 @@ public class EmbeddingTableTests
         var ids = Tensor.FromArray(new long[,] { { 1, 2, 4, 5 } });
         var tok = gpt.Tok;
 
-        gpt.ReplaceModule("tok", new RowReplacing(tok, row, false));
+        gpt.ReplaceModule("tok", new RowReplacing(tok, row));
         var plain = gpt.Forward(ids);
         gpt.ReplaceModule("tok", new TableWrapper(tok, row));
         var tied = gpt.Forward(ids);

@@ -25,6 +25,6 @@ public sealed record LnTuningConfig : PeftConfig
         if (TargetModules is null) throw new ArgumentException("LnTuningConfig: target_modules is required (the norm layers to tune; PEFT's GPT-2 default is ln_1, ln_2, ln_f)");
     }
 
-    /// <summary>The zoo's LN tuning: every norm of the model (it has no size).</summary>
-    public static LnTuningConfig Preset(AdapterPreset p) => new() { Seed = p.Seed };
+    /// <summary>The zoo's LN tuning: every norm of the model (GPT-2's names, and BERT's <c>LayerNorm</c>); it has no size.</summary>
+    public static LnTuningConfig Preset(AdapterPreset p) => new() { TargetModules = [.. Gpt2Norms, "LayerNorm"], Seed = p.Seed };
 }
