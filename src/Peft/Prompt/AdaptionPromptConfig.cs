@@ -11,7 +11,7 @@ namespace Engine.Peft.Prompt;
 /// <code>var peft = Peft.Apply(gpt, new AdaptionPromptConfig { AdapterLen = 10, AdapterLayers = 2 });</code>
 /// </summary>
 [PeftMethod("ADAPTION_PROMPT", Layer = typeof(AdaptionPromptLayer), Wraps = [typeof(MultiHeadAttention)], StartsAtBase = true,
-    CliName = "adaption_prompt", ZooLearningRate = 1e-2)]
+    CliName = "adaption_prompt", ZooLearningRate = 1e-1)]
 public sealed record AdaptionPromptConfig : PeftConfig
 {
     /// <summary>A configuration on GPT-2's attention modules (<c>attn</c>, written as PEFT's string).</summary>

@@ -9,7 +9,7 @@ namespace Engine.Peft.Selective;
 /// <code>var peft = Peft.Apply(gpt, new LnTuningConfig());</code>
 /// </summary>
 [PeftMethod("LN_TUNING", Layer = typeof(LnTuningLayer), Wraps = [typeof(LayerNorm), typeof(RMSNorm)], Mergeable = true, StartsAtBase = true,
-    CliName = "ln_tuning", ZooLearningRate = 1e-2)]
+    CliName = "ln_tuning", ZooLearningRate = 1e-1)]
 public sealed record LnTuningConfig : PeftConfig
 {
     /// <summary>PEFT's TRANSFORMERS_MODELS_TO_LNTUNING_TARGET_MODULES_MAPPING for GPT-2, the default target_modules.</summary>

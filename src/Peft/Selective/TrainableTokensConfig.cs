@@ -10,7 +10,7 @@ namespace Engine.Peft.Selective;
 /// <code>var peft = Peft.Apply(gpt, new TrainableTokensConfig { TokenIndices = [5, 17] });</code>
 /// </summary>
 [PeftMethod("TRAINABLE_TOKENS", Layer = typeof(TrainableTokensLayer), Wraps = [typeof(Embedding)], Mergeable = true, StartsAtBase = true,
-    CliName = "trainable_tokens", ZooLearningRate = 1e-2)]
+    CliName = "trainable_tokens", ZooLearningRate = 3e-2)]
 public sealed record TrainableTokensConfig : PeftConfig
 {
     /// <summary>The default target_modules: names of input embeddings.</summary>
