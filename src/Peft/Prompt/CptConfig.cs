@@ -69,12 +69,13 @@ public sealed record CptConfig : PeftConfig
     }
 
     /// <summary>
-    /// The zoo's CPT: size tokens of the names job's vocabulary as the context, the first two of every four an input
-    /// template and an input, then an output template and a label (types 1, 2, 3, 4, 5, 6, 7, 8, ...).
+    /// The zoo's CPT: a context of size tokens of id 0 (a character-level model's boundary between texts; the preset
+    /// knows no tokenizer), typed as examples of four tokens: input template, input, output template, label (types 1,
+    /// 2, 3, 4, 5, ...), with PEFT's ε.
     /// </summary>
     public static CptConfig Preset(AdapterPreset p) => new()
     {
-        CptTokenIds = Enumerable.Range(0, p.Size).Select(i => (long)(i % 26 + 1)).ToArray(),
+        CptTokenIds = new long[p.Size],
         CptTokensTypeMask = Enumerable.Range(0, p.Size).Select(i => i + 1).ToArray(),
         Seed = p.Seed,
     };
