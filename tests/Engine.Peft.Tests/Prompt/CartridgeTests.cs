@@ -86,6 +86,19 @@ public class CartridgeTests
     }
 
     [Fact]
+    public void ClassifierEncoder_TakesTheCartridgeAsPrefixes()
+    {
+        var model = (TransformerEncoderClassifier)new TransformerEncoderClassifier(new TransformerEncoderConfig(13, 16, 8, 2, 2, 3, EncoderPooling.Mean, MlpRatio: 2), new Generator(1)).Eval();
+        var peft = Peft.Apply(model, new CartridgeConfig { NumVirtualTokens = 2, Seed = 6 });
+        var logits = peft.Forward(Ids());
+        Assert.Equal([2, 3], logits.Shape);
+        var part = Part(peft);
+        AssertClose(model.ForwardWithPrefix(Ids(), PrefixTuning.LayerPrefixes(part.Prefixes().Detach(), model.PrefixGeometry, 2)), logits, 1e-6);
+        logits.Sum().Backward();
+        Assert.NotNull(part.Trainable.Grad);
+    }
+
+    [Fact]
     public void Config_RefusesMoreFrozenThanVirtualTokens()
     {
         var e = Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), new CartridgeConfig { NumVirtualTokens = 2, NumFrozenTokens = 3 }));

@@ -115,6 +115,18 @@ public class CptTests
     }
 
     [Fact]
+    public void ClassifierEncoder_TakesTheContextPrompt()
+    {
+        var model = (TransformerEncoderClassifier)new TransformerEncoderClassifier(new TransformerEncoderConfig(13, 16, 8, 2, 2, 3, EncoderPooling.Mean, MlpRatio: 2), new Generator(1)).Eval();
+        var peft = Peft.Apply(model, new CptConfig { CptTokenIds = [3, 7], CptTokensTypeMask = [1, 2] });
+        var logits = peft.Forward(Ids());
+        var context = model.TokenEmbedding.Weight.IndexSelect(0, Tensor.FromArray(new long[] { 3, 7 }));
+        AssertClose(model.ForwardWithPrompt(Ids(), context.Unsqueeze(0).Expand(2, 2, 8)), logits, 1e-6);
+        logits.Sum().Backward();
+        Assert.Contains(Part(peft).Delta.Grad!.ToArray<float>(), v => v != 0);
+    }
+
+    [Fact]
     public void Config_RefusesMasksOfAnotherLength()
     {
         var e = Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), new CptConfig { CptTokenIds = [1, 2], CptTokensTypeMask = [1] }));
