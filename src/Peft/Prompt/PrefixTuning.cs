@@ -47,7 +47,8 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     static bool UsesProjection(AdapterModelPartContext context) =>
         context.Config is PrefixTuningConfig { PrefixProjection: true, InferenceMode: false } && !context.FromFile;
 
-    static PrefixGeometry Geometry(AdapterModelPartContext context) => (context.Model.Model as IPrefixableModel
+    /// <summary>The attention geometry of the model of <paramref name="context"/> (an <see cref="IPrefixableModel"/>).</summary>
+    public static PrefixGeometry Geometry(AdapterModelPartContext context) => (context.Model.Model as IPrefixableModel
         ?? throw new NotSupportedException($"PrefixTuning: prefix tuning needs a model that implements IPrefixableModel; {context.Model.Model.GetType().Name} does not")).PrefixGeometry;
 
     /// <summary>The trainable table.</summary>
@@ -60,24 +61,33 @@ public sealed class PrefixTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     public Tensor Prefixes() => Projection ? Child("transform").Forward(Embedding) : Embedding;
 
     /// <summary>Per layer, keys and values [batch, kv heads, n, head dim].</summary>
-    public IReadOnlyList<(Tensor Keys, Tensor Values)> LayerPrefixes(int batch)
+    public IReadOnlyList<(Tensor Keys, Tensor Values)> LayerPrefixes(int batch) => LayerPrefixes(Prefixes(), _geometry, batch);
+
+    /// <summary>
+    /// Per layer, keys and values [batch, kv heads, n, head dim] of <paramref name="table"/> [n, layers * 2 * kv width]
+    /// in PEFT's layout (prefix tuning's and cartridges' <c>past_key_values</c>).
+    /// </summary>
+    public static IReadOnlyList<(Tensor Keys, Tensor Values)> LayerPrefixes(Tensor table, PrefixGeometry geometry, int batch)
     {
-        int n = VirtualTokens, heads = _geometry.KvHeads, dim = _geometry.HeadDim;
-        var prefixes = Prefixes().Reshape(n, _geometry.Layers * 2, heads, dim);
+        int n = table.Size(0), heads = geometry.KvHeads, dim = geometry.HeadDim;
+        var prefixes = table.Reshape(n, geometry.Layers * 2, heads, dim);
         // [n, H, D] → [B, H, n, D]; layer i takes index 2i as keys and 2i + 1 as values (PEFT's split of past_key_values).
         Tensor Heads(int index) => prefixes.Select(1, index).Transpose(0, 1).Unsqueeze(0).Expand(batch, heads, n, dim);
-        return Enumerable.Range(0, _geometry.Layers).Select(l => (Heads(2 * l), Heads(2 * l + 1))).ToList();
+        return Enumerable.Range(0, geometry.Layers).Select(l => (Heads(2 * l), Heads(2 * l + 1))).ToList();
     }
 
     /// <inheritdoc/>
     public Tensor Forward(PeftModel model, Tensor input) => ((IPrefixableModel)model.Model).ForwardWithPrefix(input, LayerPrefixes(input.Size(0)));
 
     /// <inheritdoc/>
-    public KvCache CreateCache(PeftModel model, int batch)
+    public KvCache CreateCache(PeftModel model, int batch) => CreateCache(model, LayerPrefixes(batch), "PrefixTuning");
+
+    /// <summary>A decoding cache that starts with <paramref name="prefixes"/>; <paramref name="method"/> names the caller in the message.</summary>
+    public static KvCache CreateCache(PeftModel model, IReadOnlyList<(Tensor Keys, Tensor Values)> prefixes, string method)
     {
         if (model.Model is not IKvCacheModel)
-            throw new NotSupportedException($"PrefixTuning: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
-        return new KvCache(LayerPrefixes(batch).Select(p => (IMixerState)new LayerKvCache(p.Keys, p.Values)));
+            throw new NotSupportedException($"{method}: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
+        return new KvCache(prefixes.Select(p => (IMixerState)new LayerKvCache(p.Keys, p.Values)));
     }
 
     /// <inheritdoc/>

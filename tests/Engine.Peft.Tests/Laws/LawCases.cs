@@ -175,6 +175,17 @@ public static class LawCases
             () => new PrefixTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
         new("prefix_projection", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 },
             () => new PrefixTuningConfig { NumVirtualTokens = 3, PrefixProjection = true, EncoderHiddenSize = 8, Seed = 5 }),
+        // P-tuning trains its encoder (the MLP, or the LSTM variant's bidirectional LSTM and MLP); files hold its output.
+        new("p_tuning", "P_TUNING", null, () => new PTuningConfig { NumVirtualTokens = 3, EncoderHiddenSize = 8, Seed = 5 },
+            () => new PTuningConfig { NumVirtualTokens = 3, EncoderHiddenSize = 8, Seed = 5 }),
+        new("p_tuning_lstm", "P_TUNING", "p_tuning_lstm", () => new PTuningConfig { NumVirtualTokens = 3, EncoderReparameterizationType = "LSTM", EncoderHiddenSize = 4, Seed = 5 },
+            () => new PTuningConfig { NumVirtualTokens = 3, EncoderReparameterizationType = "LSTM", EncoderHiddenSize = 4, Seed = 5 }),
+        new("cartridge", "CARTRIDGE", null, () => new CartridgeConfig { NumVirtualTokens = 3, Seed = 5 },
+            () => new CartridgeConfig { NumVirtualTokens = 3, NumFrozenTokens = 2, Seed = 5 }),
+        // Types 1–3 only, and ε-balls wide enough that the scrambled delta stays inside: the projection and the
+        // gradient mask are not differentiable, so central differences would see them (CptTests covers both).
+        new("cpt", "CPT", null, () => new CptConfig { CptTokenIds = [3, 7, 1], CptTokensTypeMask = [1, 2, 3], OptProjectionEpsilon = 100, OptProjectionFormatEpsilon = 100, Seed = 5 },
+            () => new CptConfig { CptTokenIds = [3, 7, 1, 9], CptTokensTypeMask = [1, 2, 3, 1], OptProjectionEpsilon = 100, OptProjectionFormatEpsilon = 100, Seed = 5 }),
         new("hira", "HIRA", null, () => new HiraConfig { R = 2, TargetModules = Linears, Seed = 5 },
             () => new HiraConfig { R = 2, TargetModules = Linears, InitWeights = HiraInit.Random, Seed = 5 }),
         new("beft", "BEFT", null, () => new BeftConfig { TargetModules = Linears, Seed = 5 },
