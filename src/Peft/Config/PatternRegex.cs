@@ -20,6 +20,9 @@ public static class PatternRegex
     /// <summary>True when <paramref name="pattern"/> matches the end of <paramref name="path"/> on a dot boundary (PEFT's <c>re.match(r"(.*\.)?(key)$", path)</c>).</summary>
     public static bool MatchesPathEnd(string pattern, string path) => Run(Compile($"^(?:.*\\.)?(?:{pattern})$", pattern), path, pattern);
 
+    /// <summary>True when <paramref name="pattern"/> matches anywhere in <paramref name="text"/> (Python's <c>re.search</c>; OSF's <c>rank_pattern</c>).</summary>
+    public static bool Search(string pattern, string text) => Run(Compile($"(?:{pattern})", pattern), text, pattern);
+
     /// <summary>
     /// Compiles <paramref name="pattern"/> in both forms the matchers use, so a configuration reports a bad pattern when it
     /// is read rather than when a module is first matched.

@@ -4,6 +4,7 @@ using Engine.Peft.LowRank;
 using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
+using Engine.Peft.Rotation;
 using Engine.Peft.Scaling;
 using Engine.Peft.Selective;
 using Engine.Peft.Structured;
@@ -202,6 +203,24 @@ public static class LawCases
         // the second, which keeps the base output; merging is refused (the update depends on the position).
         new("alora", "LORA", null, () => Lora with { AloraInvocationTokens = [5, 2] },
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
+        // HRA: r = 2 starts at H = I (a repeated column); r = 3 random. apply_GS has no row: PEFT's Gram–Schmidt start is
+        // not the identity (Rotation/HraTests covers it: gradients, orthogonality, merge).
+        new("hra", "HRA", null, () => new HraConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new HraConfig { R = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // RoAd: groups of 4 divide every output width of the law model (16, 32, 48). road_4's random start can make a pair's
+        // block [[c1, -d1], [d2, c2]] nearly singular (its own θ and α for c and d), which the unmerge amplifies; its
+        // non-trivial row is the scrambled identity.
+        new("road", "ROAD", null, () => new RoadConfig { GroupSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new RoadConfig { GroupSize = 4, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("road_2", "ROAD", "road_2", () => new RoadConfig { Variant = "road_2", GroupSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new RoadConfig { Variant = "road_2", GroupSize = 8, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("road_4", "ROAD", "road_4", () => new RoadConfig { Variant = "road_4", GroupSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new RoadConfig { Variant = "road_4", GroupSize = 8, TargetModules = Linears, Seed = 5 }),
+        // OSF: in training the gradients of U_low and V_low are projected off the frozen subspaces (by design not the
+        // derivative: ApproximateGradient); in evaluation mode they are exact. A quarter of each spectrum frozen, half of mlp.fc's.
+        new("osf", "OSF", null, () => new OsfConfig { TargetModules = Linears, Seed = 5 },
+            () => new OsfConfig { EffectiveRank = 0.25, RankPattern = new Dictionary<string, double> { ["mlp\\.fc"] = 8 }, TargetModules = Linears, Seed = 5 },
+            ApproximateGradient: true),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
         // Selective (PEFT part 2): LN tuning on every norm (PEFT's GPT-2 default ln_1, ln_2, ln_f); trainable tokens on
