@@ -1,6 +1,7 @@
 using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
+using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
@@ -190,6 +191,13 @@ public static class LawCases
         // the second, which keeps the base output; merging is refused (the update depends on the position).
         new("alora", "LORA", null, () => Lora with { AloraInvocationTokens = [5, 2] },
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
+        // Task-routed (TaskIds): the laws run plain forwards, so these rows route every example to task 1 of 2 by the
+        // engine's default_task_id (saved with the file, so the reloaded adapter routes the same way). Poly's 2 splits
+        // divide every width (16, 32, 48); per-example routing is covered by Multitask/PolyTests and MultitaskPromptTuningTests.
+        new("poly", "POLY", null, () => new PolyConfig { R = 2, NTasks = 2, NSkills = 3, NSplits = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 },
+            () => new PolyConfig { R = 2, NTasks = 2, NSkills = 3, NSplits = 2, DefaultTaskId = 1, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("multitask_prompt", "MULTITASK_PROMPT_TUNING", null, () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 },
+            () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 }),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
     ];
