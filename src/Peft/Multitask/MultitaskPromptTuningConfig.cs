@@ -13,7 +13,7 @@ namespace Engine.Peft.Multitask;
 /// <code>var peft = Peft.Apply(gpt, new MultitaskPromptTuningConfig { NumVirtualTokens = 8, NumTasks = 2 });
 /// var logits = peft.ForwardForTasks(ids, [1, 0]);</code>
 /// </summary>
-[PeftMethod("MULTITASK_PROMPT_TUNING", ModelPart = typeof(MultitaskPromptTuning), CliName = "multitask_prompt", ZooLearningRate = 3e-2)]
+[PeftMethod("MULTITASK_PROMPT_TUNING", ModelPart = typeof(MultitaskPromptTuning), CliName = "multitask_prompt", ZooLearningRate = 1e-1)]
 public sealed record MultitaskPromptTuningConfig : PeftConfig, ITaskRoutedConfig
 {
     /// <summary>Number n of virtual tokens.</summary>

@@ -11,7 +11,7 @@ namespace Engine.Peft.Multitask;
 /// <code>var peft = Peft.Apply(gpt, new PolyConfig { R = 4, NTasks = 2, TargetModules = ["qkv"] });
 /// var logits = peft.ForwardForTasks(ids, [0, 1]);</code>
 /// </summary>
-[PeftMethod("POLY", Layer = typeof(PolyLayer), Mergeable = false, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("POLY", Layer = typeof(PolyLayer), Mergeable = false, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record PolyConfig : PeftConfig, ITaskRoutedConfig
 {
     /// <summary>Rank r of each skill's LoRA.</summary>
