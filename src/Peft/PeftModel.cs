@@ -86,6 +86,29 @@ public class PeftModel : Module, ITrainingHooks
         });
     }
 
+    /// <summary>
+    /// A scope in which every forward pass (a training step, a cached generation) routes example i by task
+    /// <paramref name="taskIds"/>[i]: PEFT's <c>task_ids</c> for task-routed methods (Poly, multitask prompt tuning;
+    /// <see cref="TaskIds"/>). Other methods ignore it.
+    /// <code>using (peft.TaskScope([0, 1])) loss = Losses.CrossEntropy(peft.Forward(x), y);</code>
+    /// </summary>
+    /// <exception cref="ArgumentException">No ids, or a negative one.</exception>
+    public IDisposable TaskScope(IReadOnlyList<int> taskIds) => TaskIds.Begin(taskIds);
+
+    /// <summary>A scope in which every example, whatever the batch size, has task <paramref name="taskId"/> (<see cref="TaskIds"/>).</summary>
+    /// <exception cref="ArgumentException"><paramref name="taskId"/> is negative.</exception>
+    public IDisposable TaskScope(int taskId) => TaskIds.Begin(taskId);
+
+    /// <summary>
+    /// <see cref="Forward(Tensor)"/> with example i of <paramref name="input"/> routed by task <paramref name="taskIds"/>[i]
+    /// (PEFT's <c>model(input_ids, task_ids=...)</c>).
+    /// </summary>
+    public Tensor ForwardForTasks(Tensor input, IReadOnlyList<int> taskIds)
+    {
+        using var _ = TaskScope(taskIds);
+        return Forward(input);
+    }
+
     /// <summary>The module path of <paramref name="enginePath"/> under both names.</summary>
     public ModulePath PathOf(string enginePath) => new(enginePath, Naming?.ExternalPath(enginePath) ?? enginePath);
 

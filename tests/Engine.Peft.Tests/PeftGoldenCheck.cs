@@ -27,6 +27,8 @@ public static class PeftGoldenCheck
         var gpt = Gpt2Checkpoint.Load(Gpt2Folder);
         var peft = Peft.FromPretrained(gpt, folder, calibration: calibration?.Invoke(gpt));
         Assert.Equal(adaptedLayers, peft.AdapterLayers().Count());
+        // Task-routed methods (Poly, multitask prompt tuning): the golden file's task_ids hold for the whole check.
+        using var tasks = golden.TryGetValue("task_ids", out var taskIds) ? TaskIds.Begin(taskIds) : null;
         var logits = peft.Forward(golden["input_ids"]);
         AssertClose(golden["logits"], logits, 2e-5, fixture);
 
@@ -77,6 +79,7 @@ public static class PeftGoldenCheck
         var peft = Peft.FromPretrained(gpt, folder, trainable: true, calibration: calibration?.Invoke(gpt));
         if (training) peft.Train();
         var ids = golden["input_ids"];
+        using var tasks = golden.TryGetValue("task_ids", out var taskIds) ? TaskIds.Begin(taskIds) : null;
 
         var loss = NextTokenLoss(peft.Forward(ids), ids);
         AssertClose(golden["loss"].Item(), loss.Item(), 1e-5, fixture + " loss");

@@ -71,14 +71,15 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
     /// <summary>
     /// Registers the tied head as module <c>head</c> (Hugging Face's <c>lm_head</c>): a <see cref="Linear"/> whose weight is
     /// the token embedding's tensor (<see cref="Linear.Sharing"/>), which the forward then calls, so an adapter can wrap
-    /// it as PEFT wraps GPT-2's tied lm_head. The function is unchanged; calling it again does nothing.
+    /// it as PEFT wraps GPT-2's tied lm_head, in the model's training or evaluation mode. The function is unchanged; calling it again does nothing.
     /// </summary>
     /// <exception cref="InvalidOperationException">The head is not tied (it is a module already).</exception>
     public void ShowTiedHead()
     {
         if (!Config.TiedHead) throw new InvalidOperationException("Gpt.ShowTiedHead: the head is untied; it is module 'head' already");
         if (_tiedHeadShown) return;
-        RegisterModule("head", Linear.Sharing(Tok.Weight));
+        // The head takes the model's mode: a wrapper that behaves differently in training (Poly's router) must see evaluation.
+        RegisterModule("head", Linear.Sharing(Tok.Weight)).Train(Training);
         _tiedHeadShown = true;
     }
 

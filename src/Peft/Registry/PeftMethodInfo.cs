@@ -111,9 +111,10 @@ public sealed class PeftMethodInfo
     internal AdapterLayer CreateLayer(Module module) =>
         (AdapterLayer)Activator.CreateInstance(LayerType ?? throw new InvalidOperationException($"{PeftType} adapts no layers"), module)!;
 
-    /// <summary>Creates the model part of one adapter.</summary>
+    /// <summary>Creates the model part of one adapter; a refusal of its constructor reaches the caller as thrown (not wrapped by reflection).</summary>
     internal AdapterModelPart? CreateModelPart(AdapterModelPartContext context) =>
-        ModelPartType is null ? null : (AdapterModelPart)Activator.CreateInstance(ModelPartType, context)!;
+        ModelPartType is null ? null : (AdapterModelPart)Activator.CreateInstance(ModelPartType,
+            System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DoNotWrapExceptions, null, [context], null)!;
 
     static (string, IReadOnlyDictionary<string, string>) ParseVariant(string text)
     {

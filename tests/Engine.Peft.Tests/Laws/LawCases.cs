@@ -1,6 +1,7 @@
 using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
+using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
@@ -221,6 +222,13 @@ public static class LawCases
         new("osf", "OSF", null, () => new OsfConfig { TargetModules = Linears, Seed = 5 },
             () => new OsfConfig { EffectiveRank = 0.25, RankPattern = new Dictionary<string, double> { ["mlp\\.fc"] = 8 }, TargetModules = Linears, Seed = 5 },
             ApproximateGradient: true),
+        // Task-routed (TaskIds): the laws run plain forwards, so these rows route every example to task 1 of 2 by the
+        // engine's default_task_id (saved with the file, so the reloaded adapter routes the same way). Poly's 2 splits
+        // divide every width (16, 32, 48); per-example routing is covered by Multitask/PolyTests and MultitaskPromptTuningTests.
+        new("poly", "POLY", null, () => new PolyConfig { R = 2, NTasks = 2, NSkills = 3, NSplits = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 },
+            () => new PolyConfig { R = 2, NTasks = 2, NSkills = 3, NSplits = 2, DefaultTaskId = 1, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("multitask_prompt", "MULTITASK_PROMPT_TUNING", null, () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 },
+            () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 }),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
         // Selective (PEFT part 2): LN tuning on every norm (PEFT's GPT-2 default ln_1, ln_2, ln_f); trainable tokens on
