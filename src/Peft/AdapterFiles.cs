@@ -193,6 +193,7 @@ public static class AdapterFiles
             // The plan and the built adapter agree (a law test keeps them so); checked again as a backstop.
             var built = peft.NamedAdapterTensors(name).ToList();
             Match(built.Select(t => (t.Key, t.Tensor.Shape, !values.ContainsKey(t.Key))), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
+            CheckSharedCopies(built, values, weightsPath);
             using (Autograd.Autograd.NoGrad())
                 foreach (var t in built)
                     if (values.TryGetValue(t.Key, out var value)) t.Tensor.CopyFrom(value.To(t.Tensor.DType));
@@ -205,6 +206,22 @@ public static class AdapterFiles
             peft.DeleteAdapter(name);
             foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
             throw;
+        }
+    }
+
+    // A tensor shared by several layers (Lily's A and B) is saved once under each layer's key, as PEFT writes it; PEFT's
+    // load_state_dict would keep the last copy silently. The engine requires every copy to be equal (bit for bit), so no
+    // copy is dropped unseen, and names the first two keys that differ.
+    static void CheckSharedCopies(List<AdapterTensor> built, Dictionary<string, Tensor> values, string weightsPath)
+    {
+        foreach (var group in built.Where(t => values.ContainsKey(t.Key)).GroupBy(t => t.Tensor, ReferenceEqualityComparer.Instance))
+        {
+            var keys = group.Select(t => t.Key).ToList();
+            if (keys.Count < 2) continue;
+            var first = values[keys[0]].To(DType.Float64).ToDoubleArray();
+            foreach (var key in keys.Skip(1))
+                if (!first.AsSpan().SequenceEqual(values[key].To(DType.Float64).ToDoubleArray()))
+                    throw new InvalidDataException($"AdapterFiles: '{keys[0]}' and '{key}' in '{weightsPath}' are copies of one shared tensor but differ; a shared tensor must be saved with the same values under every key");
         }
     }
 

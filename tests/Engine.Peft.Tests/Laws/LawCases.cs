@@ -2,6 +2,7 @@ using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
 using Engine.Peft.Lycoris;
+using Engine.Peft.Mixture;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
@@ -192,6 +193,10 @@ public static class LawCases
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
+        // Lily: A shared by pairs of layers, B by both layers of each target; not mergeable (the router's weights are a
+        // batch average), which the registry says.
+        new("lily", "LILY", null, () => new LilyConfig { R = 2, StrideA = 2, NumB = 2, TargetModules = Linears, Seed = 5 },
+            () => new LilyConfig { R = 2, StrideA = 2, NumB = 3, Scaling = 0.5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
