@@ -64,9 +64,15 @@ public static class AdapterFiles
     /// CorDA, LoRA-GA) write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
     /// (<see cref="PretrainedFolder"/>): a save killed at any point leaves the previous adapter or this one.
     /// </summary>
-    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false) =>
+    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false)
+    {
+        // Adapters this one is built from (X-LoRA's experts) first, each in its subfolder, so the config written last
+        // never names a folder that is not there yet.
+        if (peft.ModelPart(name) is IAdapterOwner owner)
+            foreach (var (adapter, subfolder) in owner.OwnedAdapters) Save(peft, adapter, Path.Combine(folder, subfolder), convertToLora);
         // One atomic save: a reader never sees this config with the previous weights.
         PretrainedFolder.Save(folder, Files(peft, name, convertToLora));
+    }
 
     /// <summary>
     /// The two files of adapter <paramref name="name"/> (config and weights) as <see cref="Save"/> writes them, for a
@@ -143,6 +149,7 @@ public static class AdapterFiles
     public static void Load(PeftModel peft, string folder, string name, bool trainable, CalibrationData? calibration = null)
     {
         var config = ReadConfig(folder) with { InferenceMode = !trainable };
+        if (config is ISourceFolderConfig relative) config = relative.FromFolder(folder);
         PeftModel.RequireLoadData(name, config, calibration);
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);

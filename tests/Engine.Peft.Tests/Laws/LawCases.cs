@@ -197,6 +197,14 @@ public static class LawCases
         // batch average), which the registry says.
         new("lily", "LILY", null, () => new LilyConfig { R = 2, StrideA = 2, NumB = 2, TargetModules = Linears, Seed = 5 },
             () => new LilyConfig { R = 2, StrideA = 2, NumB = 3, Scaling = 0.5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // X-LoRA with its LoRA experts created in place (fresh ones: the model starts at the base); non-trivial: random
+        // experts, a layerwise depth-2 classifier and top-2 of 3. Only the classifier trains; not mergeable.
+        new("xlora", "XLORA", null, () => new XLoraConfig { NewExperts = [Lora, Lora with { R = 3 }], Seed = 5 },
+            () => new XLoraConfig
+            {
+                NewExperts = [Lora with { InitLoraWeights = LoraInit.Random }, Lora with { R = 3, InitLoraWeights = LoraInit.Random }, Lora with { InitLoraWeights = LoraInit.Random }],
+                LayerwiseScalings = true, XloraDepth = 2, XloraSize = 6, TopKLora = 2, SoftmaxTemperature = 0.8, GlobalScalingWeight = 1.5, Seed = 5,
+            }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
