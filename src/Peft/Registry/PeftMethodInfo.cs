@@ -112,8 +112,17 @@ public sealed class PeftMethodInfo
         (AdapterLayer)Activator.CreateInstance(LayerType ?? throw new InvalidOperationException($"{PeftType} adapts no layers"), module)!;
 
     /// <summary>Creates the model part of one adapter.</summary>
-    internal AdapterModelPart? CreateModelPart(AdapterModelPartContext context) =>
-        ModelPartType is null ? null : (AdapterModelPart)Activator.CreateInstance(ModelPartType, context)!;
+    internal AdapterModelPart? CreateModelPart(AdapterModelPartContext context)
+    {
+        if (ModelPartType is null) return null;
+        // A part's constructor may refuse (X-LoRA's experts): its own exception, not reflection's wrapper, reaches the caller.
+        try { return (AdapterModelPart)Activator.CreateInstance(ModelPartType, context)!; }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is { } inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;
+        }
+    }
 
     static (string, IReadOnlyDictionary<string, string>) ParseVariant(string text)
     {

@@ -117,5 +117,40 @@ public class XLoraTests
         }
     }
 
+    [Fact]
+    public void AFailingExpert_LeavesTheModelAsItWas()
+    {
+        var folder = TempFolder();
+        try
+        {
+            var good = Path.Combine(folder, "good");
+            var bad = Path.Combine(folder, "bad");
+            Peft.Apply(TinyGpt(), Expert()).SavePretrained(good);
+            Peft.Apply(TinyGpt(), Expert(3)).SavePretrained(bad);
+            // The second expert's file no longer matches its config (rank 3): it fails after the first has loaded.
+            File.Copy(Path.Combine(good, AdapterFiles.WeightsFileName), Path.Combine(bad, AdapterFiles.WeightsFileName), overwrite: true);
+            var gpt = TinyGpt();
+            var peft = new PeftModel<Gpt>(gpt);
+            var before = LawCasesOutputs(peft);
+            Assert.Throws<InvalidDataException>(() => peft.AddAdapter("default", new XLoraConfig { Adapters = new Dictionary<string, string> { ["g"] = good, ["b"] = bad } }));
+            Assert.Empty(peft.AdapterNames);
+            Assert.Empty(peft.AdapterLayers());
+            Assert.Equal(before, LawCasesOutputs(peft));
+
+            // Relative paths resolve against the X-LoRA folder: a saved adapter names its own subfolders.
+            var xlora = Peft.Apply(TinyGpt(), new XLoraConfig { Adapters = new Dictionary<string, string> { ["g"] = good, ["g2"] = good } });
+            var saved = Path.Combine(folder, "xlora");
+            xlora.SavePretrained(saved);
+            Assert.True(File.Exists(Path.Combine(saved, "g2", AdapterFiles.WeightsFileName)));
+            Assert.Equal(LawCasesOutputs(xlora), LawCasesOutputs(Peft.FromPretrained(TinyGpt(), saved)));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    static double[] LawCasesOutputs(PeftModel peft)
+    {
+        using (Autograd.Autograd.NoGrad()) return peft.Forward(Ids()).ToDoubleArray();
+    }
+
     static void LawCasesScramble(PeftModel peft) => Laws.LawCases.Scramble(peft, 11, 0.5);
 }
