@@ -11,7 +11,7 @@ namespace Engine.Peft.Mixture;
 /// adapter lists them in <c>adapters</c>). Not mergeable: the mixture depends on each token.
 /// <code>var peft = Peft.Apply(gpt, new XLoraConfig { Adapters = new Dictionary&lt;string, string&gt; { ["a"] = "experts/a", ["b"] = "experts/b" } });</code>
 /// </summary>
-[PeftMethod("XLORA", ModelPart = typeof(XLoraModelPart), Mergeable = false, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("XLORA", ModelPart = typeof(XLoraModelPart), Mergeable = false, StartsAtBase = true, ZooLearningRate = 3e-3)]
 public sealed record XLoraConfig : PeftConfig, ISourceFolderConfig
 {
     /// <summary>The width of the model's last hidden state; null takes the model's (PEFT defaults to 4096 with a warning).</summary>
