@@ -64,9 +64,15 @@ public static class AdapterFiles
     /// CorDA, LoRA-GA) write the plain LoRA adapter of the same update on the original base. Both files are replaced as one unit
     /// (<see cref="PretrainedFolder"/>): a save killed at any point leaves the previous adapter or this one.
     /// </summary>
-    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false) =>
+    public static void Save(PeftModel peft, string name, string folder, bool convertToLora = false)
+    {
+        // Adapters this one is built from (X-LoRA's experts) first, each in its subfolder, so the config written last
+        // never names a folder that is not there yet.
+        if (peft.ModelPart(name) is IAdapterOwner owner)
+            foreach (var (adapter, subfolder) in owner.OwnedAdapters) Save(peft, adapter, Path.Combine(folder, subfolder), convertToLora);
         // One atomic save: a reader never sees this config with the previous weights.
         PretrainedFolder.Save(folder, Files(peft, name, convertToLora));
+    }
 
     /// <summary>
     /// The two files of adapter <paramref name="name"/> (config and weights) as <see cref="Save"/> writes them, for a
@@ -143,6 +149,7 @@ public static class AdapterFiles
     public static void Load(PeftModel peft, string folder, string name, bool trainable, CalibrationData? calibration = null)
     {
         var config = ReadConfig(folder) with { InferenceMode = !trainable };
+        if (config is ISourceFolderConfig relative) config = relative.FromFolder(folder);
         PeftModel.RequireLoadData(name, config, calibration);
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"AdapterFiles: '{folder}' has no {WeightsFileName}", weightsPath);
@@ -193,6 +200,7 @@ public static class AdapterFiles
             // The plan and the built adapter agree (a law test keeps them so); checked again as a backstop.
             var built = peft.NamedAdapterTensors(name).ToList();
             Match(built.Select(t => (t.Key, t.Tensor.Shape, !values.ContainsKey(t.Key))), values.ToDictionary(v => v.Key, v => v.Value.Shape, StringComparer.Ordinal), weightsPath, config);
+            CheckSharedCopies(built, values, weightsPath);
             using (Autograd.Autograd.NoGrad())
                 foreach (var t in built)
                     if (values.TryGetValue(t.Key, out var value)) t.Tensor.CopyFrom(value.To(t.Tensor.DType));
@@ -205,6 +213,22 @@ public static class AdapterFiles
             peft.DeleteAdapter(name);
             foreach (var p in peft.Parameters()) p.RequiresGrad = requiresGrad.Contains(p);
             throw;
+        }
+    }
+
+    // A tensor shared by several layers (Lily's A and B) is saved once under each layer's key, as PEFT writes it; PEFT's
+    // load_state_dict would keep the last copy silently. The engine requires every copy to be equal (bit for bit), so no
+    // copy is dropped unseen, and names the first two keys that differ.
+    static void CheckSharedCopies(List<AdapterTensor> built, Dictionary<string, Tensor> values, string weightsPath)
+    {
+        foreach (var group in built.Where(t => values.ContainsKey(t.Key)).GroupBy(t => t.Tensor, ReferenceEqualityComparer.Instance))
+        {
+            var keys = group.Select(t => t.Key).ToList();
+            if (keys.Count < 2) continue;
+            var first = values[keys[0]].To(DType.Float64).ToDoubleArray();
+            foreach (var key in keys.Skip(1))
+                if (!first.AsSpan().SequenceEqual(values[key].To(DType.Float64).ToDoubleArray()))
+                    throw new InvalidDataException($"AdapterFiles: '{keys[0]}' and '{key}' in '{weightsPath}' are copies of one shared tensor but differ; a shared tensor must be saved with the same values under every key");
         }
     }
 

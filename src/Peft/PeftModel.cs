@@ -233,7 +233,8 @@ public class PeftModel : Module, ITrainingHooks
             }
             _configs[name] = config;
             _order.Add(name);
-            if (_active.Count == 0) _active = [name];
+            // Adapters the new one owns (X-LoRA's experts, added while its part was built) do not count as active.
+            if (_active.Count == 0 || _active.All(Owned(name).Contains)) _active = [name];
             part?.OnLayersCreated(this);
         }
         catch
@@ -245,7 +246,9 @@ public class PeftModel : Module, ITrainingHooks
                 if (layer.AdapterNames.Contains(name)) layer.DeleteAdapter(name);
                 if (replaced is not null) Replace(path, replaced);
             }
+            var owned = part is IAdapterOwner ? Owned(name) : [];
             if (part is not null) RemovePart(name);
+            foreach (var o in owned) if (_configs.ContainsKey(o)) DeleteAdapter(o);
             _configs.Remove(name);
             _order.Remove(name);
             _active.Remove(name);
@@ -382,10 +385,17 @@ public class PeftModel : Module, ITrainingHooks
         ApplyActive();
     }
 
+    /// <summary>The adapters adapter <paramref name="name"/> owns (<see cref="IAdapterOwner"/>: X-LoRA's experts), or none.</summary>
+    public IReadOnlyList<string> Owned(string name) =>
+        ModelPart(name) is IAdapterOwner owner ? owner.OwnedAdapters.Select(o => o.Adapter).ToList() : [];
+
     void ApplyActive()
     {
-        foreach (var (_, layer) in AdapterLayers()) layer.SetActive(_active);
-        bool Trains(string adapter) => _active.Contains(adapter) && _configs.TryGetValue(adapter, out var c) && !c.InferenceMode;
+        // Owned adapters contribute in the layers while their owner is active.
+        var inLayers = _active.Concat(_active.SelectMany(Owned)).Distinct().ToList();
+        foreach (var (_, layer) in AdapterLayers()) layer.SetActive(inLayers);
+        bool Trains(string adapter) => (_active.Contains(adapter) && _configs.TryGetValue(adapter, out var c) && !c.InferenceMode)
+            || _active.Any(o => Owned(o).Contains(adapter) && ModelPart(o) is IAdapterOwner { OwnedAdaptersTrain: true } && !_configs[o].InferenceMode);
         // Freeze the base; adapter tensors (modules_to_save copies included) train while their adapter is active.
         foreach (var p in Model.Parameters()) p.RequiresGrad = false;
         foreach (var (_, layer) in AdapterLayers())
@@ -430,10 +440,13 @@ public class PeftModel : Module, ITrainingHooks
             layer.DeleteAdapter(name);
             if (layer.AdapterNames.Count == 0) Replace(path, layer.BaseModule);
         }
+        var owned = Owned(name);
         if (ModelParts.Keys.Contains(name)) RemovePart(name);
         _configs.Remove(name);
         _order.Remove(name);
         _active.Remove(name);
+        // Adapters it owned go with it (X-LoRA's experts).
+        foreach (var o in owned) if (_configs.ContainsKey(o)) DeleteAdapter(o);
         if (_active.Count == 0 && _order.Count > 0) _active = [_order[0]];
         ApplyActive();
     }
@@ -571,7 +584,9 @@ public class PeftModel : Module, ITrainingHooks
     public void SavePretrained(string folder, bool convertToLora, params string[] names)
     {
         CheckUsable();
-        foreach (var name in names.Length == 0 ? _order.ToArray() : names)
+        // Owned adapters (X-LoRA's experts) are saved by their owner, in its folder.
+        var owned = _order.SelectMany(Owned).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in names.Length == 0 ? _order.Where(n => !owned.Contains(n)).ToArray() : names)
             AdapterFiles.Save(this, name, name == "default" ? folder : Path.Combine(folder, name), convertToLora);
     }
 

@@ -9,7 +9,7 @@ namespace Engine.Nn;
 /// for S4D layers, see <see cref="TokenMixers"/>).
 /// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers); S4D parameters keep their own.
 /// </summary>
-public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
+public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel, ILastHiddenStateModel
 {
     /// <summary>A model of the given shape; <paramref name="generator"/> seeds the initialisation and the dropout.</summary>
     public Gpt(GptConfig config, Generator? generator = null)
@@ -102,6 +102,15 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
     /// </summary>
     public Tensor ForwardEmbeddings(Tensor embeddings, KvCache? cache, Tensor? keyPaddingMask = null)
     {
+        var x = FinalHidden(embeddings, cache, keyPaddingMask);
+        // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight; a wrapper of
+        // the embedding that changes its table (IEmbeddingTable: trainable tokens) changes the head's table too.
+        return Config.TiedHead && !_tiedHeadShown ? x.MatMul(((Child("tok") as IEmbeddingTable)?.Table ?? Tok.Weight).T) : Child("head").Forward(x);
+    }
+
+    // The blocks and the final LayerNorm: the head's input [B, T, C].
+    Tensor FinalHidden(Tensor embeddings, KvCache? cache, Tensor? keyPaddingMask)
+    {
         if (embeddings.Rank != 3 || embeddings.Size(2) != Config.DModel)
             throw new ArgumentException($"Gpt: expects token embeddings [batch, time, {Config.DModel}], got {Shapes.Format(embeddings.Shape)}");
         int t = embeddings.Size(1), past = cache?.Length ?? 0;
@@ -112,9 +121,6 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel
         x = Child("drop").Forward(x);
         var blocks = Blocks;
         for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, keyPaddingMask, cache?[i]);
-        x = Child("ln_f").Forward(x);
-        // The tied head multiplies by the embedding table itself, as GPT-2's lm_head shares wte's weight; a wrapper of
-        // the embedding that changes its table (IEmbeddingTable: trainable tokens) changes the head's table too.
-        return Config.TiedHead && !_tiedHeadShown ? x.MatMul(((Child("tok") as IEmbeddingTable)?.Table ?? Tok.Weight).T) : Child("head").Forward(x);
+        return Child("ln_f").Forward(x);
     }
 }

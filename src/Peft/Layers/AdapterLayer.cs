@@ -152,6 +152,20 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         return module;
     }
 
+    /// <summary>
+    /// Puts <paramref name="module"/> (another layer's, so the two share its tensors) in place of adapter
+    /// <paramref name="adapter"/>'s entry in <paramref name="container"/>: Lily's A and B, shared across layers.
+    /// </summary>
+    protected void ReplaceModuleEntry(string container, string adapter, Module module)
+    {
+        var dict = Container<ModuleDict<Module>>(container);
+        if (!dict.Keys.Contains(adapter)) throw new KeyNotFoundException($"{GetType().Name}: container '{container}' has no entry for adapter '{adapter}'");
+        var rebuilt = new ModuleDict<Module>();
+        foreach (var key in dict.Keys.ToList()) rebuilt.Add(key, key == adapter ? module : dict[key]);
+        rebuilt.Train(Training);
+        ReplaceModule(container, rebuilt);
+    }
+
     /// <summary>Registers the input dropout of adapter <paramref name="adapter"/> (<c>lora_dropout</c>...), applied by <see cref="Dropout"/>.</summary>
     protected void AddDropout(string container, string adapter, double p, Generator? generator = null)
     {

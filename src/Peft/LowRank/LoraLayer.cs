@@ -1,3 +1,5 @@
+using Engine.Peft.Mixture;
+
 namespace Engine.Peft.LowRank;
 
 /// <summary>
@@ -174,7 +176,12 @@ public sealed class LoraLayer : AdditiveAdapterLayer
     {
         var result = BaseLayer.Forward(input);
         foreach (var name in adapters)
-            result = Settings(name).Variant is { } v ? v.Forward(this, name, input, result) : result + Contribution(name, Dropout(name, input));
+        {
+            // Inside an X-LoRA forward an expert's input is scaled per token, and its output by the global weight.
+            if (XLoraMixing.Current?.For(this, name, input) is { } mix)
+                result = result + Contribution(name, Dropout(name, input * mix.Scale)) * mix.Weight;
+            else result = Settings(name).Variant is { } v ? v.Forward(this, name, input, result) : result + Contribution(name, Dropout(name, input));
+        }
         return result;
     }
 

@@ -3,6 +3,7 @@ using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
 using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
+using Engine.Peft.Mixture;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Rotation;
@@ -239,6 +240,18 @@ public static class LawCases
         // Adaption prompt on both attention layers; the gate starts at 0 (the base), the scrambling opens it. Not mergeable.
         new("adaption_prompt", "ADAPTION_PROMPT", null, () => new AdaptionPromptConfig { AdapterLen = 3, AdapterLayers = 2, Seed = 5 },
             () => new AdaptionPromptConfig { AdapterLen = 3, AdapterLayers = 2, Seed = 5 }),
+        // Lily: A shared by pairs of layers, B by both layers of each target; not mergeable (the router's weights are a
+        // batch average), which the registry says.
+        new("lily", "LILY", null, () => new LilyConfig { R = 2, StrideA = 2, NumB = 2, TargetModules = Linears, Seed = 5 },
+            () => new LilyConfig { R = 2, StrideA = 2, NumB = 3, Scaling = 0.5, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // X-LoRA with its LoRA experts created in place (fresh ones: the model starts at the base); non-trivial: random
+        // experts, a layerwise depth-2 classifier and top-2 of 3. Only the classifier trains; not mergeable.
+        new("xlora", "XLORA", null, () => new XLoraConfig { NewExperts = [Lora, Lora with { R = 3 }], Seed = 5 },
+            () => new XLoraConfig
+            {
+                NewExperts = [Lora with { InitLoraWeights = LoraInit.Random }, Lora with { R = 3, InitLoraWeights = LoraInit.Random }, Lora with { InitLoraWeights = LoraInit.Random }],
+                LayerwiseScalings = true, XloraDepth = 2, XloraSize = 6, TopKLora = 2, SoftmaxTemperature = 0.8, GlobalScalingWeight = 1.5, Seed = 5,
+            }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
