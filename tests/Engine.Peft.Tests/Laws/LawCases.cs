@@ -2,6 +2,7 @@ using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
 using Engine.Peft.LowRank;
 using Engine.Peft.Lycoris;
+using Engine.Peft.Orthogonal;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Scaling;
@@ -190,6 +191,13 @@ public static class LawCases
         // the second, which keeps the base output; merging is refused (the update depends on the position).
         new("alora", "LORA", null, () => Lora with { AloraInvocationTokens = [5, 2] },
             () => Lora with { AloraInvocationTokens = [5, 2], InitLoraWeights = LoraInit.Random }, NotMergeable: true),
+        // OFT: PEFT's Neumann series at init (blocks of 4); the exact Cayley transform (the batched differentiable inverse)
+        // when non-trivial. COFT has no row: its in-place projection before each forward is not differentiable as a
+        // whole (OrthogonalTests covers it).
+        new("oft", "OFT", null, () => new OftConfig { OftBlockSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new OftConfig { OftBlockSize = 4, UseCayleyNeumann = false, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("oft_share", "OFT", null, () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, TargetModules = Linears, Seed = 5 },
+            () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, NumCayleyNeumannTerms = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
     ];
