@@ -198,6 +198,9 @@ public static class LawCases
             () => new OftConfig { OftBlockSize = 4, UseCayleyNeumann = false, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("oft_share", "OFT", null, () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, TargetModules = Linears, Seed = 5 },
             () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, NumCayleyNeumannTerms = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // BOFT: two butterfly factors of blocks of 4 at init; three factors of blocks of 2 when non-trivial.
+        new("boft", "BOFT", null, () => new BoftConfig { BoftBlockSize = 4, BoftNButterflyFactor = 2, TargetModules = Linears, Seed = 5 },
+            () => new BoftConfig { BoftBlockSize = 2, BoftNButterflyFactor = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
     ];

@@ -16,6 +16,9 @@ public class OrthogonalGoldenTests(ITestOutputHelper output)
     [InlineData("gpt2-tiny-oft-cayley")]
     [InlineData("gpt2-tiny-oft-share")]
     [InlineData("gpt2-tiny-oft-coft")]
+    [InlineData("gpt2-tiny-boft")]
+    [InlineData("gpt2-tiny-boft-factor2")]
+    [InlineData("gpt2-tiny-boft-factor3")]
     public void PeftAdapter_LoadsOntoGpt2AndGivesPyTorchLogits(string fixture)
         => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(fixture, 1);
 
@@ -24,6 +27,9 @@ public class OrthogonalGoldenTests(ITestOutputHelper output)
     [InlineData("gpt2-tiny-oft-cayley")]
     [InlineData("gpt2-tiny-oft-share")]
     [InlineData("gpt2-tiny-oft-coft")]
+    [InlineData("gpt2-tiny-boft")]
+    [InlineData("gpt2-tiny-boft-factor2")]
+    [InlineData("gpt2-tiny-boft-factor3")]
     public void PeftAdapter_GradientsAndOneAdamWStepMatchPyTorch(string fixture)
         => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch(fixture, output);
 }
