@@ -4,6 +4,7 @@ using Engine.Peft.LowRank;
 using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
 using Engine.Peft.Mixture;
+using Engine.Peft.Orthogonal;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Rotation;
@@ -230,6 +231,16 @@ public static class LawCases
             () => new PolyConfig { R = 2, NTasks = 2, NSkills = 3, NSplits = 2, DefaultTaskId = 1, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         new("multitask_prompt", "MULTITASK_PROMPT_TUNING", null, () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 },
             () => new MultitaskPromptTuningConfig { NumVirtualTokens = 3, NumTasks = 2, NumRanks = 2, DefaultTaskId = 1, Seed = 5 }),
+        // OFT: PEFT's Neumann series at init (blocks of 4); the exact Cayley transform (the batched differentiable inverse)
+        // when non-trivial. COFT has no row: its in-place projection before each forward is not differentiable as a
+        // whole (OrthogonalTests covers it).
+        new("oft", "OFT", null, () => new OftConfig { OftBlockSize = 4, TargetModules = Linears, Seed = 5 },
+            () => new OftConfig { OftBlockSize = 4, UseCayleyNeumann = false, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        new("oft_share", "OFT", null, () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, TargetModules = Linears, Seed = 5 },
+            () => new OftConfig { R = 2, OftBlockSize = 0, BlockShare = true, NumCayleyNeumannTerms = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
+        // BOFT: two butterfly factors of blocks of 4 at init; three factors of blocks of 2 when non-trivial.
+        new("boft", "BOFT", null, () => new BoftConfig { BoftBlockSize = 4, BoftNButterflyFactor = 2, TargetModules = Linears, Seed = 5 },
+            () => new BoftConfig { BoftBlockSize = 2, BoftNButterflyFactor = 3, InitWeights = false, TargetModules = Linears, Seed = 5 }),
         // Arrow (arrow_config) has no row: its router mixes the other LoRA adapters of each layer, which a one-config row
         // cannot give it; LowRank/ArrowTests covers the laws' substance (gradients, disable, delete, save/load, no merge).
         // Selective (PEFT part 2): LN tuning on every norm (PEFT's GPT-2 default ln_1, ln_2, ln_f); trainable tokens on
