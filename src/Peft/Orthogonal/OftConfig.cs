@@ -9,7 +9,7 @@ namespace Engine.Peft.Orthogonal;
 /// Spec section B; PEFT's <c>oft/config.py</c>, <c>oft/layer.py</c>.
 /// <code>var peft = Peft.Apply(gpt, new OftConfig { OftBlockSize = 8, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("OFT", Layer = typeof(OftLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("OFT", Layer = typeof(OftLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1)]
 public sealed record OftConfig : PeftConfig, IBiasConfig, IFileFormReader
 {
     /// <summary>The number of blocks per layer (0: from <see cref="OftBlockSize"/>). Adjusted to the nearest divisor of the input width.</summary>

@@ -92,6 +92,17 @@ public class OftTests
         AssertClose(w.ToDoubleArray(), layer.BaseLayer.Weight.ToDoubleArray(), 1e-12, "merge, unmerge");
     }
 
+    [Fact]
+    public void SkewFromUpper_IsPeftsTriuLayout_AndUpperOfReadsItBack()
+    {
+        var upper = Tensor.FromArray(new double[] { 1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6 }, [2, 6]);
+        var q = SkewCayley.SkewFromUpper(upper, 4);
+        // Row-major strict upper triangle: (0,1)=1 (0,2)=2 (0,3)=3 (1,2)=4 (1,3)=5 (2,3)=6, minus the transpose below.
+        Assert.Equal(new double[] { 0, 1, 2, 3, -1, 0, 4, 5, -2, -4, 0, 6, -3, -5, -6, 0 }, q.ToDoubleArray().Take(16));
+        Assert.Equal(upper.ToDoubleArray(), SkewCayley.UpperOf(q).ToDoubleArray());
+        Assert.Throws<ArgumentException>(() => SkewCayley.SkewFromUpper(upper, 3));
+    }
+
     [Theory]
     [InlineData(32, 8, 8)]
     [InlineData(32, 6, 4)]   // 4 and 8 are both 2 away: the lower wins
