@@ -10,7 +10,7 @@ namespace Engine.Peft.Rotation;
 /// apply_GS false). Spec section B.
 /// <code>var peft = Peft.Apply(gpt, new HraConfig { R = 8, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("HRA", Layer = typeof(HraLayer), ModelPart = typeof(HraModelPart), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2)]
+[PeftMethod("HRA", Layer = typeof(HraLayer), ModelPart = typeof(HraModelPart), Mergeable = true, StartsAtBase = true, ZooLearningRate = 3e-2)]
 public sealed record HraConfig : PeftConfig, IBiasConfig
 {
     /// <summary>Rank r: the number of reflections. Even r starts at H = I (pairs of equal columns); odd r starts random.</summary>

@@ -9,7 +9,7 @@ namespace Engine.Peft.Rotation;
 /// defaults (road_1, group_size 64). Spec section B.
 /// <code>var peft = Peft.Apply(gpt, new RoadConfig { Variant = "road_2", GroupSize = 16, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("ROAD", Layer = typeof(RoadLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-2,
+[PeftMethod("ROAD", Layer = typeof(RoadLayer), Mergeable = true, StartsAtBase = true, ZooLearningRate = 1e-1,
     Variants = ["road_2: variant=road_2", "road_4: variant=road_4"])]
 public sealed record RoadConfig : PeftConfig
 {
