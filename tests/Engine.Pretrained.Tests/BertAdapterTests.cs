@@ -34,13 +34,32 @@ public sealed class BertAdapterTests
         // Data-driven initialisations (CorDA, LoRA-GA) calibrate on the same batch.
         var calibration = config is ICalibratedConfig { CalibrationNeed: not null }
             ? new CalibrationData(1, _ => Losses.CrossEntropy(classifier.Forward(ids, padding), labels)) : null;
+        // Decoder-only methods: X-LoRA's classifier reads a last hidden state the classifier does not expose, and
+        // adaption prompt adapts GPT-style `attn` modules (PEFT: llama, mistral, gpt2). Both refuse by name, and the
+        // refusal leaves the classifier unadapted.
+        if (method is "xlora" or "adaption_prompt")
+        {
+            var before = classifier.NamedParameters().Select(p => p.Name).ToList();
+            var refusal = Assert.ThrowsAny<Exception>(() => PeftApi.Apply(classifier, config, calibration: calibration));
+            Assert.True(refusal is NotSupportedException or ArgumentException, refusal.ToString());
+            Assert.Contains(method == "xlora" ? "X-LoRA" : "attn", refusal.Message);
+            Assert.Equal(before, classifier.NamedParameters().Select(p => p.Name).ToList());
+            return;
+        }
         var peft = PeftApi.Apply(classifier, config, calibration: calibration);
 
         if (info.LayerType is not null)
         {
             var adapted = peft.AdapterLayers().Select(l => l.Path).Where(p => p != "classifier").ToList(); // the head is a module to save
             Assert.NotEmpty(adapted);
-            Assert.All(adapted, p => Assert.Matches(@"\.(query|key|value|dense)$", p));
+            // Weight methods adapt PEFT's BERT projections; LN tuning the norms; trainable tokens the word embeddings.
+            var expected = method switch
+            {
+                "ln_tuning" => @"\.LayerNorm$",
+                "trainable_tokens" => @"\.word_embeddings$",
+                _ => @"\.(query|key|value|dense)$",
+            };
+            Assert.All(adapted, p => Assert.Matches(expected, p));
             Assert.DoesNotContain(adapted, p => p.Contains("pooler"));
         }
 
@@ -51,7 +70,8 @@ public sealed class BertAdapterTests
 
         var trainable = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
         Assert.NotEmpty(trainable);
-        Assert.DoesNotContain(trainable, p => p.Name.Contains("word_embeddings") || p.Name.EndsWith("query.weight", StringComparison.Ordinal));
+        // The frozen encoder stays frozen: no base table or projection weight trains (trainable tokens train their own rows).
+        Assert.DoesNotContain(trainable, p => p.Name.EndsWith("word_embeddings.weight", StringComparison.Ordinal) || p.Name.EndsWith("query.weight", StringComparison.Ordinal));
         double total = 0;
         foreach (var (name, parameter) in trainable)
         {
