@@ -43,6 +43,6 @@ public sealed record AdaptionPromptConfig : PeftConfig
         return found.Skip(found.Count - AdapterLayers!.Value);
     }
 
-    /// <summary>The zoo's adaption prompt: size prompt tokens in the top two attention layers (of the names model's four).</summary>
-    public static AdaptionPromptConfig Preset(AdapterPreset p) => new() { AdapterLen = p.Size, AdapterLayers = 2, Seed = p.Seed };
+    /// <summary>The zoo's adaption prompt: size prompt tokens in the top attention layer (one exists in every model).</summary>
+    public static AdaptionPromptConfig Preset(AdapterPreset p) => new() { AdapterLen = p.Size, AdapterLayers = 1, Seed = p.Seed };
 }
