@@ -23,6 +23,21 @@ static class TestSupport
         return layer;
     }
 
+    /// <summary>
+    /// Greedy generation of 4 tokens after a fixed 2-row prompt, decoded with the active input adapter's cache, equals
+    /// greedy decoding by full forwards of <paramref name="peft"/> (the prompt methods' cache law).
+    /// </summary>
+    public static void AssertCachedGreedyGenerationMatchesUncached(PeftModel<Gpt> peft)
+    {
+        var prompt = Tensor.FromArray(new long[,] { { 3, 8 }, { 12, 1 } });
+        var generated = Sampling.Generate(peft.Model, prompt, 4, new SamplingOptions(Greedy: true), cache: peft.ActiveInputAdapter!.CreateCache(peft, 2));
+        var tokens = prompt;
+        using (Autograd.Autograd.NoGrad())
+            for (int step = 0; step < 4; step++)
+                tokens = Tensor.Concat([tokens, peft.Forward(tokens).Select(1, -1).ArgMax(-1).Reshape(2, 1)], 1);
+        Assert.Equal(tokens.ToArray<long>(), generated.ToArray<long>());
+    }
+
     public static Tensor Randn(ulong seed, params int[] shape) => Tensor.Randn(shape, generator: new Generator(seed));
     public static Tensor Randn64(ulong seed, params int[] shape) => Tensor.Randn(shape, dtype: DType.Float64, generator: new Generator(seed));
 
