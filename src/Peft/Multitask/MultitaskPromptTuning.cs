@@ -1,3 +1,4 @@
+using Engine.Peft.Prompt;
 using Engine.Nn.Checkpoints;
 
 namespace Engine.Peft.Multitask;
@@ -107,14 +108,7 @@ public sealed class MultitaskPromptTuning : AdapterModelPart, IInputAdapter, ISh
     public Tensor Forward(PeftModel model, Tensor input) => ((IPromptableModel)model.Model).ForwardWithPrompt(input, Batched(input.Size(0)));
 
     /// <inheritdoc/>
-    public KvCache CreateCache(PeftModel model, int batch)
-    {
-        var causal = model.Model as IKvCacheModel
-            ?? throw new NotSupportedException($"MultitaskPromptTuning: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
-        var cache = causal.CreateCache();
-        causal.ForwardEmbeddings(Batched(batch), cache);
-        return cache;
-    }
+    public KvCache CreateCache(PeftModel model, int batch) => VirtualTokenInput.StartCache(model, Batched(batch), "MultitaskPromptTuning");
 
     /// <inheritdoc/>
     public IEnumerable<SharedTensor> SharedTensors()

@@ -45,20 +45,11 @@ public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     /// <inheritdoc/>
     public int VirtualTokens => Embeddings.Size(0);
 
-    Tensor Batched(int batch) => Embeddings.Unsqueeze(0).Expand(batch, Embeddings.Size(0), Embeddings.Size(1));
+    /// <inheritdoc/>
+    public Tensor Forward(PeftModel model, Tensor input) => VirtualTokenInput.Forward(model, input, Embeddings);
 
     /// <inheritdoc/>
-    public Tensor Forward(PeftModel model, Tensor input) => ((IPromptableModel)model.Model).ForwardWithPrompt(input, Batched(input.Size(0)));
-
-    /// <inheritdoc/>
-    public KvCache CreateCache(PeftModel model, int batch)
-    {
-        var causal = model.Model as IKvCacheModel
-            ?? throw new NotSupportedException($"PromptTuning: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
-        var cache = causal.CreateCache();
-        causal.ForwardEmbeddings(Batched(batch), cache);
-        return cache;
-    }
+    public KvCache CreateCache(PeftModel model, int batch) => VirtualTokenInput.CreateCache(model, Embeddings, batch, "PromptTuning");
 
     /// <inheritdoc/>
     public IEnumerable<SharedTensor> SharedTensors()

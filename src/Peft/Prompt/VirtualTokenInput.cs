@@ -20,12 +20,18 @@ public static class VirtualTokenInput
         ((IPromptableModel)model.Model).ForwardWithPrompt(input, Batched(prompt, input.Size(0)));
 
     /// <summary>A cache for <paramref name="batch"/> rows that already holds P's positions.</summary>
-    public static KvCache CreateCache(PeftModel model, Tensor prompt, int batch, string method)
+    public static KvCache CreateCache(PeftModel model, Tensor prompt, int batch, string method) => StartCache(model, Batched(prompt, batch), method);
+
+    /// <summary>
+    /// A cache that already holds the positions of <paramref name="prompts"/> [batch, n, width], one prompt per row
+    /// (the same for every row, or each example's own, as multitask prompt tuning's).
+    /// </summary>
+    public static KvCache StartCache(PeftModel model, Tensor prompts, string method)
     {
         var causal = model.Model as IKvCacheModel
             ?? throw new NotSupportedException($"{method}: generation needs a model that implements IKvCacheModel; {model.Model.GetType().Name} does not");
         var cache = causal.CreateCache();
-        causal.ForwardEmbeddings(Batched(prompt, batch), cache);
+        causal.ForwardEmbeddings(prompts, cache);
         return cache;
     }
 }

@@ -48,21 +48,8 @@ public sealed class PsoftRotation : Module
             double n = norm.Item();
             if (double.IsFinite(n) && n > eps) q = q * (eps / (norm + 1e-12));
         }
-        // PEFT's loop: I, + 2Q (t > 1), + 2Q² (t > 2), + 2Q^k for k = 3 .. t-2, then + Q^(t-1) with coefficient 1.
-        var r = eye;
-        if (_terms > 1) r = r + q * 2;
-        if (_terms > 2)
-        {
-            var power = q % q;
-            r = r + power * 2;
-            for (int k = 3; k < _terms - 1; k++)
-            {
-                power = power % q;
-                r = r + power * 2;
-            }
-            r = r + power % q;
-        }
-        return r;
+        // PEFT's loop, shared with OFT: I, + 2Q (t > 1), + 2Q² (t > 2), + 2Q^k for k = 3 .. t-2, then + Q^(t-1).
+        return Orthogonal.SkewCayley.CayleyNeumann(q, _terms);
     }
 
     /// <summary>R' = diag(b) R diag(a) [r, r].</summary>
