@@ -10,7 +10,7 @@ namespace Engine.Peft.LowRank;
 /// (<see cref="LoraGaConfig.Scale"/>). The base keeps W - s B A (<see cref="LoraLayer"/>'s principal part, as
 /// PiSSA's), so the model starts unchanged.
 /// Deviations from PEFT: the SVD is exact (PEFT's torch.svd_lowrank with 4r columns and 4 power iterations approximates
-/// it), with the sign rule of <see cref="LowRankInit.PrincipalSvd"/> instead of the random signs of a randomised SVD
+/// it), with the sign rule of <see cref="WeightSvd.Principal"/> instead of the random signs of a randomised SVD
 /// (s B A mixes singular pairs, so it depends on them); "random" draws its indices from the adapter's generator
 /// instead of torch's global one.
 /// </summary>
@@ -40,7 +40,7 @@ public static class LoraGa
         var g = gradient.Matrix.To(DType.Float64);
         int k = Math.Min(g.Size(0), g.Size(1));
         if (2 * r > k) throw new ArgumentException($"LoRA-GA: 2 r = {2 * r} exceeds min(out, in) = {k} of weight {Shapes.Format(weight.Shape)}");
-        var (u, s, vh) = LowRankInit.PrincipalSvd(g, 2 * r);
+        var (u, s, vh) = WeightSvd.Principal(g, 2 * r);
         var (aRows, bColumns) = Indices(config.Direction, r, generator);
         var a = vh.IndexSelect(0, Index(aRows));
         var sB = s.IndexSelect(0, Index(bColumns));
@@ -53,7 +53,7 @@ public static class LoraGa
             case "weight_svd":
             {
                 double first = sB.ToDoubleArray()[0];
-                if (first > 0) b = b * (LowRankInit.PrincipalSvd(weight, 1).S.Item() / first);
+                if (first > 0) b = b * (WeightSvd.Principal(weight, 1).S.Item() / first);
                 break;
             }
             case "gd_scale":

@@ -12,33 +12,11 @@ public static class LowRankInit
     /// </summary>
     public static (Tensor A, Tensor B) Pissa(Tensor weight, int r, double scaling)
     {
-        var (u, sv, vh) = PrincipalSvd(weight, r);
+        var (u, sv, vh) = WeightSvd.Principal(weight, r);
         var root = (sv / scaling).Sqrt();
         var a = root.Unsqueeze(1) * vh;
         var b = u * root.Unsqueeze(0);
         return (a.To(weight.DType), b.To(weight.DType));
-    }
-
-    /// <summary>
-    /// The top-r singular triplets of W [out, in] in Float64: U_r [out, r], S_r [r] (descending), V_rᵀ [r, in], shared by
-    /// PiSSA and PSOFT. Singular vectors are unique only up to a common sign per pair; the sign is fixed here so that
-    /// the entry of largest magnitude of each column of U_r is positive (the first such entry on ties), which makes the
-    /// result independent of the SVD routine. PyTorch keeps LAPACK's signs, which follow no such rule.
-    /// </summary>
-    public static (Tensor U, Tensor S, Tensor Vh) PrincipalSvd(Tensor weight, int r)
-    {
-        var (u, sv, vh) = Linalg.SvdTopK(weight.Detach().To(Device.Cpu).To(DType.Float64), r);
-        int m = u.Size(0);
-        var uData = u.ToDoubleArray();
-        var signs = new double[r];
-        for (int j = 0; j < r; j++)
-        {
-            int best = 0;
-            for (int i = 1; i < m; i++) if (Math.Abs(uData[i * r + j]) > Math.Abs(uData[best * r + j])) best = i;
-            signs[j] = uData[best * r + j] < 0 ? -1 : 1;
-        }
-        var flip = Tensor.FromArray(signs);
-        return (u * flip.Unsqueeze(0), sv, vh * flip.Unsqueeze(1));
     }
 
     /// <summary>

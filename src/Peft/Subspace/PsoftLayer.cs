@@ -80,7 +80,7 @@ public sealed class PsoftLayer : AdditiveAdapterLayer
     public static (Tensor A, Tensor B) Principal(Tensor weight, int r, double scaling, string init)
     {
         if (init == "pissa_init") return LowRankInit.Pissa(weight, r, scaling);
-        var (u, sv, vh) = LowRankInit.PrincipalSvd(weight, r);
+        var (u, sv, vh) = WeightSvd.Principal(weight, r);
         return (vh.To(weight.DType), (u * (sv / scaling).Unsqueeze(0)).To(weight.DType));
     }
 
