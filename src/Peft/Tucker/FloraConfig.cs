@@ -14,7 +14,8 @@ namespace Engine.Peft.Tucker;
 /// <code>var peft = Peft.Apply(gpt, new FloraConfig { R = [4, 4], Scale = 2, TargetModules = ["qkv"] });</code>
 /// </summary>
 [PeftMethod("FLORA", Layer = typeof(FloraLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2,
-    Variants = ["flora-loralib: init_weights=\"loralib\"", "flora-peft: init_weights=\"peft\""])]
+    Variants = ["flora-loralib: init_weights=\"loralib\"", "flora-peft: init_weights=\"peft\""],
+    VariantLearningRates = ["flora-loralib: 3e-2", "flora-peft: 3e-2"])]
 public sealed record FloraConfig : PeftConfig
 {
     /// <summary>Number of weight modes (the reference's <c>N</c>): 2 for a Linear, the only kind the engine adapts.</summary>
