@@ -228,6 +228,30 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     }
 
     /// <summary>
+    /// Removes adapter <paramref name="adapter"/>'s entries in <paramref name="containers"/> while the adapter stays:
+    /// a method whose structure changes during training drops tensors for good (DiffoRA's discretisation removes the
+    /// gates, and every tensor of the modules it drops). The adapter must not be merged.
+    /// </summary>
+    protected void RemoveTensors(string adapter, params string[] containers)
+    {
+        Entry(adapter);
+        if (_merged.Contains(adapter)) throw new InvalidOperationException($"{GetType().Name}: adapter '{adapter}' is merged; unmerge it before removing its tensors");
+        foreach (var container in containers.Where(_containers.Contains))
+            switch (Child(container))
+            {
+                case ParameterDict p when p.Keys.Contains(adapter): ReplaceModule(container, p.Without(adapter)); break;
+                case BufferDict b when b.Keys.Contains(adapter): ReplaceModule(container, b.Without(adapter)); break;
+                case ModuleDict<Module> d when d.Keys.Contains(adapter):
+                    var rebuilt = new ModuleDict<Module>();
+                    foreach (var key in d.Keys.Where(k => k != adapter).ToList()) rebuilt.Add(key, d[key]);
+                    rebuilt.Train(Training);
+                    ReplaceModule(container, rebuilt);
+                    break;
+            }
+        foreach (var container in containers) _frozen.Remove((container, adapter));
+    }
+
+    /// <summary>
     /// Called before adapter <paramref name="name"/>'s tensors are removed (deleted, or a failed add rolled back):
     /// methods that changed the base weight when they were added (PiSSA, OLoRA) put it back here.
     /// </summary>

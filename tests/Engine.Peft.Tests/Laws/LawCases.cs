@@ -15,6 +15,8 @@ using Engine.Peft.Spectral;
 using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
+using Engine.Peft.Tucker;
+using Engine.Peft.ModuleSearch;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -266,6 +268,17 @@ public static class LawCases
         // LoRA-MGPO: plain LoRA tensors (its perturbation of W0 lives only inside a training step, LoraMgpoTests).
         new("loramgpo", "LORAMGPO", null, () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, Rho = 0.1, InitLoraWeights = false, TargetModules = Linears, Seed = 5 }),
+        // Issue 17, FLoRA: a 2-mode Tucker core with uneven ranks; the NLP variants need r_in = r_out. Non-trivial: G drawn too,
+        // or (variants) the scrambling moves E off zero.
+        new("flora", "FLORA", null, () => new FloraConfig { R = [2, 3], Scale = 2, TargetModules = Linears, Seed = 5 },
+            () => new FloraConfig { R = [2, 3], Scale = 2, InitWeights = "random", TargetModules = Linears, Seed = 5 }),
+        new("flora-loralib", "FLORA", "flora-loralib", () => new FloraConfig { R = [2, 2], LoraAlpha = 4, InitWeights = "loralib", TargetModules = Linears, Seed = 5 },
+            () => new FloraConfig { R = [2, 2], LoraAlpha = 4, InitWeights = "loralib", TargetModules = Linears, Seed = 5 }),
+        new("flora-peft", "FLORA", "flora-peft", () => new FloraConfig { R = [2, 2], LoraAlpha = 4, InitWeights = "peft", TargetModules = Linears, Seed = 5 },
+            () => new FloraConfig { R = [2, 2], LoraAlpha = 4, InitWeights = "peft", TargetModules = Linears, Seed = 5 }),
+        // Issue 17, DiffoRA in its search phase (gates σ(g) scale each module's LoRA); the discretisation is covered by DifforaTests.
+        new("diffora", "DIFFORA", null, () => new DifforaConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new DifforaConfig { R = 2, LoraAlpha = 4, GateInit = 0.7, InitLoraWeights = false, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
