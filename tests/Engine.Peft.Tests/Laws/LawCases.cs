@@ -1,5 +1,6 @@
 using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
+using Engine.Peft.Kind;
 using Engine.Peft.LowRank;
 using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
@@ -263,6 +264,10 @@ public static class LawCases
                 NewExperts = [Lora with { InitLoraWeights = LoraInit.Random }, Lora with { R = 3, InitLoraWeights = LoraInit.Random }, Lora with { InitLoraWeights = LoraInit.Random }],
                 LayerwiseScalings = true, XloraDepth = 2, XloraSize = 6, TopKLora = 2, SoftmaxTemperature = 0.8, GlobalScalingWeight = 1.5, Seed = 5,
             }),
+        // KIND (issue 17): the top components move out of the base (as PiSSA's), every example class 1 of 2 by
+        // default_task_id; per-example routing, the all-gates oracle and transfer are in Kind/KindTests.
+        new("kind", "KIND", null, () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 },
+            () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 }, MovesBaseWeight: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
