@@ -1,3 +1,4 @@
+using Engine.Peft;
 using Engine.Nn;
 
 namespace Engine.Cli;
@@ -18,7 +19,7 @@ static class ClassifierTraining
     /// </summary>
     public static void Run(Module trained, int steps, double lr, int printEvery, Func<Tensor> loss)
     {
-        var optimizer = new AdamW(trained.TrainableParameters(), lr, weightDecay: 0.01);
+        var optimizer = new AdamW(trained is PeftModel peft ? peft.ParamGroups(lr, 0.01) : [new ParamGroup(trained.TrainableParameters(), lr, 0.01)]);
         var schedule = new WarmupCosineSchedule(Math.Max(1, steps / 10), steps);
         var options = new TrainerOptions(steps, schedule, MaxGradNorm: 1.0,
             Progress: p => { if (p.Completed % printEvery == 0 || p.Completed == steps) Console.WriteLine($"step {p.Completed}/{steps}: loss {p.Loss:F4}  ({p.Elapsed.TotalSeconds:F0} s)"); });

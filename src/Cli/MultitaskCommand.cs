@@ -117,7 +117,7 @@ static class MultitaskCommand
     // As engine finetune: AdamW without weight decay at the method's tuned rate, warm-up + cosine, clipping at 1.
     static void Train(PeftModel peft, string method, int steps, int batch, int context, Func<int, Tensor> loss)
     {
-        var optimizer = new AdamW(peft.TrainableParameters(), lr: FinetuneCommand.TunedLearningRate(method), weightDecay: 0);
+        var optimizer = new AdamW(peft.ParamGroups(FinetuneCommand.TunedLearningRate(method), 0));
         var options = new TrainerOptions(steps, new WarmupCosineSchedule(Math.Min(50, steps / 10), steps, 0.1), MaxGradNorm: 1.0, TokensPerStep: (long)batch * context);
         new Trainer(peft, optimizer, options).Run(TrainingDivergedException.Guard(loss, () => $"{method} diverged at its tuned learning rate"));
     }

@@ -61,7 +61,7 @@ static class NamesAdaptation
         double before = PlotRecorder.Validation(0, ValidationLoss(trained, forward, corpus, context));
         log.WriteLine($"validation loss before: {before:F4}");
 
-        var optimizer = new AdamW(trained.TrainableParameters(), lr: lr, weightDecay: 0);
+        var optimizer = new AdamW(peft?.ParamGroups(lr, 0) ?? [new ParamGroup(trained.TrainableParameters(), lr, 0)]);
         var dataGenerator = new Generator(seed + 1);
         var options = new TrainerOptions(steps, new WarmupCosineSchedule(Math.Min(50, steps / 10), steps, 0.1), MaxGradNorm: 1.0, TokensPerStep: (long)batch * context);
         var result = new Trainer(trained, optimizer, PlotRecorder.Observe(options, trained)).Run(TrainingDivergedException.Guard(_ =>

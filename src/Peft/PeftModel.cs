@@ -536,6 +536,50 @@ public class PeftModel : Module, ITrainingHooks
     public void AfterOptimizerStep(int step) => OnStep(step);
 
     /// <summary>
+    /// The optimiser of the training loop that runs this model (<see cref="Trainer"/> attaches it), or null in a
+    /// hand-written loop that did not call <see cref="AttachOptimizer"/>. Methods that grow register new tensors with
+    /// it (<see cref="Optimizer.AddParamGroup"/>); methods that read moments use <see cref="Optimizer.StateOf"/>.
+    /// </summary>
+    public Optimizer? Optimizer { get; private set; }
+
+    /// <inheritdoc/>
+    public void AttachOptimizer(Optimizer optimizer) => Optimizer = optimizer;
+
+    /// <summary>Before each step's forward pass: runs every adapter layer and model part that is an <see cref="ITrainingPhaseHook"/>.</summary>
+    public void BeforeForward(int step)
+    {
+        foreach (var hook in PhaseHooks()) hook.BeforeForward(step, this);
+    }
+
+    /// <summary>After each step's backward pass (and after a failed step): the <see cref="ITrainingPhaseHook"/>s, in reverse order.</summary>
+    public void AfterBackward(int step)
+    {
+        foreach (var hook in PhaseHooks().Reverse()) hook.AfterBackward(step, this);
+    }
+
+    IEnumerable<ITrainingPhaseHook> PhaseHooks() =>
+        ModelParts.Keys.ToList().Select(n => ModelParts[n]).OfType<ITrainingPhaseHook>()
+            .Concat(AdapterLayers().Select(l => l.Layer).OfType<ITrainingPhaseHook>()).ToList();
+
+    /// <summary>
+    /// The optimiser's parameter groups for the trainable parameters: the groups of the active adapters' model parts
+    /// that set learning rates of their own (<see cref="IParamGroupSource"/>, DePT), then one group "default" at
+    /// <paramref name="lr"/> for every other trainable parameter (left out when empty).
+    /// <code>var optimizer = new AdamW(peft.ParamGroups(lr: 1e-3, weightDecay: 0));</code>
+    /// </summary>
+    public IReadOnlyList<ParamGroup> ParamGroups(double lr, double weightDecay = 0)
+    {
+        var groups = new List<ParamGroup>();
+        foreach (var name in _active)
+            if (ModelPart(name) is IParamGroupSource source)
+                groups.AddRange(source.ParamGroups(this, lr, weightDecay).Where(g => g.Parameters.Count > 0));
+        var claimed = new HashSet<Tensor>(groups.SelectMany(g => g.Parameters), ReferenceEqualityComparer.Instance);
+        var rest = TrainableParameters().Where(p => !claimed.Contains(p)).ToList();
+        if (rest.Count > 0 || groups.Count == 0) groups.Add(new ParamGroup(rest, lr, weightDecay, "default"));
+        return groups;
+    }
+
+    /// <summary>
     /// The sum of the regularisation terms of the active, trainable adapters (AdaLoRA's orthogonality term), or null
     /// when none has one. <see cref="Trainer"/> adds it to every step's loss; a hand-written loop adds it itself.
     /// </summary>

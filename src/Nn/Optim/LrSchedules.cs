@@ -36,9 +36,13 @@ public sealed record LinearDecaySchedule(long WarmupSteps, long TotalSteps) : IL
 /// <summary>Sets the groups' learning rates from a schedule before each step.</summary>
 public static class LrScheduler
 {
-    public static void Apply(Optimizer optimizer, ILrSchedule schedule, long step)
+    /// <summary>
+    /// Each group's rate becomes its base rate times its schedule's factor (<see cref="ParamGroup.Schedule"/>, else
+    /// <paramref name="schedule"/>) at step − <see cref="ParamGroup.StartStep"/>; a group with neither keeps its rate.
+    /// </summary>
+    public static void Apply(Optimizer optimizer, ILrSchedule? schedule, long step)
     {
-        double f = schedule.Factor(step);
-        foreach (var g in optimizer.Groups) g.Lr = g.BaseLr * f;
+        foreach (var g in optimizer.Groups)
+            if ((g.Schedule ?? schedule) is { } s) g.Lr = g.BaseLr * s.Factor(Math.Max(0, step - g.StartStep));
     }
 }

@@ -8,14 +8,38 @@ public abstract class Optimizer
 {
     readonly Dictionary<Tensor, Dictionary<string, Tensor>> _state = new(ReferenceEqualityComparer.Instance);
 
+    readonly List<ParamGroup> _groups;
+
     protected Optimizer(IEnumerable<ParamGroup> groups)
     {
-        Groups = groups.ToList();
-        if (Groups.Count == 0 || Groups.All(g => g.Parameters.Count == 0))
+        _groups = groups.ToList();
+        if (_groups.Count == 0 || _groups.All(g => g.Parameters.Count == 0))
             throw new ArgumentException($"{GetType().Name}: no parameters to optimise");
     }
 
-    public IReadOnlyList<ParamGroup> Groups { get; }
+    public IReadOnlyList<ParamGroup> Groups => _groups;
+
+    /// <summary>
+    /// Adds a group mid-training (PyTorch's <c>add_param_group</c>): methods that grow, such as IncreLoRA, register the
+    /// tensors they create. Its parameters get state from their first update on. A parameter already in a group is
+    /// refused, since two groups would update it twice.
+    /// </summary>
+    public void AddParamGroup(ParamGroup group)
+    {
+        var known = new HashSet<Tensor>(_groups.SelectMany(g => g.Parameters), ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < group.Parameters.Count; i++)
+            if (known.Contains(group.Parameters[i]) || !seen.Add(group.Parameters[i]))
+                throw new ArgumentException($"{GetType().Name}.AddParamGroup: parameter {i} of group '{group.Name}' (shape {Shapes.Format(group.Parameters[i].Shape)}) is already optimised");
+        _groups.Add(group);
+    }
+
+    /// <summary>
+    /// One state slot of a parameter (Adam's <c>exp_avg</c>, SGD's <c>momentum_buffer</c>), live, or null before the
+    /// parameter's first update: LoRA-MGPO reads the first moments to perturb the base weight.
+    /// </summary>
+    public Tensor? StateOf(Tensor parameter, string slot) =>
+        _state.TryGetValue(parameter, out var s) && s.TryGetValue(slot, out var t) ? t : null;
 
     /// <summary>Number of steps taken.</summary>
     public long StepCount { get; protected set; }

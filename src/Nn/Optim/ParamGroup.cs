@@ -21,4 +21,16 @@ public sealed class ParamGroup
 
     public double WeightDecay { get; set; }
     public string Name { get; }
+
+    /// <summary>
+    /// The group's own learning-rate schedule, or null to follow the trainer's. IncreLoRA gives the ranks it adds
+    /// mid-training a warm-up and decay of their own (FeiyuZhang98/IncreLoRA, "restart warmup").
+    /// </summary>
+    public ILrSchedule? Schedule { get; init; }
+
+    /// <summary>
+    /// The step at which the group joined the optimiser (0 for groups given at construction): its schedule is
+    /// evaluated at step − StartStep, so a group added at step t starts its warm-up at t.
+    /// </summary>
+    public long StartStep { get; init; }
 }

@@ -7,7 +7,8 @@ namespace Engine.Nn;
 /// The training loop, written once: for each step, training mode, the learning rate from the schedule, the caller's
 /// loss (forward pass on the next batch), plus the model's regularisation terms (<see cref="ITrainingHooks"/>), a check
 /// that it is finite, backward, gradient clipping over the trainable parameters, the optimiser step, the model's
-/// after-step hook, then cleared gradients; progress and periodic evaluation around it.
+/// after-step hook, then cleared gradients; progress and periodic evaluation around it. A model with hooks is given
+/// the optimiser first and is called before each forward pass and after each backward pass too.
 /// <code>var result = new Trainer(model, new AdamW(model.Parameters(), 3e-3), new TrainerOptions(1000, MaxGradNorm: 1.0))
 ///     .Run(step => Losses.CrossEntropy(model.Forward(x), y));</code>
 /// </summary>
@@ -40,18 +41,32 @@ public sealed class Trainer
         var hooks = _model as ITrainingHooks;
         var clock = Stopwatch.StartNew();
         double last = double.NaN;
+        hooks?.AttachOptimizer(_optimizer);
         _optimizer.ZeroGrad();
         for (int step = 0; step < Options.Steps; step++)
         {
             _model.Train();
-            if (Options.Schedule is not null) LrScheduler.Apply(_optimizer, Options.Schedule, step);
-            var total = loss(step);
-            if (hooks?.RegularizationLoss() is { } regularization) total = total + regularization;
-            last = total.Item();
-            if (!double.IsFinite(last))
-                throw new InvalidOperationException($"Trainer: the loss at step {step} (0-based) is {last}; lower the learning rate, clip gradients (MaxGradNorm) or check the data");
-            total.Backward();
-            if (Options.MaxGradNorm is { } maxNorm) GradClip.ClipGradNorm(_model.TrainableParameters(), maxNorm);
+            LrScheduler.Apply(_optimizer, Options.Schedule, step);
+            hooks?.BeforeForward(step);
+            try
+            {
+                var total = loss(step);
+                if (hooks?.RegularizationLoss() is { } regularization) total = total + regularization;
+                last = total.Item();
+                if (!double.IsFinite(last))
+                    throw new InvalidOperationException($"Trainer: the loss at step {step} (0-based) is {last}; lower the learning rate, clip gradients (MaxGradNorm) or check the data");
+                total.Backward();
+                if (Options.MaxGradNorm is { } maxNorm) GradClip.ClipGradNorm(_model.TrainableParameters(), maxNorm);
+            }
+            catch
+            {
+                // A failed step still undoes what BeforeForward changed (LoRA-MGPO's perturbed weights), so the model
+                // is left as it was; no update is made.
+                hooks?.AfterBackward(step);
+                _optimizer.ZeroGrad();
+                throw;
+            }
+            hooks?.AfterBackward(step);
             _optimizer.Step();
             // The hook runs before the gradients are cleared: AdaLoRA's importance scores read them.
             hooks?.AfterOptimizerStep(step);
