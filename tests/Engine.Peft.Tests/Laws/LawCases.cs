@@ -268,6 +268,10 @@ public static class LawCases
         // default_task_id; per-example routing, the all-gates oracle and transfer are in Kind/KindTests.
         new("kind", "KIND", null, () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 },
             () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 }, MovesBaseWeight: true),
+        // DePT (issue 17): P before the input and c·A·B on the position embedding (a layer with no tensors of its own);
+        // max_length 5 leaves the law model's later positions without an update (generation past s).
+        new("dept", "PROMPT_TUNING_LORA", null, () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 },
+            () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
