@@ -49,7 +49,7 @@ static class ClassifyCommand
         if (method == "head") throw new ArgumentException("--adapter head trains a pretrained model's head; use it with --model minilm");
         var adapterConfig = method == "full" ? null : PeftRegistry.ByCliName(method) switch
         {
-            var (info, _) when info.LayerType is null => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} works through a model-level part (a prompt at the input, or X-LoRA's classifier pass), which it does not run"),
+            var (info, _) when info.LayerType is null || info.Capabilities.HasFlag(AdapterCapabilities.InputSide) => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} works through a model-level part (a prompt at the input, or X-LoRA's classifier pass), which it does not run"),
             var (info, variant) => info.Preset(AdapterPreset.ForTransformer(8, steps, seed), variant) with { ModulesToSave = ["head"] },
         };
         var config = new TransformerEncoderConfig(TextClassificationSet.VocabSize, length, DModel: 64, Layers: 2, Heads: 4, NumClasses: 2);

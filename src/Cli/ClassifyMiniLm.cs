@@ -32,7 +32,7 @@ static class ClassifyMiniLm
             "full" => throw new ArgumentException("--adapter full is for the bytes model; with minilm use an adapter method or head"),
             _ => PeftRegistry.ByCliName(method) switch
             {
-                var (info, _) when info.LayerType is null => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} works through a model-level part (a prompt at the input, or X-LoRA's classifier pass), which it does not run"),
+                var (info, _) when info.LayerType is null || info.Capabilities.HasFlag(AdapterCapabilities.InputSide) => throw new ArgumentException($"--adapter {method}: classify runs adapters of layers; {info.PeftType} works through a model-level part (a prompt at the input, or X-LoRA's classifier pass), which it does not run"),
                 var (info, variant) => info.Preset(AdapterPreset.ForBert(8, steps, seed), variant),
             },
         };

@@ -10,7 +10,7 @@ namespace Engine.Cli;
 
 /// <summary>
 /// <c>engine multitask</c>: the names data as two tasks (female = task 0, male = task 1). Starting from a names model of
-/// <c>engine train</c>, it trains Poly (n_tasks 2) and multitask prompt tuning (num_tasks 2) once on mixed batches (half
+/// <c>engine train</c>, it trains Poly (n_tasks 2), multitask prompt tuning (num_tasks 2) and KIND (n_classes 2) once on mixed batches (half
 /// of each task, every example carrying its task id: <see cref="TaskIds"/>), and one LoRA per task on that task's names
 /// alone, every model with the same steps, batch size and schedule as <c>engine finetune</c>, each method at its tuned
 /// learning rate; then prints, per method, the trainable parameters and each task's validation loss before and after.
@@ -66,6 +66,8 @@ static class MultitaskCommand
         {
             MultiTask("poly", poly, checkpointPath, corpora, context, steps, batch, seed, log),
             MultiTask("multitask_prompt", mpt, checkpointPath, corpora, context, steps, batch, seed, log),
+            // KIND (issue 17): shared learngenes, one block of tailors per task (class).
+            MultiTask("kind", Engine.Peft.Kind.KindConfig.Preset(preset) with { NClasses = Tasks.Length, DefaultTaskId = null }, checkpointPath, corpora, context, steps, batch, seed, log),
         };
         // One LoRA per task, each on its own task's names only.
         var lora = NamesAdaptation.ConfigFor("lora", rank, steps, seed, new Dictionary<string, string>())!;

@@ -95,7 +95,7 @@ static class ZooCommand
     // GPT's MultiHeadAttention (adaption prompt), which BERT does not have.
     static string? SpamMethod(string method) =>
         method == NamesAdaptation.Full ? "head" : PeftRegistry.ByCliName(method).Method is { LayerType: not null } m
-            && !m.Attribute.Wraps.All(t => t == typeof(Engine.Nn.MultiHeadAttention)) ? method : null;
+            && !m.Attribute.Wraps.All(t => t == typeof(Engine.Nn.MultiHeadAttention)) && !m.Capabilities.HasFlag(AdapterCapabilities.InputSide) ? method : null;
 
     static ClassifyMiniLm.SpamResult RunSpam(string method, int steps, string work) =>
         RunEngine<ClassifyMiniLm.SpamResult>(method, Path.Combine(work, method + ".spam.json"),

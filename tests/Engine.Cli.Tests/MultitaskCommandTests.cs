@@ -24,7 +24,7 @@ public sealed class MultitaskCommandTests
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.Contains("| method | trainable params | female val loss before → after | male val loss before → after | train time (s) |", result.Out);
         var rows = Regex.Matches(result.Out, @"^\| (?<method>[^|]+?) \| (?<params>[\d,]+) \| (?<f0>[\d.]+) → (?<f1>[\d.]+) \| (?<m0>[\d.]+) → (?<m1>[\d.]+) \| \d+ \|$", RegexOptions.Multiline);
-        Assert.Equal(["poly", "multitask_prompt", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
+        Assert.Equal(["poly", "multitask_prompt", "kind", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
         foreach (Match row in rows)
         {
             Assert.True(long.Parse(row.Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) > 0);
@@ -35,8 +35,8 @@ public sealed class MultitaskCommandTests
             }
         }
         // Poly starts at the base model (B = 0): its losses before are the base's, as the LoRAs' are.
-        Assert.Equal(rows[0].Groups["f0"].Value, rows[2].Groups["f0"].Value);
-        Assert.Equal(rows[0].Groups["m0"].Value, rows[2].Groups["m0"].Value);
+        Assert.Equal(rows[0].Groups["f0"].Value, rows[3].Groups["f0"].Value);
+        Assert.Equal(rows[0].Groups["m0"].Value, rows[3].Groups["m0"].Value);
     }
 
     [Fact]

@@ -11,25 +11,29 @@ public sealed class PromptTuning : AdapterModelPart, IInputAdapter, ISharedTenso
     public PromptTuning(AdapterModelPartContext context) : base(context)
     {
         var c = (PromptTuningConfig)context.Config;
-        var table = Model(context).TokenEmbedding.Weight.Detach();
-        int n = c.NumVirtualTokens, vocab = table.Size(0);
-        var generator = context.CreateGenerator();
-        Tensor initial;
-        if (context.FromFile || c.PromptTuningInit == "RANDOM")
-            initial = Tensor.Randn([n, table.Size(1)], 0, 1, table.DType, generator);
-        else if (c.PromptTuningInit == "SAMPLE_VOCAB")
+        var initial = InitialEmbeddings(Model(context).TokenEmbedding.Weight.Detach(), c.NumVirtualTokens, context.FromFile ? "RANDOM" : c.PromptTuningInit,
+            c.InitTokenIds, context.CreateGenerator(), "PromptTuningConfig");
+        RegisterParameter("weight", initial);
+    }
+
+    /// <summary>
+    /// The initial virtual tokens [n, width] from the token embedding <paramref name="table"/>: RANDOM N(0, 1),
+    /// SAMPLE_VOCAB rows drawn uniformly, TEXT the rows of <paramref name="initTokenIds"/> repeated or cut to n (PEFT's
+    /// PromptEmbedding; DePT's PromptEmbeddingLoRA alike). <paramref name="method"/> names the config in messages.
+    /// </summary>
+    public static Tensor InitialEmbeddings(Tensor table, int n, string init, IReadOnlyList<long>? initTokenIds, Generator generator, string method)
+    {
+        int vocab = table.Size(0);
+        if (init == "RANDOM") return Tensor.Randn([n, table.Size(1)], 0, 1, table.DType, generator);
+        if (init == "SAMPLE_VOCAB")
         {
             var rows = Tensor.Rand([n], 0, 1, DType.Float64, generator).ToDoubleArray().Select(u => Math.Min(vocab - 1, (long)(u * vocab))).ToArray();
-            initial = table.IndexSelect(0, Tensor.FromArray(rows)).Clone();
+            return table.IndexSelect(0, Tensor.FromArray(rows)).Clone();
         }
-        else
-        {
-            if (c.InitTokenIds is not { Count: > 0 } ids) throw new ArgumentException("PromptTuningConfig: TEXT initialisation needs InitTokenIds (the tokens of prompt_tuning_init_text)");
-            if (ids.Any(i => i < 0 || i >= vocab)) throw new ArgumentException($"PromptTuningConfig: InitTokenIds must lie in [0, {vocab})");
-            var repeated = Enumerable.Range(0, n).Select(i => ids[i % ids.Count]).ToArray();
-            initial = table.IndexSelect(0, Tensor.FromArray(repeated)).Clone();
-        }
-        RegisterParameter("weight", initial);
+        if (initTokenIds is not { Count: > 0 } ids) throw new ArgumentException($"{method}: TEXT initialisation needs InitTokenIds (the tokens of prompt_tuning_init_text)");
+        if (ids.Any(i => i < 0 || i >= vocab)) throw new ArgumentException($"{method}: InitTokenIds must lie in [0, {vocab})");
+        var repeated = Enumerable.Range(0, n).Select(i => ids[i % ids.Count]).ToArray();
+        return table.IndexSelect(0, Tensor.FromArray(repeated)).Clone();
     }
 
     /// <summary>The embeddings [num_virtual_tokens, width] under their file key, without creating them.</summary>

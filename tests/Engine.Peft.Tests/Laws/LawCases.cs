@@ -1,5 +1,6 @@
 using Engine.Peft.Elementwise;
 using Engine.Peft.Inserted;
+using Engine.Peft.Kind;
 using Engine.Peft.LowRank;
 using Engine.Peft.Multitask;
 using Engine.Peft.Lycoris;
@@ -279,6 +280,14 @@ public static class LawCases
         // Issue 17, DiffoRA in its search phase (gates σ(g) scale each module's LoRA); the discretisation is covered by DifforaTests.
         new("diffora", "DIFFORA", null, () => new DifforaConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 },
             () => new DifforaConfig { R = 2, LoraAlpha = 4, GateInit = 0.7, InitLoraWeights = false, TargetModules = Linears, Seed = 5 }),
+        // KIND (issue 17): the top components move out of the base (as PiSSA's), every example class 1 of 2 by
+        // default_task_id; per-example routing, the all-gates oracle and transfer are in Kind/KindTests.
+        new("kind", "KIND", null, () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 },
+            () => new KindConfig { NLearngenes = 2, NTailors = 2, NClasses = 2, DefaultTaskId = 1, TargetModules = Linears, Seed = 5 }, MovesBaseWeight: true),
+        // DePT (issue 17): P before the input and c·A·B on the position embedding (a layer with no tensors of its own);
+        // max_length 5 leaves the law model's later positions without an update (generation past s).
+        new("dept", "PROMPT_TUNING_LORA", null, () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 },
+            () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
