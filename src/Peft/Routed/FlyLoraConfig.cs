@@ -10,7 +10,7 @@ namespace Engine.Peft.Routed;
 /// (<see cref="FlyLoraTaskMerge"/>); files hold A itself, so they reload exactly without the generator.
 /// <code>var peft = Peft.Apply(gpt, new FlyLoraConfig { R = 16, TopK = 4, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("FLYLORA", Layer = typeof(FlyLoraLayer), Mergeable = false, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("FLYLORA", Layer = typeof(FlyLoraLayer), Mergeable = false, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
 public sealed record FlyLoraConfig : PeftConfig
 {
     /// <summary>Rank r: rows of the frozen A, columns of B.</summary>
