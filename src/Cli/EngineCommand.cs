@@ -22,6 +22,7 @@ public static class EngineCommand
         root.Subcommands.Add(FinetuneCommand.Create());
         root.Subcommands.Add(ZooCommand.Create());
         root.Subcommands.Add(MultitaskCommand.Create());
+        root.Subcommands.Add(MergeTasksCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());

@@ -15,7 +15,7 @@ public class ForwardLaws
     {
         var c = Get(name);
         var model = (Gpt)Base().To(DType.Float64);
-        var peft = Apply(c, model, c.NonTrivial());
+        var peft = Apply(c, model, (c.GradientCheck ?? c.NonTrivial)());
         Scramble(peft);
         var trainable = peft.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList();
         Assert.All(trainable, p => Assert.Equal(DType.Float64, p.Parameter.DType));

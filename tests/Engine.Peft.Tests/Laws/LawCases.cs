@@ -9,6 +9,7 @@ using Engine.Peft.Orthogonal;
 using Engine.Peft.Prompt;
 using Engine.Peft.RandomBasis;
 using Engine.Peft.Rotation;
+using Engine.Peft.Routed;
 using Engine.Peft.Scaling;
 using Engine.Peft.Selective;
 using Engine.Peft.Structured;
@@ -44,8 +45,11 @@ namespace Engine.Peft.Tests.Laws;
 /// <param name="ApproximateGradient">In training mode the method's backward is approximate by design (VeLoRA compresses
 /// lora_A's input): the gradient law then checks that training-mode gradients differ from central differences and that
 /// evaluation-mode gradients (where the method computes the exact one, as PEFT does) match them.</param>
+/// <param name="GradientCheck">The configuration of the gradient law, when it cannot be <paramref name="NonTrivial"/>: a
+/// method that cuts the gradient to its layer's input by design (FlyLoRA's A x without gradient) is not differentiated
+/// through the routing of a later adapted layer, which central differences see; one adapted layer has no such path.</param>
 public sealed record LawCase(string Name, string PeftType, string? Variant, Func<PeftConfig> AtInit, Func<PeftConfig> NonTrivial, bool MovesBaseWeight = false,
-    bool DropsBaseComponents = false, bool Calibrated = false, bool NotMergeable = false, bool ApproximateGradient = false)
+    bool DropsBaseComponents = false, bool Calibrated = false, bool NotMergeable = false, bool ApproximateGradient = false, Func<PeftConfig>? GradientCheck = null)
 {
     /// <summary>The registered method.</summary>
     public PeftMethodInfo Method => PeftRegistry.ByPeftType(PeftType);
@@ -288,6 +292,15 @@ public static class LawCases
         // max_length 5 leaves the law model's later positions without an update (generation past s).
         new("dept", "PROMPT_TUNING_LORA", null, () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 },
             () => new DeptConfig { NumVirtualTokens = 3, R = 2, LoraAlpha = 4, MaxLength = 5, Seed = 5 }),
+        // FlyLoRA (issue 17): B = 0 starts at the base, the scrambling makes it non-zero; the law model is in evaluation
+        // mode, where the balance bias stays put, so the top-k masks are fixed and only B trains. Not mergeable (the
+        // registry says so): the routing depends on the token. Non-trivial: |h + d| ranking, r = 6, k = 2 (5 of 16 inputs per row).
+        new("flylora", "FLYLORA", null, () => new FlyLoraConfig { R = 4, TopK = 2, LoraAlpha = 8, TargetModules = Linears, Seed = 5 },
+            () => new FlyLoraConfig { R = 6, TopK = 2, LoraAlpha = 6, TopkByMagnitude = true, TargetModules = Linears, Seed = 5 },
+            GradientCheck: () => new FlyLoraConfig { R = 6, TopK = 2, LoraAlpha = 6, TopkByMagnitude = true, TargetModules = ["blocks.1.mlp.proj"], Seed = 5 }),
+        // MoS (issue 17): two layers per module type; r - p = 2 <= (v - p) L = 2 draws every shared shard. Non-trivial: shards of a quarter vector.
+        new("mos", "MOS", null, () => new MosConfig { R = 3, BudgetRank = 2, PrivateRank = 1, ShardsPerVector = 2, LoraAlpha = 6, TargetModules = Linears, Seed = 5 },
+            () => new MosConfig { R = 4, BudgetRank = 3, PrivateRank = 1, ShardsPerVector = 4, LoraAlpha = 4, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
