@@ -9,7 +9,7 @@ namespace Engine.Peft.Singular;
 /// reference, the triplets past k' are dropped from the weight.
 /// <code>var peft = Peft.Apply(gpt, new ClipSvdConfig { TargetModules = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"] });</code>
 /// </summary>
-[PeftMethod("CLIP_SVD", Layer = typeof(SingularValueLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("CLIP_SVD", Layer = typeof(SingularValueLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-1)]
 public sealed record ClipSvdConfig : PeftConfig, ISingularValueConfig
 {
     /// <summary>The share of the k = min(out, in) singular values that train before rounding down to a multiple of 4 (1.0).</summary>

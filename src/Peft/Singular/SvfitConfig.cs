@@ -11,7 +11,7 @@ namespace Engine.Peft.Singular;
 /// fixes it. The paper has no public code: the field names are the engine's.
 /// <code>var peft = Peft.Apply(gpt, new SvfitConfig { TargetModules = ["qkv", "attn.proj"] }); // r by 99% energy</code>
 /// </summary>
-[PeftMethod("SVFIT", Layer = typeof(SingularValueLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("SVFIT", Layer = typeof(SingularValueLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-1)]
 public sealed record SvfitConfig : PeftConfig, ISingularValueConfig
 {
     /// <summary>A fixed number of trained singular values per matrix; 0 (the default) chooses it by <see cref="EnergyThreshold"/>.</summary>
