@@ -8,7 +8,7 @@ namespace Engine.Peft.Singular;
 /// The reference's field names; defaults of <c>LoLDUParametrization.from_linear</c> (rank 4, lora_alpha 1, init_method "lu").
 /// <code>var peft = Peft.Apply(gpt, new LolduConfig { Rank = 8, TargetModules = ["qkv", "attn.proj"] });</code>
 /// </summary>
-[PeftMethod("LOLDU", Layer = typeof(LolduLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-1)]
+[PeftMethod("LOLDU", Layer = typeof(LolduLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-1)]
 public sealed record LolduConfig : PeftConfig
 {
     /// <summary>r: the number of leading LDU pivots that train (at most min(out, in)).</summary>
