@@ -100,15 +100,16 @@ public static class Linalg
     }
 
     /// <summary>
-    /// LU decomposition with partial pivoting, A = P L U (torch.linalg.lu): P a permutation matrix, L unit lower
-    /// triangular, U upper triangular, all [n,n] (square matrices only). Singular matrices factor too (U then has a
-    /// zero on its diagonal).
+    /// LU decomposition with partial pivoting, A = P L U (torch.linalg.lu): for A [m,n] and k = min(m,n), P [m,m] a
+    /// permutation matrix, L [m,k] unit lower trapezoidal, U [k,n] upper trapezoidal. The pivot of each column is its
+    /// entry of largest magnitude on or below the diagonal, the first on ties (LAPACK getrf's idamax). Singular
+    /// matrices factor too (U then has a zero on its diagonal).
     /// <code>var (p, l, u) = Linalg.Lu(a); // p % l % u ≈ a</code>
     /// </summary>
     public static (Tensor P, Tensor L, Tensor U) Lu(Tensor a)
     {
-        var input = MatrixBatch.Read("Lu", a, square: true);
-        int n = input.Rows;
+        var input = MatrixBatch.Read("Lu", a);
+        int m = input.Rows, n = input.Cols, k = Math.Min(m, n);
         var ps = new List<double[]>();
         var ls = new List<double[]>();
         var us = new List<double[]>();
@@ -119,19 +120,19 @@ public static class Linalg
             ls.Add(l.ToRowMajorArray());
             us.Add(u.ToRowMajorArray());
         }
-        return (input.Pack(ps, [n, n]), input.Pack(ls, [n, n]), input.Pack(us, [n, n]));
+        return (input.Pack(ps, [m, m]), input.Pack(ls, [m, k]), input.Pack(us, [k, n]));
     }
 
     /// <summary>
-    /// LDU decomposition A = P L diag(D) U: P a permutation matrix [n,n], L unit lower triangular [n,n], D the pivots
-    /// [n], U unit upper triangular [n,n]. It is the LU decomposition with U's diagonal split off, so it needs every
-    /// pivot non-zero: singular matrices throw.
+    /// LDU decomposition A = P L diag(D) U for A [m,n], k = min(m,n): P a permutation matrix [m,m], L unit lower
+    /// trapezoidal [m,k], D the pivots [k], U unit upper trapezoidal [k,n] (each row of <see cref="Lu"/>'s U divided by
+    /// its pivot, as LoLDU's ldu_decomposition does). It needs every pivot non-zero: singular matrices throw.
     /// <code>var (p, l, d, u) = Linalg.Ldu(a); // p % l % (d.Unsqueeze(1) * u) ≈ a</code>
     /// </summary>
     public static (Tensor P, Tensor L, Tensor D, Tensor U) Ldu(Tensor a)
     {
-        var input = MatrixBatch.Read("Ldu", a, square: true);
-        int n = input.Rows;
+        var input = MatrixBatch.Read("Ldu", a);
+        int m = input.Rows, n = input.Cols, k = Math.Min(m, n);
         var ps = new List<double[]>();
         var ls = new List<double[]>();
         var ds = new List<double[]>();
@@ -141,24 +142,57 @@ public static class Linalg
             var (p, l, u) = PluOf(matrix);
             input.RequireNonSingular("Ldu", matrix, u);
             var d = u.Diagonal().ToArray();
-            // U = diag(d) U1 with U1 unit upper triangular: divide each row by its pivot.
-            for (int i = 0; i < n; i++) u.SetRow(i, u.Row(i) / d[i]);
+            // U = diag(d) U1 with U1 unit upper trapezoidal: divide each row by its pivot.
+            for (int i = 0; i < k; i++) u.SetRow(i, u.Row(i) / d[i]);
             ps.Add(p.ToRowMajorArray());
             ls.Add(l.ToRowMajorArray());
             ds.Add(d);
             us.Add(u.ToRowMajorArray());
         }
-        return (input.Pack(ps, [n, n]), input.Pack(ls, [n, n]), input.Pack(ds, [n]), input.Pack(us, [n, n]));
+        return (input.Pack(ps, [m, m]), input.Pack(ls, [m, k]), input.Pack(ds, [k]), input.Pack(us, [k, n]));
     }
 
-    // MathNet factors P' A = L U with P' = Permutation.FromInversions(pivots) (rows interchanged as LAPACK getrf);
-    // PyTorch's convention A = P L U therefore needs P = P'^T.
+    // A = P L U. Square: MathNet factors P' A = L U with P' = Permutation.FromInversions(pivots) (rows interchanged as
+    // LAPACK getrf), so PyTorch's P = P'^T. Rectangular (MathNet's LU is square only): Doolittle elimination with the
+    // same pivot rule, k = min(m, n) steps.
     static (Matrix<double> P, Matrix<double> L, Matrix<double> U) PluOf(Matrix<double> matrix)
     {
-        var lu = matrix.LU();
-        var p = Matrix<double>.Build.DenseIdentity(matrix.RowCount);
-        p.PermuteRows(lu.P);
-        return (p.Transpose(), lu.L, lu.U);
+        if (matrix.RowCount == matrix.ColumnCount)
+        {
+            var lu = matrix.LU();
+            var p = Matrix<double>.Build.DenseIdentity(matrix.RowCount);
+            p.PermuteRows(lu.P);
+            return (p.Transpose(), lu.L, lu.U);
+        }
+        int m = matrix.RowCount, n = matrix.ColumnCount, k = Math.Min(m, n);
+        var a = matrix.Clone();
+        var order = Enumerable.Range(0, m).ToArray(); // row i of the eliminated matrix is row order[i] of A
+        for (int j = 0; j < k; j++)
+        {
+            int pivot = j;
+            for (int i = j + 1; i < m; i++) if (Math.Abs(a[i, j]) > Math.Abs(a[pivot, j])) pivot = i;
+            if (pivot != j)
+            {
+                var row = a.Row(j);
+                a.SetRow(j, a.Row(pivot));
+                a.SetRow(pivot, row);
+                (order[j], order[pivot]) = (order[pivot], order[j]);
+            }
+            double d = a[j, j];
+            if (d == 0) continue; // a zero column below the diagonal: nothing to eliminate (LAPACK leaves it too)
+            for (int i = j + 1; i < m; i++)
+            {
+                double f = a[i, j] / d;
+                a[i, j] = f;
+                for (int c = j + 1; c < n; c++) a[i, c] -= f * a[j, c];
+            }
+        }
+        var l = Matrix<double>.Build.Dense(m, k, (i, c) => i == c ? 1 : i > c ? a[i, c] : 0);
+        var u = Matrix<double>.Build.Dense(k, n, (i, c) => c >= i ? a[i, c] : 0);
+        // P' A = L U with row i of P' A being row order[i] of A: P = P'^T has P[order[i], i] = 1.
+        var pm = Matrix<double>.Build.Dense(m, m);
+        for (int i = 0; i < m; i++) pm[order[i], i] = 1;
+        return (pm, l, u);
     }
 
     /// <summary>
@@ -306,7 +340,7 @@ public static class Linalg
             double eps = InputDType == DType.Float32 ? 1.1920929e-7 : 2.220446049250313e-16;
             double scale = matrix.Enumerate().Select(Math.Abs).Max();
             double tolerance = Rows * eps * scale;
-            for (int i = 0; i < Rows; i++)
+            for (int i = 0; i < Math.Min(Rows, Cols); i++)
                 if (Math.Abs(u[i, i]) <= tolerance)
                     throw new ArgumentException($"{op}: matrix {ShapeText} is singular (pivot {i} is {u[i, i]:G3}, at most {tolerance:G3})");
         }

@@ -19,6 +19,7 @@ using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
 using Engine.Peft.ModuleSearch;
+using Engine.Peft.Singular;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -301,6 +302,17 @@ public static class LawCases
         // MoS (issue 17): two layers per module type; r - p = 2 <= (v - p) L = 2 draws every shared shard. Non-trivial: shards of a quarter vector.
         new("mos", "MOS", null, () => new MosConfig { R = 3, BudgetRank = 2, PrivateRank = 1, ShardsPerVector = 2, LoraAlpha = 6, TargetModules = Linears, Seed = 5 },
             () => new MosConfig { R = 4, BudgetRank = 3, PrivateRank = 1, ShardsPerVector = 4, LoraAlpha = 4, TargetModules = Linears, Seed = 5 }),
+        // Issue 17, singular family. SVFit: 99% energy rule / a fixed r; CLIP-SVD: every singular value (4 divides every
+        // k of the law model; a ratio that drops triplets is in Singular/SingularValueTests); SALT with X Y, then with
+        // ρ = k/2 and its regulariser on; LoLDU with r = 3 of the LU pivots.
+        new("svfit", "SVFIT", null, () => new SvfitConfig { TargetModules = Linears, Seed = 5 },
+            () => new SvfitConfig { R = 3, TargetModules = Linears, Seed = 5 }),
+        new("clip_svd", "CLIP_SVD", null, () => new ClipSvdConfig { TargetModules = Linears, Seed = 5 },
+            () => new ClipSvdConfig { TargetModules = Linears, Seed = 5 }),
+        new("salt", "SALT", null, () => new SaltConfig { Rank = 4, RLora = 2, TargetModules = Linears, Seed = 5 },
+            () => new SaltConfig { RatioSalt = 0.5, RLora = 3, RegMultiplier = 0.01, TargetModules = Linears, Seed = 5 }),
+        new("loldu", "LOLDU", null, () => new LolduConfig { Rank = 3, TargetModules = Linears, Seed = 5 },
+            () => new LolduConfig { Rank = 3, LoraAlpha = 2, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>

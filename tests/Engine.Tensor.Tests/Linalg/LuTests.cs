@@ -37,6 +37,39 @@ public class LuTests
     }
 
     [Fact]
+    public void Lu_OfRectangularMatrices_MatchesTorchLinalgLu()
+    {
+        // torch.linalg.lu (torch 1.13, float64): tall [3,2] with a pivot tie in column 1 (the first row wins) and wide [2,3].
+        var (p, l, u) = Engine.Linalg.Lu(Tensor.FromArray(new double[,] { { 1, 2 }, { 3, 1 }, { -4, 2 } }));
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { 0, 0, 1 }, { 0, 1, 0 }, { 1, 0, 0 } }), AsMatrix(p), 0, "P");
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { 1, 0 }, { -0.75, 1 }, { -0.25, 1 } }), AsMatrix(l), 1e-15, "L");
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { -4, 2 }, { 0, 2.5 } }), AsMatrix(u), 1e-15, "U");
+        (p, l, u) = Engine.Linalg.Lu(Tensor.FromArray(new double[,] { { 1, 2, 5 }, { 3, 1, -2 } }));
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { 0, 1 }, { 1, 0 } }), AsMatrix(p), 0, "P");
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { 1, 0 }, { 1.0 / 3, 1 } }), AsMatrix(l), 1e-15, "L");
+        Close(Matrix<double>.Build.DenseOfArray(new double[,] { { 3, 1, -2 }, { 0, 5.0 / 3, 17.0 / 3 } }), AsMatrix(u), 1e-14, "U");
+    }
+
+    [Theory]
+    [InlineData(7, 4)]
+    [InlineData(4, 7)]
+    public void Ldu_OfRectangularMatrix_ReconstructsA(int m, int n)
+    {
+        var a = ToTensor(RandomMatrix(m, n, 70 + m), DType.Float64);
+        var (p, l, d, u) = Engine.Linalg.Ldu(a);
+        int k = Math.Min(m, n);
+        Assert.Equal(new[] { m, m }, p.Shape);
+        Assert.Equal(new[] { m, k }, l.Shape);
+        Assert.Equal(new[] { k }, d.Shape);
+        Assert.Equal(new[] { k, n }, u.Shape);
+        var (P, L, U) = (AsMatrix(p), AsMatrix(l), AsMatrix(u));
+        Permutation(P);
+        for (int i = 0; i < k; i++) Assert.Equal(1.0, U[i, i], 14);
+        Close(AsMatrix(a), P * L * Diag(AsVector(d)) * U, 1e-12, "P L D U");
+        Assert.All(L.Enumerate(), v => Assert.True(Math.Abs(v) <= 1 + 1e-12, $"|L| entry {v} > 1"));
+    }
+
+    [Fact]
     public void Lu_OfSingularMatrix_StillFactors()
     {
         var a = Tensor.FromArray(new double[,] { { 1, 2, 3 }, { 2, 4, 6 }, { 1, 0, 1 } });
