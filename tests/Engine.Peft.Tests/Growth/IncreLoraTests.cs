@@ -230,6 +230,16 @@ public class IncreLoraTests
     }
 
     [Fact]
+    public void ZooPreset_GrowsToTheBudgetWithinTheFirstThirdOfA300StepRun()
+    {
+        var config = IncreLoraConfig.Preset(AdapterPreset.ForTransformer(8, 300, 1));
+        var (_, records, _) = Run(config, 100);
+        int budget = config.TargetRank * records[0].Ranks.Count;
+        Assert.Equal(budget, records[^1].Ranks.Values.Sum());
+        Assert.Equal(config.R * records[0].Ranks.Count, records[config.InitWarmup].Ranks.Values.Sum());
+    }
+
+    [Fact]
     public void Config_RejectsBadSchedules()
     {
         Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), Config() with { TargetRank = 5 }));   // no add_r in the table

@@ -200,6 +200,16 @@ public class TriAdaptLoraTests
     }
 
     [Fact]
+    public void ZooPreset_GrowsToTheBudgetWithinTheFirstThirdOfA300StepRun()
+    {
+        var config = TriAdaptLoraConfig.Preset(AdapterPreset.ForTransformer(8, 300, 1));
+        var (_, records, _) = Run(config, 100);
+        int modules = records[0].Ranks.Count;
+        Assert.Equal(config.ReferenceRank * modules, records[^1].Ranks.Values.Sum());
+        Assert.Equal(config.InitRank * modules, records[config.InitWarmup].Ranks.Values.Sum());
+    }
+
+    [Fact]
     public void Config_RejectsBadSettings()
     {
         Assert.Throws<ArgumentException>(() => Peft.Apply(TinyGpt(), Config() with { TotalStep = null }));
