@@ -10,7 +10,7 @@ namespace Engine.Peft.Growth;
 /// grown ranks and reserve blocks are in <see cref="RankPattern"/> and <see cref="ReservePattern"/>.
 /// <code>var peft = Peft.Apply(gpt, new IncreLoraConfig { R = 1, TargetRank = 4, InitWarmup = 20, IncreInterval = 10, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("INCRELORA", Layer = typeof(IncreLoraLayer), ModelPart = typeof(IncreLoraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
+[PeftMethod("INCRELORA", Layer = typeof(IncreLoraLayer), ModelPart = typeof(IncreLoraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
 public sealed record IncreLoraConfig : PeftConfig, IAdaptiveRankConfig
 {
     /// <summary>Initial rank r0 of every module (the reference's <c>lora_r</c>; its scripts use 1).</summary>

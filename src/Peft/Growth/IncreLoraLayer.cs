@@ -14,7 +14,7 @@ public sealed class IncreLoraLayer : AdditiveAdapterLayer
     /// <summary>Value of a reserve block's lambda while it waits (the reference's 1e-5 with advance_learn).</summary>
     public const double ReserveLambda = 1e-5;
 
-    Tensor? _lastDelta;
+    readonly Dictionary<string, Tensor> _lastDelta = new();
 
     /// <summary>Wraps <paramref name="baseLayer"/>.</summary>
     public IncreLoraLayer(Linear baseLayer) : base(baseLayer) { }
@@ -151,14 +151,12 @@ public sealed class IncreLoraLayer : AdditiveAdapterLayer
     }
 
     /// <summary>
-    /// The module's sensitivity from the last recorded forward: sum |ΔW * dL/dΔW| / sqrt(out in) (the reference's
+    /// Adapter <paramref name="name"/>'s sensitivity from its last recorded forward: sum |ΔW * dL/dΔW| / sqrt(out in) (the reference's
     /// backward hook on <c>loraW</c>), or null when no gradient reached ΔW since.
     /// </summary>
-    public double? TakeScore()
+    public double? TakeScore(string name)
     {
-        var d = _lastDelta;
-        _lastDelta = null;
-        if (d?.Grad is not { } g) return null;
+        if (!_lastDelta.Remove(name, out var d) || d.Grad is not { } g) return null;
         using var _ = Autograd.Autograd.NoGrad();
         return (d.Detach() * g).Abs().Sum().Item() / Math.Sqrt(d.Numel);
     }
@@ -179,9 +177,12 @@ public sealed class IncreLoraLayer : AdditiveAdapterLayer
     {
         var delta = DeltaWeight(name);
         // Kept for the module score; only a recorded training forward (not evaluation) replaces it.
-        if (delta.RequiresGrad && Training) _lastDelta = delta.RetainGrad();
+        if (delta.RequiresGrad && Training) _lastDelta[name] = delta.RetainGrad();
         return LinearMap(x, delta);
     }
+
+    /// <inheritdoc/>
+    protected override void OnRemoving(string name) => _lastDelta.Remove(name);
 
     sealed class IncreState(double scaling, int ranknum, Generator? generator)
     {

@@ -60,7 +60,7 @@ public sealed class IncreLoraModelPart(AdapterModelPartContext context) : Adapte
         RankGrowth.Register(model, fresh, step, config.WeightDecay, $"{AdapterName}.reserves.{step}");
 
         foreach (var (_, layer) in layers)
-            if (layer.TakeScore() is { } s) _importance.Update(layer, s);
+            if (layer.TakeScore(AdapterName) is { } s) _importance.Update(layer, s);
         LastGrown = [];
         if (step > config.InitWarmup && step % config.IncreInterval == 0)
         {

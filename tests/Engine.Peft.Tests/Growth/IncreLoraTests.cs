@@ -123,8 +123,8 @@ public class IncreLoraTests
         var delta = layer.DeltaWeight("a").Detach().ToDoubleArray();
         var g = layer.BaseLayer.Weight.Grad!.ToDoubleArray();
         double expected = delta.Select((d, i) => Math.Abs(d * g[i])).Sum() / Math.Sqrt(20);
-        Assert.Equal(expected, layer.TakeScore()!.Value, 12);
-        Assert.Null(layer.TakeScore());
+        Assert.Equal(expected, layer.TakeScore("a")!.Value, 12);
+        Assert.Null(layer.TakeScore("a"));
 
         var tracker = new ImportanceTracker(0.85, 0.85);
         tracker.Update("m", expected);
