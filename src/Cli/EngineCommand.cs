@@ -26,6 +26,7 @@ public static class EngineCommand
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(DiffCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());

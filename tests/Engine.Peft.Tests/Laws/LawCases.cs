@@ -268,6 +268,9 @@ public static class LawCases
                 NewExperts = [Lora with { InitLoraWeights = LoraInit.Random }, Lora with { R = 3, InitLoraWeights = LoraInit.Random }, Lora with { InitLoraWeights = LoraInit.Random }],
                 LayerwiseScalings = true, XloraDepth = 2, XloraSize = 6, TopKLora = 2, SoftmaxTemperature = 0.8, GlobalScalingWeight = 1.5, Seed = 5,
             }),
+        // LoRA-MGPO: plain LoRA tensors (its perturbation of W0 lives only inside a training step, LoraMgpoTests).
+        new("loramgpo", "LORAMGPO", null, () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 },
+            () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, Rho = 0.1, InitLoraWeights = false, TargetModules = Linears, Seed = 5 }),
         // Growth (issue 17). IncreLoRA: non-trivial with the first layer's attention grown (rank 2 + 1 block) and a reserve
         // block (frozen lambda, trained a and b) on every target, so the laws cover grown blocks and reserves; growth is
         // scheduled far beyond the laws' steps. TriAdaptLoRA: non-trivial with two blocks (sizes 1, 3) on c_attn.
