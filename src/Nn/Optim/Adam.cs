@@ -26,7 +26,7 @@ public class Adam : Optimizer
     protected override void Update(ParamGroup group, Tensor p, Tensor grad, Dictionary<string, Tensor> state)
     {
         var g = !Decoupled && group.WeightDecay != 0 ? grad + p * group.WeightDecay : grad;
-        double t = StepCount;
+        double t = StepsOf(p);
         double c1 = 1 - Math.Pow(Beta1, t), c2 = 1 - Math.Pow(Beta2, t);
         double decay = Decoupled ? group.Lr * group.WeightDecay : 0;
         if (p.IsContiguous)

@@ -10,6 +10,11 @@ public abstract class Optimizer
 
     readonly List<ParamGroup> _groups;
 
+    // Parameters of groups added mid-training, with the StepCount of their first update (PyTorch counts Adam's steps
+    // per parameter from its first update; groups given at construction keep counting from the optimiser's start).
+    readonly HashSet<Tensor> _added = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<Tensor, long> _firstUpdate = new(ReferenceEqualityComparer.Instance);
+
     protected Optimizer(IEnumerable<ParamGroup> groups)
     {
         _groups = groups.ToList();
@@ -32,7 +37,16 @@ public abstract class Optimizer
             if (known.Contains(group.Parameters[i]) || !seen.Add(group.Parameters[i]))
                 throw new ArgumentException($"{GetType().Name}.AddParamGroup: parameter {i} of group '{group.Name}' (shape {Shapes.Format(group.Parameters[i].Shape)}) is already optimised");
         _groups.Add(group);
+        foreach (var p in group.Parameters) _added.Add(p);
     }
+
+    /// <summary>
+    /// How many updates <paramref name="parameter"/> has had, this one included (for bias corrections): the optimiser's
+    /// <see cref="StepCount"/> for the groups it was built with, and the updates since its first one for a parameter of
+    /// a group added by <see cref="AddParamGroup"/>, so that its moments start as a fresh parameter's (PyTorch's
+    /// per-parameter <c>state['step']</c>).
+    /// </summary>
+    protected long StepsOf(Tensor parameter) => _firstUpdate.TryGetValue(parameter, out long first) ? StepCount - first + 1 : StepCount;
 
     /// <summary>
     /// One state slot of a parameter (Adam's <c>exp_avg</c>, SGD's <c>momentum_buffer</c>), live, or null before the
@@ -51,7 +65,11 @@ public abstract class Optimizer
         using (Autograd.Autograd.NoGrad())
             foreach (var group in Groups)
                 foreach (var p in group.Parameters)
-                    if (p.Grad is not null) Update(group, p, p.Grad, State(p));
+                    if (p.Grad is not null)
+                    {
+                        if (_added.Contains(p)) _firstUpdate.TryAdd(p, StepCount);
+                        Update(group, p, p.Grad, State(p));
+                    }
     }
 
     /// <summary>One parameter's update. <paramref name="state"/> persists across steps.</summary>

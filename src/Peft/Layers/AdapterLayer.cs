@@ -135,6 +135,24 @@ public abstract class AdapterLayer : Module, IModuleWrapper
         foreach (var t in AdapterTensors(adapter)) if (!t.Trainable) t.Tensor.RequiresGrad = false;
     }
 
+    /// <summary>
+    /// Undoes <see cref="FreezeTensor"/> for <paramref name="container"/>: its tensors of adapter <paramref name="adapter"/>
+    /// train from now on (IncreLoRA's reserve lambda once its block is activated). Returns the tensor (the first, for a
+    /// module entry).
+    /// </summary>
+    protected Tensor UnfreezeTensor(string container, string adapter)
+    {
+        _frozen.Remove((container, adapter));
+        Tensor? first = null;
+        foreach (var t in AdapterTensors(adapter))
+            if (t.Key == FileKey(container, null) || t.Key.StartsWith(FileKey(container, null) + ".", StringComparison.Ordinal))
+            {
+                t.Tensor.RequiresGrad = true;
+                first ??= t.Tensor;
+            }
+        return first ?? throw new KeyNotFoundException($"{GetType().Name}: container '{container}' has no tensor of adapter '{adapter}'");
+    }
+
     /// <summary>Stores the per-adapter settings of <paramref name="name"/>.</summary>
     protected void SetState(string name, object state) => _adapters[name] = Entry(name) with { State = state };
 

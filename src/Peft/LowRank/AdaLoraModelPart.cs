@@ -1,3 +1,5 @@
+using Engine.Peft.Growth;
+
 namespace Engine.Peft.LowRank;
 
 /// <summary>
@@ -11,7 +13,7 @@ namespace Engine.Peft.LowRank;
 /// </summary>
 public sealed class AdaLoraModelPart(AdapterModelPartContext context) : AdapterModelPart(context), IStepHook, ILossRegularizer, ISaveTransform
 {
-    readonly Dictionary<Tensor, (Tensor Ibar, Tensor Ubar)> _ema = new(ReferenceEqualityComparer.Instance);
+    readonly ImportanceTracker _ema = new(((AdaLoraConfig)context.Config).Beta1, ((AdaLoraConfig)context.Config).Beta2);
 
     /// <summary>The budget of the last step that masked, or null before any.</summary>
     public int? LastBudget { get; private set; }
@@ -54,21 +56,13 @@ public sealed class AdaLoraModelPart(AdapterModelPartContext context) : AdapterM
         using var _ = Autograd.Autograd.NoGrad();
         foreach (var layer in layers)
             foreach (var p in new[] { layer.LoraA(AdapterName), layer.LoraE(AdapterName), layer.LoraB(AdapterName) })
-            {
-                if (p.Grad is null) continue;
-                var config = (AdaLoraConfig)Config;
-                var sensitivity = (p.Detach() * p.Grad).Abs();
-                var (ibar, ubar) = _ema.TryGetValue(p, out var e) ? e : (p.ZerosLike(), p.ZerosLike());
-                var newIbar = ibar * config.Beta1 + sensitivity * (1 - config.Beta1);
-                var newUbar = ubar * config.Beta2 + (sensitivity - newIbar).Abs() * (1 - config.Beta2);
-                _ema[p] = (newIbar, newUbar);
-            }
+                if (p.Grad is not null) _ema.Update(p, (p.Detach() * p.Grad).Abs());
     }
 
     /// <summary>The importance score S_i of each triplet of one layer [r] (0 before any gradient was seen).</summary>
     public double[] TripletScores(AdaLoraLayer layer)
     {
-        double[] Score(Tensor p) => _ema.TryGetValue(p, out var e) ? (e.Ibar * e.Ubar).ToDoubleArray() : new double[p.Numel];
+        double[] Score(Tensor p) => _ema.Score(p) is { } s ? s.ToDoubleArray() : new double[p.Numel];
         var a = layer.LoraA(AdapterName);
         var b = layer.LoraB(AdapterName);
         int r = a.Size(0), inF = a.Size(1), outF = b.Size(0);

@@ -13,17 +13,26 @@ public static class AdaLoraOrthogonality
         var name = adapterName ?? peft.AdapterNames.FirstOrDefault(n => peft.PeftConfigs[n] is AdaLoraConfig)
             ?? throw new InvalidOperationException("AdaLoraOrthogonality: the model has no AdaLoRA adapter");
         var config = (AdaLoraConfig)peft.PeftConfigs[name];
-        var terms = new List<Tensor>();
+        var factors = new List<(Tensor, bool)>();
         foreach (var (_, layer) in peft.AdapterLayers())
         {
             if (layer is not AdaLoraLayer ada || !ada.AdapterNames.Contains(name)) continue;
-            var q = ada.LoraA(name);
-            var p = ada.LoraB(name);
-            terms.Add(Deviation(q % q.T));
-            terms.Add(Deviation(p.T % p));
+            factors.Add((ada.LoraA(name), true));
+            factors.Add((ada.LoraB(name), false));
         }
-        if (terms.Count == 0) throw new InvalidOperationException($"AdaLoraOrthogonality: adapter '{name}' has no AdaLoRA layers");
-        return Tensor.Stack(terms.ToArray()).Mean() * config.OrthRegWeight;
+        if (factors.Count == 0) throw new InvalidOperationException($"AdaLoraOrthogonality: adapter '{name}' has no AdaLoRA layers");
+        return MeanDeviation(factors) * config.OrthRegWeight;
+    }
+
+    /// <summary>
+    /// The mean over <paramref name="factors"/> of ||F F^T - I||_F for a row factor (an A, <c>Rows</c> true) and
+    /// ||F^T F - I||_F for a column factor (a B): the regulariser AdaLoRA, IncreLoRA (per block) and TriAdaptLoRA
+    /// (per module) share (spec adapters-lowrank.md, "Shared mechanisms").
+    /// </summary>
+    public static Tensor MeanDeviation(IReadOnlyList<(Tensor Factor, bool Rows)> factors)
+    {
+        if (factors.Count == 0) throw new ArgumentException("AdaLoraOrthogonality.MeanDeviation: no factors");
+        return Tensor.Stack(factors.Select(f => Deviation(f.Rows ? f.Factor % f.Factor.T : f.Factor.T % f.Factor)).ToArray()).Mean();
     }
 
     // ||G - I||_F of a square Gram matrix.

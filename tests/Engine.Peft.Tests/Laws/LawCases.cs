@@ -1,4 +1,5 @@
 using Engine.Peft.Elementwise;
+using Engine.Peft.Growth;
 using Engine.Peft.Inserted;
 using Engine.Peft.Kind;
 using Engine.Peft.LowRank;
@@ -69,6 +70,10 @@ public static class LawCases
     static readonly ModuleSelector Linears = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"];
 
     static LoraConfig Lora => new() { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
+
+    static IncreLoraConfig IncreLora => new() { R = 2, TargetRank = 4, InitWarmup = 100, IncreInterval = 10, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
+
+    static TriAdaptLoraConfig TriAdaptLora => new() { ReferenceRank = 4, InitRank = 1, TotalStep = 200, InitWarmup = 100, IncreInterval = 10, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
 
     static BdLoraConfig BdLora => new() { TargetModulesBdA = ["qkv", "mlp.fc"], TargetModulesBdB = ["attn.proj", "mlp.proj"], Nblocks = 2 };
 
@@ -313,6 +318,18 @@ public static class LawCases
             () => new SaltConfig { RatioSalt = 0.5, RLora = 3, RegMultiplier = 0.01, TargetModules = Linears, Seed = 5 }),
         new("loldu", "LOLDU", null, () => new LolduConfig { Rank = 3, TargetModules = Linears, Seed = 5 },
             () => new LolduConfig { Rank = 3, LoraAlpha = 2, TargetModules = Linears, Seed = 5 }),
+        // Growth (issue 17). IncreLoRA: non-trivial with the first layer's attention grown (rank 2 + 1 block) and a reserve
+        // block (frozen lambda, trained a and b) on every target, so the laws cover grown blocks and reserves; growth is
+        // scheduled far beyond the laws' steps. TriAdaptLoRA: non-trivial with two blocks (sizes 1, 3) on c_attn.
+        new("increlora", "INCRELORA", null, () => IncreLora, () => IncreLora with
+        {
+            RankPattern = new Dictionary<string, int> { ["transformer.h.0.attn.c_attn"] = 3 },
+            ReservePattern = new Dictionary<string, int> { ["transformer.h.0.attn.c_attn"] = 1, ["transformer.h.1.mlp.c_proj"] = 2 },
+        }),
+        new("triadaptlora", "TRIADAPTLORA", null, () => TriAdaptLora, () => TriAdaptLora with
+        {
+            BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
+        }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
