@@ -9,11 +9,12 @@ namespace Engine.Cli.Tests;
 [Collection(ConsoleCollection.Name)]
 public sealed class FinetuneTests
 {
+    // Two layers: methods that share across layers (MoS draws each layer's shards from one pool per module type) need them.
     static readonly Lazy<string> Checkpoint = new(() =>
     {
         var path = Path.Combine(CliRun.TempFolder(), "names.safetensors");
         var train = CliRun.Invoke("train", "--steps", "2", "--eval-every", "2", "--samples", "0", "--out", path,
-            "--width", "16", "--layers", "1", "--heads", "2", "--context", "12", "--batch", "4");
+            "--width", "16", "--layers", "2", "--heads", "2", "--context", "12", "--batch", "4");
         Assert.True(train.ExitCode == 0, train.Error);
         return path;
     });

@@ -52,11 +52,12 @@ public sealed class BertAdapterTests
         {
             var adapted = peft.AdapterLayers().Select(l => l.Path).Where(p => p != "classifier").ToList(); // the head is a module to save
             Assert.NotEmpty(adapted);
-            // Weight methods adapt PEFT's BERT projections; LN tuning the norms; trainable tokens the word embeddings.
+            // Weight methods adapt PEFT's BERT projections; LN tuning the norms; trainable tokens the word embeddings; DePT the position table.
             var expected = method switch
             {
                 "ln_tuning" => @"\.LayerNorm$",
                 "trainable_tokens" => @"\.word_embeddings$",
+                "dept" => @"\.position_embeddings$", // DePT's position-wise embedding update
                 _ => @"\.(query|key|value|dense)$",
             };
             Assert.All(adapted, p => Assert.Matches(expected, p));

@@ -19,8 +19,8 @@ namespace Engine.Peft.Prompt;
     StartsAtBase = false, InPeft = false, CliName = "dept", ZooLearningRate = 3e-2)]
 public sealed record DeptConfig : PeftConfig
 {
-    /// <summary>The default target_modules: the usual names of learned position embeddings (GPT-2's <c>wpe</c>, the engine GPT's <c>pos</c>).</summary>
-    public static readonly ModuleSelector PositionEmbeddings = ["wpe", "pos"];
+    /// <summary>The default target_modules: the usual names of learned position embeddings (GPT-2's <c>wpe</c>, the engine GPT's <c>pos</c>, BERT's <c>position_embeddings</c>).</summary>
+    public static readonly ModuleSelector PositionEmbeddings = ["wpe", "pos", "position_embeddings"];
 
     /// <summary>A configuration on the model's position embedding.</summary>
     public DeptConfig() => TargetModules = PositionEmbeddings;

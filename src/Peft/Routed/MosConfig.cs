@@ -57,9 +57,11 @@ public sealed record MosConfig : PeftConfig
     /// The zoo's MoS: the budget rank v = size, so the pools hold exactly LoRA's count at rank size, with an active
     /// rank r = 2 x size, a quarter of it private, in shards of half vectors (l = 2).
     /// </summary>
+    // r = 2v − p: the largest active rank whose shared part (r − p) fits the shards of a module type with two layers
+    // ((v − p)·L with L = 2), so the preset runs on any model with at least two layers per module type.
     public static MosConfig Preset(AdapterPreset p) => new()
     {
-        R = 2 * p.Size, BudgetRank = p.Size, PrivateRank = Math.Max(1, p.Size / 4), ShardsPerVector = 2,
+        R = 2 * p.Size - Math.Max(1, p.Size / 4), BudgetRank = p.Size, PrivateRank = Math.Max(1, p.Size / 4), ShardsPerVector = 2,
         LoraAlpha = 4 * p.Size, TargetModules = p.Linears, Seed = p.Seed,
     };
 }
