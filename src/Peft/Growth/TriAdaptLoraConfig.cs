@@ -11,7 +11,7 @@ namespace Engine.Peft.Growth;
 /// <c>peft_type</c> "TRIADAPTLORA"; the block sizes, ranks and last norms are in the config's patterns.
 /// <code>var peft = Peft.Apply(gpt, new TriAdaptLoraConfig { ReferenceRank = 4, TotalStep = 100, InitWarmup = 10, IncreInterval = 5, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("TRIADAPTLORA", Layer = typeof(TriAdaptLoraLayer), ModelPart = typeof(TriAdaptLoraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
+[PeftMethod("TRIADAPTLORA", Layer = typeof(TriAdaptLoraLayer), ModelPart = typeof(TriAdaptLoraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
 public sealed record TriAdaptLoraConfig : PeftConfig, IAdaptiveRankConfig
 {
     /// <summary>Target average rank per module.</summary>
