@@ -1,3 +1,4 @@
+using Engine.Peft.Prompt;
 using System.Text.Json.Serialization;
 
 namespace Engine.Peft.Multitask;
@@ -14,26 +15,8 @@ namespace Engine.Peft.Multitask;
 /// var logits = peft.ForwardForTasks(ids, [1, 0]);</code>
 /// </summary>
 [PeftMethod("MULTITASK_PROMPT_TUNING", ModelPart = typeof(MultitaskPromptTuning), CliName = "multitask_prompt", ZooLearningRate = 1e-1)]
-public sealed record MultitaskPromptTuningConfig : PeftConfig, ITaskRoutedConfig
+public sealed record MultitaskPromptTuningConfig : VirtualTokenConfig, ITaskRoutedConfig
 {
-    /// <summary>Number n of virtual tokens.</summary>
-    public int NumVirtualTokens { get; init; } = 8;
-
-    /// <summary>Width of the virtual tokens (PEFT fills it from the model; informational here).</summary>
-    public int? TokenDim { get; init; }
-
-    /// <summary>PEFT's count of transformer stacks that take the prompt (1 for decoder-only and encoder-only models).</summary>
-    public int NumTransformerSubmodules { get; init; } = 1;
-
-    /// <summary>RANDOM, TEXT, AVERAGE_SOURCE_TASKS, EXACT_SOURCE_TASK or ONLY_SOURCE_SHARED.</summary>
-    public string PromptTuningInit { get; init; } = "RANDOM";
-
-    /// <summary>The text of TEXT initialisation, as PEFT records it (the engine takes token ids: <see cref="InitTokenIds"/>).</summary>
-    public string? PromptTuningInitText { get; init; }
-
-    /// <summary>The tokenizer PEFT used for the text, as recorded.</summary>
-    public string? TokenizerNameOrPath { get; init; }
-
     /// <summary>The source adapter's file (safetensors) for the source initialisations.</summary>
     public string? PromptTuningInitStateDictPath { get; init; }
 
@@ -45,10 +28,6 @@ public sealed record MultitaskPromptTuningConfig : PeftConfig, ITaskRoutedConfig
 
     /// <summary>Number of tasks.</summary>
     public int NumTasks { get; init; } = 1;
-
-    /// <summary>Token ids whose embeddings start P for TEXT initialisation, repeated or cut to n. The engine's field.</summary>
-    [JsonIgnore]
-    public IReadOnlyList<long>? InitTokenIds { get; init; }
 
     /// <inheritdoc/>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -17,35 +17,13 @@ namespace Engine.Peft.Prompt;
 /// </summary>
 [PeftMethod("PROMPT_TUNING_LORA", Layer = typeof(DeptPositionLayer), ModelPart = typeof(Dept), Wraps = [typeof(Embedding)], Mergeable = false,
     StartsAtBase = false, InPeft = false, CliName = "dept", ZooLearningRate = 3e-2)]
-public sealed record DeptConfig : PeftConfig
+public sealed record DeptConfig : VirtualTokenConfig
 {
     /// <summary>The default target_modules: the usual names of learned position embeddings (GPT-2's <c>wpe</c>, the engine GPT's <c>pos</c>, BERT's <c>position_embeddings</c>).</summary>
     public static readonly ModuleSelector PositionEmbeddings = ["wpe", "pos", "position_embeddings"];
 
     /// <summary>A configuration on the model's position embedding.</summary>
     public DeptConfig() => TargetModules = PositionEmbeddings;
-
-    /// <summary>Number m of virtual tokens.</summary>
-    public int NumVirtualTokens { get; init; } = 8;
-
-    /// <summary>Width of the virtual tokens (the reference fills it from the model; informational here).</summary>
-    public int? TokenDim { get; init; }
-
-    /// <summary>Transformer stacks that take the prompt (1 for decoder-only models).</summary>
-    public int NumTransformerSubmodules { get; init; } = 1;
-
-    /// <summary>"RANDOM" (N(0, 1)), "TEXT" (the embeddings of <see cref="InitTokenIds"/>) or, the engine's extension as prompt tuning's, "SAMPLE_VOCAB".</summary>
-    public string PromptTuningInit { get; init; } = "RANDOM";
-
-    /// <summary>The text of TEXT initialisation, as recorded (the engine takes token ids: <see cref="InitTokenIds"/>).</summary>
-    public string? PromptTuningInitText { get; init; }
-
-    /// <summary>The tokenizer of the text, as recorded.</summary>
-    public string? TokenizerNameOrPath { get; init; }
-
-    /// <summary>Token ids whose embeddings start P for TEXT initialisation, repeated or cut to m. The engine's field.</summary>
-    [JsonIgnore]
-    public IReadOnlyList<long>? InitTokenIds { get; init; }
 
     /// <summary>Rank r of the position-wise update A·B.</summary>
     public int R { get; init; } = 8;

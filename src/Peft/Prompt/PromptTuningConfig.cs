@@ -11,30 +11,8 @@ namespace Engine.Peft.Prompt;
 /// <code>var peft = Peft.Apply(gpt, new PromptTuningConfig { NumVirtualTokens = 8 }); var logits = peft.Forward(ids);</code>
 /// </summary>
 [PeftMethod("PROMPT_TUNING", ModelPart = typeof(PromptTuning), CliName = "prompt", ZooLearningRate = 3e-2)]
-public sealed record PromptTuningConfig : PeftConfig
+public sealed record PromptTuningConfig : VirtualTokenConfig
 {
-    /// <summary>Number n of virtual tokens.</summary>
-    public int NumVirtualTokens { get; init; } = 8;
-
-    /// <summary>Width of the virtual tokens (PEFT fills it from the model; informational here).</summary>
-    public int? TokenDim { get; init; }
-
-    /// <summary>PEFT's count of transformer stacks that take the prompt (1 for decoder-only and encoder-only models).</summary>
-    public int NumTransformerSubmodules { get; init; } = 1;
-
-    /// <summary>"RANDOM" (N(0, 1)), "SAMPLE_VOCAB" (random rows of the vocabulary) or "TEXT" (the embeddings of <see cref="InitTokenIds"/>).</summary>
-    public string PromptTuningInit { get; init; } = "RANDOM";
-
-    /// <summary>The text of TEXT initialisation, as PEFT records it (the engine takes token ids: <see cref="InitTokenIds"/>).</summary>
-    public string? PromptTuningInitText { get; init; }
-
-    /// <summary>The tokenizer PEFT used for the text, as recorded.</summary>
-    public string? TokenizerNameOrPath { get; init; }
-
-    /// <summary>Token ids whose embeddings start P for TEXT initialisation, repeated or cut to n. The engine's field.</summary>
-    [JsonIgnore]
-    public IReadOnlyList<long>? InitTokenIds { get; init; }
-
     /// <inheritdoc/>
     public override IEnumerable<PlannedTensor> PlanModelPart(AdapterModelPartContext context) => PromptTuning.Plan(context);
 
