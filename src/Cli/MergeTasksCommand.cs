@@ -82,19 +82,7 @@ static class MergeTasksCommand
         return new Row(method, trainable, baseLoss, single, merged);
     }
 
-    static double Validation(PeftModel peft, NamesCorpus corpus, int context)
-    {
-        peft.Eval();
-        using var _ = Autograd.Autograd.NoGrad();
-        double total = 0;
-        long count = 0;
-        foreach (var (x, y) in corpus.ValidationWindows(64, context))
-        {
-            total += Losses.CrossEntropy(peft.Forward(x), y).Item() * y.Numel;
-            count += y.Numel;
-        }
-        return total / count;
-    }
+    static double Validation(PeftModel peft, NamesCorpus corpus, int context) => NamesAdaptation.ValidationLoss(peft, peft.Forward, corpus, context);
 
     /// <summary>The table: per method and task, the base loss, the single-task adapter's, the merged adapter's and the increase (interference).</summary>
     public static string Table(IReadOnlyList<Row> rows)

@@ -127,17 +127,8 @@ static class MultitaskCommand
     // The mean validation cross-entropy of one task's names, every window routed to task (null: no task ids).
     static double Validation(PeftModel peft, NamesCorpus corpus, int context, int? task)
     {
-        peft.Eval();
-        using var _ = Autograd.Autograd.NoGrad();
         using var scope = task is { } t ? peft.TaskScope(t) : null;
-        double total = 0;
-        long count = 0;
-        foreach (var (x, y) in corpus.ValidationWindows(64, context))
-        {
-            total += Engine.Nn.Losses.CrossEntropy(peft.Forward(x), y).Item() * y.Numel;
-            count += y.Numel;
-        }
-        return total / count;
+        return NamesAdaptation.ValidationLoss(peft, peft.Forward, corpus, context);
     }
 
     static string LossChange(double[] before, double[] after) =>

@@ -91,7 +91,8 @@ static class NamesAdaptation
         return new CalibrationData(batches.Length, i => Losses.CrossEntropy(gpt.Forward(batches[i].Item1), batches[i].Item2));
     }
 
-    static double ValidationLoss(Module trained, Func<Tensor, Tensor> forward, NamesCorpus corpus, int context)
+    /// <summary>The mean validation cross-entropy per character of <paramref name="corpus"/> in evaluation mode, without recording (every names job uses it).</summary>
+    internal static double ValidationLoss(Module trained, Func<Tensor, Tensor> forward, NamesCorpus corpus, int context)
     {
         trained.Eval();
         using var _ = Autograd.Autograd.NoGrad();

@@ -94,17 +94,5 @@ static class TrainCommand
         return [new ParamGroup(decay, lr, 0.1, "decay"), new ParamGroup(rest, lr, 0, "no_decay")];
     }
 
-    static double ValidationLoss(Gpt model, NamesCorpus corpus, int context)
-    {
-        model.Eval();
-        using var _ = Autograd.Autograd.NoGrad();
-        double total = 0;
-        long count = 0;
-        foreach (var (x, y) in corpus.ValidationWindows(64, context))
-        {
-            total += Losses.CrossEntropy(model.Forward(x), y).Item() * y.Numel;
-            count += y.Numel;
-        }
-        return total / count;
-    }
+    static double ValidationLoss(Gpt model, NamesCorpus corpus, int context) => NamesAdaptation.ValidationLoss(model, model.Forward, corpus, context);
 }
