@@ -94,7 +94,7 @@ static class MergeTasksCommand
         };
         foreach (var r in rows)
             lines.Add(FormattableString.Invariant($"| {r.Method} | {r.TrainablePerTask:N0} | ")
-                + string.Join(" | ", Tasks.Select((_, i) => FormattableString.Invariant($"{r.Base[i]:F4} / {r.Single[i]:F4} / {r.Merged[i]:F4} (+{r.Merged[i] - r.Single[i]:F4})")))
+                + string.Join(" | ", Tasks.Select((_, i) => FormattableString.Invariant($"{r.Base[i]:F4} / {r.Single[i]:F4} / {r.Merged[i]:F4} ({r.Merged[i] - r.Single[i]:+0.0000;-0.0000})")))
                 + FormattableString.Invariant($" | {Tasks.Select((_, i) => r.Merged[i] - r.Single[i]).Average():F4} |"));
         return string.Join(Environment.NewLine, lines);
     }
