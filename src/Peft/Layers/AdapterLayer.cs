@@ -254,18 +254,7 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     {
         Entry(adapter);
         if (_merged.Contains(adapter)) throw new InvalidOperationException($"{GetType().Name}: adapter '{adapter}' is merged; unmerge it before removing its tensors");
-        foreach (var container in containers.Where(_containers.Contains))
-            switch (Child(container))
-            {
-                case ParameterDict p when p.Keys.Contains(adapter): ReplaceModule(container, p.Without(adapter)); break;
-                case BufferDict b when b.Keys.Contains(adapter): ReplaceModule(container, b.Without(adapter)); break;
-                case ModuleDict<Module> d when d.Keys.Contains(adapter):
-                    var rebuilt = new ModuleDict<Module>();
-                    foreach (var key in d.Keys.Where(k => k != adapter).ToList()) rebuilt.Add(key, d[key]);
-                    rebuilt.Train(Training);
-                    ReplaceModule(container, rebuilt);
-                    break;
-            }
+        foreach (var container in containers.Where(_containers.Contains)) RemoveEntry(container, adapter);
         foreach (var container in containers) _frozen.Remove((container, adapter));
     }
 
@@ -278,22 +267,27 @@ public abstract class AdapterLayer : Module, IModuleWrapper
     void RemoveEntries(string name)
     {
         OnRemoving(name);
-        foreach (var container in _containers)
-            switch (Child(container))
-            {
-                case ParameterDict p when p.Keys.Contains(name): ReplaceModule(container, p.Without(name)); break;
-                case BufferDict b when b.Keys.Contains(name): ReplaceModule(container, b.Without(name)); break;
-                case ModuleDict<Module> d when d.Keys.Contains(name):
-                    var rebuilt = new ModuleDict<Module>();
-                    foreach (var key in d.Keys.Where(k => k != name).ToList()) rebuilt.Add(key, d[key]);
-                    rebuilt.Train(Training);
-                    ReplaceModule(container, rebuilt);
-                    break;
-            }
+        foreach (var container in _containers) RemoveEntry(container, name);
         _frozen.RemoveWhere(f => f.Adapter == name);
         _adapters.Remove(name);
         _order.Remove(name);
         _active.Remove(name);
+    }
+
+    // Drops one adapter's entry from one container; the dictionaries are immutable, so the container is replaced.
+    void RemoveEntry(string container, string adapter)
+    {
+        switch (Child(container))
+        {
+            case ParameterDict p when p.Keys.Contains(adapter): ReplaceModule(container, p.Without(adapter)); break;
+            case BufferDict b when b.Keys.Contains(adapter): ReplaceModule(container, b.Without(adapter)); break;
+            case ModuleDict<Module> d when d.Keys.Contains(adapter):
+                var rebuilt = new ModuleDict<Module>();
+                foreach (var key in d.Keys.Where(k => k != adapter).ToList()) rebuilt.Add(key, d[key]);
+                rebuilt.Train(Training);
+                ReplaceModule(container, rebuilt);
+                break;
+        }
     }
 
     /// <summary>Makes <paramref name="names"/> the active adapters (those this layer does not hold are ignored).</summary>
