@@ -79,8 +79,8 @@ public class PhmLinearTests
         long expected = (long)n * n * n + (long)outF * inF / n + (bias ? outF : 0);
         Assert.Equal(expected, layer.ParameterCount());
         Assert.Equal(expected, PhmLinear.ParameterCountFor(n, inF, outF, bias));
-        // About 1/n of the dense layer's weights for widths well above n.
-        if (n == 4) Assert.True(layer.ParameterCount() < new Linear(inF, outF, bias).ParameterCount() / 2);
+        // Fewer than the dense layer's weights (about 1/n of them once the widths are well above n).
+        if (n > 1) Assert.True(layer.ParameterCount() < new Linear(inF, outF, bias).ParameterCount());
     }
 
     [Fact]
