@@ -330,6 +330,13 @@ public static class LawCases
         {
             BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
         }),
+        // NOLA (issue 18): alpha = beta = 0 start at the base; the scrambling mixes the regenerated bases.
+        new("nola", "NOLA", null, () => new NolaConfig { R = 2, LoraAlpha = 4, NolaNumBasis = 5, TargetModules = Linears, NolaSeed = 3, Seed = 5 },
+            () => new NolaConfig { R = 3, LoraAlpha = 6, NolaNumBasis = 4, TargetModules = Linears, NolaSeed = 7, Seed = 5 }),
+        // Compacter (issue 18): PHM bottlenecks of width 16 / 2 = 8 (n = 4 divides 16 and 8) after both sub-layer outputs,
+        // the rules shared by the four adapters; not mergeable (non-linear), near but not at the base at the start.
+        new("compacter", "COMPACTER", null, () => new CompacterConfig { ReductionFactor = 2, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
+            () => new CompacterConfig { ReductionFactor = 2, PhmRank = 2, PhmCInit = "uniform", TargetModules = ["attn.proj", "mlp.proj"], ModulesToSave = ["ln1", "ln2"], Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
