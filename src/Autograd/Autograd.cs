@@ -37,6 +37,13 @@ public static class Autograd
         foreach (var t in tensors) t.Grad = null;
     }
 
+    /// <summary>
+    /// True when a backward pass without <c>retainGraph</c> has already gone through the op that produced
+    /// <paramref name="output"/>: a new loss built on it could not be differentiated through it again. A module that
+    /// caches a computed tensor between forwards (a generated weight) recomputes it then.
+    /// </summary>
+    public static bool IsGraphReleased(Tensor output) => output.Producer is { } record && GraphRelease.IsReleased(record);
+
     /// <summary>A scope in which ops are not recorded: <c>using (Autograd.NoGrad()) { ... }</c>.</summary>
     public static IDisposable NoGrad() => new GradModeScope(false);
 

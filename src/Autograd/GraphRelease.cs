@@ -13,6 +13,8 @@ static class GraphRelease
 
     public static void Release(OpRecord record) => Released.AddOrUpdate(record, Released);
 
+    public static bool IsReleased(OpRecord record) => Released.TryGetValue(record, out _);
+
     public static void ThrowIfReleased(OpRecord record)
     {
         if (Released.TryGetValue(record, out _))

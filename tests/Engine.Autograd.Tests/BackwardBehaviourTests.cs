@@ -20,6 +20,19 @@ public class BackwardBehaviourTests
     }
 
     [Fact]
+    public void IsGraphReleased_IsTrueOnlyAfterABackwardWithoutRetainGraphWentThroughTheOp()
+    {
+        var x = Leaf(1, 2, 3);
+        var shared = x * 2;
+        Assert.False(Autograd.IsGraphReleased(shared));
+        Assert.False(Autograd.IsGraphReleased(x));
+        shared.Sum().Backward(retainGraph: true);
+        Assert.False(Autograd.IsGraphReleased(shared));
+        shared.Sum().Backward();
+        Assert.True(Autograd.IsGraphReleased(shared));
+    }
+
+    [Fact]
     public void Detach_SharesStorage_ButStopsTheGradient()
     {
         var x = Leaf(1, 2, 3);

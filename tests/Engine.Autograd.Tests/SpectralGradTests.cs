@@ -84,4 +84,16 @@ public class SpectralGradTests
                                        Tensor.Rand([p.rows, p.modes, 1], -2, 2, DType.Float64, generator: gen)], -1);
                 GradProperty.Check(t => Tensor.VandermondeProduct(t[0], t[1], p.length), [c, w]);
             });
+
+    [Fact]
+    public void Fwht_OfRowsOfPowerOfTwoLengths_MatchesFiniteDifferences()
+        => GradProperty.ForAll(Sizes, p =>
+        {
+            int length = 1 << (p.Length % 6);
+            var x = Tensor.Randn([p.Rows, length], dtype: DType.Float64, generator: new Generator((ulong)p.Seed));
+            GradProperty.Check(t => t[0].Fwht(), [x]);
+            // A strided input: the rows are columns of a [L, rows] tensor.
+            var columns = Tensor.Randn([length, p.Rows], dtype: DType.Float64, generator: new Generator((ulong)p.Seed + 1));
+            GradProperty.Check(t => t[0].Transpose(0, 1).Fwht(), [columns]);
+        });
 }

@@ -25,6 +25,8 @@ static class SpectralRules
             var weights = BinWeights(n, imaginaryAtEdges: false).Div(n).To(g.DType).To(g.Device);
             return [g.Rfft(n) * weights];
         };
+        // The Walsh–Hadamard matrix is symmetric: the transform is its own adjoint.
+        rules[OpKind.Fwht] = (r, y, g) => [g.Fwht()];
     }
 
     // [n/2+1, 2] weights c_k per bin for (real, imaginary); the DC and Nyquist imaginary entries are c_k or 0.

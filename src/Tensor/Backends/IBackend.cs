@@ -125,4 +125,10 @@ public interface IBackend
     /// s1[..., n] = sum_l l g[..., l] exp(l w[..., n]), into contiguous pairs s0, s1 [..., N, 2].
     /// </summary>
     void VandermondeAdjoint(StridedView g, StridedView w, StridedView s0, StridedView s1);
+
+    /// <summary>
+    /// In place: the unnormalised Walsh–Hadamard transform of the last dimension of contiguous x [..., L] (L a power
+    /// of two), by log2(L) butterfly stages (a, b) to (a + b, a - b).
+    /// </summary>
+    void Fwht(StridedView x);
 }

@@ -41,6 +41,8 @@ public enum OpKind
     CausalConvolution,
     /// <summary>Inputs: complex pairs c, w [..., N, 2] (equal shapes); output [..., L] (Start: L).</summary>
     VandermondeProduct,
+    /// <summary>Inputs: x [..., L] with L a power of two; output the unnormalised Walsh–Hadamard transform of the last dimension.</summary>
+    Fwht,
     /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>
     Custom,
     /// <summary>Ops whose output has no gradient: comparisons, argmax/argmin, sign, casts to integers.</summary>

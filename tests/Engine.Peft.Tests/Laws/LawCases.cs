@@ -1,6 +1,7 @@
 using Engine.Peft.Elementwise;
 using Engine.Peft.Growth;
 using Engine.Peft.Inserted;
+using Engine.Peft.IntrinsicDim;
 using Engine.Peft.Kind;
 using Engine.Peft.LowRank;
 using Engine.Peft.Multitask;
@@ -186,6 +187,13 @@ public static class LawCases
             () => new PveraConfig { R = 4, TargetModules = Linears, ProjectionPrngKey = 3, InitWeights = false }),
         new("unilora", "UNILORA", null, () => new UniLoraConfig { R = 2, ThetaDLength = 20, TargetModules = Linears, Seed = 5 },
             () => new UniLoraConfig { R = 2, ThetaDLength = 20, InitThetaDBound = 0.5, TargetModules = Linears, Seed = 5 }),
+        // Intrinsic dimension: θ^(d) starts at zero (the model equals its base); the non-trivial rows get seeded noise on it. One row per projection.
+        new("intrinsic", "INTRINSIC_DIM", null, () => new IntrinsicDimConfig { IntrinsicDim = 12, ProjectionSeed = 3, TargetModules = Linears, Seed = 5 },
+            () => new IntrinsicDimConfig { IntrinsicDim = 12, ProjectionSeed = 3, TargetModules = Linears, Seed = 5 }),
+        new("intrinsic_dense", "INTRINSIC_DIM", null, () => new IntrinsicDimConfig { IntrinsicDim = 12, Projection = "dense", ProjectionSeed = 3, TargetModules = Linears, Seed = 5 },
+            () => new IntrinsicDimConfig { IntrinsicDim = 12, Projection = "dense", ProjectionSeed = 3, TargetModules = Linears, Seed = 5 }),
+        new("intrinsic_sparse", "INTRINSIC_DIM", null, () => new IntrinsicDimConfig { IntrinsicDim = 12, Projection = "sparse", ProjectionSeed = 3, TargetModules = Linears, Seed = 5 },
+            () => new IntrinsicDimConfig { IntrinsicDim = 12, Projection = "sparse", ProjectionSeed = 3, TargetModules = Linears, Seed = 5 }),
         new("prompt", "PROMPT_TUNING", null, () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 },
             () => new PromptTuningConfig { NumVirtualTokens = 3, Seed = 5 }),
         new("prefix", "PREFIX_TUNING", null, () => new PrefixTuningConfig { NumVirtualTokens = 3, InitWeights = "zero", Seed = 5 },

@@ -114,4 +114,14 @@ public sealed class DeviceNormalizationTests
         TestDevices.AssertClose(s0, d0, 1e-4);
         TestDevices.AssertClose(s1, d1, 1e-4);
     }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Fwht_MatchesTheCpu(string name)
+    {
+        var device = TestDevices.Parse(name);
+        var x = Tensor.Randn([3, 64], generator: new Generator(29));
+        TestDevices.AssertClose(x.Fwht(), x.To(device).Fwht(), 1e-4);
+        TestDevices.AssertClose(x.Transpose(0, 1).Contiguous().Transpose(0, 1).Fwht(), x.To(device).Transpose(0, 1).Contiguous().Transpose(0, 1).Fwht(), 1e-4);
+    }
 }
