@@ -21,6 +21,7 @@ using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
 using Engine.Peft.ModuleSearch;
 using Engine.Peft.Singular;
+using Engine.Peft.Sparse;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -330,6 +331,14 @@ public static class LawCases
         {
             BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
         }),
+        // SLTrain (issue 18). The paper's form replaces the weight (W0 and b0 unused, values and bias drawn): it does not
+        // start at the base, which the registry says (StartsAtBase = false), so the init law skips it; merge writes
+        // sBA + S and the adapter's bias, unmerge restores W0 and b0. δ = 0.05 gives 12 to 38 support entries on the law
+        // model. The second row is the fine-tuning form over W0 (values 0: it starts at the base, SltrainTests checks that).
+        new("sltrain", "SLTRAIN", null, () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.05, TargetModules = Linears, Seed = 5 },
+            () => new SltrainConfig { R = 3, LoraAlpha = 4, SpRatio = 0.05, TrainableScaling = true, TargetModules = Linears, Seed = 5 }),
+        new("sltrain_additive", "SLTRAIN", null, () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.05, ReplaceWeight = false, TargetModules = Linears, Seed = 5 },
+            () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.1, ReplaceWeight = false, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
