@@ -7,8 +7,8 @@ namespace Engine.Peft.Sparse;
 /// A <c>sltrain_A</c> [r, in], s = α / r or tanh(<c>sltrain_scaling</c>). With <see cref="SltrainConfig.ReplaceWeight"/>
 /// (the paper) the adapter IS the weight: y = x ΔWᵀ + b with its own bias <c>sltrain_bias</c>, W0 and b0 ignored; merging
 /// writes W = sBA + S (scatter-add) and b into the Linear, unmerging puts the copies of W0 and b0 back. Without it,
-/// y = x (W0 + ΔW)ᵀ + b0 and merge/unmerge add and subtract ΔW. The forward materialises ΔW, as the reference's
-/// kernel does (<c>sparse_linear_forward</c>: W = BA, scatter-add of the values, then linear).
+/// y = x (W0 + ΔW)ᵀ + b0 and merge/unmerge add and subtract ΔW. The forward is the reference's fused op
+/// (<see cref="SltrainFunction"/>: W = BA′, scatter-add of the values, then linear; W formed again in the backward).
 /// </summary>
 public sealed class SltrainLayer : SparseDeltaAdapterLayer
 {
@@ -46,6 +46,14 @@ public sealed class SltrainLayer : SparseDeltaAdapterLayer
 
     /// <summary>B·(s·A) [out, in].</summary>
     public override Tensor? DensePart(string name) => B(name) % ScaledA(name);
+
+    /// <summary>x ΔWᵀ by the fused op (ΔW never kept for the backward).</summary>
+    protected override Tensor Contribution(string name, Tensor x)
+    {
+        var shape = x.Shape;
+        shape[^1] = OutFeatures;
+        return SltrainFunction.Linear(x.Reshape(-1, InFeatures), B(name), ScaledA(name), SparseValues(name), Positions(name), null).Reshape(shape);
+    }
 
     int Count(AdapterContext context) =>
         SltrainSupport.Count(OutFeatures, InFeatures, context.ConfigAs<SltrainConfig>().SpRatio, context.Path.External);

@@ -6,7 +6,8 @@ namespace Engine.Peft.Sparse;
 /// (<see cref="SparseDelta"/>); y = x Wᵀ + b. Initialisation as the reference: A kaiming(√5), B = 0, values
 /// U(±1/√in), bias U(±1/√out). <c>engine train --sltrain</c> puts these in place of a fresh GPT's Linears
 /// (<see cref="SltrainModel.Reparameterise"/>), so the model holds r·(in + out) + |Ω| (+ out) numbers per layer
-/// instead of in·out (+ out). Tensor names match the adapter layer's file keys (<see cref="SltrainLayer"/>).
+/// instead of in·out (+ out); the forward is the reference's fused op (<see cref="SltrainFunction"/>), which keeps no
+/// dense W between the passes. Tensor names match the adapter layer's file keys (<see cref="SltrainLayer"/>).
 /// </summary>
 public sealed class SltrainLinear : Module
 {
@@ -70,8 +71,6 @@ public sealed class SltrainLinear : Module
             throw new ArgumentException($"SltrainLinear: input {Shapes.Format(input.Shape)} has {input.Size(-1)} features, the layer expects {InFeatures}");
         var shape = input.Shape;
         shape[^1] = OutFeatures;
-        var rows = input.Reshape(-1, InFeatures);
-        var w = Weight();
-        return (Bias is { } b ? Tensor.Addmm(b, rows, w.T) : rows.MatMul(w.T)).Reshape(shape);
+        return SltrainFunction.Linear(input.Reshape(-1, InFeatures), B, ScaledA(), Values, Support, Bias).Reshape(shape);
     }
 }

@@ -182,6 +182,29 @@ public class SltrainTests
         Approx.AssertClose(logits, copy.Forward(ids).ToDoubleArray(), 1e-5);
     }
 
+    // The pre-training module's fused op (W formed again in the backward, never kept) against autograd through the
+    // materialised weight: same output, same gradients of A, B, the values, θ, the bias and the input.
+    [Fact]
+    public void FusedOp_EqualsAutogradThroughTheMaterialisedWeight()
+    {
+        var layer = new SltrainLinear(In, Out, bias: true, Config(trainableScaling: true), new Generator(4));
+        layer.To(DType.Float64);
+        ulong seed = 60;
+        foreach (var p in layer.Parameters()) Scramble(p, seed++, 0.5);
+        var x = Randn64(3, 2, 4, In);
+        x.RequiresGrad = true;
+        var g = Randn64(9, 2, 4, Out);
+        var tensors = layer.Parameters().Append(x).ToList();
+        (layer.Forward(x) * g).Sum().Backward();
+        var fused = tensors.Select(t => t.Grad!.ToDoubleArray()).ToList();
+        var y = layer.Forward(x).ToDoubleArray();
+        foreach (var t in tensors) t.Grad = null;
+        var dense = x.Reshape(-1, In).MatMul(layer.Weight().T) + layer.Bias!;
+        Approx.AssertClose(y, dense.ToDoubleArray(), 1e-12);
+        (dense.Reshape(2, 4, Out) * g).Sum().Backward();
+        for (int n = 0; n < tensors.Count; n++) Approx.AssertClose(tensors[n].Grad!.ToDoubleArray(), fused[n], 1e-12, $"tensor {n}");
+    }
+
     [Theory]
     [InlineData(0, 8, 0.1)]
     [InlineData(2, 8, 0.0)]
