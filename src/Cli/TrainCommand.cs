@@ -27,13 +27,16 @@ static class TrainCommand
         var output = ValidatedOption.OutputFile("--out", "checkpoint file, written at each validation (the last one that was finite is kept)", DefaultCheckpoint);
         var command = new Command("train", "train a character-level GPT on first names (defaults: the embedded female names, under 5 minutes on 2 cores)");
         foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, output }) command.Options.Add(o);
+        foreach (var o in SltrainTraining.Options) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
-            r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!)));
+            r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!,
+            SltrainTraining.ConfigOf(r, r.GetValue(width)))));
         PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
-    sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double Lr, int EvalEvery, ulong Seed, int Samples, string Out);
+    sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double Lr, int EvalEvery, ulong Seed, int Samples, string Out,
+        Peft.Sparse.SltrainConfig? Sltrain = null);
 
     static int Run(TrainSettings s)
     {
@@ -47,6 +50,7 @@ static class TrainCommand
         var corpus = NamesData.Corpus(names, tokenizer, s.Seed, s.Data, s.Context, $"--context {s.Context}");
         var generator = new Generator(s.Seed);
         var model = new Gpt(config, generator);
+        if (s.Sltrain is { } sltrain) SltrainTraining.Apply(model, sltrain, generator);
         Console.WriteLine($"data: {names.Count} names ({corpus.TrainTexts.Count} train, {corpus.ValidationTexts.Count} validation), vocabulary {tokenizer.VocabSize}");
         Console.WriteLine($"model: GPT d={s.Width}, {s.Layers} layers, {s.Heads} heads, context {s.Context}: {model.ParameterCount():N0} parameters");
 
@@ -68,22 +72,37 @@ static class TrainCommand
                 if (!double.IsFinite(final)) throw new TrainingDivergedException("validation loss", step, final, Kept());
                 Console.WriteLine($"step {step}: validation loss {final:F4} (unigram baseline {baseline:F4})");
                 // Saved at every validation, so a run that is stopped or diverges later keeps its last good weights.
-                TrainingCheckpoint.Save(s.Out, model, optimizer, step, generators, NamesModelFile.Values(config, tokenizer));
+                // An SLTrain model is saved materialised (W = sBA + S: the method's merge), as a plain GPT the other commands read.
+                if (s.Sltrain is null) TrainingCheckpoint.Save(s.Out, model, optimizer, step, generators, NamesModelFile.Values(config, tokenizer));
+                else TrainingCheckpoint.Save(s.Out, Materialised(model, config), null, step, generators, NamesModelFile.Values(config, tokenizer));
                 saved = step;
             },
             Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
-        new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(TrainingDivergedException.Guard(_ =>
+        var peak = new SltrainTraining.PeakSampler(MemorySampleEvery);
+        new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(TrainingDivergedException.Guard(step =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
-            return Losses.CrossEntropy(model.Forward(x), y);
+            var logits = model.Forward(x);
+            peak.AfterForward(step);
+            return Losses.CrossEntropy(logits, y);
         }, Kept));
         Console.WriteLine($"trained {s.Steps} steps in {ProgressLine.Format(progress.Elapsed)}: validation loss {final:F4} nats/char vs unigram baseline {baseline:F4}");
+        SltrainTraining.Report(model, peak, MemorySampleEvery);
         Console.WriteLine($"checkpoint: {s.Out}");
         if (s.Samples == 0) return 0;
         Console.WriteLine("samples:");
         foreach (var name in SampleCommand.Sample(model, tokenizer, s.Samples, new SamplingOptions(Temperature: 0.8), "", new Generator(s.Seed + 2)))
             Console.WriteLine("  " + name);
         return 0;
+    }
+
+    const int MemorySampleEvery = 50;
+
+    static Gpt Materialised(Gpt model, GptConfig config)
+    {
+        var dense = new Gpt(config, new Generator(0));
+        dense.LoadStateDict(Peft.Sparse.SltrainModel.DenseState(model));
+        return dense;
     }
 
     // No weight decay on biases, norms and embeddings, as in GPT-2 training recipes.

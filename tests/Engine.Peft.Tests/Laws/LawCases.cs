@@ -22,6 +22,7 @@ using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
 using Engine.Peft.ModuleSearch;
 using Engine.Peft.Singular;
+using Engine.Peft.Sparse;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -345,6 +346,14 @@ public static class LawCases
         // the rules shared by the four adapters; not mergeable (non-linear), near but not at the base at the start.
         new("compacter", "COMPACTER", null, () => new CompacterConfig { ReductionFactor = 2, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
             () => new CompacterConfig { ReductionFactor = 2, PhmRank = 2, PhmCInit = "uniform", TargetModules = ["attn.proj", "mlp.proj"], ModulesToSave = ["ln1", "ln2"], Seed = 5 }),
+        // SLTrain (issue 18). The paper's form replaces the weight (W0 and b0 unused, values and bias drawn): it does not
+        // start at the base, which the registry says (StartsAtBase = false), so the init law skips it; merge writes
+        // sBA + S and the adapter's bias, unmerge restores W0 and b0. δ = 0.05 gives 12 to 38 support entries on the law
+        // model. The second row is the fine-tuning form over W0 (values 0: it starts at the base, SltrainTests checks that).
+        new("sltrain", "SLTRAIN", null, () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.05, TargetModules = Linears, Seed = 5 },
+            () => new SltrainConfig { R = 3, LoraAlpha = 4, SpRatio = 0.05, TrainableScaling = true, TargetModules = Linears, Seed = 5 }),
+        new("sltrain_additive", "SLTRAIN", null, () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.05, ReplaceWeight = false, TargetModules = Linears, Seed = 5 },
+            () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.1, ReplaceWeight = false, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
