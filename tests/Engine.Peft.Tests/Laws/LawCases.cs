@@ -21,6 +21,7 @@ using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
 using Engine.Peft.ModuleSearch;
 using Engine.Peft.Singular;
+using Engine.Peft.Sparse;
 using Xunit;
 
 namespace Engine.Peft.Tests.Laws;
@@ -330,6 +331,12 @@ public static class LawCases
         {
             BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
         }),
+        // Issue 18, PST: starts unpruned (s_i = 0, V = 0); non-trivial: a quarter of each weight pruned. In training the
+        // mask's gradient is straight-through (by design not the derivative: ApproximateGradient); in evaluation mode
+        // the mask is a constant and gradients are exact. Merging replaces the weight by M ⊙ W′; unmerge restores W0.
+        new("pst", "PST", null, () => new PstConfig { WeightRank = 2, MaskRank = 3, TotalStep = 10, TargetModules = Linears, Seed = 5 },
+            () => new PstConfig { WeightRank = 2, MaskRank = 3, InitialSparsity = 0.25, Sparsity = 0.5, TotalStep = 10, WeightBeta = 0.5, MaskAlpha2 = 2, TargetModules = Linears, Seed = 5 },
+            ApproximateGradient: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
