@@ -8,6 +8,9 @@ nn.Linear orientation (W [out, in] = conv.weight.T): keys weight_U [out, r_w], w
 [out, r_m], mask_scores_B [r_m, in], mask_scores_R [out], mask_scores_C [in], num_prune (int64 [1], the reference's
 int(numel * cur_sparsity)); W' = W + beta U V, S = |W'| + alpha1 A B + alpha2 (R 1^T + 1 C^T), the num_prune lowest
 scores masked (SparseBinarizer, straight-through backward), y = x (M * W')^T + b.
+SaRA (sjtuplayer/SaRA optim/adamw2.py, the engine's adapter reading): on c_attn, P = {|W0| < threshold} listed as flat
+row-major positions sara_positions (int64 [k], ascending, torch.nonzero's order) with values sara_values [k];
+W = W0 + scatter(values at P), y = x W^T + b; the gradient of the values is the dense gradient gathered at P.
 """
 import torch
 from make_gpt2_golden import CONFIG, BATCH, TIME
@@ -69,8 +72,35 @@ def make_pst(folder, seed):
     finish(folder, config, tensors, trainable, model, ids)
 
 
+def make_sara(folder, seed):
+    model = base_model(seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    threshold = 0.015
+    config = config_of("SARA", ["c_attn"], threshold=threshold, lr=None, use_job_lr=False, lambda_rank=0.0,
+                       nuclear_min_dim=64, progressive_iter=-1)
+    tensors, trainable = {}, []
+    for i, block in enumerate(model.transformer.h):
+        conv = block.attn.c_attn
+        key = f"base_model.model.transformer.h.{i}.attn.c_attn"
+        w0 = conv.weight.T.contiguous()
+        positions = torch.nonzero((w0.abs() < threshold).reshape(-1)).reshape(-1).to(torch.int64)
+        tensors[key + ".sara_positions"] = positions
+        # Trained-looking values, of the order of the selected entries themselves.
+        tensors[key + ".sara_values"] = 0.01 * torch.randn(positions.numel(), generator=g)
+        trainable.append(key + ".sara_values")
+
+        def forward(x, conv=conv, key=key):
+            w = conv.weight.T.contiguous()
+            delta = torch.zeros(w.numel()).index_add(0, tensors[key + ".sara_positions"], tensors[key + ".sara_values"])
+            return torch.nn.functional.linear(x, w + delta.reshape(w.shape), conv.bias)
+        conv.forward = forward
+    ids = torch.randint(0, CONFIG["vocab_size"], (BATCH, TIME))
+    finish(folder, config, tensors, trainable, model, ids)
+
+
 def main():
     make_pst("gpt2-tiny-pst", 181)
+    make_sara("gpt2-tiny-sara", 182)
 
 
 if __name__ == "__main__":

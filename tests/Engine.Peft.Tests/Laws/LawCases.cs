@@ -238,6 +238,10 @@ public static class LawCases
         new("osf", "OSF", null, () => new OsfConfig { TargetModules = Linears, Seed = 5 },
             () => new OsfConfig { EffectiveRank = 0.25, RankPattern = new Dictionary<string, double> { ["mlp\\.fc"] = 8 }, TargetModules = Linears, Seed = 5 },
             ApproximateGradient: true),
+        // Issue 18, SaRA: the entries with |W0| < θ (about 40% of the law model's weights at θ = 0.1) train as a sparse
+        // delta starting at 0; non-trivial adds the nuclear-norm regulariser on every law weight (min dim > 8).
+        new("sara", "SARA", null, () => new SaraConfig { Threshold = 0.1, TargetModules = Linears, Seed = 5 },
+            () => new SaraConfig { Threshold = 0.15, LambdaRank = 1e-2, NuclearMinDim = 8, TargetModules = Linears, Seed = 5 }),
         // Task-routed (TaskIds): the laws run plain forwards, so these rows route every example to task 1 of 2 by the
         // engine's default_task_id (saved with the file, so the reloaded adapter routes the same way). Poly's 2 splits
         // divide every width (16, 32, 48); per-example routing is covered by Multitask/PolyTests and MultitaskPromptTuningTests.

@@ -12,8 +12,12 @@ public class PstSaraGoldenTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData("gpt2-tiny-pst", 2)]
+    [InlineData("gpt2-tiny-sara", 2)]
     public void LoadsAndGivesPyTorchLogits(string fixture, int adaptedLayers) => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(fixture, adaptedLayers);
 
     [Fact]
     public void Pst_GradientsAndOneAdamWStepMatchPyTorch() => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch("gpt2-tiny-pst", output, training: true);
+
+    [Fact]
+    public void Sara_GradientsAndOneAdamWStepMatchPyTorch() => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch("gpt2-tiny-sara", output);
 }
