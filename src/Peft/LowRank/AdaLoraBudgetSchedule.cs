@@ -3,7 +3,7 @@ namespace Engine.Peft.LowRank;
 /// <summary>
 /// AdaLoRA's cubic budget schedule (Zhang et al. 2023, equation 12; PEFT's <c>RankAllocator.budget_schedule</c>):
 /// b(t) = b0 for t &lt;= t_init; b_T for t &gt; T - t_final; otherwise
-/// b_T + (b0 - b_T) (1 - (t - t_init) / (T - t_final - t_init))^3, rounded down, with masking every Delta T steps.
+/// b_T + (b0 - b_T) (1 - (t - t_init) / (T - t_final - t_init))^3, rounded down, with masking every Delta T steps: the engine's one <see cref="CubicSchedule"/>.
 /// </summary>
 /// <param name="InitialBudget">b0 = init_r times the number of adapted layers.</param>
 /// <param name="TargetBudget">b_T = target_r times the number of adapted layers.</param>
@@ -18,8 +18,7 @@ public sealed record AdaLoraBudgetSchedule(int InitialBudget, int TargetBudget, 
     {
         if (step <= Tinit) return (InitialBudget, false);
         if (step > TotalStep - Tfinal) return (TargetBudget, true);
-        double remaining = 1 - (double)(step - Tinit) / (TotalStep - Tfinal - Tinit);
-        int budget = (int)Math.Floor((InitialBudget - TargetBudget) * remaining * remaining * remaining + TargetBudget);
+        int budget = (int)Math.Floor(new CubicSchedule(InitialBudget, TargetBudget, Tinit, Tfinal, TotalStep).At(step));
         return (budget, step % DeltaT == 0);
     }
 }

@@ -246,6 +246,10 @@ public static class LawCases
         new("osf", "OSF", null, () => new OsfConfig { TargetModules = Linears, Seed = 5 },
             () => new OsfConfig { EffectiveRank = 0.25, RankPattern = new Dictionary<string, double> { ["mlp\\.fc"] = 8 }, TargetModules = Linears, Seed = 5 },
             ApproximateGradient: true),
+        // Issue 18, SaRA: the entries with |W0| < θ (about 40% of the law model's weights at θ = 0.1) train as a sparse
+        // delta starting at 0; non-trivial adds the nuclear-norm regulariser on every law weight (min dim > 8).
+        new("sara", "SARA", null, () => new SaraConfig { Threshold = 0.1, TargetModules = Linears, Seed = 5 },
+            () => new SaraConfig { Threshold = 0.15, LambdaRank = 1e-2, NuclearMinDim = 8, TargetModules = Linears, Seed = 5 }),
         // Task-routed (TaskIds): the laws run plain forwards, so these rows route every example to task 1 of 2 by the
         // engine's default_task_id (saved with the file, so the reloaded adapter routes the same way). Poly's 2 splits
         // divide every width (16, 32, 48); per-example routing is covered by Multitask/PolyTests and MultitaskPromptTuningTests.
@@ -354,6 +358,12 @@ public static class LawCases
             () => new SltrainConfig { R = 3, LoraAlpha = 4, SpRatio = 0.05, TrainableScaling = true, TargetModules = Linears, Seed = 5 }),
         new("sltrain_additive", "SLTRAIN", null, () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.05, ReplaceWeight = false, TargetModules = Linears, Seed = 5 },
             () => new SltrainConfig { R = 2, LoraAlpha = 4, SpRatio = 0.1, ReplaceWeight = false, TargetModules = Linears, Seed = 5 }),
+        // Issue 18, PST: starts unpruned (s_i = 0, V = 0); non-trivial: a quarter of each weight pruned. In training the
+        // mask's gradient is straight-through (by design not the derivative: ApproximateGradient); in evaluation mode
+        // the mask is a constant and gradients are exact. Merging replaces the weight by M ⊙ W′; unmerge restores W0.
+        new("pst", "PST", null, () => new PstConfig { WeightRank = 2, MaskRank = 3, TotalStep = 10, TargetModules = Linears, Seed = 5 },
+            () => new PstConfig { WeightRank = 2, MaskRank = 3, InitialSparsity = 0.25, Sparsity = 0.5, TotalStep = 10, WeightBeta = 0.5, MaskAlpha2 = 2, TargetModules = Linears, Seed = 5 },
+            ApproximateGradient: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
