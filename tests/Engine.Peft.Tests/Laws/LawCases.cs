@@ -15,6 +15,7 @@ using Engine.Peft.Scaling;
 using Engine.Peft.Selective;
 using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
+using Engine.Peft.SparseTuning;
 using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
@@ -330,6 +331,12 @@ public static class LawCases
         {
             BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
         }),
+        // SNELL (issue 18): the kernel starts non-zero (not at the base). Its gradient is the reference's, with the
+        // magnitudes and the quantile threshold detached, which central differences of ΔW |ΔW| do not see: the gradient
+        // law runs the dense kernel (τ = 0); the sparsified gradient is checked in SparseTuning/SnellTests.
+        new("snell", "SNELL", null, () => new SnellConfig { LowRankDim = 4, InitThres = 0.8, TargetModules = Linears, Seed = 5 },
+            () => new SnellConfig { LowRankDim = 4, InitThres = 0.5, SnellDropout = 0, TargetModules = Linears, Seed = 5 },
+            GradientCheck: () => new SnellConfig { LowRankDim = 4, InitThres = 0, SnellDropout = 0, TargetModules = Linears, Seed = 5 }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
