@@ -6,7 +6,7 @@ namespace Engine.Peft.Elementwise;
 /// <c>supertuning_indices</c> [k] (int32; chosen as torch.topk(|W0|.flatten(), k) when the adapter is created) and,
 /// with r set, <c>supertuning_lora_A.weight</c> [r, in], <c>supertuning_lora_B.weight</c> [out, r], s = alpha / r.
 /// </summary>
-public sealed class SupertuningLayer : AdditiveAdapterLayer
+public sealed class SupertuningLayer : SparseDeltaAdapterLayer
 {
     /// <summary>Wraps <paramref name="baseLayer"/>.</summary>
     public SupertuningLayer(Linear baseLayer) : base(baseLayer) { }
@@ -72,22 +72,18 @@ public sealed class SupertuningLayer : AdditiveAdapterLayer
         return order[..k];
     }
 
-    /// <summary>The sparse part S [out, in].</summary>
-    public Tensor Sparse(string name)
-    {
-        var values = Values(name);
-        return Tensor.Zeros([OutFeatures * InFeatures], values.DType, values.Device).IndexAdd(0, Indices(name), values).Reshape(OutFeatures, InFeatures);
-    }
+    /// <inheritdoc/>
+    public override Tensor Positions(string name) => Indices(name);
+
+    /// <inheritdoc/>
+    public override Tensor SparseValues(string name) => Values(name);
 
     /// <summary>s B A [out, in], or null without a LoRA.</summary>
-    Tensor? LoraDelta(string name)
+    public override Tensor? DensePart(string name)
     {
         var s = ConfigOf(name) as SupertuningConfig;
         return s?.R is null ? null : ModuleOf<Linear>("supertuning_lora_B", name).Weight % ModuleOf<Linear>("supertuning_lora_A", name).Weight * s.LoraScaling;
     }
-
-    /// <summary>S + s B A [out, in].</summary>
-    public override Tensor DeltaWeight(string name) => LoraDelta(name) is { } lora ? Sparse(name) + lora : Sparse(name);
 
     /// <inheritdoc/>
     protected override Tensor ForwardAdapters(Tensor input, IReadOnlyList<string> adapters)
@@ -95,7 +91,7 @@ public sealed class SupertuningLayer : AdditiveAdapterLayer
         var result = BaseLayer.Forward(input);
         foreach (var name in adapters)
         {
-            result = result + LinearMap(input, Sparse(name));
+            result = result + LinearMap(input, SparsePart(name));
             var c = (SupertuningConfig)ConfigOf(name);
             if (c.R is not null)
                 result = result + ModuleOf<Linear>("supertuning_lora_B", name).Forward(ModuleOf<Linear>("supertuning_lora_A", name).Forward(Dropout(name, input))) * c.LoraScaling;

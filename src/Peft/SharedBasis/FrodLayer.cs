@@ -121,7 +121,7 @@ public sealed class FrodLayer : AdditiveAdapterLayer
             s.Flat = Tensor.FromArray(flat, [nnz]);
         }
         var positions = s.Flat.Device == values.Device ? s.Flat : s.Flat.To(values.Device);
-        return SparseSpectrumPositions.Scatter(values, positions, n, n);
+        return SparseDelta.Dense(values, positions, n, n);
     }
 
     /// <summary>U (S + diag λ) Vᵀ − W0 [out, in].</summary>

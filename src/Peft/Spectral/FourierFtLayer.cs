@@ -47,7 +47,7 @@ public sealed class FourierFtLayer : AdditiveAdapterLayer
         var s = State<Settings>(name);
         var c = Spectrum(name);
         var positions = _cache.Get(name + "/positions", c.Device, DType.Int64, () => Tensor.FromArray(s.Positions));
-        var f = SparseSpectrumPositions.Scatter(c, positions, OutFeatures, InFeatures);
+        var f = SparseDelta.Dense(c, positions, OutFeatures, InFeatures);
         var cosOut = _cache.Get($"dft/cos{OutFeatures}", c.Device, c.DType, () => RealDft.Matrix(OutFeatures, sine: false));
         var sinOut = _cache.Get($"dft/sin{OutFeatures}", c.Device, c.DType, () => RealDft.Matrix(OutFeatures, sine: true));
         var cosIn = _cache.Get($"dft/cos{InFeatures}", c.Device, c.DType, () => RealDft.Matrix(InFeatures, sine: false));

@@ -6,7 +6,7 @@ namespace Engine.Peft.Spectral;
 /// ΔW = scatter(indices, weight · scale), zero elsewhere; y = x (W + ΔW)ᵀ + b. The default mask is PEFT's
 /// random_mask: randperm(out · in)[:k] with torch's generator (<see cref="TorchRandperm"/>). The indices are saved.
 /// </summary>
-public sealed class ShiraLayer : AdditiveAdapterLayer
+public sealed class ShiraLayer : SparseDeltaAdapterLayer
 {
     readonly Dictionary<string, double> _scale = new();
 
@@ -87,12 +87,9 @@ public sealed class ShiraLayer : AdditiveAdapterLayer
     /// <inheritdoc/>
     protected override void OnRemoving(string name) => _scale.Remove(name);
 
-    /// <summary>ΔW [out, in]: weight · scale at the mask's positions, zero elsewhere.</summary>
-    public override Tensor DeltaWeight(string name)
-    {
-        var w = Weight(name);
-        var idx = Indices(name).To(DType.Int64);
-        var flat = idx.Narrow(0, 0, 1).Reshape(-1) * InFeatures + idx.Narrow(0, 1, 1).Reshape(-1);
-        return SparseSpectrumPositions.Scatter(w * _scale[name], flat, OutFeatures, InFeatures);
-    }
+    /// <inheritdoc/>
+    public override Tensor Positions(string name) => SparseDelta.FlatOf(Indices(name), InFeatures);
+
+    /// <summary>ΔW's entries: weight · scale at the mask's positions.</summary>
+    public override Tensor SparseValues(string name) => Weight(name) * _scale[name];
 }

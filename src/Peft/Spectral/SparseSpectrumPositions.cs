@@ -17,11 +17,4 @@ public static class SparseSpectrumPositions
             throw new ArgumentException($"{field} must be in [1, in·out = {cells}] for a [{outFeatures}, {inFeatures}] weight, got {count}");
         return TorchRandperm.First(cells, count, seed);
     }
-
-    /// <summary>
-    /// A [rows, cols] grid, zero except <paramref name="values"/>[k] at <paramref name="flat"/>[k] (flat positions in
-    /// that grid, distinct); differentiable in the values (index_add, whose adjoint gathers the gradient back).
-    /// </summary>
-    public static Tensor Scatter(Tensor values, Tensor flat, int rows, int cols) =>
-        Tensor.Zeros([rows * cols], values.DType, values.Device).IndexAdd(0, flat, values).Reshape(rows, cols);
 }

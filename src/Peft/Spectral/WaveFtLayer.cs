@@ -53,7 +53,7 @@ public sealed class WaveFtLayer : AdditiveAdapterLayer
         var s = State<Settings>(name);
         var c = Spectrum(name);
         var positions = _cache.Get(name + "/positions", c.Device, DType.Int64, () => Tensor.FromArray(s.GridPositions));
-        var grid = SparseSpectrumPositions.Scatter(c, positions, s.Rows, s.Cols);
+        var grid = SparseDelta.Dense(c, positions, s.Rows, s.Cols);
         if (!s.UseIdwt) return grid * s.Scaling;
         var w = WaveletTransform.Inverse2d(grid, s.Family);
         // The reconstruction is [out, in] plus one row or column where the grid was rounded up: cropped about its centre.

@@ -46,7 +46,7 @@ public class SupertuningTests
         var a = layer.AdapterTensors("a").Single(t => t.Key == "supertuning_lora_A.weight").Tensor.ToDoubleArray();
         var b = layer.AdapterTensors("a").Single(t => t.Key == "supertuning_lora_B.weight").Tensor.ToDoubleArray();
         var lora = NaiveProduct(b, a, 6, 3, 8);
-        var sparse = layer.Sparse("a").ToDoubleArray();
+        var sparse = layer.SparsePart("a").ToDoubleArray();
         AssertClose(sparse.Select((v, i) => v + 2.0 * lora[i]).ToArray(), layer.DeltaWeight("a").ToDoubleArray(), 1e-12);
         Assert.Equal(1.5, new SupertuningConfig { R = 4, LoraAlpha = 6 }.LoraScaling);
         var x = Randn64(5, 2, 8);
