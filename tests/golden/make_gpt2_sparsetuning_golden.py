@@ -12,9 +12,11 @@ kernels below are written exactly as the reference writes them.
                           t = torch.quantile(|W_fc|, tau) (detached), W_s = W_fc * threshold(|W_fc|.detach(), t, 0).
   gpt2-tiny-snell-dense   SNELL with tau = 0 (the reference's KLoRA: the dense kernel) on attn.c_proj, q = 6.
   gpt2-tiny-spt           SPT with a fixed allocation (the sensitivity step is tested in C#): c_attn of block 0 and
-                          mlp.c_fc of block 1 structured (spt_lora_A.weight [r, in], spt_lora_B.weight [out, r],
+                          mlp.c_fc of block 1 structured (spt_lora_A [r, in], spt_lora_B [out, r],
                           added as B A x with no scale, the reference's nn.Sequential of two bias-free Linears),
-                          the others unstructured (sparse values at flat row-major positions of the [out, in] weight).
+                          three others unstructured: spt_values [g] at spt_indices [g] (int64, ascending flat
+                          row-major positions of the nn.Linear-oriented [out, in] weight, i.e. of Conv1D's weight.T;
+                          the reference's torch.nonzero of its mask), W_eff = W + scatter_add(indices, values).
 """
 import torch
 from make_gpt2_golden import CONFIG, BATCH, TIME
@@ -66,9 +68,43 @@ def make_snell(folder, seed, targets, q, tau, h=2):
     finish(folder, cfg, tensors, list(tensors), model, ids_for())
 
 
+def make_spt(seed):
+    r = 2
+    structured = ["transformer.h.0.attn.c_attn", "transformer.h.1.mlp.c_fc"]
+    sparse = {"transformer.h.0.mlp.c_proj": 50, "transformer.h.1.attn.c_attn": 80, "transformer.h.1.attn.c_proj": 30}
+    cfg = config("SPT", target_modules=structured + list(sparse), modules_to_save=None, low_rank_dim=r, alpha=10.0,
+                 structured_type="lora", sensitivity_batch_num=8, budget=600, sweep_step=12, lora_dropout=0.0,
+                 structured_modules=structured, sparse_counts=sparse)
+    model = base_model(seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    tensors, trainable = {}, []
+    for path, conv in blocks(model, ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]):
+        in_f, out_f = conv.weight.shape
+        key = f"base_model.model.{path}"
+        if path in structured:
+            tensors[key + ".spt_lora_A"] = 0.3 * torch.randn(r, in_f, generator=g)
+            tensors[key + ".spt_lora_B"] = 0.3 * torch.randn(out_f, r, generator=g)
+            trainable += [key + ".spt_lora_A", key + ".spt_lora_B"]
+            # The reference's nn.Sequential(Linear(in, r), Linear(r, out)), both bias-free, added unscaled.
+            conv.forward = lambda x, conv=conv, key=key: (x @ conv.weight + conv.bias
+                                                          + (x @ tensors[key + ".spt_lora_A"].T) @ tensors[key + ".spt_lora_B"].T)
+        elif path in sparse:
+            positions = torch.randperm(in_f * out_f, generator=g)[:sparse[path]].sort().values
+            tensors[key + ".spt_indices"] = positions
+            tensors[key + ".spt_values"] = 0.5 * torch.randn(sparse[path], generator=g)
+            trainable.append(key + ".spt_values")
+
+            def forward(x, conv=conv, key=key, in_f=in_f, out_f=out_f):
+                delta = torch.zeros(out_f * in_f).scatter_add(0, tensors[key + ".spt_indices"], tensors[key + ".spt_values"])
+                return x @ conv.weight + conv.bias + x @ delta.reshape(out_f, in_f).T
+            conv.forward = forward
+    finish("gpt2-tiny-spt", cfg, tensors, trainable, model, ids_for())
+
+
 def main():
     make_snell("gpt2-tiny-snell", 61, ["attn.c_attn", "mlp.c_proj"], 4, 0.7)
     make_snell("gpt2-tiny-snell-dense", 62, ["attn.c_proj"], 6, 0.0)
+    make_spt(63)
 
 
 if __name__ == "__main__":

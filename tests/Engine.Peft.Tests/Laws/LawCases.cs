@@ -337,6 +337,11 @@ public static class LawCases
         new("snell", "SNELL", null, () => new SnellConfig { LowRankDim = 4, InitThres = 0.8, TargetModules = Linears, Seed = 5 },
             () => new SnellConfig { LowRankDim = 4, InitThres = 0.5, SnellDropout = 0, TargetModules = Linears, Seed = 5 },
             GradientCheck: () => new SnellConfig { LowRankDim = 4, InitThres = 0, SnellDropout = 0, TargetModules = Linears, Seed = 5 }),
+        // SPT (issue 18): the allocation runs on LawCases.Calibration's squared gradients; r = 1 and α = 10 leave a mix of
+        // LoRA and sparse weights in the law model (a weight with nothing selected drops out). Starts at the base
+        // (B = 0, values 0); the scrambling moves both.
+        new("spt", "SPT", null, () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 },
+            () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 }, Calibrated: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>

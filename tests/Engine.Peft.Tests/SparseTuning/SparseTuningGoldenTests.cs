@@ -12,10 +12,12 @@ public class SparseTuningGoldenTests(ITestOutputHelper output)
     [Theory]
     [InlineData("gpt2-tiny-snell", 4)]
     [InlineData("gpt2-tiny-snell-dense", 2)]
+    [InlineData("gpt2-tiny-spt", 5)]
     public void LoadsAndGivesPyTorchLogits(string fixture, int adaptedLayers) => PeftGoldenCheck.LoadsAndGivesPyTorchLogits(fixture, adaptedLayers);
 
     [Theory]
     [InlineData("gpt2-tiny-snell")]
     [InlineData("gpt2-tiny-snell-dense")]
+    [InlineData("gpt2-tiny-spt")]
     public void GradientsAndOneAdamWStepMatchPyTorch(string fixture) => PeftGoldenCheck.GradientsAndOneAdamWStepMatchPyTorch(fixture, output);
 }
