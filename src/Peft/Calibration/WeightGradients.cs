@@ -16,7 +16,21 @@ public static class WeightGradients
     /// </summary>
     /// <exception cref="ArgumentException">A batch's loss is not a scalar.</exception>
     /// <exception cref="InvalidOperationException">The loss does not depend on one of the weights.</exception>
-    public static Tensor[] Average(Module model, CalibrationData data, IReadOnlyList<Tensor> weights)
+    public static Tensor[] Average(Module model, CalibrationData data, IReadOnlyList<Tensor> weights) =>
+        Accumulate(model, data, weights, g => g).Select(s => s / data.Batches).ToArray();
+
+    /// <summary>
+    /// The sum over <paramref name="data"/>'s batches of (d loss_b / d w)², elementwise, for each of
+    /// <paramref name="weights"/>, in Float64 on the CPU: SPT's sensitivity (ziplab/SPT <c>engine.py::get_sensitivity</c>),
+    /// the squared gradient of every batch accumulated (not the square of the average).
+    /// </summary>
+    /// <exception cref="ArgumentException">A batch's loss is not a scalar.</exception>
+    /// <exception cref="InvalidOperationException">The loss does not depend on one of the weights.</exception>
+    public static Tensor[] SumOfSquares(Module model, CalibrationData data, IReadOnlyList<Tensor> weights) =>
+        Accumulate(model, data, weights, g => g * g);
+
+    // The sum over the batches of each weight's gradient (Float64, CPU) passed through `each`.
+    static Tensor[] Accumulate(Module model, CalibrationData data, IReadOnlyList<Tensor> weights, Func<Tensor, Tensor> each)
     {
         var parameters = model.Parameters().ToList();
         var saved = parameters.Select(p => (p, p.RequiresGrad, p.Grad)).ToList();
@@ -35,7 +49,7 @@ public static class WeightGradients
                 for (int k = 0; k < weights.Count; k++)
                 {
                     var g = weights[k].Grad ?? throw new InvalidOperationException($"WeightGradients: the loss of batch {i} does not depend on weight {k} ({Shapes.Format(weights[k].Shape)})");
-                    var g64 = g.Detach().To(Device.Cpu).To(DType.Float64);
+                    var g64 = each(g.Detach().To(Device.Cpu).To(DType.Float64));
                     sums[k] = sums[k] is { } s ? s + g64 : g64;
                 }
             }
@@ -48,7 +62,7 @@ public static class WeightGradients
                 p.Grad = grad;
             }
         }
-        return sums.Select(s => s! / data.Batches).ToArray();
+        return sums.Select(s => s!).ToArray();
     }
 
     /// <summary>The weight of a calibration target: a plain <see cref="Linear"/>, or the base layer of an adapter layer.</summary>

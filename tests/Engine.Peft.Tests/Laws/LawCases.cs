@@ -16,6 +16,7 @@ using Engine.Peft.Scaling;
 using Engine.Peft.Selective;
 using Engine.Peft.Structured;
 using Engine.Peft.Spectral;
+using Engine.Peft.SparseTuning;
 using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
@@ -364,6 +365,17 @@ public static class LawCases
         new("pst", "PST", null, () => new PstConfig { WeightRank = 2, MaskRank = 3, TotalStep = 10, TargetModules = Linears, Seed = 5 },
             () => new PstConfig { WeightRank = 2, MaskRank = 3, InitialSparsity = 0.25, Sparsity = 0.5, TotalStep = 10, WeightBeta = 0.5, MaskAlpha2 = 2, TargetModules = Linears, Seed = 5 },
             ApproximateGradient: true),
+        // SNELL (issue 18): the kernel starts non-zero (not at the base). Its gradient is the reference's, with the
+        // magnitudes and the quantile threshold detached, which central differences of ΔW |ΔW| do not see: the gradient
+        // law runs the dense kernel (τ = 0); the sparsified gradient is checked in SparseTuning/SnellTests.
+        new("snell", "SNELL", null, () => new SnellConfig { LowRankDim = 4, InitThres = 0.8, TargetModules = Linears, Seed = 5 },
+            () => new SnellConfig { LowRankDim = 4, InitThres = 0.5, SnellDropout = 0, TargetModules = Linears, Seed = 5 },
+            GradientCheck: () => new SnellConfig { LowRankDim = 4, InitThres = 0, SnellDropout = 0, TargetModules = Linears, Seed = 5 }),
+        // SPT (issue 18): the allocation runs on LawCases.Calibration's squared gradients; r = 1 and α = 10 leave a mix of
+        // LoRA and sparse weights in the law model (a weight with nothing selected drops out). Starts at the base
+        // (B = 0, values 0); the scrambling moves both.
+        new("spt", "SPT", null, () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 },
+            () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 }, Calibrated: true),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
