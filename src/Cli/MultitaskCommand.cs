@@ -68,6 +68,10 @@ static class MultitaskCommand
             MultiTask("multitask_prompt", mpt, checkpointPath, corpora, context, steps, batch, seed, log),
             // KIND (issue 17): shared learngenes, one block of tailors per task (class).
             MultiTask("kind", Engine.Peft.Kind.KindConfig.Preset(preset) with { NClasses = Tasks.Length, DefaultTaskId = null }, checkpointPath, corpora, context, steps, batch, seed, log),
+            // VL-Adapter (issue 18): one adapter shared by both tasks (the paper's best setting), and one per task (twice the parameters).
+            MultiTask("vl_adapter", Engine.Peft.Inserted.VlAdapterConfig.Preset(preset) with { NTasks = Tasks.Length }, checkpointPath, corpora, context, steps, batch, seed, log),
+            MultiTask("vl_adapter (per task)", Engine.Peft.Inserted.VlAdapterConfig.Preset(preset) with { NTasks = Tasks.Length, UseSingleAdapter = false },
+                checkpointPath, corpora, context, steps, batch, seed, log, rateOf: "vl_adapter"),
         };
         // One LoRA per task, each on its own task's names only.
         var lora = NamesAdaptation.ConfigFor("lora", rank, steps, seed, new Dictionary<string, string>())!;
@@ -77,7 +81,8 @@ static class MultitaskCommand
     }
 
     // Poly or multitask prompt tuning, trained once on batches of both tasks, each example with its task id.
-    static Row MultiTask(string method, PeftConfig config, string checkpointPath, NamesCorpus[] corpora, int context, int steps, int batch, ulong seed, TextWriter log)
+    static Row MultiTask(string method, PeftConfig config, string checkpointPath, NamesCorpus[] corpora, int context, int steps, int batch, ulong seed, TextWriter log,
+        string? rateOf = null)
     {
         var (gpt, _, _) = NamesModelFile.Load(checkpointPath);
         var peft = PeftApi.Apply(gpt, config);
@@ -86,7 +91,7 @@ static class MultitaskCommand
         int half = batch / 2;
         var ids = Enumerable.Repeat(0, half).Concat(Enumerable.Repeat(1, batch - half)).ToArray();
         var watch = Stopwatch.StartNew();
-        Train(peft, method, steps, batch, context, _ =>
+        Train(peft, rateOf ?? method, steps, batch, context, _ =>
         {
             var (x0, y0) = corpora[0].Batch(half, context, generator);
             var (x1, y1) = corpora[1].Batch(batch - half, context, generator);

@@ -24,7 +24,7 @@ public sealed class MultitaskCommandTests
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.Contains("| method | trainable params | female val loss before → after | male val loss before → after | train time (s) |", result.Out);
         var rows = Regex.Matches(result.Out, @"^\| (?<method>[^|]+?) \| (?<params>[\d,]+) \| (?<f0>[\d.]+) → (?<f1>[\d.]+) \| (?<m0>[\d.]+) → (?<m1>[\d.]+) \| \d+ \|$", RegexOptions.Multiline);
-        Assert.Equal(["poly", "multitask_prompt", "kind", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
+        Assert.Equal(["poly", "multitask_prompt", "kind", "vl_adapter", "vl_adapter (per task)", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
         foreach (Match row in rows)
         {
             Assert.True(long.Parse(row.Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) > 0);
@@ -35,8 +35,12 @@ public sealed class MultitaskCommandTests
             }
         }
         // Poly starts at the base model (B = 0): its losses before are the base's, as the LoRAs' are.
-        Assert.Equal(rows[0].Groups["f0"].Value, rows[3].Groups["f0"].Value);
-        Assert.Equal(rows[0].Groups["m0"].Value, rows[3].Groups["m0"].Value);
+        Assert.Equal(rows[0].Groups["f0"].Value, rows[5].Groups["f0"].Value);
+        Assert.Equal(rows[0].Groups["m0"].Value, rows[5].Groups["m0"].Value);
+        // So do both VL-Adapters (the zoo preset's zero Up), and the per-task one has twice the shared one's parameters.
+        foreach (int i in new[] { 3, 4 }) Assert.Equal(rows[0].Groups["f0"].Value, rows[i].Groups["f0"].Value);
+        long Params(int i) => long.Parse(rows[i].Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+        Assert.Equal(2 * Params(3), Params(4));
     }
 
     [Fact]

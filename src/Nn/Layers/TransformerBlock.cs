@@ -45,8 +45,11 @@ public sealed class TransformerBlock : Module
     /// <summary>x [B, T, C] to [B, T, C]; with a state (see <see cref="CreateState"/>), x holds only the new positions.</summary>
     public Tensor Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
     {
-        x = x + MixerForward(Child("ln1").Forward(x), keyPaddingMask, state);
-        return x + Child("mlp").Forward(Child("ln2").Forward(x));
+        // Each sublayer sees its residual stream as SublayerInput.Current (VL-PET's gates read it).
+        var h = x;
+        x = x + SublayerInput.Run(h, () => MixerForward(Child("ln1").Forward(h), keyPaddingMask, state));
+        var a = x;
+        return x + SublayerInput.Run(a, () => Child("mlp").Forward(Child("ln2").Forward(a)));
     }
 
     /// <summary>An empty state for this block's mixer.</summary>

@@ -376,7 +376,25 @@ public static class LawCases
         // (B = 0, values 0); the scrambling moves both.
         new("spt", "SPT", null, () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 },
             () => new SptConfig { LowRankDim = 1, Budget = 150, SweepStep = 5, TargetModules = Linears, Seed = 5 }, Calibrated: true),
+        // VL-Adapter and VL-PET (issue 18): not the base at init under the backbone's N(0, 0.02²) init (spec pitfall 6), so
+        // the registry says StartsAtBase = false and the init=base law skips them; the rows' AtInit use VL-Adapter's
+        // zero_up (the oracle "Up = 0 is the backbone" is VlAdapterTests). Not mergeable (non-linear): the merge law expects
+        // the refusal. VL-PET's gates read the sublayer input x1 (SublayerInput), which the law GPT's blocks publish.
+        new("vl_adapter", "VL_ADAPTER", null, () => new VlAdapterConfig { ZeroUp = true, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
+            () => new VlAdapterConfig { InitStd = 0.3, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 }),
+        new("vl_adapter_per_task", "VL_ADAPTER", null, () => new VlAdapterConfig { ZeroUp = true, UseSingleAdapter = false, NTasks = 3, DefaultTaskId = 1, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 },
+            () => new VlAdapterConfig { InitStd = 0.3, UseSingleAdapter = false, NTasks = 3, DefaultTaskId = 1, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 }),
+        new("vl_pet", "VL_PET", null, () => VlPet("large", 0.02), () => VlPet("large", 0.3)),
+        new("vl_pet_middlex", "VL_PET", "vl_pet_middlex", () => VlPet("middleX", 0.02), () => VlPet("middleX", 0.3)),
+        new("vl_pet_middley", "VL_PET", "vl_pet_middley", () => VlPet("middleY", 0.02), () => VlPet("middleY", 0.3)),
+        new("vl_pet_small", "VL_PET", "vl_pet_small", () => VlPet("small", 0.02), () => VlPet("small", 0.3)),
     ];
+
+    static VlPetConfig VlPet(string gate, double std) => new()
+    {
+        AdapterDownDim = 4, EncoderAdapterMultiheadNumHead = 2, AdapterGatingDownDim = 3, GateType = gate, InitStd = std,
+        TargetModules = ["attn.proj", "mlp.proj"], Seed = 5,
+    };
 
     /// <summary>The row named <paramref name="name"/>.</summary>
     public static LawCase Get(string name) => All.Single(c => c.Name == name);

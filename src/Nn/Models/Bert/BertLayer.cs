@@ -66,7 +66,7 @@ public sealed class BertResidualOutput : Module
     }
 
     public Tensor Forward(Tensor x, Tensor residual) =>
-        Child("LayerNorm").Forward(Child("dropout").Forward(Child("dense").Forward(x)) + residual);
+        Child("LayerNorm").Forward(Child("dropout").Forward(SublayerInput.Run(residual, () => Child("dense").Forward(x))) + residual);
 }
 
 /// <summary>The layer stack, <c>encoder.layer.{i}</c>.</summary>
