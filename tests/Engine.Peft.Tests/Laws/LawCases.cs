@@ -19,6 +19,7 @@ using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
+using Engine.Peft.Transfer;
 using Engine.Peft.ModuleSearch;
 using Engine.Peft.Singular;
 using Xunit;
@@ -68,6 +69,12 @@ public sealed record LawCase(string Name, string PeftType, string? Variant, Func
 public static class LawCases
 {
     static readonly ModuleSelector Linears = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"];
+
+    static ScaLearnConfig ScaLearn() => new()
+    {
+        NewSources = [new BottleneckConfig { BottleneckSize = 2, InitStd = 0.3 }, new BottleneckConfig { BottleneckSize = 3, InitStd = 0.3 }],
+        DropoutRatio = 0, TargetModules = ["mlp.proj"], Seed = 5,
+    };
 
     static LoraConfig Lora => new() { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
 
@@ -330,6 +337,14 @@ public static class LawCases
         {
             BlockPattern = new Dictionary<string, int[]> { ["transformer.h.0.attn.c_attn"] = [1, 3], ["transformer.h.1.mlp.c_fc"] = [1, 2, 4] },
         }),
+        // Issue 18, ScaLearn: two frozen bottleneck sources created in place (non-trivial tensors: the method never starts at
+        // the base, its sources are trained adapters) scaled by ω after each feed-forward output; dropout on ω off so the
+        // training-mode laws are deterministic (its dropout is in Transfer/ScaLearnTests). Not mergeable.
+        new("scalearn", "SCALEARN", null, () => ScaLearn(), () => ScaLearn()),
+        new("scalearn-uniform", "SCALEARN", "scalearn-uniform", () => ScaLearn() with { OmegaShape = "scalar" }, () => ScaLearn() with { OmegaShape = "scalar" }),
+        new("scalearn-plusplus", "SCALEARN", "scalearn-plusplus", () => ScaLearn() with { PerLayer = true }, () => ScaLearn() with { PerLayer = true }),
+        new("scalearn-uniform-plusplus", "SCALEARN", "scalearn-uniform-plusplus", () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true },
+            () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
