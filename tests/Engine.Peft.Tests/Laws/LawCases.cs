@@ -70,6 +70,8 @@ public static class LawCases
 {
     static readonly ModuleSelector Linears = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"];
 
+    static PolyhistorConfig Polyhistor => new() { BottleneckSize = 3, HyperRank = 2, EmbeddingDim = 3, NTasks = 2, DefaultTaskId = 1, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 };
+
     static ScaLearnConfig ScaLearn() => new()
     {
         NewSources = [new BottleneckConfig { BottleneckSize = 2, InitStd = 0.3 }, new BottleneckConfig { BottleneckSize = 3, InitStd = 0.3 }],
@@ -345,6 +347,11 @@ public static class LawCases
         new("scalearn-plusplus", "SCALEARN", "scalearn-plusplus", () => ScaLearn() with { PerLayer = true }, () => ScaLearn() with { PerLayer = true }),
         new("scalearn-uniform-plusplus", "SCALEARN", "scalearn-uniform-plusplus", () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true },
             () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true }),
+        // Issue 18, Polyhistor (the engine's reading): hypernetwork-generated bottlenecks on the sub-layer outputs, every
+        // example task 1 of 2 (default_task_id); Lite with templates of width 4 scaled by Kronecker kernels to 16.
+        // W_up's zero right factor starts at the base; non-trivial: init_weights false. Not mergeable.
+        new("polyhistor", "POLYHISTOR", null, () => Polyhistor, () => Polyhistor with { InitWeights = false }),
+        new("polyhistor-lite", "POLYHISTOR", "polyhistor-lite", () => Polyhistor with { TemplateSize = 4 }, () => Polyhistor with { TemplateSize = 4, InitWeights = false }),
     ];
 
     /// <summary>The row named <paramref name="name"/>.</summary>
