@@ -68,6 +68,9 @@ static class MultitaskCommand
             MultiTask("multitask_prompt", mpt, checkpointPath, corpora, context, steps, batch, seed, log),
             // KIND (issue 17): shared learngenes, one block of tailors per task (class).
             MultiTask("kind", Engine.Peft.Kind.KindConfig.Preset(preset) with { NClasses = Tasks.Length, DefaultTaskId = null }, checkpointPath, corpora, context, steps, batch, seed, log),
+            // Polyhistor (issue 18): one shared hypernetwork, a task embedding per task; Lite with templates of width 8.
+            MultiTask("polyhistor", Engine.Peft.Multitask.PolyhistorConfig.Preset(preset) with { NTasks = Tasks.Length, DefaultTaskId = null }, checkpointPath, corpora, context, steps, batch, seed, log),
+            MultiTask("polyhistor-lite", Engine.Peft.Multitask.PolyhistorConfig.Preset(preset) with { NTasks = Tasks.Length, DefaultTaskId = null, TemplateSize = 8 }, checkpointPath, corpora, context, steps, batch, seed, log),
         };
         // One LoRA per task, each on its own task's names only.
         var lora = NamesAdaptation.ConfigFor("lora", rank, steps, seed, new Dictionary<string, string>())!;

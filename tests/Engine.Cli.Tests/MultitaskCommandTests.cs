@@ -24,7 +24,7 @@ public sealed class MultitaskCommandTests
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.Contains("| method | trainable params | female val loss before → after | male val loss before → after | train time (s) |", result.Out);
         var rows = Regex.Matches(result.Out, @"^\| (?<method>[^|]+?) \| (?<params>[\d,]+) \| (?<f0>[\d.]+) → (?<f1>[\d.]+) \| (?<m0>[\d.]+) → (?<m1>[\d.]+) \| \d+ \|$", RegexOptions.Multiline);
-        Assert.Equal(["poly", "multitask_prompt", "kind", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
+        Assert.Equal(["poly", "multitask_prompt", "kind", "polyhistor", "polyhistor-lite", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
         foreach (Match row in rows)
         {
             Assert.True(long.Parse(row.Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) > 0);
@@ -34,9 +34,12 @@ public sealed class MultitaskCommandTests
                 Assert.True(double.IsFinite(loss) && loss > 0, $"{row.Groups["method"].Value} {g}: {loss}");
             }
         }
-        // Poly starts at the base model (B = 0): its losses before are the base's, as the LoRAs' are.
-        Assert.Equal(rows[0].Groups["f0"].Value, rows[3].Groups["f0"].Value);
-        Assert.Equal(rows[0].Groups["m0"].Value, rows[3].Groups["m0"].Value);
+        // Poly and Polyhistor start at the base model (B = 0, W_up = 0): their losses before are the base's, as the LoRAs' are.
+        foreach (int i in new[] { 0, 3, 4 })
+        {
+            Assert.Equal(rows[i].Groups["f0"].Value, rows[^1].Groups["f0"].Value);
+            Assert.Equal(rows[i].Groups["m0"].Value, rows[^1].Groups["m0"].Value);
+        }
     }
 
     [Fact]
