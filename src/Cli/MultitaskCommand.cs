@@ -72,6 +72,9 @@ static class MultitaskCommand
             MultiTask("vl_adapter", Engine.Peft.Inserted.VlAdapterConfig.Preset(preset) with { NTasks = Tasks.Length }, checkpointPath, corpora, context, steps, batch, seed, log),
             MultiTask("vl_adapter (per task)", Engine.Peft.Inserted.VlAdapterConfig.Preset(preset) with { NTasks = Tasks.Length, UseSingleAdapter = false },
                 checkpointPath, corpora, context, steps, batch, seed, log, rateOf: "vl_adapter"),
+            // Polyhistor (issue 18): one shared hypernetwork, a task embedding per task; Lite with templates of width 8.
+            MultiTask("polyhistor", Engine.Peft.Multitask.PolyhistorConfig.Preset(preset) with { NTasks = Tasks.Length, DefaultTaskId = null }, checkpointPath, corpora, context, steps, batch, seed, log),
+            MultiTask("polyhistor-lite", Engine.Peft.Multitask.PolyhistorConfig.Preset(preset) with { NTasks = Tasks.Length, DefaultTaskId = null, TemplateSize = 8 }, checkpointPath, corpora, context, steps, batch, seed, log),
         };
         // One LoRA per task, each on its own task's names only.
         var lora = NamesAdaptation.ConfigFor("lora", rank, steps, seed, new Dictionary<string, string>())!;

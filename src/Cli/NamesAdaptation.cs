@@ -47,7 +47,13 @@ static class NamesAdaptation
         var (gpt, tokenizer, _) = NamesModelFile.Load(checkpointPath);
         model = gpt;
         var names = EmbeddedData.Load(data);
-        PeftModel<Gpt>? peft = config is null ? null : PeftApi.Apply(gpt, config, calibration: CalibrationFor(config, gpt, names, tokenizer, data, batch, seed));
+        string? sources = null;
+        if (config is Engine.Peft.Transfer.ScaLearnConfig { SourcesNeedTraining: true } scalearn)
+            (config, sources) = TrainScaLearnSources(checkpointPath, scalearn, steps, batch, seed, log);
+        PeftModel<Gpt>? peft;
+        // The ScaLearn layers copy the sources' tensors: their folders are no longer needed once it is added.
+        try { peft = config is null ? null : PeftApi.Apply(gpt, config, calibration: CalibrationFor(config, gpt, names, tokenizer, data, batch, seed)); }
+        finally { if (sources is not null) Directory.Delete(sources, recursive: true); }
         // Virtual tokens take positions: the real context shrinks by their number.
         int context = gpt.Config.ContextLength - (peft?.ActiveInputAdapter?.VirtualTokens ?? 0);
         if (context < 2) throw new ArgumentException($"{peft!.ActiveInputAdapter!.VirtualTokens} virtual tokens leave no room in the model's context of {gpt.Config.ContextLength}");
@@ -75,6 +81,38 @@ static class NamesAdaptation
         var r = new Result(method, lr, count.Trainable, count.Total, before, after, result.Elapsed.TotalMilliseconds / steps, result.TokensPerSecond, peak);
         log.WriteLine(FormattableString.Invariant($"step time: {r.MsPerStep:F1} ms ({r.TokensPerSecond:F0} tokens/s); peak memory (working set): {peak:F0} MiB"));
         return r;
+    }
+
+    /// <summary>
+    /// ScaLearn's preset (issue 18): its K = 2 source bottleneck adapters are trained single-task first, one per names task
+    /// (female, male: <c>engine multitask</c>'s tasks; the target task's own adapter is one of the sources, as in the
+    /// paper), each as this job with the bottleneck's tuned rate, and saved in a temporary folder that the returned
+    /// config names in <c>adapters</c>. The adapter file holds copies of the sources, so the folders go once it is added.
+    /// </summary>
+    static (PeftConfig Config, string Folder) TrainScaLearnSources(string checkpointPath, Engine.Peft.Transfer.ScaLearnConfig c, int steps, int batch, ulong seed, TextWriter log)
+    {
+        var tasks = MultitaskCommand.Tasks.Select(t => t.Name).ToArray();
+        var configs = c.NewSources ?? [];
+        if (configs.Count != tasks.Length) throw new ArgumentException($"ScaLearn: the names job trains one source per names task ({tasks.Length}), the config has {configs.Count}");
+        var root = Directory.CreateTempSubdirectory("engine-scalearn-sources-").FullName;
+        var folders = new List<string>();
+        try
+        {
+            for (int k = 0; k < tasks.Length; k++)
+            {
+                var r = Run(checkpointPath, "bottleneck", configs[k], tasks[k], steps, batch, FinetuneCommand.TunedLearningRate("bottleneck"), seed, TextWriter.Null, out var trained, out _);
+                var folder = Path.Combine(root, tasks[k]);
+                ((PeftModel)trained).SavePretrained(folder);
+                folders.Add(folder);
+                log.WriteLine(FormattableString.Invariant($"ScaLearn source {k}: a bottleneck adapter trained on the {tasks[k]} names ({steps} steps, validation loss {r.LossBefore:F4} -> {r.LossAfter:F4})"));
+            }
+        }
+        catch
+        {
+            Directory.Delete(root, recursive: true);
+            throw;
+        }
+        return (c with { Adapters = folders, NewSources = null, SourcesNeedTraining = false }, root);
     }
 
     /// <summary>

@@ -95,7 +95,15 @@ static class ZooCommand
     // GPT's MultiHeadAttention (adaption prompt), which BERT does not have.
     static string? SpamMethod(string method) =>
         method == NamesAdaptation.Full ? "head" : PeftRegistry.ByCliName(method).Method is { LayerType: not null } m
-            && !m.Attribute.Wraps.All(t => t == typeof(Engine.Nn.MultiHeadAttention)) && !m.Capabilities.HasFlag(AdapterCapabilities.InputSide) ? method : null;
+            && !m.Attribute.Wraps.All(t => t == typeof(Engine.Nn.MultiHeadAttention)) && !m.Capabilities.HasFlag(AdapterCapabilities.InputSide)
+            && !NeedsSourceTasks(method) ? method : null;
+
+    // ScaLearn's preset needs source adapters trained on other tasks first: the spam job has only one task (issue 18).
+    static bool NeedsSourceTasks(string method)
+    {
+        var (info, variant) = PeftRegistry.ByCliName(method);
+        return info.Preset(AdapterPreset.ForBert(8, 1, 1), variant) is Engine.Peft.Transfer.ScaLearnConfig { SourcesNeedTraining: true };
+    }
 
     static ClassifyMiniLm.SpamResult RunSpam(string method, int steps, string work) =>
         RunEngine<ClassifyMiniLm.SpamResult>(method, Path.Combine(work, method + ".spam.json"),

@@ -25,6 +25,7 @@ public sealed class MultitaskCommandTests
         Assert.Contains("| method | trainable params | female val loss before → after | male val loss before → after | train time (s) |", result.Out);
         var rows = Regex.Matches(result.Out, @"^\| (?<method>[^|]+?) \| (?<params>[\d,]+) \| (?<f0>[\d.]+) → (?<f1>[\d.]+) \| (?<m0>[\d.]+) → (?<m1>[\d.]+) \| \d+ \|$", RegexOptions.Multiline);
         Assert.Equal(["poly", "multitask_prompt", "kind", "vl_adapter", "vl_adapter (per task)", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
+        Assert.Equal(["poly", "multitask_prompt", "kind", "polyhistor", "polyhistor-lite", "lora (one per task)"], rows.Select(m => m.Groups["method"].Value));
         foreach (Match row in rows)
         {
             Assert.True(long.Parse(row.Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) > 0);
@@ -41,6 +42,12 @@ public sealed class MultitaskCommandTests
         foreach (int i in new[] { 3, 4 }) Assert.Equal(rows[0].Groups["f0"].Value, rows[i].Groups["f0"].Value);
         long Params(int i) => long.Parse(rows[i].Groups["params"].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
         Assert.Equal(2 * Params(3), Params(4));
+        // Poly and Polyhistor start at the base model (B = 0, W_up = 0): their losses before are the base's, as the LoRAs' are.
+        foreach (int i in new[] { 0, 3, 4 })
+        {
+            Assert.Equal(rows[i].Groups["f0"].Value, rows[^1].Groups["f0"].Value);
+            Assert.Equal(rows[i].Groups["m0"].Value, rows[^1].Groups["m0"].Value);
+        }
     }
 
     [Fact]

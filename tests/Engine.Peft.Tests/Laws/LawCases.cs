@@ -21,6 +21,7 @@ using Engine.Peft.Subspace;
 using Engine.Peft.SharedBasis;
 using Engine.Peft.SharedBank;
 using Engine.Peft.Tucker;
+using Engine.Peft.Transfer;
 using Engine.Peft.ModuleSearch;
 using Engine.Peft.Singular;
 using Engine.Peft.Sparse;
@@ -71,6 +72,14 @@ public sealed record LawCase(string Name, string PeftType, string? Variant, Func
 public static class LawCases
 {
     static readonly ModuleSelector Linears = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"];
+
+    static PolyhistorConfig Polyhistor => new() { BottleneckSize = 3, HyperRank = 2, EmbeddingDim = 3, NTasks = 2, DefaultTaskId = 1, TargetModules = ["attn.proj", "mlp.proj"], Seed = 5 };
+
+    static ScaLearnConfig ScaLearn() => new()
+    {
+        NewSources = [new BottleneckConfig { BottleneckSize = 2, InitStd = 0.3 }, new BottleneckConfig { BottleneckSize = 3, InitStd = 0.3 }],
+        DropoutRatio = 0, TargetModules = ["mlp.proj"], Seed = 5,
+    };
 
     static LoraConfig Lora => new() { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 };
 
@@ -388,6 +397,19 @@ public static class LawCases
         new("vl_pet_middlex", "VL_PET", "vl_pet_middlex", () => VlPet("middleX", 0.02), () => VlPet("middleX", 0.3)),
         new("vl_pet_middley", "VL_PET", "vl_pet_middley", () => VlPet("middleY", 0.02), () => VlPet("middleY", 0.3)),
         new("vl_pet_small", "VL_PET", "vl_pet_small", () => VlPet("small", 0.02), () => VlPet("small", 0.3)),
+        // Issue 18, ScaLearn: two frozen bottleneck sources created in place (non-trivial tensors: the method never starts at
+        // the base, its sources are trained adapters) scaled by ω after each feed-forward output; dropout on ω off so the
+        // training-mode laws are deterministic (its dropout is in Transfer/ScaLearnTests). Not mergeable.
+        new("scalearn", "SCALEARN", null, () => ScaLearn(), () => ScaLearn()),
+        new("scalearn-uniform", "SCALEARN", "scalearn-uniform", () => ScaLearn() with { OmegaShape = "scalar" }, () => ScaLearn() with { OmegaShape = "scalar" }),
+        new("scalearn-plusplus", "SCALEARN", "scalearn-plusplus", () => ScaLearn() with { PerLayer = true }, () => ScaLearn() with { PerLayer = true }),
+        new("scalearn-uniform-plusplus", "SCALEARN", "scalearn-uniform-plusplus", () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true },
+            () => ScaLearn() with { OmegaShape = "scalar", PerLayer = true }),
+        // Issue 18, Polyhistor (the engine's reading): hypernetwork-generated bottlenecks on the sub-layer outputs, every
+        // example task 1 of 2 (default_task_id); Lite with templates of width 4 scaled by Kronecker kernels to 16.
+        // W_up's zero right factor starts at the base; non-trivial: init_weights false. Not mergeable.
+        new("polyhistor", "POLYHISTOR", null, () => Polyhistor, () => Polyhistor with { InitWeights = false }),
+        new("polyhistor-lite", "POLYHISTOR", "polyhistor-lite", () => Polyhistor with { TemplateSize = 4 }, () => Polyhistor with { TemplateSize = 4, InitWeights = false }),
     ];
 
     static VlPetConfig VlPet(string gate, double std) => new()
