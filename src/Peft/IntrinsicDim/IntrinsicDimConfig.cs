@@ -34,9 +34,10 @@ public sealed record IntrinsicDimConfig : PeftConfig
     }
 
     /// <summary>
-    /// The zoo's subspace: d = 2048 × size, half LoRA's trainable count at the same size on the names GPT (rank r on
-    /// its four 64-wide blocks trains 4096 r): d cannot exceed the D targeted weights, and half keeps the preset valid on
-    /// models down to the CLI tests' (D = 6144 at size 2). Fastfood, every block projection.
+    /// The zoo's subspace: d = 512 × size, an eighth of LoRA's trainable count at the same size on the names GPT (rank
+    /// r on its four 64-wide blocks trains 4096 r): d cannot exceed the D targeted weights, and this keeps the preset
+    /// valid on the tests' small models (D = 4096 for a 16-wide BERT at size 4); `engine intrinsic-dim` sweeps d
+    /// itself. Fastfood, every block projection.
     /// </summary>
-    public static IntrinsicDimConfig Preset(AdapterPreset p) => new() { IntrinsicDim = 2048 * p.Size, TargetModules = p.Linears, ProjectionSeed = p.Seed, Seed = p.Seed };
+    public static IntrinsicDimConfig Preset(AdapterPreset p) => new() { IntrinsicDim = 512 * p.Size, TargetModules = p.Linears, ProjectionSeed = p.Seed, Seed = p.Seed };
 }
