@@ -13,7 +13,7 @@ namespace Engine.Peft.Inserted;
 /// (<c>shared_phm_rule</c>), per-layer W (<c>shared_W_phm</c> false), unfactorised rules.
 /// <code>var peft = Peft.Apply(gpt, new CompacterConfig { ReductionFactor = 16, TargetModules = ["attn.proj", "mlp.proj"] });</code>
 /// </summary>
-[PeftMethod("COMPACTER", Layer = typeof(CompacterLayer), ModelPart = typeof(CompacterRules), StartsAtBase = false, InPeft = false, ZooLearningRate = 3e-2)]
+[PeftMethod("COMPACTER", Layer = typeof(CompacterLayer), ModelPart = typeof(CompacterRules), StartsAtBase = false, InPeft = false, ZooLearningRate = 1e-1)]
 public sealed record CompacterConfig : PeftConfig
 {
     /// <summary>

@@ -12,7 +12,7 @@ namespace Engine.Peft.Inserted;
 /// the large gate halves the sublayer output at init). Not mergeable. Engine-only <c>peft_type</c> "VL_PET".
 /// <code>var peft = Peft.Apply(gpt, new VlPetConfig { GateType = "large", TargetModules = ["attn.proj", "mlp.proj"] });</code>
 /// </summary>
-[PeftMethod("VL_PET", Layer = typeof(VlPetLayer), Mergeable = false, StartsAtBase = false, InPeft = false, ZooLearningRate = 1e-2,
+[PeftMethod("VL_PET", Layer = typeof(VlPetLayer), Mergeable = false, StartsAtBase = false, InPeft = false, ZooLearningRate = 3e-2,
     Variants = ["vl_pet_middlex: gate_type=middleX", "vl_pet_middley: gate_type=middleY", "vl_pet_small: gate_type=small"])]
 public sealed record VlPetConfig : PeftConfig
 {

@@ -10,7 +10,7 @@ namespace Engine.Peft.IntrinsicDim;
 /// <code>var peft = Peft.Apply(gpt, new IntrinsicDimConfig { IntrinsicDim = 1000, TargetModules = ["qkv", "attn.proj", "mlp.fc", "mlp.proj"] });</code>
 /// </summary>
 [PeftMethod("INTRINSIC_DIM", Layer = typeof(IntrinsicDimLayer), ModelPart = typeof(IntrinsicDimSubspace), Mergeable = true, StartsAtBase = true,
-    InPeft = false, CliName = "intrinsic", ZooLearningRate = 1e-2)]
+    InPeft = false, CliName = "intrinsic", ZooLearningRate = 1e-1)]
 public sealed record IntrinsicDimConfig : PeftConfig
 {
     /// <summary>d: the length of the trained vector θ^(d).</summary>

@@ -3,7 +3,7 @@ namespace Engine.Peft;
 /// <summary>
 /// A sparse change of an [rows, cols] matrix: values [k] at flat row-major positions [k] (i·cols + j), zero elsewhere.
 /// The one mechanism behind every method with a sparse support — SHiRA, Super-Tuning, FourierFT's spectrum, SLTrain's
-/// Ω, PST's and SaRA's masks, SPT's unstructured part (adapters-other.md, "Shared mechanisms"): the dense form is
+/// Ω, SaRA's selected entries, SPT's unstructured part (adapters-other.md, "Shared mechanisms"): the dense form is
 /// differentiable in the values (index_add, whose adjoint gathers the gradient at the positions), and a merge adds the
 /// values in place of their entries (scatter-add) without forming the dense matrix. Repeated positions accumulate, as
 /// torch's index_add does.

@@ -19,7 +19,7 @@ namespace Engine.Peft.Multitask;
 /// var logits = peft.ForwardForTasks(ids, [0, 1]);</code>
 /// </summary>
 [PeftMethod("POLYHISTOR", Layer = typeof(PolyhistorLayer), ModelPart = typeof(PolyhistorHypernetwork), Mergeable = false, StartsAtBase = true, InPeft = false,
-    ZooLearningRate = 1e-2, Variants = ["polyhistor-lite: template_size=8"])]
+    ZooLearningRate = 3e-2, Variants = ["polyhistor-lite: template_size=8"])]
 public sealed record PolyhistorConfig : PeftConfig, ITaskRoutedConfig
 {
     /// <summary>The bottleneck width m of every generated adapter (engine default 8).</summary>

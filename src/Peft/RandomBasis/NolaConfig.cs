@@ -11,7 +11,7 @@ namespace Engine.Peft.RandomBasis;
 /// holds only the coefficients and reloads exactly. Not in PEFT: <c>peft_type</c> "NOLA".
 /// <code>var peft = Peft.Apply(gpt, new NolaConfig { R = 8, NolaNumBasis = 128, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("NOLA", Layer = typeof(NolaLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-1)]
+[PeftMethod("NOLA", Layer = typeof(NolaLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
 public sealed record NolaConfig : PeftConfig
 {
     /// <summary>Rank r of the assembled LoRA factors A [r, in] and B [out, r].</summary>

@@ -11,7 +11,7 @@ namespace Engine.Peft.Sparse;
 /// <c>convert</c>), which is not W0 + ΔW; unmerging restores the saved W0.
 /// <code>var peft = Peft.Apply(gpt, new PstConfig { Sparsity = 0.5, TotalStep = 300, TargetModules = ["qkv", "mlp.fc"] });</code>
 /// </summary>
-[PeftMethod("PST", Layer = typeof(PstLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("PST", Layer = typeof(PstLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-3)]
 public sealed record PstConfig : PeftConfig
 {
     /// <summary>r_w, the rank of the weight update β U V (the reference's <c>weight_rank</c>).</summary>

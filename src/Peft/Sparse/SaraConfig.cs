@@ -11,7 +11,7 @@ namespace Engine.Peft.Sparse;
 /// with the engine's <c>peft_type</c> "SARA". Mergeable by scatter-add.
 /// <code>var peft = Peft.Apply(gpt, new SaraConfig { Threshold = 2e-3, TargetModules = ["qkv", "mlp.fc"] });</code>
 /// </summary>
-[PeftMethod("SARA", Layer = typeof(SaraLayer), ModelPart = typeof(SaraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("SARA", Layer = typeof(SaraLayer), ModelPart = typeof(SaraModelPart), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
 public sealed record SaraConfig : PeftConfig
 {
     /// <summary>θ: entries with |W0| &lt; θ train (the reference's <c>threshold</c>; its scripts use 2e-3).</summary>

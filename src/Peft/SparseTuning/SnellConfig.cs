@@ -12,7 +12,7 @@ namespace Engine.Peft.SparseTuning;
 /// <c>SCALE_FACTOR_fc</c>) in snake case; defaults those of its VTAB snell32 scripts.
 /// <code>var peft = Peft.Apply(gpt, new SnellConfig { LowRankDim = 8, InitThres = 0.9, TargetModules = ["qkv"] });</code>
 /// </summary>
-[PeftMethod("SNELL", Layer = typeof(SnellLayer), Mergeable = true, StartsAtBase = false, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("SNELL", Layer = typeof(SnellLayer), Mergeable = true, StartsAtBase = false, InPeft = false, ZooLearningRate = 1e-1)]
 public sealed record SnellConfig : PeftConfig
 {
     /// <summary>q: the total width of the factors, split evenly over the <see cref="NumHs"/> kernels (must divide).</summary>

@@ -13,7 +13,7 @@ namespace Engine.Peft.SparseTuning;
 /// of parameters instead of its millions (see <see cref="SptAllocation"/> for the deviations).
 /// <code>var peft = Peft.Apply(gpt, new SptConfig { LowRankDim = 4, Budget = 2000, TargetModules = ["qkv", "mlp.fc"] }, calibration: data);</code>
 /// </summary>
-[PeftMethod("SPT", Layer = typeof(SptLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 1e-2)]
+[PeftMethod("SPT", Layer = typeof(SptLayer), Mergeable = true, StartsAtBase = true, InPeft = false, ZooLearningRate = 3e-2)]
 public sealed record SptConfig : PeftConfig, ICalibratedConfig
 {
     /// <summary>r: the rank of the structurally tuned weights' LoRA (the reference's default 8).</summary>

@@ -18,7 +18,7 @@ namespace Engine.Peft.Transfer;
 /// <code>var peft = Peft.Apply(gpt, new ScaLearnConfig { Adapters = ["sources/female", "sources/male"], TargetModules = ["mlp.proj"] });</code>
 /// </summary>
 [PeftMethod("SCALEARN", Layer = typeof(ScaLearnLayer), ModelPart = typeof(ScaLearnOmega), Mergeable = false, StartsAtBase = false, InPeft = false,
-    ZooLearningRate = 1e-2,
+    ZooLearningRate = 1e-3,
     Variants = ["scalearn-uniform: omega_shape=\"scalar\"", "scalearn-plusplus: per_layer=true", "scalearn-uniform-plusplus: omega_shape=\"scalar\", per_layer=true"])]
 public sealed record ScaLearnConfig : PeftConfig, ISourceFolderConfig
 {
