@@ -146,6 +146,41 @@ public abstract class Module
                 if (state.TryGetValue(name, out var source)) target.CopyFrom(source);
     }
 
+    /// <summary>
+    /// Makes the parameter at dotted <paramref name="path"/> (<c>blocks.2.attn.qkv.weight</c>) the tensor
+    /// <paramref name="shared"/> itself, as assigning one <c>nn.Parameter</c> to two modules in PyTorch: both places then
+    /// read and train one tensor, and autograd sums the gradients of every use (layer tying, Lan et al. 2020;
+    /// Mixture-of-Recursions' shared block). <see cref="TensorAliases"/> reports the extra names, and checkpoints store the
+    /// tensor once.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No parameter at <paramref name="path"/>.</exception>
+    /// <exception cref="ArgumentException">The shapes or dtypes differ.</exception>
+    public void TieParameter(string path, Tensor shared)
+    {
+        int dot = path.LastIndexOf('.');
+        string modulePath = dot < 0 ? "" : path[..dot], name = path[(dot + 1)..];
+        var owner = NamedModules().FirstOrDefault(m => m.Name == modulePath).Module;
+        int i = owner?._parameters.FindIndex(p => p.Name == name) ?? -1;
+        if (owner is null || i < 0) throw new KeyNotFoundException($"TieParameter: {GetType().Name} has no parameter '{path}'");
+        var own = owner._parameters[i].Tensor;
+        if (!own.Shape.SequenceEqual(shared.Shape) || own.DType != shared.DType)
+            throw new ArgumentException($"TieParameter: '{path}' is {own.DType} {Shapes.Format(own.Shape)} but the shared tensor is {shared.DType} {Shapes.Format(shared.Shape)}");
+        owner._parameters[i] = (name, shared);
+    }
+
+    /// <summary>
+    /// Every parameter or buffer name that holds the same tensor as an earlier name (<see cref="TieParameter"/>), mapped
+    /// to that first name in <see cref="StateDict"/> order: what a checkpoint needs to store a tied tensor once.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> TensorAliases()
+    {
+        var first = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
+        var aliases = new Dictionary<string, string>();
+        foreach (var (name, t) in NamedParameters().Concat(NamedBuffers()))
+            if (!first.TryAdd(t, name)) aliases[name] = first[t];
+        return aliases;
+    }
+
     /// <summary>Training mode on (or off) for this module and all descendants.</summary>
     public Module Train(bool on = true)
     {

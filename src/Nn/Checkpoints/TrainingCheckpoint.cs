@@ -12,6 +12,9 @@ public sealed class TrainingCheckpoint
 {
     const string ModelPrefix = "model.", OptimizerPrefix = "optim.", GeneratorPrefix = "generator.";
 
+    /// <summary>Metadata key of the tied names: a JSON object alias → stored name (<see cref="Module.TensorAliases"/>).</summary>
+    public const string TiedKey = "tied_parameters";
+
     /// <summary>Step count at which the checkpoint was taken.</summary>
     public long Step { get; init; }
 
@@ -23,7 +26,10 @@ public sealed class TrainingCheckpoint
         IReadOnlyDictionary<string, Generator>? generators = null, IReadOnlyDictionary<string, string>? values = null)
     {
         var tensors = new Dictionary<string, Tensor>();
-        foreach (var (name, t) in model.StateDict()) tensors[ModelPrefix + name] = t;
+        // A tied tensor is written once, under its first name; the other names are listed in the metadata.
+        var aliases = model.TensorAliases();
+        foreach (var (name, t) in model.StateDict())
+            if (!aliases.ContainsKey(name)) tensors[ModelPrefix + name] = t;
         if (optimizer is not null)
             foreach (var (name, t) in optimizer.StateDict()) tensors[OptimizerPrefix + name] = t;
         var metadata = new Dictionary<string, string> { ["step"] = step.ToString(CultureInfo.InvariantCulture) };
@@ -31,10 +37,11 @@ public sealed class TrainingCheckpoint
             metadata[GeneratorPrefix + name] = $"{g.Seed},{g.Offset}";
         foreach (var (key, value) in values ?? new Dictionary<string, string>())
         {
-            if (key == "step" || key.StartsWith(GeneratorPrefix))
+            if (key == "step" || key == TiedKey || key.StartsWith(GeneratorPrefix))
                 throw new ArgumentException($"TrainingCheckpoint: value name '{key}' is reserved");
             metadata[key] = value;
         }
+        if (aliases.Count > 0) metadata[TiedKey] = System.Text.Json.JsonSerializer.Serialize(aliases);
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
         Safetensors.Save(path, tensors, metadata);
@@ -76,6 +83,18 @@ public sealed class TrainingCheckpoint
             if (name.StartsWith(ModelPrefix)) modelState[name[ModelPrefix.Length..]] = file.Read(name);
             else if (name.StartsWith(OptimizerPrefix)) optimizerState[name[OptimizerPrefix.Length..]] = file.Read(name);
         }
+        if (file.Metadata.TryGetValue(TiedKey, out var tiedJson))
+        {
+            Dictionary<string, string>? tied;
+            try { tied = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(tiedJson); }
+            catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"TrainingCheckpoint: '{path}' metadata '{TiedKey}' is not a JSON object of names ({e.Message})", e); }
+            foreach (var (alias, stored) in tied ?? [])
+            {
+                if (!modelState.TryGetValue(stored, out var tensor))
+                    throw new InvalidDataException($"TrainingCheckpoint: '{path}' metadata '{TiedKey}' ties '{alias}' to '{stored}', which the file does not hold");
+                modelState[alias] = tensor;
+            }
+        }
         if (optimizer is not null && optimizerState.Count == 0)
             throw new InvalidDataException($"TrainingCheckpoint: '{path}' holds no optimiser state");
         model.LoadStateDict(modelState, strict: true);
@@ -105,7 +124,7 @@ public sealed class TrainingCheckpoint
         return new TrainingCheckpoint
         {
             Step = s,
-            Values = metadata.Where(kv => kv.Key != "step" && !kv.Key.StartsWith(GeneratorPrefix)).ToDictionary(kv => kv.Key, kv => kv.Value),
+            Values = metadata.Where(kv => kv.Key != "step" && kv.Key != TiedKey && !kv.Key.StartsWith(GeneratorPrefix)).ToDictionary(kv => kv.Key, kv => kv.Value),
         };
     }
 }
