@@ -112,6 +112,32 @@ public class PeftModel : Module, ITrainingHooks
     /// <summary>The module path of <paramref name="enginePath"/> under both names.</summary>
     public ModulePath PathOf(string enginePath) => new(enginePath, Naming?.ExternalPath(enginePath) ?? enginePath);
 
+    /// <summary>
+    /// The wrapped model's own parameters and buffers under the names they have without adapters (each adapter layer's
+    /// <c>base_layer</c> taken back to its place, the adapters' tensors left out): the same tensors, not copies, for
+    /// saving a base that training changed (Relaxed Recursive Transformers' uptrained shared weights).
+    /// </summary>
+    public Dictionary<string, Tensor> BaseStateDict()
+    {
+        var wrappers = AdapterLayers().Select(l => l.Path).OrderByDescending(p => p.Length).ToList();
+        var state = new Dictionary<string, Tensor>();
+        foreach (var (name, tensor) in Model.StateDict())
+        {
+            string n = name;
+            bool adapterOwned = false;
+            foreach (var path in wrappers)
+            {
+                string prefix = path.Length == 0 ? "" : path + ".";
+                if (!n.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                if (n.StartsWith(prefix + "base_layer.", StringComparison.Ordinal)) n = prefix + n[(prefix.Length + "base_layer.".Length)..];
+                else adapterOwned = true;
+                break;
+            }
+            if (!adapterOwned) state.TryAdd(n, tensor);
+        }
+        return state;
+    }
+
     /// <summary>Every adapter layer with its engine path.</summary>
     public IEnumerable<(string Path, AdapterLayer Layer)> AdapterLayers() =>
         Model.NamedModules().Where(m => m.Module is AdapterLayer).Select(m => (m.Name, (AdapterLayer)m.Module)).ToList();
@@ -472,6 +498,12 @@ public class PeftModel : Module, ITrainingHooks
             foreach (var n in names.Length == 0 ? _active.ToArray() : names)
                 if (layer.AdapterNames.Contains(n) && layer.MergeRefusal(n) is { } why)
                     throw new NotSupportedException($"PeftModel.Merge: adapter '{n}' ({_configs[n].PeftType}) cannot be merged into the base weights at '{PathOf(path).External}': {why}");
+        // A base weight tied across depths (layer tying, Relaxed Recursive Transformers) is one tensor for several
+        // Linears: folding one depth's update into it would change every depth that shares it.
+        var linears = Model.NamedModules().Where(m => m.Module is Linear).ToList();
+        foreach (var (path, layer) in AdapterLayers())
+            if (layer.BaseModule is Linear own && linears.FirstOrDefault(m => !ReferenceEquals(m.Module, own) && ReferenceEquals(((Linear)m.Module).Weight, own.Weight)) is { Module: not null } other)
+                throw new NotSupportedException($"PeftModel.Merge: the base weight at '{PathOf(path).External}' is tied to '{PathOf(other.Name).External}' (one tensor for several depths); merging would change every depth that shares it");
         foreach (var (_, layer) in AdapterLayers()) layer.Merge(names.Length == 0 ? null : names);
     }
 

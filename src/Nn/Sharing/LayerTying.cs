@@ -110,10 +110,12 @@ public static class LayerTying
     /// <summary>
     /// Ties <paramref name="blocks"/> by <paramref name="blockOf"/> in place: every block that shares a unique block is
     /// given the same tensors, holding the values <paramref name="init"/> chooses from the blocks' current (trained) values.
-    /// The first layer of each unique block owns the tensors; the others alias them.
+    /// The first layer of each unique block owns the tensors; the others alias them. Without <paramref name="tieNorms"/>
+    /// each depth keeps its LayerNorms; without <paramref name="tieBiases"/> its biases (Relaxed Recursive Transformers:
+    /// the per-depth LoRA can only carry the weights' residuals, so the O(d) biases stay per depth for an exact init).
     /// </summary>
     /// <exception cref="ArgumentException">The map does not have one entry per block, or the blocks differ in structure.</exception>
-    public static void Tie<T>(ModuleList<T> blocks, IReadOnlyList<int> blockOf, TiedInit init, bool tieNorms = true, Generator? generator = null) where T : Module
+    public static void Tie<T>(ModuleList<T> blocks, IReadOnlyList<int> blockOf, TiedInit init, bool tieNorms = true, Generator? generator = null, bool tieBiases = true) where T : Module
     {
         if (blockOf.Count != blocks.Count)
             throw new ArgumentException($"LayerTying.Tie: the map has {blockOf.Count} entries for {blocks.Count} blocks");
@@ -131,6 +133,7 @@ public static class LayerTying
                 {
                     var (name, target) = named[owner][i];
                     if (!tieNorms && IsNorm(blocks[owner], name)) continue;
+                    if (!tieBiases && name.EndsWith(".bias") && !IsNorm(blocks[owner], name)) continue;
                     var value = sources is null
                         ? group.Select(l => named[l][i].Parameter.Detach()).Aggregate((a, b) => a + b) / group.Count
                         : named[sources[blockOf[owner]]][i].Parameter.Detach().Clone();
