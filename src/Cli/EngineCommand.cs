@@ -29,6 +29,7 @@ public static class EngineCommand
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(DiffCommand.Create());
+        root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
