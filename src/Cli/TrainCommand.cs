@@ -106,7 +106,7 @@ static class TrainCommand
     }
 
     // No weight decay on biases, norms and embeddings, as in GPT-2 training recipes.
-    static ParamGroup[] ParameterGroups(Module model, double lr)
+    internal static ParamGroup[] ParameterGroups(Module model, double lr)
     {
         var decay = model.NamedParameters().Where(p => p.Parameter.Rank >= 2 && !p.Name.StartsWith("tok") && !p.Name.StartsWith("pos")).Select(p => p.Parameter).ToList();
         var rest = model.Parameters().Except(decay).ToList();
