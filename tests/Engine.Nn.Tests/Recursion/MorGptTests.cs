@@ -94,6 +94,39 @@ public class MorGptTests
         AssertClose(expected, m.Forward(ids), 1e-4);
     }
 
+    // Causal attention of a block's attention layer written out: queries from xq, keys and values from xkv.
+    static Tensor NaiveAttention(MultiHeadAttention attn, Tensor xq, Tensor xkv)
+    {
+        int b = xq.Size(0), t = xq.Size(1), d = attn.Options.DModel, h = attn.Options.Heads, hd = d / h;
+        Tensor Heads(Tensor x, int offset) => attn.Qkv.Forward(x).Narrow(-1, offset, d).Reshape(b, t, h, hd).Transpose(1, 2);
+        var q = Heads(xq, 0);
+        var k = Heads(xkv, d);
+        var v = Heads(xkv, 2 * d);
+        var future = Tensor.Where(Tensor.Ones([t, t], DType.Float32).Triu(1).Gt(0.5), double.NegativeInfinity, 0.0);
+        var weights = (q.MatMul(k.MT) / Math.Sqrt(hd) + future).Softmax(-1);
+        return attn.Proj.Forward(weights.MatMul(v).Transpose(1, 2).Reshape(b, t, d));
+    }
+
+    [Fact]
+    public void RecursiveSharing_LaterStepsAttendToTheFirstStepsKeysAndValues()
+    {
+        // Unit capacity, unweighted: step 0 is h + Bk(h); step 1 runs Bk again but its attention reads the keys and
+        // values step 0 computed (from ln1 of the step-0 input), not its own.
+        var m = Scrambled(Config(kv: MorKvMode.RecursiveSharing, recursions: 2, shared: 1, capacities: [1, 1], weighted: false), 31);
+        var ids = Ids(32, 2, 6);
+        var block = m.Shared[0];
+        var x = m.First.Forward(m.Tok.Forward(ids) + m.Pos.Forward(Tensor.Arange(0, 6)));
+        var h0 = x;
+        x = x + block.Forward(x);
+        var a = x + NaiveAttention(block.Attn, block.Ln1.Forward(x), block.Ln1.Forward(h0));
+        x = x + (a + block.Mlp.Forward(block.Ln2.Forward(a)));
+        var expected = m.LnF.Forward(m.Last.Forward(x)).MatMul(m.Tok.Weight.T);
+        AssertClose(expected, m.Forward(ids), 1e-4);
+        // Recursion-wise caching would differ: its step 1 attends to its own keys.
+        var own = Direct(m, ids, (_, t) => Tensor.Ones([1], t.DType));
+        Assert.True(own.Sub(expected).Abs().Max().ToDoubleArray()[0] > 1e-3);
+    }
+
     [Fact]
     public void ExpertChoiceTraining_KeepsNestedSortedTopCapacitySelections()
     {
