@@ -15,6 +15,10 @@ public enum MorKvMode
     /// <summary>
     /// Recursive KV sharing: the first recursion runs every token and its keys and values are reused by every later
     /// step, whose queries (the tokens it keeps) see all earlier positions. Later steps compute no keys or values.
+    /// Spec 1.2 and the reference's decoding cache (<c>RecursiveDynamicCache</c>: the first recursion writes, later ones
+    /// read) define this rule; the reference's training forward instead reruns the block on every token at every step
+    /// (<c>expert_choice_router.py</c>, <c>kv_sharing</c> branch), which its own decoding does not reproduce. We follow
+    /// the decoding rule in both, so the full forward and token-by-token decoding agree.
     /// </summary>
     RecursiveSharing,
 }

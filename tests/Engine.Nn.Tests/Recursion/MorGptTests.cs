@@ -232,6 +232,21 @@ public class MorGptTests
         }
     }
 
+    [Theory]
+    [InlineData(MorRouting.ExpertChoice)]
+    [InlineData(MorRouting.TokenChoice)]
+    public void GreedyGeneration_MatchesArgmaxOfTheFullForward(MorRouting routing)
+    {
+        var prompt = Ids(41, 2, 3);
+        var m = Varied(Config(routing), prompt);
+        var generated = Sampling.Generate(m, m.Config.Base.ContextLength, prompt, 6, new SamplingOptions(Greedy: true));
+        // The oracle re-runs the whole sequence without a cache for every new token.
+        var tokens = prompt;
+        for (int i = 0; i < 6; i++)
+            tokens = Tensor.Concat([tokens, m.Forward(tokens).Select(1, -1).ArgMax(-1).Unsqueeze(1)], 1);
+        Assert.Equal(tokens.ToArray<long>(), generated.ToArray<long>());
+    }
+
     [Fact]
     public void RecursionWiseCache_StoresOnlyTheTokensEachStepProcessed()
     {
