@@ -128,6 +128,27 @@ public class MorGptTests
     }
 
     [Fact]
+    public void ExpertChoiceAuxLoss_IsTheScaledBceOfEachStepsRouterOnItsInput()
+    {
+        // Unit capacity keeps every token, so every target is 1 and each step's BCE is mean softplus(−z_r), z_r the
+        // step's router on the hidden state entering that step; the three steps add up under one name.
+        var m = Scrambled(Config(capacities: [1, 1, 1], weighted: false), 51);
+        var ids = Ids(52, 2, 5);
+        double expected = 0;
+        var routers = m.ExpertRouters!;
+        Direct(m, ids, (r, x) =>
+        {
+            var z = x.MatMul(routers[r].Router.Weight.T).ToDoubleArray();
+            expected += 1e-3 * z.Average(v => Math.Log(1 + Math.Exp(-v)));
+            return Tensor.Ones([1], x.DType);
+        });
+        using var aux = AuxiliaryLosses.Collect();
+        m.Forward(ids);
+        Assert.Equal(["mor_router_bce"], aux.Losses.Keys);
+        AssertClose(expected, aux.Total().ToDoubleArray()[0], 1e-7);
+    }
+
+    [Fact]
     public void ExpertChoiceTraining_KeepsNestedSortedTopCapacitySelections()
     {
         var m = Scrambled(Config(), 5);
