@@ -53,7 +53,7 @@ public sealed partial class MorGpt
             if (Config.BalanceCoefficient > 0) AuxiliaryLosses.Add("mor_balance", TokenChoiceRouter.BalanceLoss(p, depth) * Config.BalanceCoefficient);
             if (Config.ResolvedZLoss > 0) AuxiliaryLosses.Add("mor_router_z", TokenChoiceRouter.ZLoss(z) * Config.ResolvedZLoss);
         }
-        int batch = h.Size(0), length = h.Size(1);
+        int length = h.Size(1);
         var gate = TokenChoiceGate(p, depth);
         var shared = SharedKeyValues(cache);
         var selections = new RecursionSelection?[Config.Recursions];

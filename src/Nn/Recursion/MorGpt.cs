@@ -79,7 +79,8 @@ public sealed partial class MorGpt : Module, IKvCacheModel
 
     /// <summary>
     /// The selections of the last forward pass, one per recursion step (null for a step that ran no token), for
-    /// inspection and tests: which positions of the input each step processed.
+    /// inspection and tests: which positions of the input each step processed. With a cache, the positions are those of
+    /// the call's new tokens. Shared by every thread that runs the model; read it on the thread that ran the forward.
     /// </summary>
     public IReadOnlyList<RecursionSelection?> LastSelections { get; private set; } = [];
 
