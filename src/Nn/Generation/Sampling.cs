@@ -11,7 +11,15 @@ public static class Sampling
     /// <paramref name="stopToken"/> appears (the row is then padded with it). A <paramref name="cache"/> that already
     /// holds positions (prefix tuning's virtual keys and values) is continued; by default the cache starts empty.
     /// </summary>
-    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null)
+    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null) =>
+        Generate(model, model.Config.Rotary ? int.MaxValue : model.Config.ContextLength, prompt, maxNewTokens, options, generator, stopToken, cache);
+
+    /// <summary>
+    /// As <see cref="Generate(Gpt, Tensor, int, SamplingOptions, Generator?, int?, KvCache?)"/> for any model that decodes
+    /// with a cache (<see cref="MorGpt"/>, ...); generation stops before the cache would exceed <paramref name="contextLength"/>.
+    /// </summary>
+    public static Tensor Generate<TModel>(TModel model, int contextLength, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null)
+        where TModel : Module, IKvCacheModel
     {
         model.Eval();
         using var _ = Autograd.Autograd.NoGrad();
@@ -32,7 +40,7 @@ public static class Sampling
             var column = Tensor.FromArray(ids, [b, 1]);
             tokens = Tensor.Concat([tokens, column], 1);
             if (done.All(d => d) || step == maxNewTokens - 1) break;
-            if (cache.Length + 1 > model.Config.ContextLength && !model.Config.Rotary) break;
+            if (cache.Length + 1 > contextLength) break;
             logits = model.Forward(column, cache);
         }
         return tokens;

@@ -46,7 +46,10 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
     /// x [B, T, C] to [B, T, C]. <paramref name="keyPaddingMask"/> [B, T_keys] is true at padding positions, which no
     /// query attends to (as PyTorch's key_padding_mask). With a cache, x holds only the new positions.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, LayerKvCache? cache)
+    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, LayerKvCache? cache) => Forward(x, keyPaddingMask, cache, null);
+
+    // The shared body: a RoutedAttentionState supplies a cache, another step's keys and values, or an explicit mask.
+    Tensor Forward(Tensor x, Tensor? keyPaddingMask, LayerKvCache? cache, RoutedAttentionState? routed)
     {
         if (x.Rank != 3 || x.Size(2) != Options.DModel)
             throw new ArgumentException($"MultiHeadAttention: expects [batch, time, {Options.DModel}], got {Shapes.Format(x.Shape)}");
@@ -57,6 +60,16 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
         var q = qkv.Narrow(-1, 0, h * d).Reshape(b, t, h, d).Transpose(1, 2);
         var k = qkv.Narrow(-1, h * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
         var v = qkv.Narrow(-1, (h + KvHeads) * d, KvHeads * d).Reshape(b, t, KvHeads, d).Transpose(1, 2);
+        if (routed is not null)
+        {
+            // Routed rows are a gathered subset of positions: rotary angles by slot would be wrong.
+            if (Options.Rotary) throw new NotSupportedException("MultiHeadAttention: routed attention (RoutedAttentionState) needs learned positions, not rotary embeddings");
+            if (keyPaddingMask is not null) throw new ArgumentException("MultiHeadAttention: a RoutedAttentionState carries its own mask; pass no key padding mask");
+            cache = routed.Cache;
+            past = cache?.Length ?? 0;
+            // Shared keys end where these queries do unless an explicit mask says otherwise.
+            if (routed.SharedKeys is not null) (k, v, past) = (routed.SharedKeys, routed.SharedValues!, routed.SharedKeys.Size(2) - t);
+        }
         if (Options.Rotary)
         {
             q = RotaryEmbedding.Apply(q, past);
@@ -72,15 +85,22 @@ public sealed class MultiHeadAttention : Module, ITokenMixer
             v = v.Unsqueeze(2).Expand(b, KvHeads, group, tk, d).Reshape(b, h, tk, d);
         }
 
-        var y = ScaledDotProductAttention.Compute(q, k, v, Options.Causal, past, keyPaddingMask, Child("attn_dropout"), nameof(MultiHeadAttention));
+        var hidden = routed?.Hidden;
+        if (hidden is not null && (hidden.Size(0) != b || hidden.Size(1) != t || hidden.Size(2) != tk))
+            throw new ArgumentException($"MultiHeadAttention: the routed visibility mask must be [{b}, {t}, {tk}], got {Shapes.Format(hidden.Shape)}");
+        var y = ScaledDotProductAttention.Compute(q, k, v, Options.Causal && hidden is null, past, keyPaddingMask, Child("attn_dropout"), nameof(MultiHeadAttention), hidden);
         return Child("dropout").Forward(Child("proj").Forward(y));
     }
 
-    /// <summary>The token-mixer entry point: the state must be this layer's <see cref="LayerKvCache"/> (or null).</summary>
+    /// <summary>
+    /// The token-mixer entry point: the state must be this layer's <see cref="LayerKvCache"/>, a
+    /// <see cref="RoutedAttentionState"/> (Mixture-of-Recursions' routed calls), or null.
+    /// </summary>
     Tensor ITokenMixer.Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state) => state switch
     {
         null => Forward(x, keyPaddingMask, null),
         LayerKvCache cache => Forward(x, keyPaddingMask, cache),
+        RoutedAttentionState routed => Forward(x, keyPaddingMask, null, routed),
         _ => throw new ArgumentException($"MultiHeadAttention: expects a LayerKvCache, got {state.GetType().Name}"),
     };
 
