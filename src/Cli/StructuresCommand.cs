@@ -30,11 +30,17 @@ static class StructuresCommand
     static IReadOnlyList<Structure> Structures(int width, int layers, int heads) =>
     [
         new("dense", $"d {width}, {layers} layers", (c, g) => Plain(new Gpt(c, g))),
-        new("tied", $"d {2 * width}, {layers} layers = 1 block x {layers}", (c, g) =>
+        // The recursive structures keep the dense model's 4 unique blocks and loop them: equal parameters, more depth.
+        new("tied", $"d {width}, {2 * layers} layers = {layers} blocks x 2 (cycle)", (c, g) =>
         {
-            var gpt = new Gpt(c with { DModel = 2 * width }, g);
-            LayerTying.Tie(gpt.Blocks, LayerTying.BlockOf(TyingPattern.Cycle, layers, layers), TiedInit.Lower);
+            var gpt = new Gpt(c with { Layers = 2 * layers }, g);
+            LayerTying.Tie(gpt.Blocks, LayerTying.BlockOf(TyingPattern.Cycle, 2 * layers, 2), TiedInit.Lower);
             return Plain(gpt);
+        }),
+        new("MoR", $"d {width}, 1 + {layers - 2} blocks x 3 + 1 (expert choice, recursion-wise KV)", (c, g) =>
+        {
+            var mor = new MorGpt(new MorConfig(c with { Layers = 2 + 3 * (layers - 2) }, Recursions: 3), g);
+            return new Built(mor, mor.Forward, mor);
         }),
     ];
 
