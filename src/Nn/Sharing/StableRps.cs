@@ -19,7 +19,35 @@ public enum RpsInit
 /// <param name="Seed">Seed of the hash coefficients (the signs use seed + 1).</param>
 /// <param name="InitStd">σ0 of the memory (the reference's <c>init_std</c>, default 0.04).</param>
 /// <param name="Init">How z starts.</param>
-public sealed record RpsSettings(double KeptFraction, RpsMapper Mapper = RpsMapper.RandomFold, ulong Seed = 2023, double InitStd = 0.04, RpsInit Init = RpsInit.Uniform);
+public sealed record RpsSettings(double KeptFraction, RpsMapper Mapper = RpsMapper.RandomFold, ulong Seed = 2023, double InitStd = 0.04, RpsInit Init = RpsInit.Uniform)
+{
+    const string Prefix = "rps.";
+
+    /// <summary>The settings as checkpoint values (<c>rps.kept_fraction</c>, <c>rps.mapper</c>, <c>rps.seed</c>, <c>rps.init_std</c>), round-trip exact.</summary>
+    public Dictionary<string, string> ToValues() => new()
+    {
+        [Prefix + "kept_fraction"] = KeptFraction.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        [Prefix + "mapper"] = Mapper.ToString(),
+        [Prefix + "seed"] = Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [Prefix + "init_std"] = InitStd.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>
+    /// The settings stored by <see cref="ToValues"/> (the memory's init is irrelevant when z is then loaded, and is
+    /// <see cref="RpsInit.Uniform"/>).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">A value is missing.</exception>
+    /// <exception cref="FormatException">A value does not parse.</exception>
+    public static RpsSettings FromValues(IReadOnlyDictionary<string, string> values)
+    {
+        string Get(string key) => values.TryGetValue(Prefix + key, out var v) ? v
+            : throw new KeyNotFoundException($"RpsSettings.FromValues: no '{Prefix + key}' value (was the checkpoint saved with StableRps settings?)");
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        return new RpsSettings(double.Parse(Get("kept_fraction"), culture),
+            Enum.TryParse<RpsMapper>(Get("mapper"), out var mapper) ? mapper : throw new FormatException($"RpsSettings.FromValues: unknown mapper '{Get("mapper")}'"),
+            ulong.Parse(Get("seed"), culture), double.Parse(Get("init_std"), culture));
+    }
+}
 
 /// <summary>
 /// Randomized parameter sharing on a GPT: ROAST (Desai et al. 2022) and STABLE-RPS ("In defense of parameter sharing",

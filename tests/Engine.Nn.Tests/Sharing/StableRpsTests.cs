@@ -252,10 +252,12 @@ public class StableRpsTests
         string path = Path.Combine(Path.GetTempPath(), $"engine-rps-{Guid.NewGuid():N}.safetensors");
         try
         {
-            TrainingCheckpoint.Save(path, model, null, 0);
-            // A differently initialised model with the same settings: the maps are the same, z and scales are loaded.
+            TrainingCheckpoint.Save(path, model, null, 0, values: settings.ToValues());
+            // A differently initialised model with the stored settings: the maps are the same, z and scales are loaded.
+            var stored = RpsSettings.FromValues(TrainingCheckpoint.ReadInfo(path).Values);
+            Assert.Equal(settings, stored);
             var restored = Model(seed: 9);
-            StableRps.Apply(restored, settings, new Generator(6));
+            StableRps.Apply(restored, stored, new Generator(6));
             TrainingCheckpoint.Restore(path, restored);
             Assert.Equal(expected, restored.Forward(Ids(Tokens)).ToDoubleArray());
         }
