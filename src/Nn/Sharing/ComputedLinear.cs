@@ -21,7 +21,10 @@ public sealed class ComputedLinear : Module
         if (bias is not null) RegisterParameter("bias", bias);
     }
 
+    /// <summary>Input features (the weight's columns).</summary>
     public int InFeatures { get; }
+
+    /// <summary>Output features (the weight's rows).</summary>
     public int OutFeatures { get; }
 
     /// <summary>The module that computes the weight.</summary>
@@ -33,6 +36,7 @@ public sealed class ComputedLinear : Module
     /// <summary>The weight [out, in] as the forward pass uses it (recorded for autograd).</summary>
     public Tensor Weight => Source.Compute();
 
+    /// <summary>[..., in] to [..., out]: the weight is computed once, then one GEMM over the flattened leading dimensions.</summary>
     public override Tensor Forward(Tensor input)
     {
         if (input.Size(-1) != InFeatures)

@@ -25,6 +25,7 @@ public sealed class GatedSublayer : Module, ITokenMixer, IModuleWrapper
     /// <summary>g [1].</summary>
     public Tensor Gate => GetParameter("gate");
 
+    /// <summary>g·F(x) for a single-input sublayer (the MLP).</summary>
     public override Tensor Forward(Tensor input) => Gate * Wrapped.Forward(input);
 
     /// <inheritdoc/>

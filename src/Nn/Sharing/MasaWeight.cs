@@ -39,7 +39,10 @@ public sealed class MasaWeight : WeightSource
         InFeatures = cols;
     }
 
+    /// <inheritdoc/>
     public override int OutFeatures { get; }
+
+    /// <inheritdoc/>
     public override int InFeatures { get; }
 
     /// <summary>The projection types of the row blocks, in order.</summary>
@@ -51,6 +54,7 @@ public sealed class MasaWeight : WeightSource
     /// <summary>This layer's coefficients [S] for <paramref name="type"/>.</summary>
     public Tensor Coefficients(string type) => GetParameter(type + "_coef");
 
+    /// <summary>W = [Σ_s c_s D_s of each part] stacked by rows.</summary>
     public override Tensor Compute()
     {
         var blocks = _types.Select(t =>

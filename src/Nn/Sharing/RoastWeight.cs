@@ -34,7 +34,10 @@ public sealed class RoastWeight : WeightSource
         RegisterBuffer("scale", Tensor.Full([1], scale, memory.DType, memory.Device));
     }
 
+    /// <inheritdoc/>
     public override int OutFeatures { get; }
+
+    /// <inheritdoc/>
     public override int InFeatures { get; }
 
     /// <summary>The global location of the weight's first element.</summary>
@@ -52,6 +55,7 @@ public sealed class RoastWeight : WeightSource
     /// <summary>g[k] ∈ {±1} for each element, row-major.</summary>
     public IReadOnlyList<sbyte> Sign => _sign;
 
+    /// <summary>W = s·g ⊙ z[h], reshaped to [out, in].</summary>
     public override Tensor Compute()
     {
         var z = Memory;

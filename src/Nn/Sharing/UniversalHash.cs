@@ -32,9 +32,16 @@ public sealed class UniversalHash
         A2 = a[2];
     }
 
+    /// <summary>The seed the coefficients come from.</summary>
     public ulong Seed { get; }
+
+    /// <summary>a0 (odd).</summary>
     public long A0 { get; }
+
+    /// <summary>a1 (odd).</summary>
     public long A1 { get; }
+
+    /// <summary>a2 (odd).</summary>
     public long A2 { get; }
 
     /// <summary>((a0·x + a1·x² + a2) mod P) mod <paramref name="range"/>, with wrapping 64-bit arithmetic.</summary>
