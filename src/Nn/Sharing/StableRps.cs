@@ -178,8 +178,9 @@ public sealed class StableRps
 
     /// <summary>
     /// STABLE-RPS's gradient scaling (FakeRoast's <c>RoastGradScaler.scale_step</c>): z.grad ← z.grad / (1e-6 + scale_j)
-    /// with <see cref="GradientScale"/>. Call it after the backward pass and before the optimiser step (and before
-    /// gradient clipping, as the reference's training loops do). Does nothing when z has no gradient.
+    /// with <see cref="GradientScale"/>. Call it after the backward pass and before the optimiser step, as FakeRoast's
+    /// sample loop does (<c>sample_usage/roasted.py</c>, which does not clip); <see cref="RpsTrainingModel"/> makes the
+    /// <see cref="Trainer"/> call it. Does nothing when z has no gradient.
     /// </summary>
     public void ScaleGradients()
     {

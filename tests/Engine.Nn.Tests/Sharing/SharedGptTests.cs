@@ -44,4 +44,23 @@ public class SharedGptTests
         Assert.True(Train(masa, null) < 0.9, "MASA loss did not fall");
         Assert.True(Train(rpsModel, rps.ScaleGradients) < 0.9, "RPS loss did not fall");
     }
+
+    [Fact]
+    public void RpsTrainingModel_MakesTheTrainerScaleTheMemoryGradientBeforeEachStep()
+    {
+        // Plain SGD with lr 1: the step is exactly −(scaled gradient), so the memory's change shows whether the hook ran.
+        var (model, rps) = SharedGpt.Rps(Config, 0.3, new Generator(4));
+        var data = Tensor.Randint(0, Config.VocabSize, [2, 9], generator: new Generator(5));
+        Tensor Loss() => Losses.CrossEntropy(model.Forward(data.Narrow(1, 0, 8)), data.Narrow(1, 1, 8));
+        Assert.Contains(rps.GradientScale, g => Math.Abs(g - 1) > 0.1); // else the step could not tell scaled from raw
+        var before = rps.Memory.ToDoubleArray();
+        Autograd.Autograd.Backward(Loss());
+        var raw = rps.Memory.Grad!.ToDoubleArray();
+        model.ZeroGrad();
+
+        new Trainer(new RpsTrainingModel(model, rps), new Sgd(model.Parameters(), 1.0), new TrainerOptions(1)).Run(_ => Loss());
+        var after = rps.Memory.ToDoubleArray();
+        var expected = before.Select((z, j) => z - raw[j] / (1e-6 + rps.GradientScale[j])).ToArray();
+        AssertClose(expected, after, 1e-5, "z after one step");
+    }
 }
