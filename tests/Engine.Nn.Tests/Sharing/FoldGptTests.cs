@@ -168,4 +168,50 @@ public class FoldGptTests
         Assert.True(FoldGptDistillation.Loss(pruned, model, Ids(Tokens)).ToDoubleArray()[0] > 1e-4);
         Assert.Contains("differ", Assert.Throws<ArgumentException>(() => FoldGptDistillation.LogitKl(student, teacher.Narrow(2, 0, 4))).Message);
     }
+
+    [Fact]
+    public void Pipeline_GatesWithPenalty_Prune_ShareGroups_ThenTheCureLowersTheDistillationLoss()
+    {
+        // A teacher whose blocks matter (scrambled weights), and a student that starts as its copy.
+        var teacher = Model(4);
+        ScrambleAll(teacher, 31, 0.3);
+        var student = Model(4);
+        student.LoadStateDict(teacher.StateDict());
+        var ids = Ids(Tokens);
+        var targets = Ids(new long[,] { { 4, 2, 9, 3, 1 }, { 0, 5, 5, 10, 7 } });
+
+        // (1) Gates trained jointly with the penalty (the task loss and the penalty through AuxiliaryLosses).
+        FoldGpt.AddGates(student);
+        var gateOptimizer = new AdamW(FoldGpt.Gates(student), 5e-2, weightDecay: 0);
+        for (int step = 0; step < 5; step++)
+        {
+            using var aux = AuxiliaryLosses.Collect();
+            AuxiliaryLosses.Add("foldgpt_gates", FoldGpt.GatePenalty(student, 0.05));
+            var loss = Losses.CrossEntropy(student.Forward(ids), targets) + aux.Total();
+            gateOptimizer.ZeroGrad();
+            Autograd.Autograd.Backward(loss);
+            gateOptimizer.Step();
+        }
+        Assert.Contains(FoldGpt.Gates(student), g => Math.Abs(g.ToDoubleArray()[0] - 1) > 1e-3);
+
+        // (2) Half the blocks removed, (3) the two kept ones share weights, private norms.
+        var pruned = FoldGpt.Prune(student, 0.5);
+        FoldGpt.ShareGroups(pruned, 2);
+        Assert.Same(pruned.Blocks[0].Mlp.Fc.Weight, pruned.Blocks[1].Mlp.Fc.Weight);
+
+        // The cure: distillation from the dense teacher falls.
+        var optimizer = new AdamW(pruned.Parameters(), 3e-3);
+        double first = 0, last = 0;
+        for (int step = 0; step < 8; step++)
+        {
+            var loss = FoldGptDistillation.Loss(pruned, teacher, ids, temperature: 2.0);
+            optimizer.ZeroGrad();
+            Autograd.Autograd.Backward(loss);
+            optimizer.Step();
+            if (step == 0) first = loss.Item();
+            last = loss.Item();
+        }
+        Assert.True(first > 0.01, $"pruning left the student at distillation loss {first}: nothing to cure");
+        Assert.True(last < first * 0.8, $"distillation loss {first} -> {last}");
+    }
 }
