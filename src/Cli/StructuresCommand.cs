@@ -13,7 +13,8 @@ namespace Engine.Cli;
 /// added (<see cref="AuxiliaryLosses"/>), at about the dense model's parameter count (the widths below are chosen for
 /// that); the Relaxed Recursive row is the dense row's model converted (<see cref="RelaxedRecursive"/>) and uptrained
 /// for a third of the steps. It prints validation loss, parameters, training tokens/s and KV-cached generation
-/// tokens/s, and for the mixtures of experts each layer's expert load against uniform.
+/// tokens/s (MASA and STABLE-RPS decode on their materialised weights, as both deploy), and for the mixtures of experts
+/// each layer's expert load against uniform.
 /// </summary>
 static class StructuresCommand
 {
@@ -24,7 +25,7 @@ static class StructuresCommand
     sealed record Structure(string Name, string Shape, Func<GptConfig, Generator, Built> Build);
 
     /// <summary>A built model: the module to train, its forward, its decoder, a hook run after each backward.</summary>
-    sealed record Built(Module Model, Func<Tensor, Tensor> Forward, IKvCacheModel Decoder, Action? AfterBackward = null);
+    sealed record Built(Module Model, Func<Tensor, Tensor> Forward, IKvCacheModel Decoder, Action? AfterBackward = null, Action? BeforeGeneration = null);
 
     /// <summary>The structures by name, in table order (the Relaxed Recursive row is added after dense).</summary>
     static IReadOnlyList<Structure> Structures(int width, int layers, int heads) =>
@@ -36,6 +37,21 @@ static class StructuresCommand
             var gpt = new Gpt(c with { Layers = 2 * layers }, g);
             LayerTying.Tie(gpt.Blocks, LayerTying.BlockOf(TyingPattern.Cycle, 2 * layers, 2), TiedInit.Lower);
             return Plain(gpt);
+        }),
+        // MASA shares attention atoms (S = 2 per projection type for 4 layers: the paper's S ≈ L / 3, rounded up) and
+        // spends the saving on width.
+        // Both decode on their materialised weights, as they deploy (MASA: W_l built at load; RPS: RoastToFullModel).
+        new("MASA", $"d {width + width / 16}, {layers} layers, 2 atoms per Q/K/V/O", (c, g) =>
+        {
+            var gpt = SharedGpt.Masa(c with { DModel = width + width / 16 }, 2, g).Model;
+            return new Built(gpt, gpt.Forward, gpt, BeforeGeneration: () => ComputedLinear.Densify(gpt));
+        }),
+        // STABLE-RPS compresses a model twice as wide into the dense model's parameter count.
+        new("STABLE-RPS", $"d {2 * width}, {layers} layers, in one hashed memory (RandomFold)", (c, g) =>
+        {
+            var wide = c with { DModel = 2 * width };
+            var (gpt, rps) = SharedGpt.Rps(wide, SharedGpt.KeptFractionFor(wide, new Gpt(c, new Generator(0)).ParameterCount()), g);
+            return new Built(gpt, gpt.Forward, gpt, rps.ScaleGradients, () => ComputedLinear.Densify(gpt));
         }),
         new("MoR", $"d {width}, 1 + {layers - 2} blocks x 3 + 1 (expert choice, recursion-wise KV)", (c, g) =>
         {
@@ -137,6 +153,7 @@ static class StructuresCommand
         }
         double trainTokensPerSecond = (double)steps * batch * context / clock.Elapsed.TotalSeconds;
         double validation = NamesAdaptation.ValidationLoss(model, built.Forward, corpus, context);
+        built.BeforeGeneration?.Invoke();
         double generation = GenerationTokensPerSecond(built.Decoder, context);
         var row = new Row(name, shape, model.ParameterCount(), validation, trainTokensPerSecond, generation, null);
         log.WriteLine(FormattableString.Invariant($"{name} ({shape}): {row.Parameters:N0} parameters, validation loss {validation:F4}, {trainTokensPerSecond:F0} training tokens/s, {generation:F0} generation tokens/s"));
