@@ -153,9 +153,10 @@ static class StructuresCommand
         }
         double trainTokensPerSecond = (double)steps * batch * context / clock.Elapsed.TotalSeconds;
         double validation = NamesAdaptation.ValidationLoss(model, built.Forward, corpus, context);
+        long parameters = model.ParameterCount();
         built.BeforeGeneration?.Invoke();
         double generation = GenerationTokensPerSecond(built.Decoder, context);
-        var row = new Row(name, shape, model.ParameterCount(), validation, trainTokensPerSecond, generation, null);
+        var row = new Row(name, shape, parameters, validation, trainTokensPerSecond, generation, null);
         log.WriteLine(FormattableString.Invariant($"{name} ({shape}): {row.Parameters:N0} parameters, validation loss {validation:F4}, {trainTokensPerSecond:F0} training tokens/s, {generation:F0} generation tokens/s"));
         return row;
     }
