@@ -41,9 +41,9 @@ static class StructuresCommand
         // MASA shares attention atoms (S = 2 per projection type for 4 layers: the paper's S ≈ L / 3, rounded up) and
         // spends the saving on width.
         // Both decode on their materialised weights, as they deploy (MASA: W_l built at load; RPS: RoastToFullModel).
-        new("MASA", $"d {width + width / 16}, {layers} layers, 2 atoms per Q/K/V/O", (c, g) =>
+        new("MASA", $"d {OfHeads(width + width / 16, heads)}, {layers} layers, 2 atoms per Q/K/V/O", (c, g) =>
         {
-            var gpt = SharedGpt.Masa(c with { DModel = width + width / 16 }, 2, g).Model;
+            var gpt = SharedGpt.Masa(c with { DModel = OfHeads(width + width / 16, heads) }, 2, g).Model;
             return new Built(gpt, gpt.Forward, gpt, BeforeGeneration: () => ComputedLinear.Densify(gpt));
         }),
         // STABLE-RPS compresses a model twice as wide into the dense model's parameter count.
@@ -61,6 +61,9 @@ static class StructuresCommand
     ];
 
     public const string RelaxedName = "relaxed recursive";
+
+    /// <summary>Every structure's name in table order.</summary>
+    public static string[] Names => Structures(64, 4, 4).Select(s => s.Name).SelectMany(n => n == "dense" ? new[] { n, RelaxedName } : [n]).ToArray();
 
     public static Command Create()
     {
@@ -95,6 +98,7 @@ static class StructuresCommand
     public static IReadOnlyList<Row> Run(string data, int steps, int batch, int context, int width, double lr, string[]? only, ulong seed, TextWriter log)
     {
         const int layers = 4, heads = 4;
+        if (width % heads != 0) throw new ArgumentException($"--width {width} must be a multiple of the {heads} heads");
         var structures = Structures(width, layers, heads);
         var names = structures.Select(s => s.Name).Append(RelaxedName).ToList();
         foreach (var n in only ?? [])
@@ -128,6 +132,9 @@ static class StructuresCommand
     }
 
     static Built Plain(Gpt gpt) => new(gpt, gpt.Forward, gpt);
+
+    // The nearest width that the heads divide.
+    static int OfHeads(int width, int heads) => Math.Max(heads, (int)Math.Round(width / (double)heads) * heads);
 
     static Row TrainAndMeasure(string name, string shape, Built built, NamesCorpus corpus, int steps, int batch, int context, double lr, ulong seed, TextWriter log)
     {
