@@ -1,0 +1,43 @@
+using System.Text.Json;
+using Engine.Nn;
+using Engine.Nn.Checkpoints;
+using Xunit;
+
+namespace Engine.Cli.Tests;
+
+/// <summary>`engine sample` reads checkpoints of mixture-of-experts GPTs (GptConfig.Moe) and refuses invalid MoE settings.</summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class MoeCheckpointTests
+{
+    static string Checkpoint(GptConfig config, string? configJson = null)
+    {
+        var path = Path.Combine(CliRun.TempFolder(), "moe.safetensors");
+        TrainingCheckpoint.Save(path, new Gpt(config, new Generator(1)), null, 1, values: new Dictionary<string, string>
+        {
+            ["gpt_config"] = configJson ?? JsonSerializer.Serialize(config),
+            ["char_vocabulary"] = Tokenizer.Serialize(),
+        });
+        return path;
+    }
+
+    static readonly CharTokenizer Tokenizer = CharTokenizer.FromTexts(["abcd"]);
+
+    static GptConfig Config => new(Tokenizer.VocabSize, 8, 16, 2, 2, Moe: new MoeOptions(4, TopK: 2, SharedExpert: true));
+
+    [Fact]
+    public void Sample_ReadsAMoeCheckpoint()
+    {
+        var sample = CliRun.Invoke("sample", "--checkpoint", Checkpoint(Config), "--count", "2");
+        Assert.True(sample.ExitCode == 0, sample.Error);
+        Assert.Equal(2, sample.Out.Count(c => c == '\n'));
+    }
+
+    [Fact]
+    public void Sample_RefusesAnInvalidMoeSetting_NamingIt()
+    {
+        var json = JsonSerializer.Serialize(Config).Replace("\"TopK\":2", "\"TopK\":5");
+        Assert.Contains("\"TopK\":5", json);
+        var path = Checkpoint(Config, json);
+        CliAssert.OneLineUserError(CliRun.Invoke("sample", "--checkpoint", path), "sample", path, "Moe: TopK 5");
+    }
+}
