@@ -66,8 +66,27 @@ static class MoeSpeed
         var moe = new MoeFeedForward(d, 4 * d, new MoeOptions(Experts, TopK: k), generator: gen);
         var dense = new Mlp(d, k * 4 * d, new GELU(true), generator: gen);
         var flat = Tensor.Randn([Batch * Time, d], generator: gen);
-        using var _ = Engine.Autograd.Autograd.NoGrad();
         moe.Forward(flat);
+        Console.WriteLine();
+        Console.WriteLine($"forward+backward, d = {d}, top-{k}:");
+        Action train(Func<Tensor> f, Module m) => () => { m.ZeroGrad(); f().Square().Mean().Backward(); };
+        var trainStages = new (string Name, Action Run)[]
+        {
+            ("whole layer", train(() => moe.Forward(flat), moe)),
+            ("dense mlp", train(() => dense.Forward(flat), dense)),
+            ("experts on pre-gathered rows", train(() =>
+            {
+                var rows = moe.LastDecision!.Processed;
+                var all = Tensor.Randn([rows.Sum(), d]);
+                int at = 0;
+                var outs = new List<Tensor>();
+                for (int e = 0; e < Experts; e++) { outs.Add(moe.Experts[e].Forward(all.Narrow(0, at, rows[e]))); at += rows[e]; }
+                return Tensor.Concat([.. outs], 0);
+            }, moe)),
+        };
+        foreach (var (name, run) in trainStages) Console.WriteLine($"{name,-30} {Ms(Timing.MedianSeconds(run, rounds, minSeconds))}");
+        Console.WriteLine($"forward only, d = {d}, top-{k}:");
+        using var _ = Engine.Autograd.Autograd.NoGrad();
         var decision = moe.LastDecision!;
         var rows = Enumerable.Range(0, Experts).SelectMany(e => Enumerable.Range(0, decision.Choices.Length).Where(i => decision.Choices[i] == e).Select(i => (long)(i / k))).ToArray();
         var index = Tensor.FromArray(rows);
