@@ -24,15 +24,23 @@ public sealed class TransformerBlock : Module
     /// a dense <see cref="Mlp"/> as <c>mlp</c> (GPT-2's names, what older checkpoints hold) or a
     /// <see cref="MoeFeedForward"/> as <c>moe</c> (<see cref="MoeSlot"/>).
     /// </summary>
-    public TransformerBlock(string mixerName, Module mixer, int dModel, string feedForwardName, Module feedForward, double layerNormEps = 1e-5)
+    /// <param name="parallel">
+    /// A parallel block (GPT-J; BAM, spec structure-and-optimizers.md 2.2): x + mixer(ln1(x)) + feed-forward(ln1(x)),
+    /// one LayerNorm and no <c>ln2</c>, so the two sublayers can run side by side.
+    /// </param>
+    public TransformerBlock(string mixerName, Module mixer, int dModel, string feedForwardName, Module feedForward, double layerNormEps = 1e-5, bool parallel = false)
     {
         RegisterModule("ln1", new LayerNorm(dModel, layerNormEps));
         MixerName = mixerName;
         RegisterModule(mixerName, mixer);
-        RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
+        if (!parallel) RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
         FeedForwardName = feedForwardName;
         RegisterModule(feedForwardName, feedForward);
+        Parallel = parallel;
     }
+
+    /// <summary>True for a parallel block: both sublayers read ln1 of the same input and add to it.</summary>
+    public bool Parallel { get; }
 
     /// <summary>The name of a dense feed-forward sublayer (<c>mlp</c>).</summary>
     public const string MlpSlot = "mlp";
@@ -58,7 +66,8 @@ public sealed class TransformerBlock : Module
     public MultiHeadAttention Attn => Unwrap(Mixer) as MultiHeadAttention
         ?? throw new InvalidOperationException($"TransformerBlock: the token mixer is {Mixer.GetType().Name} ('{MixerName}'), not attention");
 
-    public LayerNorm Ln2 => Unwrapped<LayerNorm>("ln2");
+    /// <summary>The feed-forward's LayerNorm; a parallel block has none (throws).</summary>
+    public LayerNorm Ln2 => Parallel ? throw new InvalidOperationException("TransformerBlock: a parallel block has one LayerNorm (ln1), no ln2") : Unwrapped<LayerNorm>("ln2");
 
     /// <summary>The dense feed-forward sublayer; throws for a mixture-of-experts block.</summary>
     public Mlp Mlp => FeedForwardName == MlpSlot ? Unwrapped<Mlp>(MlpSlot)
@@ -74,6 +83,11 @@ public sealed class TransformerBlock : Module
     {
         // Each sublayer sees its residual stream as SublayerInput.Current (VL-PET's gates read it).
         var h = x;
+        if (Parallel)
+        {
+            var normed = Child("ln1").Forward(h);
+            return h + SublayerInput.Run(h, () => MixerForward(normed, keyPaddingMask, state)) + SublayerInput.Run(h, () => Child(FeedForwardName).Forward(normed));
+        }
         x = x + SublayerInput.Run(h, () => MixerForward(Child("ln1").Forward(h), keyPaddingMask, state));
         var a = x;
         return x + SublayerInput.Run(a, () => Child(FeedForwardName).Forward(Child("ln2").Forward(a)));

@@ -23,8 +23,8 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel, ILastHi
             var (slot, mixer) = TokenMixers.Create(kind, config, generator);
             int hidden = config.MlpRatio * config.DModel;
             return config.Moe is { } moe
-                ? new TransformerBlock(slot, mixer, config.DModel, TransformerBlock.MoeSlot, new MoeFeedForward(config.DModel, hidden, moe, config.GeluTanh, config.Dropout, generator), config.LayerNormEps)
-                : new TransformerBlock(slot, mixer, config.DModel, hidden, config.LayerNormEps, config.GeluTanh, config.Dropout, generator);
+                ? new TransformerBlock(slot, mixer, config.DModel, TransformerBlock.MoeSlot, new MoeFeedForward(config.DModel, hidden, moe, config.GeluTanh, config.Dropout, generator), config.LayerNormEps, config.ParallelBlocks)
+                : new TransformerBlock(slot, mixer, config.DModel, TransformerBlock.MlpSlot, new Mlp(config.DModel, hidden, new GELU(config.GeluTanh), config.Dropout, generator), config.LayerNormEps, config.ParallelBlocks);
         }).ToList()));
         RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
         RegisterModule("drop", new Dropout(config.Dropout, generator));

@@ -23,6 +23,7 @@ namespace Engine.Nn;
 /// A mixture-of-experts feed-forward in every block (<see cref="MoeFeedForward"/>, registered as <c>moe</c>, each expert
 /// MlpRatio·DModel wide); null means the dense <c>mlp</c>.
 /// </param>
+/// <param name="ParallelBlocks">Parallel blocks x + mixer(ln1(x)) + feed-forward(ln1(x)) (GPT-J, BAM) instead of sequential pre-norm ones.</param>
 public sealed record GptConfig(
     int VocabSize,
     int ContextLength,
@@ -42,4 +43,5 @@ public sealed record GptConfig(
     int DeltaHouseholder = 2,
     bool DeltaNegativeEigenvalues = true,
     bool DeltaForgetGate = false,
-    MoeOptions? Moe = null);
+    MoeOptions? Moe = null,
+    bool ParallelBlocks = false);
