@@ -39,4 +39,28 @@ public class SparseUpcyclingTests
         Assert.Contains("already", Assert.Throws<ArgumentException>(() => SparseUpcycling.Upcycle(moe, new MoeOptions(2))).Message);
         Assert.Contains("shared expert", Assert.Throws<ArgumentException>(() => SparseUpcycling.Upcycle(TinyGpt(), new MoeOptions(2, SharedExpert: true))).Message);
     }
+
+    [Fact]
+    public void FfnCopies_BecomeTheExperts_AndEverythingElseIsTheSharedModels()
+    {
+        var shared = TinyGpt(layers: 2, seed: 4);
+        ScrambleAll(shared, 40, 0.3);
+        var copies = Enumerable.Range(0, 3).Select(i =>
+        {
+            var c = TinyGpt(layers: 2, seed: 4);
+            c.LoadStateDict(shared.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Detach().Clone()));
+            SparseUpcycling.TrainOnlyFeedForwards(c);
+            // A stage trains only the FFNs; its other tensors are scrambled here to show they are not taken.
+            foreach (var (name, p) in c.NamedParameters()) Scramble(p, (ulong)(100 * i + name.Length), 0.3);
+            return c;
+        }).ToList();
+        Assert.All(copies[0].NamedParameters(), p => Assert.Equal(p.Name.Contains(".mlp."), p.Parameter.RequiresGrad));
+        var moe = SparseUpcycling.FromFeedForwardCopies(shared, copies, new MoeOptions(3, TopK: 2), new Generator(6));
+        var state = moe.StateDict();
+        Assert.Equal(copies[2].StateDict()["blocks.1.mlp.proj.weight"].ToDoubleArray(), state["blocks.1.moe.experts.2.proj.weight"].ToDoubleArray());
+        Assert.Equal(copies[0].StateDict()["blocks.0.mlp.fc.bias"].ToDoubleArray(), state["blocks.0.moe.experts.0.fc.bias"].ToDoubleArray());
+        Assert.Equal(shared.StateDict()["blocks.1.attn.qkv.weight"].ToDoubleArray(), state["blocks.1.attn.qkv.weight"].ToDoubleArray());
+        Assert.Equal(shared.StateDict()["tok.weight"].ToDoubleArray(), state["tok.weight"].ToDoubleArray());
+        Assert.Contains("2 FFN copies for 3", Assert.Throws<ArgumentException>(() => SparseUpcycling.FromFeedForwardCopies(shared, copies.Take(2).ToList(), new MoeOptions(3))).Message);
+    }
 }
