@@ -40,4 +40,25 @@ public sealed class MoeCheckpointTests
         var path = Checkpoint(Config, json);
         CliAssert.OneLineUserError(CliRun.Invoke("sample", "--checkpoint", path), "sample", path, "Moe: TopK 5");
     }
+
+    [Fact]
+    public void TrainWithExperts_ReportsEachLayersExpertLoads_AndSampleReadsItsCheckpoint()
+    {
+        var path = Path.Combine(CliRun.TempFolder(), "moe-train.safetensors");
+        var train = CliRun.Invoke("train", "--steps", "2", "--eval-every", "2", "--samples", "0", "--out", path,
+            "--width", "16", "--layers", "2", "--heads", "2", "--context", "12", "--batch", "2", "--experts", "3", "--top-k", "1");
+        Assert.True(train.ExitCode == 0, train.Error);
+        Assert.Contains("expert loads", train.Out);
+        Assert.Contains("blocks.1.moe: [", train.Out);
+        Assert.Contains("max/uniform", train.Out);
+        var sample = CliRun.Invoke("sample", "--checkpoint", path, "--count", "1");
+        Assert.True(sample.ExitCode == 0, sample.Error);
+    }
+
+    [Fact]
+    public void TrainWithMoreExpertsPerTokenThanExperts_IsRefused()
+    {
+        var train = CliRun.Invoke("train", "--steps", "1", "--experts", "2", "--top-k", "3", "--out", Path.Combine(CliRun.TempFolder(), "x.safetensors"));
+        CliAssert.OneLineUserError(train, "train", "--top-k 3", "--experts 2");
+    }
 }
