@@ -84,7 +84,7 @@ static class MoeSpeed
                 return Tensor.Concat([.. outs], 0);
             }, moe)),
         };
-        foreach (var (name, run) in trainStages) Console.WriteLine($"{name,-30} {Ms(Timing.MedianSeconds(run, rounds, minSeconds))}");
+        foreach (var (name, run) in trainStages) Report(name, run, trainStages[1].Run, rounds, minSeconds);
         Console.WriteLine($"forward only, d = {d}, top-{k}:");
         using var _ = Engine.Autograd.Autograd.NoGrad();
         var decision = moe.LastDecision!;
@@ -106,7 +106,14 @@ static class MoeSpeed
             ("index-add", () => Tensor.Zeros([Batch * Time, d]).IndexAdd(0, index, gathered)),
         };
         Console.WriteLine();
-        foreach (var (name, run) in stages) Console.WriteLine($"{name,-30} {Ms(Timing.MedianSeconds(run, rounds, minSeconds))}");
+        foreach (var (name, run) in stages) Report(name, run, stages[1].Run, rounds, minSeconds);
+    }
+
+    // A stage's time and its median ratio to the dense layer's, timed in alternating rounds.
+    static void Report(string name, Action stage, Action dense, int rounds, double minSeconds)
+    {
+        var (_, seconds, ratio) = Paired(dense, stage, rounds, minSeconds);
+        Console.WriteLine($"{name,-30} {Ms(seconds),10}  {ratio,5:F2}x dense");
     }
 
     // The machine is shared, so its speed drifts: dense and MoE alternate round by round, and the ratio is the median
