@@ -85,14 +85,24 @@ static class MoeSpeed
             }, moe)),
         };
         foreach (var (name, run) in trainStages) Report(name, run, trainStages[1].Run, rounds, minSeconds);
+        // The GEMM shape cost alone: the same rows through one d x 4d Linear at once, or in E equal parts.
+        var fc = new Linear(d, 4 * d, true, gen);
+        var rowsAll = Tensor.Randn([Batch * Time, d], generator: gen);
+        using (Engine.Autograd.Autograd.NoGrad())
+        {
+            int part = Batch * Time / Experts;
+            var (whole, split, gemmRatio) = Paired(() => fc.Forward(rowsAll), () => { for (int e = 0; e < Experts; e++) fc.Forward(rowsAll.Narrow(0, e * part, part)); }, rounds, minSeconds);
+            Console.WriteLine($"Linear {d}->{4 * d} on {Batch * Time} rows: {Ms(whole)} at once, {Ms(split)} in {Experts} parts ({gemmRatio:F2}x)");
+        }
         Console.WriteLine($"forward only, d = {d}, top-{k}:");
-        using var _ = Engine.Autograd.Autograd.NoGrad();
+        using var noGrad = Engine.Autograd.Autograd.NoGrad();
         var decision = moe.LastDecision!;
         var rows = Enumerable.Range(0, Experts).SelectMany(e => Enumerable.Range(0, decision.Choices.Length).Where(i => decision.Choices[i] == e).Select(i => (long)(i / k))).ToArray();
         var index = Tensor.FromArray(rows);
         var gathered = flat.IndexSelect(0, index);
         var counts = decision.Processed;
         var parts = new Tensor[Experts];
+        var weightColumn = Tensor.Rand([rows.Length, 1], generator: gen);
         var stages = new (string Name, Action Run)[]
         {
             ("whole layer", () => moe.Forward(flat)),
@@ -103,6 +113,8 @@ static class MoeSpeed
             ("copy of the gathered size", () => gathered.Clone()),
             ("experts", () => { int at = 0; for (int e = 0; e < Experts; e++) { parts[e] = moe.Experts[e].Forward(gathered.Narrow(0, at, counts[e])); at += counts[e]; } }),
             ("concat", () => Tensor.Concat(parts, 0)),
+            ("weight multiply (broadcast)", () => { _ = gathered * weightColumn; }),
+            ("zeros + index-add", () => Tensor.Zeros([Batch * Time, d]).IndexAdd(0, index, gathered)),
             ("index-add", () => Tensor.Zeros([Batch * Time, d]).IndexAdd(0, index, gathered)),
         };
         Console.WriteLine();
