@@ -10,7 +10,8 @@ namespace Engine.Nn;
 /// <param name="Renormalize">Combine weights p_topk / Σ p_topk (Mixtral, CLIP-MoE) instead of the raw probabilities (Switch).</param>
 /// <param name="CapacityFactor">
 /// Training capacity factor cf: each expert takes at most C = ⌈cf·N·k/E⌉ of the N tokens of a forward pass; null (the
-/// default) means no capacity, nothing dropped.
+/// default) means no capacity, nothing dropped. C depends on the tokens of each pass, so with a capacity, decoding
+/// token by token (N = 1 per pass, nothing dropped) can differ from one forward over the whole sequence.
 /// </param>
 /// <param name="EvalCapacityFactor">Capacity factor in evaluation mode; null means <paramref name="CapacityFactor"/>.</param>
 /// <param name="SharedExpert">One more dense expert that every token goes through, its output added unweighted (DeepSeekMoE's shared expert).</param>
