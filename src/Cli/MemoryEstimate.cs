@@ -30,7 +30,7 @@ static class MemoryEstimate
         var mixers = TokenMixers.Resolve(config);
         double parameters = (double)config.VocabSize * config.DModel * (config.TiedHead ? 1 : 2)
             + (config.Rotary ? 0 : (double)config.ContextLength * config.DModel)
-            + config.Layers * (4.0 + 2 * config.MlpRatio) * config.DModel * config.DModel;
+            + config.Layers * (4.0 + 2 * config.MlpRatio * FeedForwards(config)) * config.DModel * config.DModel;
         double perToken = 3.0 * config.VocabSize;
         foreach (var mixer in mixers)
             perToken += (training ? 1 : 0) * LayerPerToken(config.DModel, config.MlpRatio) + MixerPerToken(mixer, config, time);
@@ -59,6 +59,10 @@ static class MemoryEstimate
         int linears = 4 * config.Layers + 1;
         return 4 * ((double)rank * inPlusOut * 4 + (double)rank * linears * batch * time * 3);
     }
+
+    // Dense feed-forward copies per layer: the experts and the shared one of a mixture of experts (each token's
+    // activations are those of k experts, about what the dense estimate per token already allows for small k).
+    static int FeedForwards(GptConfig config) => config.Moe is { } moe ? moe.Experts + (moe.SharedExpert ? 1 : 0) : 1;
 
     // Kept for the backward pass per token of a transformer layer: normalised inputs, q/k/v, attention output,
     // projections and the MLP's hidden activations before and after GELU.

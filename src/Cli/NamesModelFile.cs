@@ -66,6 +66,7 @@ static class NamesModelFile
         if (!(c.LayerNormEps > 0) || !double.IsFinite(c.LayerNormEps)) return $"LayerNormEps {c.LayerNormEps} must be a positive finite number";
         if (c.Mixers is { } mixers && (mixers.Length != c.Layers || mixers.Any(m => !TokenMixers.Kinds.Contains(m))))
             return $"Mixers [{string.Join(", ", mixers)}] must name one of {string.Join(", ", TokenMixers.Kinds)} per layer ({c.Layers})";
+        if (c.Moe?.Problem() is { } moe) return $"Moe: {moe}";
         return null;
     }
 }

@@ -24,27 +24,31 @@ static class TrainCommand
         var evalEvery = ValidatedOption.Integer("--eval-every", "steps between validation losses; the checkpoint is saved at each", 250, min: 1);
         var seed = new Option<ulong>("--seed") { Description = "seed of data order, initialisation and sampling", DefaultValueFactory = _ => 1 };
         var samples = ValidatedOption.Integer("--samples", "names to sample at the end", 10, min: 0, max: 10_000);
+        var experts = ValidatedOption.OptionalInteger("--experts", "a mixture of this many FFN experts in every block instead of the dense MLP (top-k routing with the balance and z-losses)", min: 1, max: 256);
+        var topK = ValidatedOption.Integer("--top-k", "experts per token with --experts (renormalised top-k, Mixtral)", 2, min: 1, max: 256);
         var output = ValidatedOption.OutputFile("--out", "checkpoint file, written at each validation (the last one that was finite is kept)", DefaultCheckpoint);
         var command = new Command("train", "train a character-level GPT on first names (defaults: the embedded female names, under 5 minutes on 2 cores)");
-        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, experts, topK, output }) command.Options.Add(o);
         foreach (var o in SltrainTraining.Options) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
             r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!,
-            SltrainTraining.ConfigOf(r, r.GetValue(width)))));
+            SltrainTraining.ConfigOf(r, r.GetValue(width)), r.GetValue(experts) is { } e ? new MoeOptions(e, TopK: r.GetValue(topK)) : null)));
         PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
     sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double Lr, int EvalEvery, ulong Seed, int Samples, string Out,
-        Peft.Sparse.SltrainConfig? Sltrain = null);
+        Peft.Sparse.SltrainConfig? Sltrain = null, MoeOptions? Moe = null);
 
     static int Run(TrainSettings s)
     {
         // Everything is checked before training starts: the rules between options, the memory, then the data.
         if (s.Width % s.Heads != 0) throw new ArgumentException($"--heads {s.Heads} must divide --width {s.Width}");
+        if (s.Moe is { } moe && moe.TopK > moe.Experts) throw new ArgumentException($"--top-k {moe.TopK} must be at most --experts {moe.Experts}");
+        if (s.Moe is not null && s.Sltrain is not null) throw new ArgumentException("--experts cannot be combined with SLTrain's options: SLTrain replaces the dense MLP's layers");
         var names = EmbeddedData.Load(s.Data);
         var tokenizer = CharTokenizer.FromTexts(EmbeddedData.Load("all").Concat(names));
-        var config = new GptConfig(tokenizer.VocabSize, s.Context, s.Width, s.Layers, s.Heads);
+        var config = new GptConfig(tokenizer.VocabSize, s.Context, s.Width, s.Layers, s.Heads, Moe: s.Moe);
         MemoryEstimate.Require(MemoryEstimate.Gpt(config, s.Batch, s.Context, training: true),
             $"training with --batch {s.Batch}, --context {s.Context}, --width {s.Width}, --layers {s.Layers}", "lower them");
         var corpus = NamesData.Corpus(names, tokenizer, s.Seed, s.Data, s.Context, $"--context {s.Context}");
@@ -82,12 +86,15 @@ static class TrainCommand
         new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(TrainingDivergedException.Guard(step =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
+            // A mixture of experts adds its balance and z-losses during the forward pass.
+            using var aux = AuxiliaryLosses.Collect();
             var logits = model.Forward(x);
             peak.AfterForward(step);
-            return Losses.CrossEntropy(logits, y);
+            return Losses.CrossEntropy(logits, y) + aux.Total(logits.Device);
         }, Kept));
         Console.WriteLine($"trained {s.Steps} steps in {ProgressLine.Format(progress.Elapsed)}: validation loss {final:F4} nats/char vs unigram baseline {baseline:F4}");
         SltrainTraining.Report(model, peak, MemorySampleEvery);
+        if (s.Moe is not null) ReportExpertLoads(model, corpus, s);
         Console.WriteLine($"checkpoint: {s.Out}");
         if (s.Samples == 0) return 0;
         Console.WriteLine("samples:");
@@ -97,6 +104,17 @@ static class TrainCommand
     }
 
     const int MemorySampleEvery = 50;
+
+    // Each MoE layer's share of assignments per expert on one validation batch in evaluation mode, and its busiest expert against uniform.
+    static void ReportExpertLoads(Gpt model, NamesCorpus corpus, TrainSettings s)
+    {
+        model.Eval();
+        using (Engine.Autograd.Autograd.NoGrad()) model.Forward(corpus.Batch(s.Batch, s.Context, new Generator(s.Seed + 3), validation: true).Inputs);
+        Console.WriteLine("expert loads (share of assignments per expert on one validation batch; uniform is 1/E):");
+        foreach (var layer in MoeLoads.Of(model))
+            Console.WriteLine($"  {layer.Name}: [{string.Join(" ", layer.Loads.Select(l => l.ToString("F3", System.Globalization.CultureInfo.InvariantCulture)))}] max/uniform {layer.MaxOverUniform:F2}");
+        model.Train();
+    }
 
     static Gpt Materialised(Gpt model, GptConfig config)
     {

@@ -2,7 +2,7 @@
 namespace Engine.Nn;
 
 /// <summary>
-/// Pre-norm decoder block (GPT-2): x + mixer(ln1(x)), then x + mlp(ln2(x)). The token mixer is multi-head attention
+/// Pre-norm decoder block (GPT-2): x + mixer(ln1(x)), then x + mlp(ln2(x)) (or a mixture of experts, <c>moe</c>). The token mixer is multi-head attention
 /// (registered as <c>attn</c>, GPT-2's names) or another <see cref="ITokenMixer"/> such as <see cref="S4DLayer"/>
 /// (registered under its own name, e.g. <c>s4d</c>), chosen per layer by <see cref="TokenMixers"/>.
 /// </summary>
@@ -17,13 +17,42 @@ public sealed class TransformerBlock : Module
     /// not an <see cref="ITokenMixer"/> is called through <see cref="Module.Forward(Tensor)"/> and must be causal.
     /// </summary>
     public TransformerBlock(string mixerName, Module mixer, int dModel, int mlpHidden, double layerNormEps = 1e-5, bool geluTanh = true, double dropout = 0, Generator? generator = null)
+        : this(mixerName, mixer, dModel, MlpSlot, new Mlp(dModel, mlpHidden, new GELU(geluTanh), dropout, generator), layerNormEps) { }
+
+    /// <summary>
+    /// A block whose feed-forward sublayer is <paramref name="feedForward"/>, registered as <paramref name="feedForwardName"/>:
+    /// a dense <see cref="Mlp"/> as <c>mlp</c> (GPT-2's names, what older checkpoints hold) or a
+    /// <see cref="MoeFeedForward"/> as <c>moe</c> (<see cref="MoeSlot"/>).
+    /// </summary>
+    /// <param name="parallel">
+    /// A parallel block (GPT-J; BAM, spec structure-and-optimizers.md 2.2): x + mixer(ln1(x)) + feed-forward(ln1(x)),
+    /// one LayerNorm and no <c>ln2</c>, so the two sublayers can run side by side.
+    /// </param>
+    public TransformerBlock(string mixerName, Module mixer, int dModel, string feedForwardName, Module feedForward, double layerNormEps = 1e-5, bool parallel = false)
     {
         RegisterModule("ln1", new LayerNorm(dModel, layerNormEps));
         MixerName = mixerName;
         RegisterModule(mixerName, mixer);
-        RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
-        RegisterModule("mlp", new Mlp(dModel, mlpHidden, new GELU(geluTanh), dropout, generator));
+        if (!parallel) RegisterModule("ln2", new LayerNorm(dModel, layerNormEps));
+        FeedForwardName = feedForwardName;
+        RegisterModule(feedForwardName, feedForward);
+        Parallel = parallel;
     }
+
+    /// <summary>True for a parallel block: both sublayers read ln1 of the same input and add to it.</summary>
+    public bool Parallel { get; }
+
+    /// <summary>The name of a dense feed-forward sublayer (<c>mlp</c>).</summary>
+    public const string MlpSlot = "mlp";
+
+    /// <summary>The name of a mixture-of-experts feed-forward sublayer (<c>moe</c>).</summary>
+    public const string MoeSlot = "moe";
+
+    /// <summary>The name the feed-forward sublayer is registered under (<see cref="MlpSlot"/> or <see cref="MoeSlot"/>).</summary>
+    public string FeedForwardName { get; }
+
+    /// <summary>The feed-forward sublayer as registered (an adapter's wrapper when one replaced it).</summary>
+    public Module FeedForward => Child(FeedForwardName);
 
     public LayerNorm Ln1 => Unwrapped<LayerNorm>("ln1");
 
@@ -37,8 +66,15 @@ public sealed class TransformerBlock : Module
     public MultiHeadAttention Attn => Unwrap(Mixer) as MultiHeadAttention
         ?? throw new InvalidOperationException($"TransformerBlock: the token mixer is {Mixer.GetType().Name} ('{MixerName}'), not attention");
 
-    public LayerNorm Ln2 => Unwrapped<LayerNorm>("ln2");
-    public Mlp Mlp => Unwrapped<Mlp>("mlp");
+    /// <summary>The feed-forward's LayerNorm; a parallel block has none (throws).</summary>
+    public LayerNorm Ln2 => Parallel ? throw new InvalidOperationException("TransformerBlock: a parallel block has one LayerNorm (ln1), no ln2") : Unwrapped<LayerNorm>("ln2");
+
+    /// <summary>The dense feed-forward sublayer; throws for a mixture-of-experts block.</summary>
+    public Mlp Mlp => FeedForwardName == MlpSlot ? Unwrapped<Mlp>(MlpSlot)
+        : throw new InvalidOperationException($"TransformerBlock: the feed-forward sublayer is '{FeedForwardName}' ({FeedForward.GetType().Name}), not a dense mlp");
+
+    /// <summary>The mixture-of-experts feed-forward sublayer, or null for a dense block.</summary>
+    public MoeFeedForward? Moe => FeedForwardName == MoeSlot ? Unwrapped<MoeFeedForward>(MoeSlot) : null;
 
     public override Tensor Forward(Tensor x) => Forward(x, null, null);
 
@@ -47,9 +83,14 @@ public sealed class TransformerBlock : Module
     {
         // Each sublayer sees its residual stream as SublayerInput.Current (VL-PET's gates read it).
         var h = x;
+        if (Parallel)
+        {
+            var normed = Child("ln1").Forward(h);
+            return h + SublayerInput.Run(h, () => MixerForward(normed, keyPaddingMask, state)) + SublayerInput.Run(h, () => Child(FeedForwardName).Forward(normed));
+        }
         x = x + SublayerInput.Run(h, () => MixerForward(Child("ln1").Forward(h), keyPaddingMask, state));
         var a = x;
-        return x + SublayerInput.Run(a, () => Child("mlp").Forward(Child("ln2").Forward(a)));
+        return x + SublayerInput.Run(a, () => Child(FeedForwardName).Forward(Child("ln2").Forward(a)));
     }
 
     /// <summary>An empty state for this block's mixer.</summary>

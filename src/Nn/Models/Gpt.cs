@@ -7,6 +7,7 @@ namespace Engine.Nn;
 /// <c>blocks.{i}.ln1/attn/ln2/mlp...</c>, <c>ln_f</c>, <c>head.weight</c> (untied only).
 /// Each block's token mixer is chosen by <see cref="GptConfig.Mixers"/> (attention by default; <c>blocks.{i}.s4d.*</c>
 /// for S4D layers, see <see cref="TokenMixers"/>).
+/// With <see cref="GptConfig.Moe"/>, each block's feed-forward is a mixture of experts (<c>blocks.{i}.moe.router/experts.{e}...</c>).
 /// Initialisation as GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers); S4D parameters keep their own.
 /// </summary>
 public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel, ILastHiddenStateModel
@@ -20,7 +21,10 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel, ILastHi
         RegisterModule("blocks", new ModuleList<TransformerBlock>(TokenMixers.Resolve(config).Select(kind =>
         {
             var (slot, mixer) = TokenMixers.Create(kind, config, generator);
-            return new TransformerBlock(slot, mixer, config.DModel, config.MlpRatio * config.DModel, config.LayerNormEps, config.GeluTanh, config.Dropout, generator);
+            int hidden = config.MlpRatio * config.DModel;
+            return config.Moe is { } moe
+                ? new TransformerBlock(slot, mixer, config.DModel, TransformerBlock.MoeSlot, new MoeFeedForward(config.DModel, hidden, moe, config.GeluTanh, config.Dropout, generator), config.LayerNormEps, config.ParallelBlocks)
+                : new TransformerBlock(slot, mixer, config.DModel, TransformerBlock.MlpSlot, new Mlp(config.DModel, hidden, new GELU(config.GeluTanh), config.Dropout, generator), config.LayerNormEps, config.ParallelBlocks);
         }).ToList()));
         RegisterModule("ln_f", new LayerNorm(config.DModel, config.LayerNormEps));
         RegisterModule("drop", new Dropout(config.Dropout, generator));
@@ -34,10 +38,13 @@ public sealed partial class Gpt : Module, IKvCacheModel, ITiedHeadModel, ILastHi
             if (ssm.Contains(p)) continue;
             if (name.EndsWith(".bias")) Init.Zeros(p);
             else if (name.Contains("ln")) continue;
-            else if (name.EndsWith("attn.proj.weight") || name.EndsWith("mlp.proj.weight")) Init.Normal(p, 0, 0.02 / Math.Sqrt(2 * config.Layers), generator);
+            else if (name.EndsWith("attn.proj.weight") || name.EndsWith("mlp.proj.weight") || IsExpertProjection(name)) Init.Normal(p, 0, 0.02 / Math.Sqrt(2 * config.Layers), generator);
             else Init.Normal(p, 0, 0.02, generator);
         }
     }
+
+    // Each expert's (and the shared expert's) output projection is a residual output like the dense mlp's.
+    static bool IsExpertProjection(string name) => name.Contains($".{TransformerBlock.MoeSlot}.") && name.EndsWith(".proj.weight");
 
     // The typed accessors read the registry and look through adapters' wrappers to the original layers; the forward
     // pass calls the registered modules (Child), so a wrapper put in by ReplaceModule is never bypassed.

@@ -247,6 +247,10 @@ public static partial class Gpt2Checkpoint
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has learned positions and one key/value head per query head; this model has Rotary={c.Rotary}, KvHeads={c.KvHeads}");
         if (c.Mixers is not null && c.Mixers.Any(m => m != TokenMixers.Attention))
             throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has attention in every layer; this model's token mixers are [{string.Join(", ", c.Mixers)}]");
+        if (c.ParallelBlocks)
+            throw new ArgumentException("Gpt2Checkpoint.Save: GPT-2's blocks are sequential; this model has parallel blocks");
+        if (c.Moe is not null)
+            throw new ArgumentException($"Gpt2Checkpoint.Save: GPT-2 has a dense MLP in every layer; this model has a mixture of {c.Moe.Experts} experts");
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, p) in model.NamedParameters())
         {

@@ -19,6 +19,11 @@ namespace Engine.Nn;
 /// <param name="DeltaHouseholder">Householder steps per token of "deltaproduct" mixers (n_h; 1 is DeltaNet).</param>
 /// <param name="DeltaNegativeEigenvalues">beta in [0, 2] for "deltaproduct" mixers (state tracking needs it).</param>
 /// <param name="DeltaForgetGate">The gate of Gated DeltaProduct in "deltaproduct" mixers.</param>
+/// <param name="Moe">
+/// A mixture-of-experts feed-forward in every block (<see cref="MoeFeedForward"/>, registered as <c>moe</c>, each expert
+/// MlpRatio·DModel wide); null means the dense <c>mlp</c>.
+/// </param>
+/// <param name="ParallelBlocks">Parallel blocks x + mixer(ln1(x)) + feed-forward(ln1(x)) (GPT-J, BAM) instead of sequential pre-norm ones.</param>
 public sealed record GptConfig(
     int VocabSize,
     int ContextLength,
@@ -37,4 +42,6 @@ public sealed record GptConfig(
     S4DInit S4DInit = S4DInit.Lin,
     int DeltaHouseholder = 2,
     bool DeltaNegativeEigenvalues = true,
-    bool DeltaForgetGate = false);
+    bool DeltaForgetGate = false,
+    MoeOptions? Moe = null,
+    bool ParallelBlocks = false);
