@@ -53,6 +53,13 @@ static class StructuresCommand
             var (gpt, rps) = SharedGpt.Rps(wide, SharedGpt.KeptFractionFor(wide, new Gpt(c, new Generator(0)).ParameterCount()), g);
             return new Built(gpt, gpt.Forward, gpt, rps.ScaleGradients, () => ComputedLinear.Densify(gpt));
         }),
+        // The mixtures keep the dense FFN parameters split over 4 experts (each a quarter as wide): equal total
+        // parameters, a quarter (top-1) or half (top-2) of the FFN active per token.
+        new("MoE top-1", $"d {width}, {layers} layers, 4 experts of width {width}", (c, g) => Plain(new Gpt(c with { MlpRatio = 1, Moe = new MoeOptions(4, TopK: 1) }, g))),
+        new("MoE top-2", $"d {width}, {layers} layers, 4 experts of width {width}", (c, g) => Plain(new Gpt(c with { MlpRatio = 1, Moe = new MoeOptions(4, TopK: 2) }, g))),
+        // WideNet: one attention and one MoE FFN (4 experts of the dense width, top-2) for all layers, norms per layer.
+        new("WideNet", $"d {OfHeads(width * 9 / 8, heads)}, {layers} layers sharing 1 block, 4 experts of width {4 * OfHeads(width * 9 / 8, heads)}", (c, g) =>
+            Plain(WideNet.Create(c with { DModel = OfHeads(width * 9 / 8, heads) }, 4, g))),
         new("MoR", $"d {width}, 1 + {layers - 2} blocks x 3 + 1 (expert choice, recursion-wise KV)", (c, g) =>
         {
             var mor = new MorGpt(new MorConfig(c with { Layers = 2 + 3 * (layers - 2) }, Recursions: 3), g);
@@ -161,11 +168,25 @@ static class StructuresCommand
         double trainTokensPerSecond = (double)steps * batch * context / clock.Elapsed.TotalSeconds;
         double validation = NamesAdaptation.ValidationLoss(model, built.Forward, corpus, context);
         long parameters = model.ParameterCount();
+        string? loads = Loads(model, built.Forward, corpus, context);
         built.BeforeGeneration?.Invoke();
         double generation = GenerationTokensPerSecond(built.Decoder, context);
-        var row = new Row(name, shape, parameters, validation, trainTokensPerSecond, generation, null);
+        var row = new Row(name, shape, parameters, validation, trainTokensPerSecond, generation, loads);
         log.WriteLine(FormattableString.Invariant($"{name} ({shape}): {row.Parameters:N0} parameters, validation loss {validation:F4}, {trainTokensPerSecond:F0} training tokens/s, {generation:F0} generation tokens/s"));
         return row;
+    }
+
+    /// <summary>
+    /// Each MoE layer's lowest and highest expert load against uniform (load · E) on a validation batch of 64 windows,
+    /// or null for a model without experts (WideNet: each depth routes through its own view of the shared experts).
+    /// </summary>
+    static string? Loads(Module model, Func<Tensor, Tensor> forward, NamesCorpus corpus, int context)
+    {
+        if (!model.NamedModules().Any(m => m.Module is MoeFeedForward)) return null;
+        model.Eval();
+        using (Autograd.Autograd.NoGrad()) forward(corpus.Batch(64, context, new Generator(3), validation: true).Inputs);
+        return string.Join(", ", MoeLoads.Of(model).Select(l =>
+            string.Create(CultureInfo.InvariantCulture, $"{l.Loads.Min() * l.Loads.Length:F2}–{l.MaxOverUniform:F2}")));
     }
 
     /// <summary>Greedy KV-cached decoding of one sequence at a time from the boundary token to the context length.</summary>
