@@ -9,7 +9,7 @@ public class StructuresCommandTests
     [Fact]
     public void EveryStructure_TrainsAndIsMeasured_AtAboutTheDenseParameterCount()
     {
-        var rows = StructuresCommand.Run("female", steps: 2, batch: 2, context: 8, width: 16, lr: 3e-3, only: null, seed: 1, TextWriter.Null);
+        var rows = StructuresCommand.Run("female", steps: 2, batch: 2, context: 8, width: 32, lr: 3e-3, only: null, seed: 1, TextWriter.Null);
         Assert.Equal(StructuresCommand.Names, rows.Select(r => r.Name).ToArray());
         long dense = rows.Single(r => r.Name == "dense").Parameters;
         foreach (var r in rows)
