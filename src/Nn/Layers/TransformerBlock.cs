@@ -24,6 +24,12 @@ public sealed class TransformerBlock : Module
     /// a dense <see cref="Mlp"/> as <c>mlp</c> (GPT-2's names, what older checkpoints hold) or a
     /// <see cref="MoeFeedForward"/> as <c>moe</c> (<see cref="MoeSlot"/>).
     /// </summary>
+    /// <param name="mixerName">The token mixer's sub-module name (<c>attn</c>, <c>s4d</c>, ...).</param>
+    /// <param name="mixer">The token mixer.</param>
+    /// <param name="dModel">Width (the LayerNorms' size).</param>
+    /// <param name="feedForwardName">The feed-forward sublayer's sub-module name.</param>
+    /// <param name="feedForward">The feed-forward sublayer.</param>
+    /// <param name="layerNormEps">LayerNorm epsilon.</param>
     /// <param name="parallel">
     /// A parallel block (GPT-J; BAM, spec structure-and-optimizers.md 2.2): x + mixer(ln1(x)) + feed-forward(ln1(x)),
     /// one LayerNorm and no <c>ln2</c>, so the two sublayers can run side by side.
