@@ -13,6 +13,15 @@ public class MultipletUpcyclingTests
         [8, 9, 10, 8], [9, 10, 8, 9, 10], [10, 8, 9], [8, 8, 10, 9, 9, 10],
     ];
 
+    // Twelve random texts of 3 to 6 tokens: no obvious grouping, so a stage's features cluster differently from the dense model's.
+    static readonly long[][] RandomTexts = RandomTokenTexts();
+
+    static long[][] RandomTokenTexts()
+    {
+        var tokens = Tensor.Randint(1, 11, [12 * 6], generator: new Generator(8)).ToArray<long>();
+        return Enumerable.Range(0, 12).Select(i => tokens.AsSpan(6 * i, 3 + i % 4).ToArray()).ToArray();
+    }
+
     static Gpt Dense()
     {
         var dense = TinyGpt(layers: 2, seed: 4);
@@ -20,8 +29,8 @@ public class MultipletUpcyclingTests
         return dense;
     }
 
-    static MultipletUpcyclingOptions Options(int experts = 3, int stageSteps = 2, int routerSteps = 0) =>
-        new(Experts: experts, TopK: 2, ClustersPerStage: 2, StageSteps: stageSteps, BatchSize: 4, StageLearningRate: 1e-2,
+    static MultipletUpcyclingOptions Options(int experts = 3, int stageSteps = 2, int routerSteps = 0, int clusters = 2) =>
+        new(Experts: experts, TopK: 2, ClustersPerStage: clusters, StageSteps: stageSteps, BatchSize: 4, StageLearningRate: 1e-2,
             RouterSteps: routerSteps, RouterLearningRate: 1e-2, Seed: 3);
 
     static Dictionary<string, double[]> Snapshot(Module m) => m.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToDoubleArray());
@@ -58,7 +67,8 @@ public class MultipletUpcyclingTests
     public void Run_MakesDistinctExpertSets_FromTheDenseFfnAndFineTunedStages_Deterministically()
     {
         var dense = Dense();
-        var result = MultipletUpcycling.Run(dense, Texts, Options(routerSteps: 2));
+        var options = Options(stageSteps: 12, routerSteps: 2, clusters: 3);
+        var result = MultipletUpcycling.Run(dense, RandomTexts, options);
         var moe = result.Moe.StateDict();
         var denseState = dense.StateDict();
         Assert.Equal(3, result.Stages.Count);
@@ -74,13 +84,15 @@ public class MultipletUpcyclingTests
         Assert.Equal(denseState["blocks.1.attn.qkv.weight"].ToDoubleArray(), moe["blocks.1.attn.qkv.weight"].ToDoubleArray());
         // Only the routers trained after assembly: the experts are the stages' FFNs exactly.
         Assert.Equal(result.Stages[2].StateDict()["blocks.1.mlp.proj.weight"].ToDoubleArray(), moe["blocks.1.moe.experts.2.proj.weight"].ToDoubleArray());
-        // Stage 2 clusters stage 1's features into the accumulated pseudo-labels, and fine-tunes from the dense model
-        // (not from stage 1), as CLIP-MoE's readme runs each stage from the base checkpoint.
-        var clusters = KMeans.Fit(MultipletUpcycling.Features(result.Stages[1], Texts), 2, new Generator(3 + 2)).Labels;
+        // Stage 2 clusters stage 1's features (the dense model's would give other labels here) into the accumulated
+        // pseudo-labels, and fine-tunes from the dense model, not from stage 1, as CLIP-MoE's readme runs each stage.
+        var clusters = KMeans.Fit(MultipletUpcycling.Features(result.Stages[1], RandomTexts), 3, new Generator(3 + 2)).Labels;
         Assert.Equal(MultipletUpcycling.AccumulateLabels(result.PseudoLabels[0], clusters), result.PseudoLabels[1]);
-        var stage2 = MultipletUpcycling.TrainStage(dense, Texts, result.PseudoLabels[1], Options(routerSteps: 2), 2).StateDict();
+        var denseClusters = KMeans.Fit(MultipletUpcycling.Features(dense, RandomTexts), 3, new Generator(3 + 2)).Labels;
+        Assert.NotEqual(MultipletUpcycling.AccumulateLabels(result.PseudoLabels[0], denseClusters), result.PseudoLabels[1]);
+        var stage2 = MultipletUpcycling.TrainStage(dense, RandomTexts, result.PseudoLabels[1], options, 2).StateDict();
         Assert.All(result.Stages[2].StateDict(), kv => Assert.Equal(kv.Value.ToDoubleArray(), stage2[kv.Key].ToDoubleArray()));
-        var again = MultipletUpcycling.Run(Dense(), Texts, Options(routerSteps: 2)).Moe.StateDict();
+        var again = MultipletUpcycling.Run(Dense(), RandomTexts, options).Moe.StateDict();
         Assert.All(moe, kv => Assert.Equal(kv.Value.ToDoubleArray(), again[kv.Key].ToDoubleArray()));
     }
 
