@@ -15,7 +15,8 @@ public sealed record MultipletUpcyclingResult(Gpt Moe, IReadOnlyList<Gpt> Stages
 /// pseudo-labels (<c>train/cluster.ipynb</c>), copies the <b>dense</b> model (each stage fine-tunes from the base, as
 /// the readme's stage commands do), and trains only its FFNs (<c>lock_except_mlp</c> in <c>clipmoe/model_clipmoe.py</c>)
 /// with a contrastive loss whose negatives are restricted by pseudo-label (<see cref="ClusterContrastiveLoss"/>;
-/// same-cluster negatives, as <c>train/dataset.py</c>'s batch sampler), plus an optional next-token loss. The N FFN sets
+/// same-cluster negatives, on batches that keep each pseudo-label together, as <c>train/dataset.py</c>'s batch
+/// sampler), plus an optional next-token loss. The N FFN sets
 /// become the experts of a top-k MoE (<see cref="SparseUpcycling.FromFeedForwardCopies"/>), and the routers alone are
 /// trained with the LM loss and the top-k balance loss (<c>train/train_moe.py</c>, <c>lock_except_gate</c>).
 /// <para>
@@ -42,9 +43,12 @@ public static class MultipletUpcycling
         return new MultipletUpcyclingResult(moe, stages, labels);
     }
 
-    /// <summary>The top-k MoE settings of <paramref name="options"/>: Mixtral-style renormalised top-k, no capacity.</summary>
+    /// <summary>
+    /// The top-k MoE settings of <paramref name="options"/>: Mixtral-style renormalised top-k, no capacity, the balance
+    /// loss at the options' coefficient and no z-loss (<c>train/train_moe.py</c> adds only the balance loss).
+    /// </summary>
     public static MoeOptions MoeOptionsOf(MultipletUpcyclingOptions options) =>
-        new(options.Experts, options.TopK, Renormalize: true, BalanceCoefficient: options.BalanceCoefficient);
+        new(options.Experts, options.TopK, Renormalize: true, BalanceCoefficient: options.BalanceCoefficient, ZLossCoefficient: 0);
 
     /// <summary>
     /// The N dense models of Multistage Contrastive Learning (the dense model, then N−1 FFN-only fine-tuned copies)
@@ -113,7 +117,9 @@ public static class MultipletUpcycling
         SparseUpcycling.TrainOnlyFeedForwards(model);
         model.Train();
         var optimizer = new AdamW(model.TrainableParameters().ToList(), options.StageLearningRate, weightDecay: 0);
-        foreach (var batch in Batches(texts.Count, options.BatchSize, options.StageSteps, generator))
+        // Same-cluster negatives want batches drawn from one pseudo-label; other-cluster negatives want mixed ones.
+        var groups = options.Negatives == ContrastiveNegatives.SameCluster ? pseudoLabels : null;
+        foreach (var batch in Batches(texts.Count, options.BatchSize, options.StageSteps, generator, groups))
         {
             var (ids, mask, targets) = Batch(texts, batch, options.PadId);
             var h1 = model.LastHiddenState(ids);
@@ -134,8 +140,8 @@ public static class MultipletUpcycling
 
     /// <summary>
     /// Trains only the routers of <paramref name="moe"/> (experts and shared weights frozen, as <c>lock_except_gate</c>)
-    /// for the options' RouterSteps with the next-token loss plus the layers' auxiliary losses (the top-k balance loss
-    /// at the options' coefficient, and the z-loss of its <see cref="MoeOptions"/>).
+    /// for the options' RouterSteps with the next-token loss plus the layers' auxiliary losses (those its
+    /// <see cref="MoeOptions"/> ask for: with <see cref="MoeOptionsOf"/>, the top-k balance loss alone).
     /// </summary>
     public static void TrainRouters(Gpt moe, IReadOnlyList<long[]> texts, MultipletUpcyclingOptions options)
     {
@@ -163,10 +169,18 @@ public static class MultipletUpcycling
     static Tensor Logits(Gpt model, Tensor hidden) =>
         model.Config.TiedHead ? hidden.MatMul(model.Tok.Weight.T) : model.Head!.Forward(hidden);
 
-    // `steps` batches of distinct text indices: shuffled epochs drawn from the generator, the last partial batch of an
-    // epoch dropped when the epoch has at least one full batch.
-    static IEnumerable<int[]> Batches(int count, int batchSize, int steps, Generator generator)
+    /// <summary>
+    /// <paramref name="steps"/> batches of distinct text indices, epoch after epoch: each epoch puts the texts in a
+    /// random order that keeps each group (pseudo-label) together, groups in random order, and cuts it into batches of
+    /// <paramref name="batchSize"/> (a last partial batch dropped when the epoch has a full one). Most batches then hold
+    /// one group, as CLIP-MoE's <c>MCL_batch_sampler_DDP</c> (<c>train/dataset.py</c>) fills each batch from one
+    /// pseudo-label, so the same-cluster negatives are the whole batch rather than the few a random batch would hold;
+    /// a batch at a group boundary mixes two groups, which the cluster mask of <see cref="ClusterContrastiveLoss"/>
+    /// handles, so unlike the reference no text is left out. All groups equal (or <paramref name="groups"/> null): plain shuffled epochs.
+    /// </summary>
+    public static IEnumerable<int[]> Batches(int count, int batchSize, int steps, Generator generator, int[]? groups = null)
     {
+        if (groups is not null && groups.Length != count) throw new ArgumentException($"MultipletUpcycling: {groups.Length} groups for {count} texts");
         int size = Math.Min(batchSize, count);
         var order = Array.Empty<int>();
         int position = 0;
@@ -174,8 +188,11 @@ public static class MultipletUpcycling
         {
             if (position + size > order.Length)
             {
-                var keys = Tensor.Rand([count], dtype: DType.Float64, generator: generator).ToDoubleArray();
-                order = Enumerable.Range(0, count).OrderBy(i => keys[i]).ThenBy(i => i).ToArray();
+                var keys = Tensor.Rand([2 * count], dtype: DType.Float64, generator: generator).ToDoubleArray();
+                // A group's key is the key drawn at its first member's slot; members sort by their own keys within it.
+                var groupKey = new Dictionary<int, double>();
+                for (int i = 0; i < count; i++) groupKey.TryAdd(groups?[i] ?? 0, keys[count + i]);
+                order = Enumerable.Range(0, count).OrderBy(i => groupKey[groups?[i] ?? 0]).ThenBy(i => keys[i]).ThenBy(i => i).ToArray();
                 position = 0;
             }
             yield return order[position..(position + size)];

@@ -60,7 +60,7 @@ public class MultipletUpcyclingTests
         result.Moe.Eval();
         var ids = Ids(new long[,] { { 1, 4, 2, 9, 3, 3, 7 }, { 0, 5, 10, 2, 8, 6, 1 } });
         AssertClose(dense.Forward(ids), result.Moe.Forward(ids), 1e-5);
-        Assert.Equal(new MoeOptions(4, TopK: 2, BalanceCoefficient: 0.01), result.Moe.Config.Moe);
+        Assert.Equal(new MoeOptions(4, TopK: 2, BalanceCoefficient: 0.01, ZLossCoefficient: 0), result.Moe.Config.Moe);
     }
 
     [Fact]
@@ -105,6 +105,22 @@ public class MultipletUpcyclingTests
         var after = Snapshot(moe);
         foreach (var (name, value) in before)
             Assert.True(name.Contains(".router.") != value.SequenceEqual(after[name]), $"{name}: trained {!value.SequenceEqual(after[name])}");
+    }
+
+    [Fact]
+    public void StageBatches_KeepEachPseudoLabelTogether_AndCoverEveryTextEachEpoch()
+    {
+        int[] groups = [2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1];
+        var batches = MultipletUpcycling.Batches(12, 4, 6, new Generator(1), groups).ToList();
+        // Two epochs of three batches; groups of four texts and batches of four: every batch is one whole group.
+        for (int epoch = 0; epoch < 2; epoch++)
+            Assert.Equal(Enumerable.Range(0, 12), batches.Skip(3 * epoch).Take(3).SelectMany(b => b).Order());
+        Assert.All(batches, b => Assert.Single(b.Select(i => groups[i]).Distinct()));
+        Assert.NotEqual(batches[0], batches[3]);
+        // Batches of five cut across groups: at most two groups each, never two batches of one epoch sharing a text.
+        var mixed = MultipletUpcycling.Batches(12, 5, 2, new Generator(1), groups).ToList();
+        Assert.All(mixed, b => Assert.InRange(b.Select(i => groups[i]).Distinct().Count(), 1, 2));
+        Assert.Empty(mixed[0].Intersect(mixed[1]));
     }
 
     [Fact]
