@@ -24,7 +24,9 @@ public enum ContrastiveNegatives
 /// j = i always allowed; the loss is (mean_i ℓ(a→b) + mean_i ℓ(b→a)) / 2. Masking the disallowed pairs out of the
 /// denominator of a mixed batch gives each row the loss it would have in a batch drawn from its own cluster
 /// (<see cref="ContrastiveNegatives.SameCluster"/>), which is what CLIP-MoE's cluster batch sampler does
-/// (<c>train/dataset.py</c>, <c>clipmoe/model_clipmoe.py</c> forward; spec 2.3).
+/// (<c>train/dataset.py</c>, <c>clipmoe/model_clipmoe.py</c> forward; spec 2.3). The spec's sentence ("stops treating
+/// same-cluster pairs as negatives") says the opposite of that code; the code is followed by default and the spec's
+/// reading is <see cref="ContrastiveNegatives.OtherClusters"/>. Left out from the reference: its label smoothing 0.1.
 /// <code>
 /// var loss = ClusterContrastiveLoss.Compute(view1, view2, clusters, temperature: 0.05);
 /// </code>
