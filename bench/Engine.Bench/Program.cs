@@ -19,7 +19,7 @@ var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
     ["embed"] = ("all-MiniLM-L6-v2 sentence embeddings/s at batch 1 and 32, length 128, and load time, vs ONNX Runtime, alternating rounds [--quick] [--rounds N] [--profile] [--engine-only]", EmbedSpeed.Run),
     ["attention"] = ("inference attention at MiniLM's shapes: fused kernel vs composed ops, batch 1 and 32 [--quick]", AttentionSpeed.Run),
     ["gpu"] = ("ILGPU device: tiled SGEMM vs cuBLAS on square and transformer shapes, tiny-op launch rate [--device cuda:0] [--quick]", GpuComparison.Run),
-    ["moe"] = ("mixture-of-experts FFN (E=4, top-1/top-2, d=128/256) forward and forward+backward vs the dense Mlp of the same active parameters [--quick]", MoeSpeed.Run),
+    ["moe"] = ("mixture-of-experts FFN (E=4, top-1/top-2, d=128/256) forward and forward+backward vs the dense Mlp of the same active parameters [--quick] [--profile] [--threads N]", MoeSpeed.Run),
     ["bdn"] = ("BenchmarkDotNet micro-benchmarks, e.g. bdn --filter *Gemm*", BdnCommand.Run),
 };
 

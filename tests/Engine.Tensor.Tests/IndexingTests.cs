@@ -73,6 +73,31 @@ public class IndexingTests
     }
 
     [Fact]
+    public void IndexAdd_SumsRowsInIndexOrder()
+    {
+        // Contiguous rows (the whole-row path), a row window of a larger tensor (an offset view), and a transposed
+        // source (the strided path); repeated and negative indices, against an element-by-element loop.
+        var rng = new System.Random(7);
+        long[] picks = [2, 0, -1, 2, 1];
+        foreach (var dtype in new[] { DType.Float32, DType.Float64, DType.Int64 })
+            foreach (var layout in new[] { Layout.Contiguous, Layout.Transposed })
+            {
+                var y = Samples.Make(rng, [4, 2, 3], dtype);
+                var big = Samples.Make(rng, [7, 2, 3], dtype, layout);
+                var src = big.T.Narrow(0, 1, 5);
+                var expected = y.R.Data.ToArray();
+                for (int i = 0; i < picks.Length; i++)
+                {
+                    long at = picks[i] < 0 ? picks[i] + 4 : picks[i];
+                    for (int j = 0; j < 6; j++) expected[at * 6 + j] += big.R.Data[(i + 1) * 6 + j];
+                }
+                var actual = y.T.IndexAdd(0, Tensor.FromArray(picks), src);
+                Check.Close(new Ref([4, 2, 3], expected), actual, $"{dtype} {layout}");
+                Check.Exact(y.R, y.T, "input unchanged");
+            }
+    }
+
+    [Fact]
     public void Embedding_LooksUpRowsForIdsOfAnyShape()
     {
         var rng = new System.Random(4);

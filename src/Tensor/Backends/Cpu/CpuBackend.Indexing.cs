@@ -70,6 +70,13 @@ public sealed partial class CpuBackend
         ToHost<long>(index, idx);
         int size = x.Shape[axis];
         var xStrides = x.Strides;
+        if (axis == 0 && x.IsContiguous && y.IsContiguous)
+        {
+            // Whole rows of contiguous tensors (an embedding lookup, a mixture-of-experts gather): one span copy per
+            // index, without building a strided view and a dispatch for every row.
+            DispatchAll(x.Storage.DType, new SelectRowsAction(x, idx, y));
+            return;
+        }
         var sliceShape = (int[])x.Shape.Clone();
         sliceShape[axis] = 1;
         for (int i = 0; i < idx.Length; i++)
@@ -86,6 +93,23 @@ public sealed partial class CpuBackend
     public void IndexAdd(StridedView y, int axis, StridedView index, StridedView source)
         => DispatchNumeric(y.Storage.DType, new IndexAddAction(y, axis, index, source));
 
+    readonly struct SelectRowsAction(StridedView x, long[] idx, StridedView y) : IAnyAction
+    {
+        public void Invoke<T>() where T : unmanaged
+        {
+            int size = x.Shape[0];
+            int row = (int)(x.Numel / Math.Max(size, 1));
+            var (X, Y) = (Cpu(x).Array<T>(), Cpu(y).Array<T>());
+            for (int i = 0; i < idx.Length; i++)
+            {
+                long at = idx[i];
+                if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"IndexSelect: index {at} is out of range for dimension 0 of size {size}");
+                if (at < 0) at += size;
+                X.AsSpan((int)(x.Offset + at * row), row).CopyTo(Y.AsSpan((int)(y.Offset + (long)i * row), row));
+            }
+        }
+    }
+
     readonly struct IndexAddAction(StridedView y, int axis, StridedView index, StridedView source) : INumericAction
     {
         public void Invoke<T>() where T : unmanaged, System.Numerics.INumber<T>
@@ -94,9 +118,24 @@ public sealed partial class CpuBackend
             var idx = new long[index.Numel];
             Instance.ToHost<long>(index, idx);
             int size = y.Shape[axis];
+            var (Y, S) = (Cpu(y).Array<T>(), Cpu(source).Array<T>());
+            if (axis == 0 && y.IsContiguous && source.IsContiguous)
+            {
+                // Whole rows (a mixture-of-experts scatter, an embedding's gradient): the same in-order row sums as
+                // below, one span add per index instead of a strided loop built for every row.
+                int row = (int)(source.Numel / Math.Max(source.Shape[0], 1));
+                for (int i = 0; i < idx.Length; i++)
+                {
+                    long at = idx[i];
+                    if (at < -size || at >= size) throw new ArgumentOutOfRangeException("index", $"IndexAdd: index {at} is out of range for dimension {axis} of size {size}");
+                    if (at < 0) at += size;
+                    var dst = Y.AsSpan((int)(y.Offset + at * row), row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dst, S.AsSpan((int)(source.Offset + (long)i * row), row), dst);
+                }
+                return;
+            }
             var sliceShape = (int[])source.Shape.Clone();
             sliceShape[axis] = 1;
-            var (Y, S) = (Cpu(y).Array<T>(), Cpu(source).Array<T>());
             for (int i = 0; i < idx.Length; i++)
             {
                 long at = idx[i];
