@@ -7,9 +7,9 @@ namespace Engine.Nn;
 /// and O — <see cref="MultiHeadAttention"/> copies, the paper's best quality) and K/V shared (each expert its own Q and
 /// O, one K and V projection computed once, so one KV cache). Parameters: <c>router.weight</c> [E, d]; full: <c>experts.{i}.qkv/proj</c>;
 /// shared: <c>kv</c>, <c>q.{i}</c>, <c>o.{i}</c>. Causal, without rotary embeddings or grouped heads in the shared variant.
-/// Incremental decoding replays the sequence (<see cref="ReplayState"/>): the layer keeps no cache of its own.
+/// Incremental decoding keeps keys and values (<see cref="AttentionExpertsState"/>): one cache per full expert, or one for the shared keys and values.
 /// </summary>
-public sealed class AttentionExperts : Module
+public sealed class AttentionExperts : Module, ITokenMixer
 {
     readonly int _heads;
 
@@ -69,18 +69,39 @@ public sealed class AttentionExperts : Module
     public ModuleList<Linear> Outputs => Unwrapped<ModuleList<Linear>>("o");
 
     /// <summary>x [B, T, d] to [B, T, d].</summary>
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, null, null);
+
+    /// <summary>
+    /// An empty decoding state: one key/value cache per full expert, or the one cache of the shared keys and values
+    /// (the K/V-shared variant's point: one cache whatever the number of experts).
+    /// </summary>
+    public IMixerState CreateState() => new AttentionExpertsState(KvShared ? 1 : Experts);
+
+    /// <summary>
+    /// x [B, T, C] to the gate-weighted sum of the experts' attention outputs; with a state (<see cref="CreateState"/>)
+    /// x holds only the new positions, which attend to the cached ones. <paramref name="keyPaddingMask"/> [B, T_keys] is
+    /// true at padding positions, as for <see cref="MultiHeadAttention"/>.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor? keyPaddingMask, IMixerState? state)
     {
+        var caches = state switch
+        {
+            null => null,
+            AttentionExpertsState s => s.Caches,
+            _ => throw new ArgumentException($"AttentionExperts: expects the state of its CreateState, got {state.GetType().Name}"),
+        };
         if (x.Rank != 3 || x.Size(2) != DModel)
             throw new ArgumentException($"AttentionExperts: expects [batch, time, {DModel}], got {Shapes.Format(x.Shape)}");
         var logits = Child("router").Forward(x);
         if (logits.DType != DType.Float64) logits = logits.To(DType.Float32);
         var gates = logits.Softmax(-1).To(x.DType);
+        int past = caches?[0].Length ?? 0;
         var shared = KvShared ? SharedKeysValues(x) : default;
+        if (KvShared && caches is not null) shared = caches[0].Append(shared.K, shared.V);
         Tensor? sum = null;
         for (int i = 0; i < Experts; i++)
         {
-            var y = (KvShared ? SharedExpertForward(x, i, shared.K, shared.V) : FullExperts[i].Forward(x)) * gates.Narrow(-1, i, 1);
+            var y = (KvShared ? SharedExpertForward(x, i, shared.K, shared.V, past, keyPaddingMask) : FullExperts[i].Forward(x, keyPaddingMask, caches?[i])) * gates.Narrow(-1, i, 1);
             sum = sum is null ? y : sum + y;
         }
         return sum!;
@@ -95,11 +116,23 @@ public sealed class AttentionExperts : Module
     }
 
     // Expert i of the shared variant: its own queries against the shared keys and values, then its own output projection.
-    Tensor SharedExpertForward(Tensor x, int i, Tensor k, Tensor v)
+    Tensor SharedExpertForward(Tensor x, int i, Tensor k, Tensor v, int past, Tensor? keyPaddingMask)
     {
         int b = x.Size(0), t = x.Size(1), h = _heads, d = DModel / _heads;
         var q = Queries[i].Forward(x).Reshape(b, t, h, d).Transpose(1, 2);
-        var y = ScaledDotProductAttention.Compute(q, k, v, causal: true, past: 0, keyPaddingMask: null, Child("attn_dropout"), nameof(AttentionExperts));
+        var y = ScaledDotProductAttention.Compute(q, k, v, causal: true, past: past, keyPaddingMask, Child("attn_dropout"), nameof(AttentionExperts));
         return Outputs[i].Forward(y);
     }
+}
+
+/// <summary>The decoding state of <see cref="AttentionExperts"/>: a key/value cache per full expert, or one for the shared keys and values.</summary>
+public sealed class AttentionExpertsState : IMixerState
+{
+    internal AttentionExpertsState(int caches) => Caches = Enumerable.Range(0, caches).Select(_ => new LayerKvCache()).ToArray();
+
+    /// <summary>The caches, one per full expert or the single shared one.</summary>
+    public IReadOnlyList<LayerKvCache> Caches { get; }
+
+    /// <summary>Number of cached positions.</summary>
+    public int Length => Caches[0].Length;
 }

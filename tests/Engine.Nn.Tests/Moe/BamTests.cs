@@ -94,15 +94,24 @@ public class BamTests
         else Assert.Equal(s[0]["blocks.1.attn.qkv.weight"].ToDoubleArray(), state["blocks.1.attn.experts.0.qkv.weight"].ToDoubleArray());
     }
 
-    [Fact]
-    public void BamModel_DecodesWithACache_AsOneFullForward()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void BamModel_DecodesWithAKeyValueCache_AsOneFullForward(bool kvShared)
     {
-        var bam = Bam.Assemble([Seed(11), Seed(12)], kvShared: true, generator: new Generator(3));
+        var bam = Bam.Assemble([Seed(11), Seed(12)], kvShared, generator: new Generator(3));
         bam.Eval();
         var full = bam.Forward(Ids);
         var cache = bam.CreateCache();
-        var steps = Enumerable.Range(0, 7).Select(t => bam.Forward(Ids.Narrow(1, t, 1), cache)).ToArray();
-        AssertClose(full, Tensor.Concat(steps, 1), 1e-5);
+        // One token, then the rest in a chunk: the new positions attend to the cached keys and values.
+        var first = bam.Forward(Ids.Narrow(1, 0, 1), cache);
+        var singles = Enumerable.Range(1, 3).Select(t => bam.Forward(Ids.Narrow(1, t, 1), cache)).ToArray();
+        var chunk = bam.Forward(Ids.Narrow(1, 4, 3), cache);
+        AssertClose(full, Tensor.Concat([first, .. singles, chunk], 1), 1e-5);
+        // The attention experts keep keys and values (one cache when shared), not a replay of the sequence.
+        var state = Assert.IsType<AttentionExpertsState>(cache[0]);
+        Assert.Equal(kvShared ? 1 : 2, state.Caches.Count);
+        Assert.Equal(7, state.Length);
     }
 
     [Fact]
