@@ -21,18 +21,24 @@ public static class CliAssert
     }
 }
 
-/// <summary>A tiny names checkpoint of `engine train` (width 16, one layer, context 12), trained once for the tests that need one.</summary>
+/// <summary>Tiny names checkpoints of `engine train` (width 16, context 12), each trained once for the tests that need one.</summary>
 public static class TinyNamesModel
 {
-    static readonly Lazy<string> Checkpoint = new(() =>
+    static readonly Lazy<string> Checkpoint = new(() => Train(1));
+    static readonly Lazy<string> TwoLayerCheckpoint = new(() => Train(2));
+
+    /// <summary>The one-layer checkpoint file.</summary>
+    public static string File => Checkpoint.Value;
+
+    /// <summary>A two-layer checkpoint file (for conversions that tie layers).</summary>
+    public static string TwoLayerFile => TwoLayerCheckpoint.Value;
+
+    static string Train(int layers)
     {
-        var path = Path.Combine(CliRun.TempFolder(), "tiny.safetensors");
+        var path = Path.Combine(CliRun.TempFolder(), $"tiny-{layers}.safetensors");
         var train = CliRun.Invoke("train", "--steps", "1", "--eval-every", "1", "--samples", "0", "--out", path,
-            "--width", "16", "--layers", "1", "--heads", "2", "--context", "12", "--batch", "2");
+            "--width", "16", "--layers", layers.ToString(), "--heads", "2", "--context", "12", "--batch", "2");
         Assert.True(train.ExitCode == 0, train.Error);
         return path;
-    });
-
-    /// <summary>The checkpoint file.</summary>
-    public static string File => Checkpoint.Value;
+    }
 }

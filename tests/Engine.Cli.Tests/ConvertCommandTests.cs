@@ -7,21 +7,12 @@ namespace Engine.Cli.Tests;
 [Collection(ConsoleCollection.Name)]
 public class ConvertCommandTests
 {
-    static readonly Lazy<string> TwoLayers = new(() =>
-    {
-        var path = Path.Combine(CliRun.TempFolder(), "two-layers.safetensors");
-        var train = CliRun.Invoke("train", "--steps", "2", "--eval-every", "2", "--samples", "0", "--out", path,
-            "--width", "16", "--layers", "2", "--heads", "2", "--context", "12", "--batch", "2");
-        Assert.True(train.ExitCode == 0, train.Error);
-        return path;
-    });
-
     [Fact]
     public void FullRank_KeepsTheDenseLoss_AndSavesATiedBaseWithItsAdapter()
     {
         var folder = CliRun.TempFolder();
         // Full rank (the width, 16): the converted model before uptraining is the dense one.
-        var result = CliRun.Invoke("convert", "--recursive", "--checkpoint", TwoLayers.Value, "--loops", "2", "--rank", "16", "--steps", "2", "--batch", "2", "--out", folder);
+        var result = CliRun.Invoke("convert", "--recursive", "--checkpoint", TinyNamesModel.TwoLayerFile, "--loops", "2", "--rank", "16", "--steps", "2", "--batch", "2", "--out", folder);
         Assert.True(result.ExitCode == 0, result.Error);
         var dense = Loss(result.Out, "dense:");
         var converted = Loss(result.Out, "recursive:");
@@ -42,7 +33,7 @@ public class ConvertCommandTests
     [Fact]
     public void StrictTying_ChangesTheLossBeforeUptraining()
     {
-        var result = CliRun.Invoke("convert", "--recursive", "--checkpoint", TwoLayers.Value, "--loops", "2", "--rank", "0", "--steps", "0");
+        var result = CliRun.Invoke("convert", "--recursive", "--checkpoint", TinyNamesModel.TwoLayerFile, "--loops", "2", "--rank", "0", "--steps", "0");
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.NotEqual(Loss(result.Out, "dense:"), Loss(result.Out, "recursive:"), 4);
     }
@@ -50,9 +41,9 @@ public class ConvertCommandTests
     [Fact]
     public void BadRequests_AreOneLineUserErrors()
     {
-        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--checkpoint", TwoLayers.Value), "convert", "--recursive");
-        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--recursive", "--checkpoint", TwoLayers.Value, "--loops", "3"), "convert", "multiple of the recursions");
-        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--recursive", "--checkpoint", TwoLayers.Value, "--rank", "17", "--steps", "0"), "convert", "rank 17");
+        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--checkpoint", TinyNamesModel.TwoLayerFile), "convert", "--recursive");
+        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--recursive", "--checkpoint", TinyNamesModel.TwoLayerFile, "--loops", "3"), "convert", "multiple of the recursions");
+        CliAssert.OneLineUserError(CliRun.Invoke("convert", "--recursive", "--checkpoint", TinyNamesModel.TwoLayerFile, "--rank", "17", "--steps", "0"), "convert", "rank 17");
     }
 
     static double Loss(string output, string linePrefix)
