@@ -113,8 +113,10 @@ public sealed class WidenMerge : IStateDictMerge
                 direction[t][j] = 1 - (pNorm > 0 && fNorm > 0 ? pf / (pNorm * fNorm) : 0);
             }
         }
-        var magnitudeScores = Scores(RankWithinModel(magnitude));
-        var directionScores = Scores(RankWithinModel(direction));
+        // A model's ranks are 0, 1/c, ..., (c−1)/c whatever the data: their mean is exactly (c − 1)/(2c).
+        double rankMean = (count - 1) / (2.0 * count);
+        var magnitudeScores = Scores(RankWithinModel(magnitude), rankMean);
+        var directionScores = Scores(RankWithinModel(direction), rankMean);
         var merged = (double[])p.Clone();
         for (int j = 0; j < count; j++)
             for (int t = 0; t < n; t++)
@@ -132,7 +134,7 @@ public sealed class WidenMerge : IStateDictMerge
     /// <summary>1-D (and other non-matrix) tensors: scores from the raw |F_t − P| of each entry.</summary>
     double[] MergeEntries(double[] p, double[][] deltas)
     {
-        var scores = Scores(deltas.Select(d => d.Select(Math.Abs).ToArray()).ToArray());
+        var scores = Scores(deltas.Select(d => d.Select(Math.Abs).ToArray()).ToArray(), mean: null);
         var merged = (double[])p.Clone();
         for (int t = 0; t < deltas.Length; t++)
             for (int k = 0; k < p.Length; k++) merged[k] += scores[t][k] * deltas[t][k];
@@ -150,9 +152,12 @@ public sealed class WidenMerge : IStateDictMerge
 
     /// <summary>
     /// Softmax over models of each entry's significance, then s_calib wherever the significance exceeds t_ratio times
-    /// that model's mean significance (reference <c>compute_importance_scores</c>).
+    /// that model's mean significance (reference <c>compute_importance_scores</c>). <paramref name="mean"/>, when given,
+    /// is that mean known exactly: the reference sums the ranks in floating point, so whether the middle rank of an odd
+    /// column count sits "above average" depends on rounding there (torch's float64 mean of 0, 1/7, ..., 6/7 falls below
+    /// 3/7); with the exact mean it never does.
     /// </summary>
-    double[][] Scores(double[][] significance)
+    double[][] Scores(double[][] significance, double? mean)
     {
         int n = significance.Length, count = significance[0].Length;
         var scores = new double[n][];
@@ -166,7 +171,7 @@ public sealed class WidenMerge : IStateDictMerge
         }
         for (int t = 0; t < n; t++)
         {
-            double limit = significance[t].Average() * AboveAverageRatio;
+            double limit = (mean ?? significance[t].Average()) * AboveAverageRatio;
             for (int j = 0; j < count; j++)
                 if (significance[t][j] > limit) scores[t][j] = ScoreCalibration;
         }
