@@ -70,4 +70,24 @@ public class PaperMergeLawTests
         Assert.StartsWith($"{method}: model 1", e.Message);
         Assert.Contains("ln_f.weight", e.Message);
     }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void GptStateDicts_MergeIntoAModelThatLoadsAndRuns(string method)
+    {
+        var gpt = TinyGpt(layers: 2, tied: false);
+        var b = gpt.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Detach().Clone());
+        var models = new[] { 5UL, 6UL }.Select(s => (IReadOnlyDictionary<string, Tensor>)b.ToDictionary(
+            kv => kv.Key, kv => kv.Value.DType.IsFloating() ? kv.Value + Randn(s * 100 + (ulong)kv.Key.Length, kv.Value.Shape) * 0.02 : kv.Value)).ToList();
+        Assert.Contains("tok.weight", b.Keys);
+
+        var merged = Create(method).Merge(b, models);
+
+        var loaded = TinyGpt(layers: 2, tied: false, seed: 99);
+        loaded.LoadStateDict(merged);
+        loaded.Eval();
+        var logits = loaded.Forward(Ids(new long[,] { { 1, 2, 3, 4 } }), null);
+        Assert.All(logits.ToDoubleArray(), v => Assert.True(double.IsFinite(v)));
+        Assert.Equal(merged["tok.weight"].ToDoubleArray(), loaded.Tok.Weight.ToDoubleArray());
+    }
 }
