@@ -1,0 +1,49 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace Engine.Cli.Tests;
+
+/// <summary><c>engine federated</c>: LoRA-FAIR's comparison (issue 20) on a tiny names model.</summary>
+[Collection(ConsoleCollection.Name)]
+public class FederatedCommandTests
+{
+    static double Number(string s) => double.Parse(s, CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void PrintsOneRowPerAggregation_WithTheGapsEachRulePromises()
+    {
+        var result = CliRun.Invoke("federated", "--checkpoint", TinyNamesModel.File, "--clients", "2", "--rounds", "2",
+            "--local-steps", "2", "--batch", "2", "--rank", "2");
+        Assert.True(result.ExitCode == 0, result.Error);
+        var gaps = new Dictionary<string, (double Average, double Global)>();
+        foreach (var rule in new[] { "fedavg", "product", "lora-fair" })
+        {
+            var row = Regex.Match(result.Out, $@"^\| {rule} \| (\d+\.\d{{4}}) \| (\d+\.\d{{4}}) \| (\d+\.\d{{4}}) \| (\d+\.\d{{4}}) \| (\d+\.\d{{4}}) / (\d+\.\d{{4}}) \| (\d+\.\d{{4}}) / (\d+\.\d{{4}}) \|\s*$", RegexOptions.Multiline);
+            Assert.True(row.Success, result.Out);
+            // Each rule starts from the same checkpoint and adapter (B = 0): the same loss before.
+            Assert.Equal(Number(Regex.Match(result.Out, @"^\| fedavg \| (\d+\.\d{4})", RegexOptions.Multiline).Groups[1].Value), Number(row.Groups[1].Value));
+            gaps[rule] = (Number(row.Groups[5].Value), Number(row.Groups[7].Value));
+            Assert.Equal(2, Regex.Matches(result.Out, $@"^{rule} round [12]: ", RegexOptions.Multiline).Count);
+        }
+        // Two clients trained apart: averaging the factors leaves a gap; the product rule carries ΔW exactly; LoRA-FAIR narrows it.
+        Assert.True(gaps["fedavg"].Average > 0, result.Out);
+        Assert.Equal(gaps["fedavg"].Average, gaps["fedavg"].Global);
+        Assert.Equal(0.0, gaps["product"].Global);
+        Assert.True(gaps["lora-fair"].Global < gaps["lora-fair"].Average, result.Out);
+        Assert.Matches(@"2 clients \([a-z](-[a-z])?: \d+ names, [a-z](-[a-z])?: \d+ names\)", result.Out);
+    }
+
+    [Fact]
+    public void MoreClientsThanFirstLetters_IsAOneLineUserError()
+    {
+        CliAssert.OneLineUserError(CliRun.Invoke("federated", "--checkpoint", TinyNamesModel.File, "--clients", "40", "--rounds", "1"),
+            "federated", "--clients 40", "distinct first letters");
+    }
+
+    [Fact]
+    public void ZeroRounds_IsAOneLineUserError()
+    {
+        CliAssert.OneLineUserError(CliRun.Invoke("federated", "--checkpoint", TinyNamesModel.File, "--rounds", "0"), "federated", "--rounds");
+    }
+}
