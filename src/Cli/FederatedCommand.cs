@@ -49,7 +49,7 @@ static class FederatedCommand
         IFederatedAggregation[] rules = [new FactorAveraging(), new ProductAveraging(), new LoraFairAggregation()];
         var rows = rules.Select(rule => Simulate(checkpointPath, parts, rule, rounds, localSteps, batch, rank, rate, seed, log)).ToList();
         log.WriteLine();
-        log.WriteLine(FormattableString.Invariant($"{clients} clients ({string.Join(", ", parts.Select(p => $"{p.Range}: {p.Names.Count} names"))}), {rounds} rounds of {localSteps} local steps, batch {batch}, LoRA rank {rank}, lr {rate:G3}"));
+        log.WriteLine(FormattableString.Invariant($"{clients} clients ({string.Join(", ", parts.Select(p => $"{p.Range}: {p.Names.Count} names"))}), {rounds} round{(rounds == 1 ? "" : "s")} of {localSteps} local step{(localSteps == 1 ? "" : "s")}, batch {batch}, LoRA rank {rank}, lr {rate:G3}"));
         log.WriteLine(Table(rows, parts));
         return 0;
     }

@@ -35,6 +35,20 @@ public class FederatedCommandTests
     }
 
     [Fact]
+    public void Split_CutsAlphabeticalFirstLetterRangesOfAboutEqualSize()
+    {
+        string[] names = ["eve", "anna", "bob", "Alice", "dora", "carl"];
+        var parts = NamesClientSplit.Split(names, 3);
+        // Letters a(2) b(1) c(1) d(1) e(1): the cuts fall at 2 and 4 of 6 names, on letter boundaries.
+        Assert.Equal(["a", "b-c", "d-e"], parts.Select(p => p.Range));
+        Assert.Equal(["anna", "Alice"], parts[0].Names);
+        Assert.Equal(["bob", "carl"], parts[1].Names);
+        Assert.Equal(["dora", "eve"], parts[2].Names);
+        // Every later client keeps at least one letter even when the first letter alone passes its share.
+        Assert.Equal(["a", "b", "c"], NamesClientSplit.Split(["ann", "amy", "abe", "al", "bo", "cy"], 3).Select(p => p.Range));
+    }
+
+    [Fact]
     public void MoreClientsThanFirstLetters_IsAOneLineUserError()
     {
         CliAssert.OneLineUserError(CliRun.Invoke("federated", "--checkpoint", TinyNamesModel.File, "--clients", "40", "--rounds", "1"),
