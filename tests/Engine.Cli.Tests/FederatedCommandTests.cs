@@ -35,6 +35,23 @@ public class FederatedCommandTests
     }
 
     [Fact]
+    public void OneClient_EveryRuleIsExact_AndTheRulesAgree()
+    {
+        var result = CliRun.Invoke("federated", "--checkpoint", TinyNamesModel.File, "--clients", "1", "--rounds", "1",
+            "--local-steps", "2", "--batch", "2", "--rank", "2");
+        Assert.True(result.ExitCode == 0, result.Error);
+        // One client: B̄Ā = B_1 A_1 = ΔW, so no rule leaves a gap (LoRA-FAIR's ΔB = 0) and all three give the same model.
+        var after = new List<string>();
+        foreach (var rule in new[] { "fedavg", "product", "lora-fair" })
+        {
+            var row = Regex.Match(result.Out, $@"^\| {rule} \| \d+\.\d{{4}} \| (\d+\.\d{{4}}) \| \d+\.\d{{4}} \| 0\.0000 / 0\.0000 \| 0\.0000 / 0\.0000 \|\s*$", RegexOptions.Multiline);
+            Assert.True(row.Success, result.Out);
+            after.Add(row.Groups[1].Value);
+        }
+        Assert.Single(after.Distinct());
+    }
+
+    [Fact]
     public void Split_CutsAlphabeticalFirstLetterRangesOfAboutEqualSize()
     {
         string[] names = ["eve", "anna", "bob", "Alice", "dora", "carl"];
