@@ -23,6 +23,7 @@ public static class EngineCommand
         root.Subcommands.Add(ZooCommand.Create());
         root.Subcommands.Add(MultitaskCommand.Create());
         root.Subcommands.Add(MergeTasksCommand.Create());
+        root.Subcommands.Add(FederatedCommand.Create());
         root.Subcommands.Add(IntrinsicDimCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());

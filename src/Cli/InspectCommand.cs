@@ -10,6 +10,8 @@ namespace Engine.Cli;
 /// <summary>
 /// <c>engine inspect</c>: what a checkpoint holds, read from its header only (no tensor data is loaded): one row per
 /// tensor (name, dtype, shape, elements), totals, and the metadata (for a training checkpoint: step and configuration).
+/// With <c>--mnn</c> it also loads a names model and scores texts by the Matrix Nuclear-Norm of its last hidden states
+/// (<see cref="MatrixNuclearNorm"/>; spec structure-and-optimizers.md §4.4).
 /// </summary>
 static class InspectCommand
 {
@@ -19,12 +21,23 @@ static class InspectCommand
     {
         var path = new Argument<string>("path") { Description = "a .safetensors file (plain, or a training checkpoint of `engine train`), a Hugging Face GPT-2 folder or a PEFT adapter folder" };
         var command = new Command("inspect", "list the tensors, parameter counts and metadata of a checkpoint file or model folder, reading headers only");
+        var mnn = new Option<string?>("--mnn") { Description = "also score texts by the Matrix Nuclear-Norm per token of the model's last hidden states (names checkpoints): a file (UTF-8, one response per line) or an embedded set: female, male, all" };
         command.Arguments.Add(path);
-        command.SetAction(r => Run(r.GetValue(path)!));
+        command.Options.Add(mnn);
+        command.SetAction(r => Run(r.GetValue(path)!, r.GetValue(mnn)));
         return command;
     }
 
-    static int Run(string path)
+    static int Run(string path, string? mnnTexts)
+    {
+        if (mnnTexts is not null && !File.Exists(path))
+            throw new ArgumentException($"--mnn scores texts with a names checkpoint file of `engine train`; '{path}' is not a file");
+        int code = Inspect(path);
+        if (mnnTexts is not null) PrintMatrixNuclearNorm(path, mnnTexts);
+        return code;
+    }
+
+    static int Inspect(string path)
     {
         if (Directory.Exists(path)) return InspectFolder(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint file or model folder at '{path}'", path);
@@ -78,6 +91,34 @@ static class InspectCommand
         Console.WriteLine($"adapter parameters: {file.Names.Select(file.Info).Sum(i => i.Numel):N0}");
         PrintMetadata(file.Metadata, skip: []);
         return 0;
+    }
+
+    /// <summary>
+    /// MNN/T of every line of <paramref name="source"/> and their mean over the finite ones. A line is read as the names
+    /// model reads a name: the boundary token, then its characters (cut to the context length), so T = characters + 1;
+    /// R is the final LayerNorm's output [T, d] (Hugging Face's <c>hidden_states[-1]</c>, the reference's <c>model(ids)[0]</c>).
+    /// </summary>
+    static void PrintMatrixNuclearNorm(string path, string source)
+    {
+        var (gpt, tokenizer, _) = NamesModelFile.Load(path);
+        gpt.Eval();
+        var lines = source is "female" or "male" or "all" ? EmbeddedData.Load(source) : StrictUtf8.ReadLines(source, "--mnn");
+        if (lines.Count == 0) throw new ArgumentException($"--mnn '{source}' has no lines to score");
+        int context = gpt.Config.ContextLength, cut = 0;
+        var scores = new List<double>();
+        using (Autograd.Autograd.NoGrad())
+            foreach (var line in lines)
+            {
+                var ids = new List<long> { CharTokenizer.Boundary };
+                ids.AddRange(tokenizer.Encode(line).Select(i => (long)i));
+                if (ids.Count > context) { ids.RemoveRange(context, ids.Count - context); cut++; }
+                var hidden = gpt.LastHiddenState(Tensor.FromArray(ids.ToArray(), [1, ids.Count]));
+                scores.Add(MatrixNuclearNorm.PerToken(hidden.Reshape(ids.Count, hidden.Size(2))));
+            }
+        int degenerate = scores.Count(double.IsNaN);
+        Console.WriteLine(FormattableString.Invariant($"matrix nuclear-norm per token (MNN/T, last hidden states, width {gpt.Config.DModel}) over {lines.Count} lines of '{source}': mean {MatrixNuclearNorm.DatasetAverage(scores):F4}")
+            + (degenerate > 0 ? $", {degenerate} degenerate line(s) skipped (NaN: every token equal to the mean)" : "")
+            + (cut > 0 ? $", {cut} line(s) cut to the context of {context} tokens" : ""));
     }
 
     static bool IsGpt2Parameter(string key, bool tiedHead)
