@@ -23,8 +23,8 @@ public abstract class TaskVectorMerge(MergeOptions options) : IStateDictMerge
     /// <summary>The density used when <see cref="MergeOptions.Density"/> is null (methods that do not prune: 1).</summary>
     protected virtual double DefaultDensity => 1;
 
-    /// <summary>The density this merge keeps: the option's, else the method's default.</summary>
-    public double Density => Options.Density ?? DefaultDensity;
+    /// <summary>The density this merge keeps: 1 for a method that does not prune (it ignores the option), else the option's, else the method's default.</summary>
+    public double Density => Method is TaskVectorMethod.TaskArithmetic ? 1 : Options.Density ?? DefaultDensity;
 
     /// <inheritdoc/>
     public Dictionary<string, Tensor> Merge(IReadOnlyDictionary<string, Tensor> baseModel, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> models)

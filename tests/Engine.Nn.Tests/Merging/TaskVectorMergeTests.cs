@@ -154,5 +154,6 @@ public class TaskVectorMergeTests
         Assert.Equal(0.2, new TiesMerge(new MergeOptions()).Density);
         Assert.Equal(0.2, new DareTiesMerge(new MergeOptions()).Density);
         Assert.Equal(0.7, new DareLinearMerge(new MergeOptions(Density: 0.7)).Density);
+        Assert.Equal(1, new TaskArithmeticMerge(new MergeOptions(Density: 0.7)).Density);
     }
 }
