@@ -13,7 +13,7 @@ public static class EngineCommand
     /// <summary>The global <c>--verbose</c> option: a failure's full stack trace after its one-line message.</summary>
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "on failure, print the stack trace after the one-line message", Recursive = true };
 
-    /// <summary>Builds the root command with its subcommands: train, finetune, zoo, sample, generate, logits, inspect, demo, ...</summary>
+    /// <summary>Builds the root command with its subcommands: train, finetune, zoo, merge, sample, generate, logits, inspect, demo, ...</summary>
     public static RootCommand Build()
     {
         var root = new RootCommand("engine: a pure-managed C# tensor engine with autograd");
@@ -24,6 +24,7 @@ public static class EngineCommand
         root.Subcommands.Add(MultitaskCommand.Create());
         root.Subcommands.Add(MergeTasksCommand.Create());
         root.Subcommands.Add(FederatedCommand.Create());
+        root.Subcommands.Add(MergeCommand.Create());
         root.Subcommands.Add(IntrinsicDimCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());

@@ -26,19 +26,34 @@ static class TrainCommand
         var samples = ValidatedOption.Integer("--samples", "names to sample at the end", 10, min: 0, max: 10_000);
         var experts = ValidatedOption.OptionalInteger("--experts", "a mixture of this many FFN experts in every block instead of the dense MLP (top-k routing with the balance and z-losses)", min: 1, max: 256);
         var topK = ValidatedOption.Integer("--top-k", "experts per token with --experts (renormalised top-k, Mixtral)", 2, min: 1, max: 256);
+        var holdout = new Option<string[]>("--holdout") { Description = "embedded sets (female, male) whose validation names, split as `engine finetune --seed` with this seed splits them, are left out of training, so a base can be judged on later tasks' validation sets (engine merge)", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var output = ValidatedOption.OutputFile("--out", "checkpoint file, written at each validation (the last one that was finite is kept)", DefaultCheckpoint);
         var command = new Command("train", "train a character-level GPT on first names (defaults: the embedded female names, under 5 minutes on 2 cores)");
-        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, experts, topK, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, experts, topK, holdout, output }) command.Options.Add(o);
         foreach (var o in SltrainTraining.Options) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
             r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!,
-            SltrainTraining.ConfigOf(r, r.GetValue(width)), r.GetValue(experts) is { } e ? new MoeOptions(e, TopK: r.GetValue(topK)) : null)));
+            SltrainTraining.ConfigOf(r, r.GetValue(width)), r.GetValue(experts) is { } e ? new MoeOptions(e, TopK: r.GetValue(topK)) : null, r.GetValue(holdout) ?? [])));
         PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
     sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double Lr, int EvalEvery, ulong Seed, int Samples, string Out,
-        Peft.Sparse.SltrainConfig? Sltrain = null, MoeOptions? Moe = null);
+        Peft.Sparse.SltrainConfig? Sltrain = null, MoeOptions? Moe = null, string[]? Holdout = null);
+
+    /// <summary>
+    /// <paramref name="names"/> less the validation names of each embedded set in <paramref name="holdout"/>, split as
+    /// <c>engine finetune --data SET --seed</c> splits it, so a base trained on all names has not seen the names its
+    /// fine-tunes and merges are validated on.
+    /// </summary>
+    static List<string> WithoutHeldOut(List<string> names, string[] holdout, CharTokenizer tokenizer, ulong seed, int context)
+    {
+        if (holdout.Length == 0) return names;
+        var unknown = holdout.Where(h => h is not ("female" or "male")).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"--holdout {string.Join(" ", unknown)}: give embedded sets, female or male");
+        var heldOut = holdout.SelectMany(h => NamesData.Corpus(EmbeddedData.Load(h), tokenizer, seed, h, context, $"--context {context}").ValidationTexts).ToHashSet();
+        return names.Where(n => !heldOut.Contains(n)).ToList();
+    }
 
     static int Run(TrainSettings s)
     {
@@ -48,6 +63,7 @@ static class TrainCommand
         if (s.Moe is not null && s.Sltrain is not null) throw new ArgumentException("--experts cannot be combined with SLTrain's options: SLTrain replaces the dense MLP's layers");
         var names = EmbeddedData.Load(s.Data);
         var tokenizer = CharTokenizer.FromTexts(EmbeddedData.Load("all").Concat(names));
+        names = WithoutHeldOut(names, s.Holdout ?? [], tokenizer, s.Seed, s.Context);
         var config = new GptConfig(tokenizer.VocabSize, s.Context, s.Width, s.Layers, s.Heads, Moe: s.Moe);
         MemoryEstimate.Require(MemoryEstimate.Gpt(config, s.Batch, s.Context, training: true),
             $"training with --batch {s.Batch}, --context {s.Context}, --width {s.Width}, --layers {s.Layers}", "lower them");

@@ -72,6 +72,18 @@ static class ValidatedOption
         return option;
     }
 
+    /// <summary>A finite number in [<paramref name="min"/>, <paramref name="max"/>], or absent (the command picks one).</summary>
+    public static Option<double?> OptionalNumber(string name, string description, double min, double max)
+    {
+        var option = new Option<double?>(name) { Description = description };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double?>() is { } v && (!double.IsFinite(v) || v < min || v > max))
+                r.AddError($"{name} must be a number in [{Show(min)}, {Show(max)}], got {Show(v)}");
+        });
+        return option;
+    }
+
     /// <summary>A file the command writes: not a folder, in a folder that exists or can be created and written to.</summary>
     public static Option<string> OutputFile(string name, string description, string defaultValue)
     {

@@ -15,7 +15,7 @@ public enum MajoritySignMethod
 /// ignores what it does not use; its documentation says which it reads and its paper's defaults.
 /// </summary>
 /// <param name="Weights">λ_i per fine-tuned model (null: the method's default, usually 1 each).</param>
-/// <param name="Density">Fraction of entries kept by pruning methods (TIES, DARE, magnitude pruning, PCB's ratio r); null: the method's default.</param>
+/// <param name="Density">Fraction of entries kept by pruning methods (TIES, DARE, magnitude pruning, PCB's ratio r; SCE's select_topk); null: the method's default.</param>
 /// <param name="MajoritySign">How TIES elects each entry's sign.</param>
 /// <param name="Seed">Seed of random methods (DARE's drop mask).</param>
 /// <param name="Validate">
