@@ -25,15 +25,17 @@ static class CompressCommand
         var data = new Option<string>("--data") { Description = "names the model was trained on (validation split and calibration data): female, male, all, or a file", DefaultValueFactory = _ => "female" };
         var seed = new Option<ulong>("--seed") { Description = "the seed of `engine train` (it fixes the validation split); calibration batches are drawn from it too", DefaultValueFactory = _ => 1 };
         var calibration = ValidatedOption.Integer("--calibration-batches", $"training batches of {NamesBitStack.CalibrationBatch} sequences for BitStack's block order and FWSVD's Fisher pass", 8, min: 1, max: 1000);
+        var axis = new Option<string>("--fisher-axis") { Description = "FWSVD: which features the row importance weights: rows (the output rows of W [out, in], as the spec reads it) or columns (the input features, the paper's y = xW rows); both are measured, this one is saved", DefaultValueFactory = _ => "rows" };
+        axis.AcceptOnlyFromAmong("rows", "columns");
         var report = new Option<bool>("--report") { Description = "BitStack: print validation loss against memory at 10%, 20%, ..., 100% of the blocks" };
         var command = new Command("compress", "compress a names model of `engine train`: BitStack (any-size loading) or Fisher-weighted SVD");
-        foreach (var o in new Option[] { checkpoint, bitstack, fwsvd, output, blocks, rank, data, seed, calibration, report }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, bitstack, fwsvd, output, blocks, rank, data, seed, calibration, axis, report }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(checkpoint)!, r.GetValue(bitstack), r.GetValue(fwsvd), r.GetValue(output), r.GetValue(blocks), r.GetValue(rank),
-            r.GetValue(data)!, r.GetValue(seed), r.GetValue(calibration), r.GetValue(report), Console.Out));
+            r.GetValue(data)!, r.GetValue(seed), r.GetValue(calibration), r.GetValue(axis) == "columns", r.GetValue(report), Console.Out));
         return command;
     }
 
-    static int Run(string checkpoint, bool bitstack, bool fwsvd, string? output, int blocks, int? rank, string data, ulong seed, int calibration, bool report, TextWriter log)
+    static int Run(string checkpoint, bool bitstack, bool fwsvd, string? output, int blocks, int? rank, string data, ulong seed, int calibration, bool byColumns, bool report, TextWriter log)
     {
         if (bitstack == fwsvd) throw new ArgumentException("give exactly one of --bitstack and --fwsvd");
         if (output is null) throw new ArgumentException("--out is required: the file to write");
@@ -44,7 +46,7 @@ static class CompressCommand
         var corpus = NamesData.Corpus(EmbeddedData.Load(data), tokenizer, seed, data, context, $"the model's context of {context} tokens");
         if (fwsvd)
         {
-            NamesFwsvd.Table(NamesFwsvd.Compress(checkpoint, corpus, rank!.Value, calibration, seed, output, log), log);
+            NamesFwsvd.Table(NamesFwsvd.Compress(checkpoint, corpus, rank!.Value, byColumns, calibration, seed, output, log), log);
             return 0;
         }
         double originalLoss = report ? NamesAdaptation.ValidationLoss(model, model.Forward, corpus, context) : double.NaN;

@@ -16,7 +16,8 @@ static class NamesFwsvd
     public sealed record Row(string Model, long Parameters, long LinearParameters, double WeightError, double Loss);
 
     /// <summary>Compresses the model of <paramref name="checkpoint"/> at <paramref name="rank"/>, saves the FWSVD model and returns the three rows.</summary>
-    public static List<Row> Compress(string checkpoint, NamesCorpus corpus, int rank, int calibrationBatches, ulong seed, string outPath, TextWriter log)
+    /// <param name="byColumns">Weight the input features (columns of W [out, in]) instead of the output rows the spec names.</param>
+    public static List<Row> Compress(string checkpoint, NamesCorpus corpus, int rank, bool byColumns, int calibrationBatches, ulong seed, string outPath, TextWriter log)
     {
         var (model, tokenizer, info) = NamesModelFile.Load(checkpoint);
         model.Eval();
@@ -39,14 +40,24 @@ static class NamesFwsvd
         LowRankGpt.Factorise(svd, e => FisherWeightedSvd.Factorise(e.Linear.Weight, null, rank));
         rows.Add(Measure($"SVD r={rank}", svd, corpus, context, originals));
 
-        var ranks = LowRankGpt.Factorise(model, e => FisherWeightedSvd.Factorise(e.Linear.Weight, FisherWeightedSvd.RowImportance(fisher[LowRankGpt.Key(e)]), rank));
-        rows.Add(Measure($"FWSVD r={rank}", model, corpus, context, originals));
+        // Both readings of FWSVD's "rows" (see FisherWeightedSvd.FactoriseColumns); the one --fisher-axis names is saved.
+        var (other, _, _) = NamesModelFile.Load(checkpoint);
+        other.Eval();
+        var saved = byColumns ? "input" : "output";
+        LowRankGpt.Factorise(other, e => Factorise(e, fisher[LowRankGpt.Key(e)], rank, !byColumns));
+        var ranks = LowRankGpt.Factorise(model, e => Factorise(e, fisher[LowRankGpt.Key(e)], rank, byColumns));
+        var measured = new[]
+        {
+            Measure($"FWSVD r={rank}, output rows{(byColumns ? "" : " (saved)")}", byColumns ? other : model, corpus, context, originals),
+            Measure($"FWSVD r={rank}, input columns{(byColumns ? " (saved)" : "")}", byColumns ? model : other, corpus, context, originals),
+        };
+        rows.AddRange(measured);
 
         var values = NamesModelFile.Values(model.Config, tokenizer);
         values[LowRankGpt.MetadataKey] = LowRankGpt.Serialize(ranks);
         OutputPath.PrepareFile(outPath);
         TrainingCheckpoint.Save(outPath, model, null, info.Step, values: values);
-        log.WriteLine($"wrote '{outPath}': {ranks.Count} block Linears at rank {rank}");
+        log.WriteLine($"wrote '{outPath}': {ranks.Count} block Linears at rank {rank}, Fisher weighting over {saved} features");
         return rows;
     }
 
@@ -59,6 +70,10 @@ static class NamesFwsvd
         foreach (var r in rows)
             log.WriteLine(FormattableString.Invariant($"| {r.Model} | {r.Parameters:N0} | {r.LinearParameters:N0} | {(r.Model == "original" ? "0" : r.WeightError.ToString("F4", System.Globalization.CultureInfo.InvariantCulture))} | {r.Loss:F4} |"));
     }
+
+    static (Tensor A, Tensor B) Factorise(GptLinear e, Tensor fisher, int rank, bool byColumns) => byColumns
+        ? FisherWeightedSvd.FactoriseColumns(e.Linear.Weight, FisherWeightedSvd.ColumnImportance(fisher), rank)
+        : FisherWeightedSvd.Factorise(e.Linear.Weight, FisherWeightedSvd.RowImportance(fisher), rank);
 
     static Row Measure(string name, Gpt model, NamesCorpus corpus, int context, IReadOnlyDictionary<string, Tensor> originals)
     {

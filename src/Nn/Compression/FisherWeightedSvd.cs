@@ -26,6 +26,26 @@ public static class FisherWeightedSvd
         return sums;
     }
 
+    /// <summary>I_j = Σ_i I_ij: the Fisher information summed over each column (one per input feature of a Linear [out, in]).</summary>
+    public static double[] ColumnImportance(Tensor fisher)
+    {
+        if (fisher.Rank != 2) throw new ArgumentException($"FisherWeightedSvd.ColumnImportance: expects the Fisher of a matrix [rows, cols], got {Shapes.Format(fisher.Shape)}");
+        return RowImportance(fisher.T.Contiguous());
+    }
+
+    /// <summary>
+    /// The same weighting applied to columns: A, B minimising ‖(W − A B) Ĵ‖_F with Ĵ = diag(√(I_j + 1e-5)) from
+    /// <see cref="ColumnImportance"/>. For a Linear [out, in] the columns are the input features, which is how the
+    /// FWSVD paper's y = xW layout (W [in, out]) reads "rows"; the spec's "rows as stored" in the engine's
+    /// [out, in] layout is <see cref="Factorise"/>. Computed as <see cref="Factorise"/> of Wᵀ, transposed back.
+    /// </summary>
+    public static (Tensor A, Tensor B) FactoriseColumns(Tensor weight, IReadOnlyList<double>? columnImportance, int rank)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"FisherWeightedSvd.FactoriseColumns: expects a weight [rows, cols], got {Shapes.Format(weight.Shape)}");
+        var (a, b) = Factorise(weight.T.Contiguous(), columnImportance, rank);
+        return (b.T.Contiguous(), a.T.Contiguous());
+    }
+
     /// <summary>
     /// The factors A [rows, rank] and B [rank, cols] (Float64) minimising ‖Î (W − A B)‖_F; null
     /// <paramref name="rowImportance"/> means equal importances, i.e. plain truncated SVD.

@@ -64,6 +64,26 @@ public class FisherWeightedSvdTests
     }
 
     [Fact]
+    public void Columns_OneColumnScaledByAMillion_ThatColumnsErrorGoesToZero_AndUniformIsSvd()
+    {
+        const int r = 2, column = 3;
+        var w = RandomMatrix(5);
+        var importance = Enumerable.Repeat(1.0, Cols).ToArray();
+        var (a0, b0) = FisherWeightedSvd.FactoriseColumns(ToTensor(w), importance, r);
+        AssertClose(Math.Sqrt(w.Svd().S.Skip(r).Sum(v => v * v)), (w - Product(a0, b0)).FrobeniusNorm(), 1e-10);
+        double before = (w.Column(column) - Product(a0, b0).Column(column)).L2Norm();
+        importance[column] *= 1e6;
+        var (a, b) = FisherWeightedSvd.FactoriseColumns(ToTensor(w), importance, r);
+        Assert.Equal(new[] { Rows, r }, a.Shape);
+        double after = (w.Column(column) - Product(a, b).Column(column)).L2Norm();
+        Assert.True(after < 1e-5 * before, $"column error {after} after weighting, {before} before");
+    }
+
+    [Fact]
+    public void ColumnImportance_SumsEachColumn() =>
+        AssertClose(new[] { 5.0, 7.0, 3.0 }, FisherWeightedSvd.ColumnImportance(Tensor.FromArray(new double[] { 1, 2, 0, 4, 5, 3 }, [2, 3])), 0);
+
+    [Fact]
     public void RowImportance_SumsEachRow() =>
         AssertClose(new[] { 3.0, 12.0 }, FisherWeightedSvd.RowImportance(Tensor.FromArray(new double[] { 1, 2, 0, 4, 5, 3 }, [2, 3])), 0);
 
