@@ -64,7 +64,7 @@ public static class BitStackFile
         var metadata = new Dictionary<string, string>(values) { [MetadataKey] = JsonSerializer.Serialize(description) };
         var folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null) Directory.CreateDirectory(folder);
-        Safetensors.Save(path, tensors, metadata, storage);
+        Safetensors.SaveWithStorage(path, tensors, metadata, storage);
     }
 
     /// <summary>Whether <paramref name="path"/> is a safetensors file with a BitStack description.</summary>
@@ -89,13 +89,13 @@ public static class BitStackFile
     /// </summary>
     /// <exception cref="ArgumentException">The budget is below the smallest configuration.</exception>
     /// <exception cref="InvalidDataException">The file is not a consistent BitStack file.</exception>
-    public static Loaded Load(string path, long? budgetBytes) => Load(path, plan => budgetBytes is { } b ? plan.Select(b) : plan.Order.Count);
+    public static Loaded Load(string path, long? budgetBytes) => LoadChosen(path, plan => budgetBytes is { } b ? plan.Select(b) : plan.Order.Count);
 
     /// <summary>The model state after the first <paramref name="steps"/> entries of the saved order.</summary>
-    public static Loaded LoadSteps(string path, int steps) => Load(path, plan =>
+    public static Loaded LoadSteps(string path, int steps) => LoadChosen(path, plan =>
         steps >= 0 && steps <= plan.Order.Count ? steps : throw new ArgumentOutOfRangeException(nameof(steps), $"BitStackFile: '{path}' has {plan.Order.Count} steps; asked for {steps}"));
 
-    static Loaded Load(string path, Func<BitStackPlan, int> choose)
+    static Loaded LoadChosen(string path, Func<BitStackPlan, int> choose)
     {
         using var file = Safetensors.Open(path);
         var d = Read(path, file);
