@@ -42,6 +42,8 @@ static class CompressCommand
         if (fwsvd && rank is null) throw new ArgumentException("--fwsvd needs --rank r");
         if (fwsvd && report) throw new ArgumentException("--report is for --bitstack (--fwsvd always prints its table)");
         var (model, tokenizer, _) = NamesModelFile.Load(checkpoint);
+        if (Engine.Nn.GptLinears.Of(model).Any(e => e.Module is not Engine.Nn.Linear))
+            throw new ArgumentException($"'{checkpoint}' is already compressed (its block Linears are factorised); compress the checkpoint of `engine train`");
         int context = model.Config.ContextLength;
         var corpus = NamesData.Corpus(EmbeddedData.Load(data), tokenizer, seed, data, context, $"the model's context of {context} tokens");
         if (fwsvd)

@@ -15,7 +15,7 @@ static class NamesFwsvd
     /// <summary>One compressed variant: parameters (all, and in the block Linears), relative weight error and validation loss.</summary>
     public sealed record Row(string Model, long Parameters, long LinearParameters, double WeightError, double Loss);
 
-    /// <summary>Compresses the model of <paramref name="checkpoint"/> at <paramref name="rank"/>, saves the FWSVD model and returns the three rows.</summary>
+    /// <summary>Compresses the model of <paramref name="checkpoint"/> at <paramref name="rank"/>, saves the FWSVD model and returns the rows: original, SVD, FWSVD by output rows and by input columns.</summary>
     /// <param name="byColumns">Weight the input features (columns of W [out, in]) instead of the output rows the spec names.</param>
     public static List<Row> Compress(string checkpoint, NamesCorpus corpus, int rank, bool byColumns, int calibrationBatches, ulong seed, string outPath, TextWriter log)
     {

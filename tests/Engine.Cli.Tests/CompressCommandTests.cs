@@ -83,6 +83,7 @@ public sealed class CompressCommandTests
         Assert.Equal(Loss("original"), Loss("FWSVD r=16, input columns"));
         var sample = CliRun.Invoke("sample", "--checkpoint", path, "--count", "2");
         Assert.True(sample.ExitCode == 0, sample.Error);
+        CliAssert.OneLineUserError(CliRun.Invoke("compress", "--bitstack", "--checkpoint", path, "--out", Path.Combine(CliRun.TempFolder(), "z.safetensors")), "compress", "already compressed");
     }
 
     [Fact]
