@@ -27,20 +27,22 @@ static class CompressCommand
         var calibration = ValidatedOption.Integer("--calibration-batches", $"training batches of {NamesBitStack.CalibrationBatch} sequences for BitStack's block order and FWSVD's Fisher pass", 8, min: 1, max: 1000);
         var axis = new Option<string>("--fisher-axis") { Description = "FWSVD: which features the row importance weights: rows (the output rows of W [out, in], as the spec reads it) or columns (the input features, the paper's y = xW rows); both are measured, this one is saved", DefaultValueFactory = _ => "rows" };
         axis.AcceptOnlyFromAmong("rows", "columns");
+        var scale = new Option<bool>("--scale-activations") { Description = "BitStack: activation-aware channel scaling before decomposition (qkv, o, fc; folded into the previous op; the MLP's proj is left unscaled)" };
         var report = new Option<bool>("--report") { Description = "BitStack: print validation loss against memory at 10%, 20%, ..., 100% of the blocks" };
         var command = new Command("compress", "compress a names model of `engine train`: BitStack (any-size loading) or Fisher-weighted SVD");
-        foreach (var o in new Option[] { checkpoint, bitstack, fwsvd, output, blocks, rank, data, seed, calibration, axis, report }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, bitstack, fwsvd, output, blocks, rank, data, seed, calibration, axis, scale, report }) command.Options.Add(o);
         command.SetAction(r => Run(r.GetValue(checkpoint)!, r.GetValue(bitstack), r.GetValue(fwsvd), r.GetValue(output), r.GetValue(blocks), r.GetValue(rank),
-            r.GetValue(data)!, r.GetValue(seed), r.GetValue(calibration), r.GetValue(axis) == "columns", r.GetValue(report), Console.Out));
+            r.GetValue(data)!, r.GetValue(seed), r.GetValue(calibration), r.GetValue(axis) == "columns", r.GetValue(scale), r.GetValue(report), Console.Out));
         return command;
     }
 
-    static int Run(string checkpoint, bool bitstack, bool fwsvd, string? output, int blocks, int? rank, string data, ulong seed, int calibration, bool byColumns, bool report, TextWriter log)
+    static int Run(string checkpoint, bool bitstack, bool fwsvd, string? output, int blocks, int? rank, string data, ulong seed, int calibration, bool byColumns, bool scale, bool report, TextWriter log)
     {
         if (bitstack == fwsvd) throw new ArgumentException("give exactly one of --bitstack and --fwsvd");
         if (output is null) throw new ArgumentException("--out is required: the file to write");
         if (fwsvd && rank is null) throw new ArgumentException("--fwsvd needs --rank r");
         if (fwsvd && report) throw new ArgumentException("--report is for --bitstack (--fwsvd always prints its table)");
+        if (fwsvd && scale) throw new ArgumentException("--scale-activations is for --bitstack");
         var (model, tokenizer, _) = NamesModelFile.Load(checkpoint);
         if (Engine.Nn.GptLinears.Of(model).Any(e => e.Module is not Engine.Nn.Linear))
             throw new ArgumentException($"'{checkpoint}' is already compressed (its block Linears are factorised); compress the checkpoint of `engine train`");
@@ -53,6 +55,13 @@ static class CompressCommand
         }
         double originalLoss = report ? NamesAdaptation.ValidationLoss(model, model.Forward, corpus, context) : double.NaN;
         long originalBytes = model.StateDict().Where(kv => !model.TensorAliases().ContainsKey(kv.Key)).Sum(kv => kv.Value.Numel * 4);
+        if (scale)
+        {
+            var generator = new Generator(seed + 3);
+            var inputs = Enumerable.Range(0, calibration).Select(_ => corpus.Batch(NamesBitStack.CalibrationBatch, context, generator).Inputs).ToList();
+            var scaled = Engine.Nn.Compression.ActivationAwareScaling.Apply(model, inputs);
+            log.WriteLine($"activation-aware scaling of {scaled.Count} weights: {string.Join(", ", scaled)}");
+        }
         OutputPath.PrepareFile(output);
         NamesBitStack.Compress(model, tokenizer, corpus, blocks, rank ?? DefaultBitStackRank, calibration, seed, output, log);
         if (report) NamesBitStack.Report(output, corpus, originalLoss, originalBytes, log);
