@@ -27,6 +27,7 @@ public static class EngineCommand
         root.Subcommands.Add(MergeCommand.Create());
         root.Subcommands.Add(IntrinsicDimCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
+        root.Subcommands.Add(CompressCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(LogitsCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());

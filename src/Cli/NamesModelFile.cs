@@ -25,6 +25,12 @@ static class NamesModelFile
         var (info, json, vocabulary) = ReadValues(path);
         var config = ReadConfig(path, json);
         var model = new Gpt(config);
+        // A model compressed by `engine compress --fwsvd` has factorised Linears: its structure is rebuilt before the weights load.
+        if (info.Values.TryGetValue(Engine.Nn.Compression.LowRankGpt.MetadataKey, out var ranks))
+        {
+            try { Engine.Nn.Compression.LowRankGpt.Rebuild(model, ranks); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"'{path}': {e.Message}", e); }
+        }
         TrainingCheckpoint.Restore(path, model);
         return (model, CharTokenizer.Deserialize(vocabulary), info);
     }
@@ -38,13 +44,15 @@ static class NamesModelFile
                 + (File.Exists(inside) ? $" (this folder holds one: '{inside}')" : " (a .safetensors file)"));
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at '{path}'", path);
+        if (Engine.Nn.Compression.BitStackFile.IsBitStack(path))
+            throw new InvalidDataException($"'{path}' is a BitStack file of `engine compress --bitstack`; `engine sample` reads it (with --memory-budget), this command needs the checkpoint of `engine train`");
         var info = TrainingCheckpoint.ReadInfo(path);
         if (!info.Values.TryGetValue(ConfigKey, out var json) || !info.Values.TryGetValue(VocabularyKey, out var vocabulary))
             throw new InvalidDataException($"'{path}' is a checkpoint but not one of `engine train` (no {ConfigKey}/{VocabularyKey} in its metadata)");
         return (info, json, vocabulary);
     }
 
-    static GptConfig ReadConfig(string path, string json)
+    internal static GptConfig ReadConfig(string path, string json)
     {
         GptConfig? config;
         try { config = JsonSerializer.Deserialize<GptConfig>(json); }

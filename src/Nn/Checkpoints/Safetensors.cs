@@ -18,6 +18,17 @@ public static class Safetensors
         => SafetensorsWriter.Save(path, tensors, metadata, storeFloat32As);
 
     /// <summary>
+    /// Writes like <see cref="Save"/>
+    /// with a storage type per tensor where <paramref name="storageOf"/> names one (Float32 as F16 for compressed factors,
+    /// Int32 bytes as U8 for packed bits); the others keep their own type.
+    /// Example: <c>Safetensors.SaveWithStorage("b.safetensors", tensors, meta, new Dictionary&lt;string, SafetensorsDType&gt; { ["u"] = SafetensorsDType.F16 });</c>
+    /// </summary>
+    /// <exception cref="ArgumentException">A tensor cannot be stored as the type asked for it (wrong dtype, or a byte out of 0..255).</exception>
+    public static void SaveWithStorage(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata,
+        IReadOnlyDictionary<string, SafetensorsDType> storageOf)
+        => SafetensorsWriter.Save(path, tensors, metadata, null, storageOf: storageOf);
+
+    /// <summary>
     /// Reads every tensor of <paramref name="path"/>, in file order.
     /// Example: <c>var state = Safetensors.Load("model.safetensors"); var w = state["lm_head.weight"];</c>
     /// </summary>

@@ -20,6 +20,8 @@ public enum SafetensorsDType
     I64,
     /// <summary>One byte per element, 0 or 1.</summary>
     BOOL,
+    /// <summary>Unsigned byte, written from an Int32 tensor whose values are 0..255 (packed bits); read back as Int32.</summary>
+    U8,
 }
 
 /// <summary>Facts about the dtype strings of the format: which are readable, their element size and the engine dtype they load as.</summary>
@@ -34,7 +36,7 @@ internal static class SafetensorsDTypes
         SafetensorsDType.F32 or SafetensorsDType.I32 => 4,
         SafetensorsDType.F64 or SafetensorsDType.I64 => 8,
         SafetensorsDType.F16 or SafetensorsDType.BF16 => 2,
-        SafetensorsDType.BOOL => 1,
+        SafetensorsDType.BOOL or SafetensorsDType.U8 => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 

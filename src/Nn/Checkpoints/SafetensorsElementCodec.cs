@@ -63,6 +63,7 @@ internal static class SafetensorsElementCodec
             case (DType.Int32, SafetensorsDType.I32): WriteRaw(tensor.ToArray<int>(), output); break;
             case (DType.Int64, SafetensorsDType.I64): WriteRaw(tensor.ToArray<long>(), output); break;
             case (DType.Bool, SafetensorsDType.BOOL): WriteRaw(Array.ConvertAll(tensor.ToArray<bool>(), b => b ? (byte)1 : (byte)0), output); break;
+            case (DType.Int32, SafetensorsDType.U8): WriteRaw(Array.ConvertAll(tensor.ToArray<int>(), v => checked((byte)v)), output); break;
             case (DType.Float32, SafetensorsDType.F64): WriteConverted(tensor.ToArray<float>(), v => (double)v, output); break;
             case (DType.Float32, SafetensorsDType.F16): WriteConverted(tensor.ToArray<float>(), HalfPrecision.FloatToHalfBits, output); break;
             case (DType.Float32, SafetensorsDType.BF16): WriteConverted(tensor.ToArray<float>(), HalfPrecision.FloatToBFloat16Bits, output); break;

@@ -14,10 +14,10 @@ internal static class SafetensorsWriter
 
     /// <summary>Saves; <paramref name="interceptOutput"/> lets tests wrap the file stream to inject a failure mid-write.</summary>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata,
-        SafetensorsDType? storeFloat32As, Func<Stream, Stream>? interceptOutput = null)
+        SafetensorsDType? storeFloat32As, Func<Stream, Stream>? interceptOutput = null, IReadOnlyDictionary<string, SafetensorsDType>? storageOf = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var write = Prepare(tensors, metadata, storeFloat32As);
+        var write = Prepare(tensors, metadata, storeFloat32As, storageOf);
 
         string fullPath = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(fullPath)!;
@@ -49,14 +49,15 @@ internal static class SafetensorsWriter
     /// Validates and lays out <paramref name="tensors"/> without touching any file, and returns what writes the whole
     /// safetensors file to a stream; so a folder save fails on a bad tensor before it writes anything.
     /// </summary>
-    public static Action<Stream> Prepare(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType? storeFloat32As)
+    public static Action<Stream> Prepare(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType? storeFloat32As,
+        IReadOnlyDictionary<string, SafetensorsDType>? storageOf = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var float32Storage = storeFloat32As ?? SafetensorsDType.F32;
         if (float32Storage is not (SafetensorsDType.F32 or SafetensorsDType.F64 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw new ArgumentException($"Safetensors.Save: storeFloat32As must be F32, F64, F16 or BF16, got {float32Storage}", nameof(storeFloat32As));
 
-        var entries = Plan(tensors, metadata, float32Storage);
+        var entries = Plan(tensors, metadata, float32Storage, storageOf);
         byte[] header = SafetensorsHeader.Format(entries.Select(e => (e.Name, e.Storage, e.Tensor.Shape, e.Begin, e.End)).ToList(), metadata);
         return output =>
         {
@@ -70,7 +71,8 @@ internal static class SafetensorsWriter
 
     /// <summary>Validates names, tensors and metadata, sorts by name and assigns contiguous byte ranges; touches no file.</summary>
     static List<(string Name, Tensor Tensor, SafetensorsDType Storage, long Begin, long End)> Plan(
-        IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType float32Storage)
+        IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, SafetensorsDType float32Storage,
+        IReadOnlyDictionary<string, SafetensorsDType>? storageOf)
     {
         var named = new List<(string Name, Tensor Tensor)>();
         foreach (var (name, tensor) in tensors)
@@ -100,13 +102,29 @@ internal static class SafetensorsWriter
         {
             var (name, tensor) = named[i];
             if (i > 0 && named[i - 1].Name == name) throw new ArgumentException($"Safetensors.Save: tensor name '{name}' appears twice", nameof(tensors));
-            var storage = tensor.DType == DType.Float32 ? float32Storage : SafetensorsDTypes.StorageOf(tensor.DType);
+            var storage = storageOf is not null && storageOf.TryGetValue(name, out var asked) ? Checked(name, tensor, asked)
+                : tensor.DType == DType.Float32 ? float32Storage : SafetensorsDTypes.StorageOf(tensor.DType);
             long bytes = checked(tensor.Numel * storage.SizeOf());
             // Views are written from their contiguous values; Contiguous() is free for tensors that already are.
             planned.Add((name, tensor.Contiguous(), storage, offset, offset + bytes));
             offset += bytes;
         }
         return planned;
+    }
+
+    // A storage type asked for one tensor: Float32 may narrow to any float type, Int32 holding bytes may be stored as U8.
+    static SafetensorsDType Checked(string name, Tensor tensor, SafetensorsDType storage)
+    {
+        bool allowed = (tensor.DType, storage) switch
+        {
+            (DType.Float32, SafetensorsDType.F32 or SafetensorsDType.F64 or SafetensorsDType.F16 or SafetensorsDType.BF16) => true,
+            (DType.Int32, SafetensorsDType.U8) => tensor.Numel == 0 || (tensor.Min().Item() >= 0 && tensor.Max().Item() <= 255),
+            _ => storage == SafetensorsDTypes.StorageOf(tensor.DType),
+        };
+        if (!allowed)
+            throw new ArgumentException($"Safetensors.Save: tensor '{name}' ({tensor.DType.Name()}) cannot be stored as {storage}; "
+                + "Float32 takes F32, F64, F16 or BF16, an Int32 of values 0..255 takes U8, other tensors their own type", nameof(storage));
+        return storage;
     }
 
     static void CheckEncodable(string text, string what)
