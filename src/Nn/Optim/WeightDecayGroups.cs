@@ -3,8 +3,9 @@ namespace Engine.Nn;
 /// <summary>
 /// The weight-decay mask of "Fantastic Pretraining Optimizers" (structure-and-optimizers.md §3.1: no decay on norms,
 /// embeddings and biases by default; levanter <c>OptimizerConfig.build_weight_decay_mask</c>) as two parameter groups.
-/// A matrix decays unless every name it has belongs to an <see cref="Embedding"/>: a token embedding tied to a Linear
-/// head is decayed as the head, as the engine's GPT training always did (nanoGPT decays its tied <c>wte</c> too).
+/// A matrix decays unless every name it has belongs to an <see cref="Embedding"/>: a token embedding tied to a head
+/// that is shown as a Linear module (<see cref="Gpt.ShowTiedHead"/>) is decayed as that head, as the engine's earlier
+/// name rule in <c>engine train</c> did.
 /// </summary>
 public static class WeightDecayGroups
 {
