@@ -139,6 +139,16 @@ def muon(mu, ab1, ab2):
     return d
 
 
+def scion(mu, b1):
+    def d(n, p, g, st, t, _):
+        if p.dim() != 2:
+            st["b"] = b1 * st.get("b", torch.zeros_like(g)) + (1 - b1) * g
+            return torch.sign(st["b"])
+        st["m"] = mu * st.get("m", torch.zeros_like(g)) + (1 - mu) * g
+        return ns5(st["m"], steps=10) * math.sqrt(max(1.0, p.shape[0] / p.shape[1]))
+    return d
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     muon_lr = {"w1": 0.02, "w2": 0.02, "b": 0.004}
@@ -148,6 +158,7 @@ def main():
         "mars": run(mars(0.95, 0.99), LR, WD, begin=mars_begin(0.95, 0.025)),
         "adam_mini": run(mini(0.9, 0.95), LR, WD),
         "muon": run(muon(0.95, 0.8, 0.98), muon_lr, WD),
+        "scion": run(scion(0.98, 0.95), muon_lr, WD),
         "cautious_adamw": run(adamw(0.95, 0.95), LR, WD, cautious=True),
         "cautious_lion": run(lion(0.9, 0.95), {n: 0.002 for n in LR}, {n: 0.7 if n != "b" else 0.0 for n in LR}, cautious=True),
     }

@@ -60,21 +60,9 @@ public sealed class Muon : DecoupledOptimizer
     }
 
     /// <summary>
-    /// levanter's split of a model: the hidden matrices (rank 2, outside embeddings and the output head) in a Muon
-    /// group with rate <paramref name="lr"/>; the rest in AdamW groups with rate <paramref name="adamLr"/>. Weight decay
-    /// <paramref name="weightDecay"/> follows <see cref="WeightDecayGroups"/> (none on norms, biases, embeddings).
+    /// levanter's split of a model (<see cref="HiddenMatrixGroups"/>): hidden matrices at <paramref name="lr"/>, the rest
+    /// in AdamW groups at <paramref name="adamLr"/>; decay <paramref name="weightDecay"/> where the mask allows.
     /// </summary>
-    public static (ParamGroup[] Matrix, ParamGroup[] Adam) Groups(Module model, double lr, double adamLr, double weightDecay)
-    {
-        var matrices = new List<Tensor>();
-        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var embeddings = WeightDecayGroups.EmbeddingTables(model);
-        foreach (var (name, p) in model.NamedParameters())
-            if (seen.Add(p) && p.Rank == 2 && !embeddings.Contains(p) && !IsHead(name)) matrices.Add(p);
-        var adam = WeightDecayGroups.Split(model.Parameters().Where(p => !matrices.Contains(p, ReferenceEqualityComparer.Instance)), WeightDecayGroups.DecayedMatrices(model));
-        return ([new ParamGroup(matrices, lr, weightDecay, "muon")],
-            [new ParamGroup(adam.Decay, adamLr, weightDecay, "adam_decay"), new ParamGroup(adam.NoDecay, adamLr, 0, "adam_no_decay")]);
-    }
-
-    static bool IsHead(string name) => name.StartsWith("head.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal);
+    public static (ParamGroup[] Matrix, ParamGroup[] Adam) Groups(Module model, double lr, double adamLr, double weightDecay) =>
+        HiddenMatrixGroups.Build(model, lr, adamLr, weightDecay, "muon", "adam");
 }

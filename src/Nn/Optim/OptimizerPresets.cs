@@ -28,6 +28,8 @@ public static class OptimizerPresets
             (m, lr, wd) => new AdamMini(WeightDecayGroups.Build(m, lr, wd), AdamMiniBlocks(m), 0.9, 0.95)),
         new("muon", 1.6e-2, 0.1, "paper tuned at 130M: η 1.6e-2, AdamW η 3.2e-3 (0.2 η), Adam β (0.8, 0.98), μ 0.95, λ 0.1",
             (m, lr, wd) => { var (matrix, adam) = Muon.Groups(m, lr, 0.2 * lr, wd); return new Muon(matrix, adam); }),
+        new("scion", 1.6e-2, 0, "paper sweep centre at 130M: η 1.6e-2, μ 0.98, β1 0.95, Signum η ratio 0.2, λ 0, 10 NS steps",
+            (m, lr, wd) => { var (matrix, sign) = Scion.Groups(m, lr, 0.2, wd); return new Scion(matrix, sign, 0.98, 0.95); }),
     ];
 
     /// <summary>The preset of <paramref name="name"/> (case-insensitive).</summary>

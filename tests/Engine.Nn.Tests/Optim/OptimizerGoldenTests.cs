@@ -25,7 +25,7 @@ public class OptimizerGoldenTests
         return Tensor.FromArray(values.Select((v, i) => 0.5 * Math.Tanh(v) + 0.3 * Math.Cos(0.7 * i + 1.3 * t + k)).ToArray(), p.Shape);
     }
 
-    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "cautious_adamw", "cautious_lion" };
+    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "scion", "cautious_adamw", "cautious_lion" };
 
     static Optimizer Build(string name, Tensor[] p)
     {
@@ -37,6 +37,7 @@ public class OptimizerGoldenTests
             "mars" => new Mars(Groups(0.01, 0.1), 0.95, 0.99, 0.025),
             "adam_mini" => new AdamMini(Groups(0.01, 0.1), new Dictionary<Tensor, int[]>(ReferenceEqualityComparer.Instance) { [p[1]] = [2, 2, 1, 1] }, 0.9, 0.95),
             "muon" => new Muon([new ParamGroup([p[0], p[1]], 0.02, 0.1, "muon")], [new ParamGroup([p[2]], 0.004, 0, "adam")], 0.95, adamBeta1: 0.8, adamBeta2: 0.98),
+            "scion" => new Scion([new ParamGroup([p[0], p[1]], 0.02, 0.1, "scion")], [new ParamGroup([p[2]], 0.004, 0, "signum")], 0.98, 0.95),
             "cautious_adamw" => new Cautious(new AdamW(Groups(0.01, 0.1), 0.95, 0.95)),
             "cautious_lion" => new Cautious(new Lion(Groups(0.002, 0.7), 0.9, 0.95)),
             _ => throw new ArgumentException(name),

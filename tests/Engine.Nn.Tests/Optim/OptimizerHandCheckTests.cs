@@ -210,4 +210,21 @@ public class OptimizerHandCheckTests
         Assert.Contains("'hidden'", e.Message);
         Assert.Contains("[3]", e.Message);
     }
+
+    [Fact]
+    public void Scion_MovesSignGroupEntriesByExactlyTheirRate_AndOrthogonalisesTheMatrices()
+    {
+        var w = Tensor.FromArray(new[] { 1.0, 0.2, -0.3, 0.5, 0.8, -1.1 }, [3, 2]).RequireGrad();
+        var b = Tensor.FromArray(new[] { 0.4, -0.6 }).RequireGrad();
+        var optimizer = new Scion([new ParamGroup([w], 0.02)], [new ParamGroup([b], 0.004)], 0.98, 0.95);
+        var wBefore = ToMatrix(w.Detach().Clone());
+        var bBefore = b.ToDoubleArray();
+        w.Grad = Tensor.FromArray(new[] { 0.3, -0.1, 0.7, 0.2, -0.4, 0.9 }, [3, 2]);
+        b.Grad = Tensor.FromArray(new[] { -0.2, 0.05 });
+        optimizer.Step();
+        Assert.Equal(new[] { bBefore[0] + 0.004, bBefore[1] - 0.004 }, b.ToDoubleArray().Select(x => Math.Round(x, 15)).ToArray(), (x, y) => Math.Abs(x - y) < 1e-15);
+        // Step 1: m = (1−μ) g, so u = NS10(g)·√max(1, 3/2); its singular values (÷ the scale) lie in the quintic's band.
+        var u = (wBefore - ToMatrix(w)) / 0.02 / Math.Sqrt(1.5);
+        Assert.All(u.Svd(computeVectors: false).S.ToArray(), x => Assert.InRange(x, 0.68, 1.14));
+    }
 }
