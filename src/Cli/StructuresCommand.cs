@@ -147,7 +147,7 @@ static class StructuresCommand
     {
         var model = built.Model;
         model.Train();
-        var optimizer = new AdamW(TrainCommand.ParameterGroups(model, lr), beta2: 0.99);
+        var optimizer = new AdamW(WeightDecayGroups.Build(model, lr, 0.1), beta2: 0.99);
         var schedule = new WarmupCosineSchedule(Math.Min(100, steps / 10), steps, 0.1);
         var dataGenerator = new Generator(seed + 1);
         var clock = Stopwatch.StartNew();

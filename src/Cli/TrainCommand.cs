@@ -20,7 +20,8 @@ static class TrainCommand
         var width = ValidatedOption.Integer("--width", "model width d (a multiple of --heads)", 64, min: 1);
         var layers = ValidatedOption.Integer("--layers", "transformer blocks", 4, min: 1);
         var heads = ValidatedOption.Integer("--heads", "attention heads", 4, min: 1);
-        var lr = ValidatedOption.Positive("--lr", "peak learning rate (AdamW, warm-up + cosine)", 3e-3);
+        var lr = ValidatedOption.OptionalPositive("--lr", "peak learning rate, warm-up + cosine (default: the optimiser's; adamw 3e-3)");
+        var optimizerName = OptimizerOption.Create();
         var evalEvery = ValidatedOption.Integer("--eval-every", "steps between validation losses; the checkpoint is saved at each", 250, min: 1);
         var seed = new Option<ulong>("--seed") { Description = "seed of data order, initialisation and sampling", DefaultValueFactory = _ => 1 };
         var samples = ValidatedOption.Integer("--samples", "names to sample at the end", 10, min: 0, max: 10_000);
@@ -29,17 +30,17 @@ static class TrainCommand
         var holdout = new Option<string[]>("--holdout") { Description = "embedded sets (female, male) whose validation names, split as `engine finetune --seed` with this seed splits them, are left out of training, so a base can be judged on later tasks' validation sets (engine merge)", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var output = ValidatedOption.OutputFile("--out", "checkpoint file, written at each validation (the last one that was finite is kept)", DefaultCheckpoint);
         var command = new Command("train", "train a character-level GPT on first names (defaults: the embedded female names, under 5 minutes on 2 cores)");
-        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, evalEvery, seed, samples, experts, topK, holdout, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, steps, batch, context, width, layers, heads, lr, optimizerName, evalEvery, seed, samples, experts, topK, holdout, output }) command.Options.Add(o);
         foreach (var o in SltrainTraining.Options) command.Options.Add(o);
         command.SetAction(r => Run(new TrainSettings(r.GetValue(data)!, r.GetValue(steps), r.GetValue(batch), r.GetValue(context), r.GetValue(width),
             r.GetValue(layers), r.GetValue(heads), r.GetValue(lr), r.GetValue(evalEvery), r.GetValue(seed), r.GetValue(samples), r.GetValue(output)!,
-            SltrainTraining.ConfigOf(r, r.GetValue(width)), r.GetValue(experts) is { } e ? new MoeOptions(e, TopK: r.GetValue(topK)) : null, r.GetValue(holdout) ?? [])));
+            SltrainTraining.ConfigOf(r, r.GetValue(width)), r.GetValue(experts) is { } e ? new MoeOptions(e, TopK: r.GetValue(topK)) : null, r.GetValue(optimizerName)!, r.GetValue(holdout) ?? [])));
         PlotOption.AddTo(command, r => PlotFiles.NextTo(r.GetValue(output)!));
         return command;
     }
 
-    sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double Lr, int EvalEvery, ulong Seed, int Samples, string Out,
-        Peft.Sparse.SltrainConfig? Sltrain = null, MoeOptions? Moe = null, string[]? Holdout = null);
+    sealed record TrainSettings(string Data, int Steps, int Batch, int Context, int Width, int Layers, int Heads, double? Lr, int EvalEvery, ulong Seed, int Samples, string Out,
+        Peft.Sparse.SltrainConfig? Sltrain = null, MoeOptions? Moe = null, string Optimizer = "adamw", string[]? Holdout = null);
 
     /// <summary>
     /// <paramref name="names"/> less the validation names of each embedded set in <paramref name="holdout"/>, split as
@@ -75,7 +76,9 @@ static class TrainCommand
         Console.WriteLine($"model: GPT d={s.Width}, {s.Layers} layers, {s.Heads} heads, context {s.Context}: {model.ParameterCount():N0} parameters");
 
         double baseline = corpus.UnigramBaseline();
-        var optimizer = new AdamW(ParameterGroups(model, s.Lr), beta2: 0.99);
+        var preset = OptimizerPresets.Get(s.Optimizer);
+        var optimizer = preset.Create(model, s.Lr);
+        if (preset.Name != "adamw") Console.WriteLine($"optimizer: {preset.Name}, peak lr {s.Lr ?? preset.Lr:G3}, weight decay {preset.WeightDecay:G3} ({preset.Source})");
         var schedule = new WarmupCosineSchedule(Math.Min(100, s.Steps / 10), s.Steps, 0.1);
         var progress = new ProgressLine(s.Steps);
         var dataGenerator = new Generator(s.Seed + 1);
@@ -84,7 +87,8 @@ static class TrainCommand
         string Kept() => (saved > 0 ? $"The checkpoint '{s.Out}' keeps step {saved}, the last validated." : $"No checkpoint was written (the first is saved at step {Math.Min(s.EvalEvery, s.Steps)}).")
             + " Try a lower --lr.";
         double final = double.NaN;
-        var options = new TrainerOptions(s.Steps, schedule, MaxGradNorm: 1.0, TokensPerStep: (long)s.Batch * s.Context, EvaluateEvery: s.EvalEvery,
+        // MARS clips its own variance-corrected gradient (levanter mars.py has no separate gradient clip).
+        var options = new TrainerOptions(s.Steps, schedule, MaxGradNorm: optimizer is Mars ? null : 1.0, TokensPerStep: (long)s.Batch * s.Context, EvaluateEvery: s.EvalEvery,
             Evaluate: step =>
             {
                 progress.Break();
@@ -137,14 +141,6 @@ static class TrainCommand
         var dense = new Gpt(config, new Generator(0));
         dense.LoadStateDict(Peft.Sparse.SltrainModel.DenseState(model));
         return dense;
-    }
-
-    // No weight decay on biases, norms and embeddings, as in GPT-2 training recipes.
-    internal static ParamGroup[] ParameterGroups(Module model, double lr)
-    {
-        var decay = model.NamedParameters().Where(p => p.Parameter.Rank >= 2 && !p.Name.StartsWith("tok") && !p.Name.StartsWith("pos")).Select(p => p.Parameter).ToList();
-        var rest = model.Parameters().Except(decay).ToList();
-        return [new ParamGroup(decay, lr, 0.1, "decay"), new ParamGroup(rest, lr, 0, "no_decay")];
     }
 
     static double ValidationLoss(Gpt model, NamesCorpus corpus, int context) => NamesAdaptation.ValidationLoss(model, model.Forward, corpus, context);

@@ -4,7 +4,7 @@ namespace Engine.Nn;
 /// Adam (Kingma and Ba 2015, algorithm 1) with bias correction. <see cref="Decoupled"/> turns it into AdamW
 /// (Loshchilov and Hutter 2019): weight decay shrinks the parameter directly instead of being added to the gradient.
 /// </summary>
-public class Adam : Optimizer
+public class Adam : Optimizer, IUpdateRule
 {
     public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
         : this([new ParamGroup(parameters, lr, weightDecay)], beta1, beta2, eps) { }
@@ -22,6 +22,18 @@ public class Adam : Optimizer
 
     /// <summary>True for AdamW's decoupled weight decay.</summary>
     protected virtual bool Decoupled => false;
+
+    bool IUpdateRule.DecoupledDecay => Decoupled;
+
+    /// <summary>
+    /// Adam's direction <c>m̂/(√v̂+ε)</c> (with the L2 term folded into the gradient when not decoupled), for
+    /// <see cref="Cautious"/>; <see cref="Optimizer.Step"/> itself uses the fused kernel below.
+    /// </summary>
+    Tensor IUpdateRule.Direction(ParamGroup group, Tensor p, Tensor grad, Dictionary<string, Tensor> state, long step)
+    {
+        var g = !Decoupled && group.WeightDecay != 0 ? grad + p * group.WeightDecay : grad;
+        return AdamMoments.Direction(state, g, Beta1, Beta2, Eps, step);
+    }
 
     protected override void Update(ParamGroup group, Tensor p, Tensor grad, Dictionary<string, Tensor> state)
     {

@@ -63,6 +63,8 @@ public abstract class Optimizer
     {
         StepCount++;
         using (Autograd.Autograd.NoGrad())
+        {
+            BeforeUpdates();
             foreach (var group in Groups)
                 foreach (var p in group.Parameters)
                     if (p.Grad is not null)
@@ -70,7 +72,23 @@ public abstract class Optimizer
                         if (_added.Contains(p)) _firstUpdate.TryAdd(p, StepCount);
                         Update(group, p, p.Grad, State(p));
                     }
+        }
     }
+
+    /// <summary>
+    /// Runs once per <see cref="Step"/>, before any parameter's update, without recording: MARS clips its corrected
+    /// gradients by their global norm, which needs every parameter's gradient first.
+    /// </summary>
+    protected virtual void BeforeUpdates() { }
+
+    /// <summary>
+    /// Shape of a state slot, checked by <see cref="LoadStateDict"/>: the parameter's own shape unless the optimiser
+    /// keeps less (Adam-mini's one second moment per block).
+    /// </summary>
+    protected virtual int[] StateSlotShape(Tensor parameter, string slot) => parameter.Shape;
+
+    /// <summary>The live state slots of a parameter (created empty on first use).</summary>
+    protected Dictionary<string, Tensor> StateFor(Tensor parameter) => State(parameter);
 
     /// <summary>One parameter's update. <paramref name="state"/> persists across steps.</summary>
     protected abstract void Update(ParamGroup group, Tensor parameter, Tensor grad, Dictionary<string, Tensor> state);
@@ -122,8 +140,9 @@ public abstract class Optimizer
             if (parts.Length != 3 || !int.TryParse(parts[0], out int g) || !int.TryParse(parts[1], out int i) || g < 0 || i < 0 || g >= Groups.Count || i >= Groups[g].Parameters.Count)
                 throw new ArgumentException($"{op}: '{key}' does not name a slot of this optimiser's parameters");
             var p = Groups[g].Parameters[i];
-            Tensor.Require(t.Shape.AsSpan().SequenceEqual(p.Shape) && t.DType == p.DType,
-                $"{op}: '{key}' is a {t.DType.Name()} tensor of shape {Shapes.Format(t.Shape)}, but its parameter is {p.DType.Name()} {Shapes.Format(p.Shape)}");
+            var expected = StateSlotShape(p, parts[2]);
+            Tensor.Require(t.Shape.AsSpan().SequenceEqual(expected) && t.DType == p.DType,
+                $"{op}: '{key}' is a {t.DType.Name()} tensor of shape {Shapes.Format(t.Shape)}, but its slot is {p.DType.Name()} {Shapes.Format(expected)}");
             slots.Add((p, parts[2], t));
         }
         _state.Clear();

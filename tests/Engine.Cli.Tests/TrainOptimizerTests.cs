@@ -1,0 +1,44 @@
+using Engine.Nn;
+using Engine.Nn.Checkpoints;
+using Xunit;
+
+namespace Engine.Cli.Tests;
+
+/// <summary>
+/// <c>engine train --optimizer</c> (issue 21): a tiny Muon run trains with Muon's defaults and leaves Muon's state
+/// (the momentum of the hidden matrices, Adam moments for the rest) in its checkpoint; an unknown name is a one-line
+/// error with exit code 2.
+/// </summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class TrainOptimizerTests
+{
+    static readonly string[] Tiny = ["train", "--steps", "2", "--eval-every", "2", "--samples", "0", "--width", "16", "--layers", "1", "--heads", "2", "--context", "8", "--batch", "4"];
+
+    [Fact]
+    public void Muon_TrainsWithItsDefaults_AndCheckpointsItsState()
+    {
+        var checkpoint = Path.Combine(CliRun.TempFolder(), "names.safetensors");
+        var run = CliRun.Invoke([.. Tiny, "--out", checkpoint, "--optimizer", "muon"]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("optimizer: muon, peak lr 0.016, weight decay 0.1", run.Out);
+        Assert.Contains("step 2: validation loss", run.Out);
+
+        var config = System.Text.Json.JsonSerializer.Deserialize<GptConfig>(TrainingCheckpoint.ReadInfo(checkpoint).Values["gpt_config"])!;
+        var model = new Gpt(config);
+        var optimizer = (Muon)OptimizerPresets.Get("muon").Create(model);
+        TrainingCheckpoint.Restore(checkpoint, model, optimizer);
+        Assert.Equal(2, optimizer.StepCount);
+        var qkv = model.NamedParameters().Single(p => p.Name == "blocks.0.attn.qkv.weight").Parameter;
+        Assert.NotNull(optimizer.StateOf(qkv, "momentum"));
+        Assert.Null(optimizer.StateOf(qkv, "exp_avg"));
+        Assert.NotNull(optimizer.StateOf(model.Tok.Weight, "exp_avg"));
+    }
+
+    [Fact]
+    public void UnknownOptimizer_IsAOneLineError()
+    {
+        var result = CliRun.Invoke([.. Tiny, "--out", Path.Combine(CliRun.TempFolder(), "x.safetensors"), "--optimizer", "adagrad"]);
+        CliAssert.OneLineUserError(result, "train", "--optimizer");
+        Assert.Contains("muon", result.Error);
+    }
+}

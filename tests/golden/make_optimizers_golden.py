@@ -1,0 +1,172 @@
+"""Golden steps for the optimisers of "Fantastic Pretraining Optimizers" (issue 21).
+
+Plain-PyTorch implementations written from structure-and-optimizers.md section 3.1 (and, where it differs, from the
+levanter code the spec cites: NAdamW's momentum term is bias-corrected with t+1 as optax does; MARS's g_prev starts at
+zero), not torch.optim. Float64 throughout. Three tensors (two matrices, one vector), gradients in closed form of the
+parameters and the step, a learning rate that decays per step as a schedule would, weight decay on the matrices only.
+Writes tests/golden/optimizers/<name>.json: the parameters after each of STEPS steps.
+
+Run: /usr/bin/python3 tests/golden/make_optimizers_golden.py
+"""
+import json
+import math
+import os
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+STEPS = 6
+SHAPES = {"w1": (4, 3), "w2": (6, 3), "b": (3,)}
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optimizers")
+
+
+def start():
+    params = {}
+    for k, (name, shape) in enumerate(SHAPES.items()):
+        n = math.prod(shape)
+        params[name] = torch.tensor([math.sin(0.37 * i + k) for i in range(n)]).reshape(shape)
+    return params
+
+
+def grad(name, p, t):
+    # g = 0.5 tanh(p) + 0.3 cos(0.7 i + 1.3 t + k): changes sign between steps, so Cautious's mask bites.
+    k = list(SHAPES).index(name)
+    i = torch.arange(p.numel()).reshape(p.shape)
+    return 0.5 * torch.tanh(p) + 0.3 * torch.cos(0.7 * i + 1.3 * t + k)
+
+
+def lr_factor(t):
+    return 1.0 - 0.1 * (t - 1)
+
+
+def adam_dir(st, g, b1, b2, eps, t, nesterov=False):
+    st["m"] = b1 * st.get("m", torch.zeros_like(g)) + (1 - b1) * g
+    st["v"] = b2 * st.get("v", torch.zeros_like(g)) + (1 - b2) * g * g
+    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+    m_hat = b1 * st["m"] / (1 - b1 ** (t + 1)) + (1 - b1) * g / c1 if nesterov else st["m"] / c1
+    return m_hat / (torch.sqrt(st["v"] / c2) + eps)
+
+
+def ns5(g, steps=5, eps=1e-7):
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g / (torch.linalg.norm(g) + eps)
+    tr = g.shape[0] > g.shape[1]
+    if tr:
+        x = x.T
+    for _ in range(steps):
+        A = x @ x.T
+        x = a * x + (b * A + c * A @ A) @ x
+    return x.T if tr else x
+
+
+def run(direction, lrs, wds, begin=None, cautious=False):
+    params = start()
+    state = {n: {} for n in params}
+    history = []
+    for t in range(1, STEPS + 1):
+        grads = {n: grad(n, p, t) for n, p in params.items()}
+        extra = begin(grads, state) if begin else None
+        for n in params:
+            u = direction(n, params[n], grads[n], state[n], t, extra)
+            if cautious:
+                mask = (u * grads[n] > 0).double()
+                u = u * mask / (mask.mean() + 1e-8)
+            lr = lrs[n] * lr_factor(t)
+            params[n] = params[n] * (1 - lr * wds[n]) - lr * u
+        history.append({n: p.flatten().tolist() for n, p in params.items()})
+    return history
+
+
+LR = {"w1": 0.01, "w2": 0.01, "b": 0.01}
+WD = {"w1": 0.1, "w2": 0.1, "b": 0.0}
+
+
+def adamw(b1, b2):
+    return lambda n, p, g, st, t, _: adam_dir(st, g, b1, b2, 1e-8, t)
+
+
+def lion(b1, b2):
+    def d(n, p, g, st, t, _):
+        m = st.get("m", torch.zeros_like(g))
+        u = torch.sign(b1 * m + (1 - b1) * g)
+        st["m"] = b2 * m + (1 - b2) * g
+        return u
+    return d
+
+
+def mars_begin(b1, gamma):
+    def begin(grads, state):
+        k = gamma * b1 / (1 - b1)
+        c = {n: g + k * (g - state[n].get("prev", torch.zeros_like(g))) for n, g in grads.items()}
+        norm = math.sqrt(sum(float((x * x).sum()) for x in c.values()))
+        scale = min(1.0, 1.0 / (norm + 1e-6))
+        return {n: x * scale for n, x in c.items()}
+    return begin
+
+
+def mars(b1, b2):
+    def d(n, p, g, st, t, c):
+        st["prev"] = g.clone()
+        return adam_dir(st, c[n], b1, b2, 1e-8, t)
+    return d
+
+
+MINI_BLOCKS = {"w1": [1, 1, 1, 1], "w2": [2, 2, 1, 1]}
+
+
+def mini(b1, b2):
+    def d(n, p, g, st, t, _):
+        if p.dim() != 2:
+            return adam_dir(st, g, b1, b2, 1e-8, t)
+        blocks = MINI_BLOCKS[n]
+        st["m"] = b1 * st.get("m", torch.zeros_like(g)) + (1 - b1) * g
+        sq = torch.stack([blk.pow(2).mean() for blk in torch.split(g, blocks, dim=0)])
+        st["v"] = b2 * st.get("v", torch.zeros(len(blocks))) + (1 - b2) * sq
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        den = torch.sqrt(st["v"] / c2) + 1e-8
+        rows = torch.repeat_interleave(den, torch.tensor(blocks)).unsqueeze(1)
+        return st["m"] / c1 / rows
+    return d
+
+
+def muon(mu, ab1, ab2):
+    def d(n, p, g, st, t, _):
+        if p.dim() != 2:
+            return adam_dir(st, g, ab1, ab2, 1e-8, t)
+        st["B"] = mu * st["B"] + g if "B" in st else g.clone()
+        u = mu * st["B"] + g
+        return ns5(u) * math.sqrt(max(1.0, p.shape[0] / p.shape[1]))
+    return d
+
+
+def scion(mu, b1):
+    def d(n, p, g, st, t, _):
+        if p.dim() != 2:
+            st["b"] = b1 * st.get("b", torch.zeros_like(g)) + (1 - b1) * g
+            return torch.sign(st["b"])
+        st["m"] = mu * st.get("m", torch.zeros_like(g)) + (1 - mu) * g
+        return ns5(st["m"], steps=10) * math.sqrt(max(1.0, p.shape[0] / p.shape[1]))
+    return d
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    muon_lr = {"w1": 0.02, "w2": 0.02, "b": 0.004}
+    cases = {
+        "nadamw": run(lambda n, p, g, st, t, _: adam_dir(st, g, 0.95, 0.95, 1e-8, t, nesterov=True), LR, WD),
+        "lion": run(lion(0.9, 0.95), {n: 0.002 for n in LR}, {n: 0.7 if n != "b" else 0.0 for n in LR}),
+        "mars": run(mars(0.95, 0.99), LR, WD, begin=mars_begin(0.95, 0.025)),
+        "adam_mini": run(mini(0.9, 0.95), LR, WD),
+        "muon": run(muon(0.95, 0.8, 0.98), muon_lr, WD),
+        "scion": run(scion(0.98, 0.95), muon_lr, WD),
+        "cautious_adamw": run(adamw(0.95, 0.95), LR, WD, cautious=True),
+        "cautious_lion": run(lion(0.9, 0.95), {n: 0.002 for n in LR}, {n: 0.7 if n != "b" else 0.0 for n in LR}, cautious=True),
+    }
+    for name, history in cases.items():
+        with open(os.path.join(OUT, name + ".json"), "w") as f:
+            json.dump({"steps": STEPS, "shapes": {k: list(v) for k, v in SHAPES.items()}, "history": history}, f)
+    print("wrote", ", ".join(cases))
+
+
+if __name__ == "__main__":
+    main()
