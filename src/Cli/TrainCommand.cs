@@ -83,6 +83,10 @@ static class TrainCommand
         var progress = new ProgressLine(s.Steps);
         var dataGenerator = new Generator(s.Seed + 1);
         var generators = new Dictionary<string, Generator> { ["init"] = generator, ["data"] = dataGenerator };
+        // Sophia-G draws labels from the model for its Hessian estimate with a generator of its own, saved with the others.
+        var hessianGenerator = new Generator(s.Seed + 4);
+        if (optimizer is IHessianEstimating) generators["hessian"] = hessianGenerator;
+        Tensor? lastInputs = null;
         int saved = 0;
         string Kept() => (saved > 0 ? $"The checkpoint '{s.Out}' keeps step {saved}, the last validated." : $"No checkpoint was written (the first is saved at step {Math.Min(s.EvalEvery, s.Steps)}).")
             + " Try a lower --lr.";
@@ -101,11 +105,18 @@ static class TrainCommand
                 else TrainingCheckpoint.Save(s.Out, Materialised(model, config), null, step, generators, NamesModelFile.Values(config, tokenizer));
                 saved = step;
             },
-            Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context));
+            Progress: p => progress.Update(p.Completed, p.Loss, (long)s.Batch * s.Context),
+            // Sophia-G: every k-th step, one more forward and backward on the step's batch with labels sampled from the logits.
+            HessianSample: _ =>
+            {
+                using var aux = AuxiliaryLosses.Collect();
+                return SophiaG.SampledLabelLoss(model.Forward(lastInputs!), hessianGenerator);
+            });
         var peak = new SltrainTraining.PeakSampler(MemorySampleEvery);
         new Trainer(model, optimizer, PlotRecorder.Observe(options, model)).Run(TrainingDivergedException.Guard(step =>
         {
             var (x, y) = corpus.Batch(s.Batch, s.Context, dataGenerator);
+            lastInputs = x;
             // A mixture of experts adds its balance and z-losses during the forward pass.
             using var aux = AuxiliaryLosses.Collect();
             var logits = model.Forward(x);

@@ -6,11 +6,12 @@ zero), not torch.optim. Float64 throughout. Three tensors (two matrices, one vec
 parameters and the step, a learning rate that decays per step as a schedule would, weight decay on the matrices only.
 Writes tests/golden/optimizers/<name>.json: the parameters after each of STEPS steps.
 
-Run: /usr/bin/python3 tests/golden/make_optimizers_golden.py
+Run: /usr/bin/python3 tests/golden/make_optimizers_golden.py [name,name,...]   (only those files; default all)
 """
 import json
 import math
 import os
+import sys
 
 import torch
 
@@ -149,6 +150,83 @@ def scion(mu, b1):
     return d
 
 
+def soap(b1, b2, bs, freq, block, eps=1e-8):
+    # SOAP as levanter soap.py: step 1 only sets L, R and the eigenbases; from step 2 Adam in the rotated basis with
+    # levanter's correction sqrt(1-b2^t)/(1-b1^t), then L, R updated and, every freq steps, one power step + QR.
+    # Matrices are cut into block x block pieces; vectors get plain AdamW.
+    def eig_basis(c):
+        _, vecs = torch.linalg.eigh(c + eps * torch.eye(c.shape[0]))
+        return torch.flip(vecs, dims=[1])
+
+    def refresh(c, q, v, axis):
+        est = torch.diag(q.T @ c @ q)
+        order = torch.argsort(est, descending=True)
+        v = torch.index_select(v, axis, order)
+        qnew, _ = torch.linalg.qr(c @ q[:, order])
+        return qnew, v
+
+    def d(n, p, g, st, t, _):
+        if p.dim() != 2:
+            return adam_dir(st, g, b1, b2, eps, t)
+        rows = [(r, min(block, p.shape[0] - r)) for r in range(0, p.shape[0], block)]
+        cols = [(c, min(block, p.shape[1] - c)) for c in range(0, p.shape[1], block)]
+        if t == 1:
+            st["m"] = torch.zeros_like(g)
+            st["v"] = torch.zeros_like(g)
+            for r, a in rows:
+                for c, b in cols:
+                    gb = g[r:r + a, c:c + b]
+                    st[("L", r, c)] = (1 - bs) * gb @ gb.T
+                    st[("R", r, c)] = (1 - bs) * gb.T @ gb
+                    st[("QL", r, c)] = eig_basis(st[("L", r, c)])
+                    st[("QR", r, c)] = eig_basis(st[("R", r, c)])
+            return torch.zeros_like(g)
+        st["m"] = b1 * st["m"] + (1 - b1) * g
+        u = torch.zeros_like(g)
+        v = st["v"].clone()
+        for r, a in rows:
+            for c, b in cols:
+                gb = g[r:r + a, c:c + b]
+                ql, qr = st[("QL", r, c)], st[("QR", r, c)]
+                vb = b2 * v[r:r + a, c:c + b] + (1 - b2) * (ql.T @ gb @ qr) ** 2
+                mb = ql.T @ st["m"][r:r + a, c:c + b] @ qr
+                u[r:r + a, c:c + b] = ql @ (mb / (torch.sqrt(vb) + eps)) @ qr.T
+                st[("L", r, c)] = bs * st[("L", r, c)] + (1 - bs) * gb @ gb.T
+                st[("R", r, c)] = bs * st[("R", r, c)] + (1 - bs) * gb.T @ gb
+                if t % freq == 0:
+                    st[("QL", r, c)], vb = refresh(st[("L", r, c)], ql, vb, 0)
+                    st[("QR", r, c)], vb = refresh(st[("R", r, c)], qr, vb, 1)
+                v[r:r + a, c:c + b] = vb
+        st["v"] = v
+        return u * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    return d
+
+
+SOPHIA_POINTS = 100
+
+
+def sophia_hessian_grad(name, p, t):
+    # The fixed stand-in for the gradient of the sampled-label loss (no torch RNG): 0.3 sin(0.9 i + 0.5 t + k).
+    k = list(SHAPES).index(name)
+    i = torch.arange(p.numel()).reshape(p.shape)
+    return 0.3 * torch.sin(0.9 * i + 0.5 * t + k)
+
+
+def sophia(b1, b2, gamma, eps, clip, k):
+    # levanter _sophia_gradient_transform: u = clip(m_hat / max(gamma h, eps)); after every k-th step
+    # h <- b2 h + (1-b2) B ghat^2 (the update of step t uses the h of the estimates before it).
+    def d(n, p, g, st, t, _):
+        st["m"] = b1 * st.get("m", torch.zeros_like(g)) + (1 - b1) * g
+        m_hat = st["m"] / (1 - b1 ** t)
+        h = st.get("h", torch.zeros_like(g))
+        u = torch.clamp(m_hat / torch.clamp(gamma * h, min=eps), -clip, clip)
+        if t % k == 0:
+            ghat = sophia_hessian_grad(n, p, t)
+            st["h"] = b2 * h + (1 - b2) * SOPHIA_POINTS * ghat ** 2
+        return u
+    return d
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     muon_lr = {"w1": 0.02, "w2": 0.02, "b": 0.004}
@@ -161,7 +239,11 @@ def main():
         "scion": run(scion(0.98, 0.95), muon_lr, WD),
         "cautious_adamw": run(adamw(0.95, 0.95), LR, WD, cautious=True),
         "cautious_lion": run(lion(0.9, 0.95), {n: 0.002 for n in LR}, {n: 0.7 if n != "b" else 0.0 for n in LR}, cautious=True),
+        "soap": run(soap(0.95, 0.98, 0.95, 2, 2), LR, WD),
+        "sophia": run(sophia(0.96, 0.5, 0.2, 1e-12, 1.0, 2), LR, WD),
     }
+    only = sys.argv[1].split(",") if len(sys.argv) > 1 else list(cases)
+    cases = {k: v for k, v in cases.items() if k in only}
     for name, history in cases.items():
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump({"steps": STEPS, "shapes": {k: list(v) for k, v in SHAPES.items()}, "history": history}, f)

@@ -30,6 +30,10 @@ public static class OptimizerPresets
             (m, lr, wd) => { var (matrix, adam) = Muon.Groups(m, lr, 0.2 * lr, wd); return new Muon(matrix, adam); }),
         new("scion", 1.6e-2, 0, "paper sweep centre at 130M: η 1.6e-2, μ 0.98, β1 0.95, Signum η ratio 0.2, λ 0, 10 NS steps",
             (m, lr, wd) => { var (matrix, sign) = Scion.Groups(m, lr, 0.2, wd); return new Scion(matrix, sign, 0.98, 0.95); }),
+        new("soap", 1.6e-2, 0.1, "paper tuned at 130M: η 1.6e-2, β (0.95, 0.98), shampoo β 0.95, frequency 1, block 256, λ 0.1",
+            (m, lr, wd) => new Soap(WeightDecayGroups.Build(m, lr, wd), 0.95, 0.98, 0.95, 1, 256)),
+        new("sophia", 1e-3, 0.1, "Sophia-G, levanter BaseSophiaConfig β (0.96, 0.99), γ 0.05, ε 1e-12, clip 1, k 10, λ 0.1; the spec gives no tuned η (Phase I table only), so levanter's sophia_g default 1e-3",
+            (m, lr, wd) => new SophiaG(WeightDecayGroups.Build(m, lr, wd), 0.96, 0.99, 0.05, 1e-12, 1.0, 10)),
     ];
 
     /// <summary>The preset of <paramref name="name"/> (case-insensitive).</summary>

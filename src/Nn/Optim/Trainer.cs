@@ -71,6 +71,7 @@ public sealed class Trainer
             // The hook runs before the gradients are cleared: AdaLoRA's importance scores read them.
             hooks?.AfterOptimizerStep(step);
             _optimizer.ZeroGrad();
+            EstimateHessian(step);
 
             int completed = step + 1;
             Options.Progress?.Invoke(new TrainingProgress(completed, Options.Steps, last, TokensPerSecond(completed, clock.Elapsed), clock.Elapsed));
@@ -78,6 +79,19 @@ public sealed class Trainer
                 Options.Evaluate(completed);
         }
         return new TrainingResult(last, Options.Steps, clock.Elapsed, TokensPerSecond(Options.Steps, clock.Elapsed));
+    }
+
+    /// <summary>
+    /// Sophia-G's extra backward (<see cref="IHessianEstimating"/>): after a step whose estimate is due, the gradient of
+    /// the caller's sampled-label loss is folded into the optimiser's Hessian estimate, then cleared.
+    /// </summary>
+    void EstimateHessian(int step)
+    {
+        if (_optimizer is not IHessianEstimating estimating || !estimating.HessianDue || Options.HessianSample is not { } sample) return;
+        var s = sample(step);
+        s.Loss.Backward();
+        estimating.UpdateHessian(s.DataPoints);
+        _optimizer.ZeroGrad();
     }
 
     double TokensPerSecond(int steps, TimeSpan elapsed) => Options.TokensPerStep * (double)steps / Math.Max(elapsed.TotalSeconds, 1e-9);

@@ -8,6 +8,8 @@ namespace Engine.Nn;
 /// <param name="EvaluateEvery">Steps between calls of <paramref name="Evaluate"/> (which also runs after the last step); 0: only after the last step.</param>
 /// <param name="Evaluate">Called with the number of steps done (1..Steps); the model is put back in training mode after it.</param>
 /// <param name="Progress">Called after every step.</param>
+/// <param name="HessianSample">For an <see cref="IHessianEstimating"/> optimiser (Sophia-G): the loss on labels sampled
+/// from the model (given the 0-based step), run after a step whose estimate is due; ignored for other optimisers.</param>
 public sealed record TrainerOptions(
     int Steps,
     ILrSchedule? Schedule = null,
@@ -15,4 +17,5 @@ public sealed record TrainerOptions(
     long TokensPerStep = 0,
     int EvaluateEvery = 0,
     Action<int>? Evaluate = null,
-    Action<TrainingProgress>? Progress = null);
+    Action<TrainingProgress>? Progress = null,
+    Func<int, HessianSample>? HessianSample = null);

@@ -25,7 +25,11 @@ public class OptimizerGoldenTests
         return Tensor.FromArray(values.Select((v, i) => 0.5 * Math.Tanh(v) + 0.3 * Math.Cos(0.7 * i + 1.3 * t + k)).ToArray(), p.Shape);
     }
 
-    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "scion", "cautious_adamw", "cautious_lion" };
+    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "scion", "cautious_adamw", "cautious_lion", "soap", "sophia" };
+
+    // The script's stand-in for the gradient of Sophia-G's sampled-label loss: 0.3 sin(0.9 i + 0.5 t + k), over 100 predictions.
+    static Tensor HessianGrad(int k, Tensor p, int t) =>
+        Tensor.FromArray(Enumerable.Range(0, (int)p.Numel).Select(i => 0.3 * Math.Sin(0.9 * i + 0.5 * t + k)).ToArray(), p.Shape);
 
     static Optimizer Build(string name, Tensor[] p)
     {
@@ -40,6 +44,9 @@ public class OptimizerGoldenTests
             "scion" => new Scion([new ParamGroup([p[0], p[1]], 0.02, 0.1, "scion")], [new ParamGroup([p[2]], 0.004, 0, "signum")], 0.98, 0.95),
             "cautious_adamw" => new Cautious(new AdamW(Groups(0.01, 0.1), 0.95, 0.95)),
             "cautious_lion" => new Cautious(new Lion(Groups(0.002, 0.7), 0.9, 0.95)),
+            // Blocks of 2 cut both matrices (4×3, 6×3) into 2×2 and 2×1 pieces; frequency 2 runs both the eigh start and the QR refresh.
+            "soap" => new Soap(Groups(0.01, 0.1), 0.95, 0.98, 0.95, preconditionFrequency: 2, blockSize: 2),
+            "sophia" => new SophiaG(Groups(0.01, 0.1), 0.96, 0.5, gamma: 0.2, eps: 1e-12, clip: 1.0, hessianInterval: 2),
             _ => throw new ArgumentException(name),
         };
     }
@@ -59,6 +66,11 @@ public class OptimizerGoldenTests
             for (int k = 0; k < p.Length; k++) p[k].Grad = Grad(k, p[k], t);
             foreach (var g in optimizer.Groups) g.Lr = g.BaseLr * (1 - 0.1 * (t - 1));
             optimizer.Step();
+            if (optimizer is IHessianEstimating estimating && estimating.HessianDue)
+            {
+                for (int k = 0; k < p.Length; k++) p[k].Grad = HessianGrad(k, p[k], t);
+                estimating.UpdateHessian(100);
+            }
             for (int k = 0; k < p.Length; k++)
             {
                 var expected = history[t - 1].GetProperty(Names[k]).EnumerateArray().Select(x => x.GetDouble()).ToArray();
