@@ -79,7 +79,14 @@ public sealed class SophiaG : DecoupledOptimizer, IHessianEstimating
     /// </summary>
     public static HessianSample SampledLabelLoss(Tensor logits, Generator generator)
     {
-        if (logits.Rank < 2) throw new ArgumentException($"SophiaG.SampledLabelLoss: logits must be [..., vocab], got {Shapes.Format(logits.Shape)}");
+        var targets = SampleLabels(logits, generator);
+        return new HessianSample(Losses.CrossEntropy(logits, targets), targets.Numel);
+    }
+
+    /// <summary>One label per prediction of <paramref name="logits"/> ([..., V]) drawn from its softmax (inverse CDF of a uniform from <paramref name="generator"/>), Int64 on the logits' device.</summary>
+    public static Tensor SampleLabels(Tensor logits, Generator generator)
+    {
+        if (logits.Rank < 2) throw new ArgumentException($"SophiaG.SampleLabels: logits must be [..., vocab], got {Shapes.Format(logits.Shape)}");
         int vocab = logits.Shape[^1];
         int rows = (int)(logits.Numel / vocab);
         double[] probabilities;
@@ -97,7 +104,6 @@ public sealed class SophiaG : DecoupledOptimizer, IHessianEstimating
             }
             labels[r] = label;
         }
-        var targets = Tensor.FromArray(labels, logits.Shape[..^1]).To(logits.Device);
-        return new HessianSample(Losses.CrossEntropy(logits, targets), rows);
+        return Tensor.FromArray(labels, logits.Shape[..^1]).To(logits.Device);
     }
 }

@@ -39,7 +39,11 @@ public class OptimizerDeviceTests
     {
         var cpu = Losses(name, Device.Cpu);
         var ilgpu = Losses(name, Device.IlgpuCpu);
+        // SOAP: this GPT's blocks are rank-deficient (qkv is 24×8, so L has a 16-dimensional null space at the first
+        // step); the eigenbasis inside a degenerate eigenspace is arbitrary and float32 rounding picks a different one
+        // per backend, which moves the rotated Adam by ~1e-3. SoapTests checks the steps to 1e-4 on a full-rank block.
+        double tolerance = name == "soap" ? 1e-2 : 1e-4;
         for (int s = 0; s < cpu.Length; s++)
-            Assert.True(Math.Abs(cpu[s] - ilgpu[s]) < 1e-4, $"{name} step {s}: CPU loss {cpu[s]}, IlgpuCpu loss {ilgpu[s]}");
+            Assert.True(Math.Abs(cpu[s] - ilgpu[s]) < tolerance, $"{name} step {s}: CPU loss {cpu[s]}, IlgpuCpu loss {ilgpu[s]}");
     }
 }
