@@ -227,6 +227,85 @@ def sophia(b1, b2, gamma, eps, clip, k):
     return d
 
 
+def kron_probe(name, p, t):
+    # The fixed probe V in place of N(0, I) (no torch RNG): 0.5 sin(1.1 i + 0.6 t + k) + 0.3 cos(0.23 i^2).
+    k = list(SHAPES).index(name)
+    i = torch.arange(p.numel()).reshape(p.shape).double()
+    return 0.5 * torch.sin(1.1 * i + 0.6 * t + k) + 0.3 * torch.cos(0.23 * i * i)
+
+
+def kron_schedule(steps, min_prob, flat_start, decay, balance_every):
+    # levanter precond_update_prob_schedule + its deterministic counter: update when the counter reaches 1/p.
+    flags, counter, bal = {}, 0, 0
+    for t in range(1, steps + 1):
+        prob = min(1.0, max(min_prob, math.exp(-decay * (t - flat_start))))
+        counter += 1
+        update = counter >= 1 / prob
+        balance = False
+        if update:
+            counter = 0
+            bal += 1
+            if bal >= balance_every:
+                balance, bal = True, 0
+        flags[t] = (update, balance)
+    return flags
+
+
+def norm_lower_bound(a):
+    max_abs = a.abs().max()
+    if max_abs <= 0:
+        return max_abs
+    a = a / max_abs
+    i = torch.argmax((a * a).sum(0))
+    x = a[:, i] @ a
+    return max_abs * torch.linalg.norm((x / torch.linalg.norm(x)) @ a.T)
+
+
+def kron(b1, precond_lr, min_prob, flat_start, decay, balance_every, normalize=True, scale=1.0):
+    # levanter scale_by_kron (whole-dimension factors, no blocks): momentum M (bias-corrected) preconditioned as
+    # Q1^T Q1 M Q2^T Q2; factors fitted to M + sqrt(eps_f32) mean|M| V when due; then clip_by_block_rms(1.1).
+    flags = kron_schedule(STEPS, min_prob, flat_start, decay, balance_every)
+    damp = math.sqrt(torch.finfo(torch.float32).eps)
+    tiny = torch.finfo(torch.float32).tiny
+
+    def d(n, p, g, st, t, _):
+        if normalize:
+            g = g / (torch.linalg.norm(g) + 1e-16)
+        st["m"] = b1 * st.get("m", torch.zeros_like(g)) + (1 - b1) * g
+        M = st["m"] / (1 - b1 ** t)
+        if "Q" not in st:
+            s = scale ** (1 / g.dim())
+            st["Q"] = [s * torch.ones(g.shape[0])] if g.dim() == 1 else [s * torch.eye(g.shape[0]), s * torch.eye(g.shape[1])]
+        Q = st["Q"]
+        update, balance = flags[t]
+        if update:
+            if balance:
+                norms = torch.tensor([q.abs().max() for q in Q])
+                gmean = torch.exp(torch.log(norms).mean())
+                Q = [q * (gmean / nrm) for q, nrm in zip(Q, norms)]
+            V = kron_probe(n, p, t)
+            G = M + damp * M.abs().mean() * V
+            if g.dim() == 1:
+                A = Q[0] * G
+                C = V / Q[0]
+                t1, t2 = A * A, C * C
+                Q = [Q[0] - precond_lr / ((t1 + t2).abs().max() + tiny) * (t1 - t2) * Q[0]]
+            else:
+                A = Q[0] @ G @ Q[1].T
+                C = torch.linalg.solve_triangular(Q[0].T, V, upper=False)
+                C = torch.linalg.solve_triangular(Q[1], C, upper=True, left=False)
+                new = []
+                for i, q in enumerate(Q):
+                    t1, t2 = (A @ A.T, C @ C.T) if i == 0 else (A.T @ A, C.T @ C)
+                    new.append(q - precond_lr / (norm_lower_bound(t1 + t2) + tiny) * torch.triu(t1 - t2) @ q)
+                Q = new
+        st["Q"] = Q
+        u = Q[0] * Q[0] * M if g.dim() == 1 else Q[0].T @ Q[0] @ M @ Q[1].T @ Q[1]
+        rms = torch.sqrt((u * u).mean())
+        return u / max(1.0, float(rms) / 1.1)
+    return d
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     muon_lr = {"w1": 0.02, "w2": 0.02, "b": 0.004}
@@ -240,6 +319,7 @@ def main():
         "cautious_adamw": run(adamw(0.95, 0.95), LR, WD, cautious=True),
         "cautious_lion": run(lion(0.9, 0.95), {n: 0.002 for n in LR}, {n: 0.7 if n != "b" else 0.0 for n in LR}, cautious=True),
         "soap": run(soap(0.95, 0.98, 0.95, 2, 2), LR, WD),
+        "kron": run(kron(0.95, 0.2, 0.3, 2, 0.5, 2), LR, WD),
         "sophia": run(sophia(0.96, 0.5, 0.2, 1e-12, 1.0, 2), LR, WD),
     }
     only = sys.argv[1].split(",") if len(sys.argv) > 1 else list(cases)

@@ -32,6 +32,8 @@ public static class OptimizerPresets
             (m, lr, wd) => { var (matrix, sign) = Scion.Groups(m, lr, 0.2, wd); return new Scion(matrix, sign, 0.98, 0.95); }),
         new("soap", 1.6e-2, 0.1, "paper tuned at 130M: η 1.6e-2, β (0.95, 0.98), shampoo β 0.95, frequency 1, block 256, λ 0.1",
             (m, lr, wd) => new Soap(WeightDecayGroups.Build(m, lr, wd), 0.95, 0.98, 0.95, 1, 256)),
+        new("kron", 2e-3, 0.7, "paper tuned at 130M: η 2e-3, β1 0.95, λ 0.7, precond η 0.2, p_min 0.05 after a 2000-step flat start, gradient normalisation on; levanter decay 0.001, init scale 1",
+            (m, lr, wd) => new Kron(WeightDecayGroups.Build(m, lr, wd), 0.95, 0.2, 0.05, 2000)),
         new("sophia", 1e-3, 0.1, "Sophia-G, levanter BaseSophiaConfig β (0.96, 0.99), γ 0.05, ε 1e-12, clip 1, k 10, λ 0.1; the spec gives no tuned η (Phase I table only), so levanter's sophia_g default 1e-3",
             (m, lr, wd) => new SophiaG(WeightDecayGroups.Build(m, lr, wd), 0.96, 0.99, 0.05, 1e-12, 1.0, 10)),
     ];

@@ -25,7 +25,11 @@ public class OptimizerGoldenTests
         return Tensor.FromArray(values.Select((v, i) => 0.5 * Math.Tanh(v) + 0.3 * Math.Cos(0.7 * i + 1.3 * t + k)).ToArray(), p.Shape);
     }
 
-    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "scion", "cautious_adamw", "cautious_lion", "soap", "sophia" };
+    public static TheoryData<string> Cases => new() { "nadamw", "lion", "mars", "adam_mini", "muon", "scion", "cautious_adamw", "cautious_lion", "soap", "sophia", "kron" };
+
+    // The script's fixed probe for Kron in place of N(0, I): 0.5 sin(1.1 i + 0.6 t + k) + 0.3 cos(0.23 i²).
+    static Tensor KronProbe(int k, Tensor p, long t) =>
+        Tensor.FromArray(Enumerable.Range(0, (int)p.Numel).Select(i => 0.5 * Math.Sin(1.1 * i + 0.6 * t + k) + 0.3 * Math.Cos(0.23 * i * i)).ToArray(), p.Shape);
 
     // The script's stand-in for the gradient of Sophia-G's sampled-label loss: 0.3 sin(0.9 i + 0.5 t + k), over 100 predictions.
     static Tensor HessianGrad(int k, Tensor p, int t) =>
@@ -46,6 +50,11 @@ public class OptimizerGoldenTests
             "cautious_lion" => new Cautious(new Lion(Groups(0.002, 0.7), 0.9, 0.95)),
             // Blocks of 2 cut both matrices (4×3, 6×3) into 2×2 and 2×1 pieces; frequency 2 runs both the eigh start and the QR refresh.
             "soap" => new Soap(Groups(0.01, 0.1), 0.95, 0.98, 0.95, preconditionFrequency: 2, blockSize: 2),
+            // p(t) = clip(exp(−0.5(t − 2)), 0.3, 1): updates at steps 1, 2 and 6, a balance at the second.
+            "kron" => new Kron(Groups(0.01, 0.1), 0.95, 0.2, minUpdateProbability: 0.3, flatStart: 2, probabilityDecay: 0.5, balanceEvery: 2)
+            {
+                Noise = (q, t) => KronProbe(Array.FindIndex(p, x => ReferenceEquals(x, q)), q, t),
+            },
             "sophia" => new SophiaG(Groups(0.01, 0.1), 0.96, 0.5, gamma: 0.2, eps: 1e-12, clip: 1.0, hessianInterval: 2),
             _ => throw new ArgumentException(name),
         };
