@@ -9,8 +9,7 @@ namespace Engine.Nn;
 /// upper-triangular <c>Q_i</c> (a vector dimension, or one larger than <see cref="MaxSizeTriangular"/>, a diagonal
 /// one), started at <c>s^{1/order}·I</c>. When an update is due, with probe <c>V ~ N(0, I)</c>:
 /// <c>G = M + √ε_f32·mean|M|·V</c> (levanter fits the preconditioner to the momentum, not the raw gradient — we follow
-/// the code), <c>A = Q1 G Q2ᵀ</c>, <c>conjB = Q1^{−T} V Q2^{−1}</c> (<see cref="Linalg.Solve"/> on the triangular
-/// factors), and <c>Q1 ← Q1 − η_p/‖T1+T2‖₂^{lb} · triu(T1 − T2) Q1</c> with <c>T1 = AAᵀ</c>, <c>T2 = conjB conjBᵀ</c> (Q2
+/// the code), <c>A = Q1 G Q2ᵀ</c>, <c>conjB = Q1^{−T} V Q2^{−1}</c> (<see cref="Tensor.SolveTriangular"/>), and <c>Q1 ← Q1 − η_p/‖T1+T2‖₂^{lb} · triu(T1 − T2) Q1</c> with <c>T1 = AAᵀ</c>, <c>T2 = conjB conjBᵀ</c> (Q2
 /// alike with <c>AᵀA</c>, <c>conjBᵀconjB</c>; a diagonal factor uses the max-abs and elementwise products). The
 /// direction is <c>Q1ᵀQ1 · M · Q2ᵀQ2</c>, then levanter's <c>clip_by_block_rms(1.1)</c>: <c>u / max(1, rms(u)/1.1)</c>.
 /// <para>
@@ -178,9 +177,9 @@ public sealed class Kron : DecoupledOptimizer
         }
         var (left, right) = (Side(q[0]), Side(q[1]));
         var aMatrix = left.MatMul(g).MatMul(right.T);
-        // conjB = Q1^{-T} V Q2^{-1}: solves with the triangular factors (levanter _conjB).
-        var conjB = Linalg.Solve(left.T.To(DType.Float64), v.To(DType.Float64));
-        conjB = Linalg.Solve(right.T.To(DType.Float64), conjB.T).T.To(g.DType).To(g.Device);
+        // conjB = Q1^{-T} V Q2^{-1}: two triangular solves (levanter _conjB); X Q2^{-1} = (Q2^{-T} Xᵀ)ᵀ.
+        var conjB = Tensor.SolveTriangular(left.T, v, upper: false);
+        conjB = Tensor.SolveTriangular(right.T, conjB.T, upper: false).T;
         for (int d = 0; d < 2; d++)
         {
             var (t1, t2) = d == 0 ? (aMatrix.MatMul(aMatrix.T), conjB.MatMul(conjB.T)) : (aMatrix.T.MatMul(aMatrix), conjB.T.MatMul(conjB));
@@ -190,18 +189,11 @@ public sealed class Kron : DecoupledOptimizer
                 q[d] = q[d] - (d1 - d2) * q[d] * (PreconditionerLr / ((d1 + d2).Abs().Max().Item() + Tiny));
             }
             else
-                q[d] = q[d] - Triu(t1 - t2).MatMul(q[d]) * (PreconditionerLr / (NormLowerBound(t1 + t2) + Tiny));
+                q[d] = q[d] - (t1 - t2).Triu().MatMul(q[d]) * (PreconditionerLr / (NormLowerBound(t1 + t2) + Tiny));
         }
     }
 
     static Tensor DiagonalOf(Tensor a) => (a * Tensor.Eye(a.Shape[0], dtype: a.DType).To(a.Device)).Sum(1);
-
-    static Tensor Triu(Tensor a)
-    {
-        int n = a.Shape[0];
-        var mask = Tensor.FromArray(Enumerable.Range(0, n * n).Select(k => k % n >= k / n ? 1.0 : 0.0).ToArray(), [n, n]).To(a.DType).To(a.Device);
-        return a * mask;
-    }
 
     /// <summary>levanter <c>_norm_lower_bound</c>: a cheap lower bound of the spectral norm of a symmetric matrix (within √2 of it).</summary>
     internal static double NormLowerBound(Tensor a)
