@@ -23,6 +23,9 @@ public sealed class Trainer
         if (options.Steps < 0) throw new ArgumentException($"Trainer: the number of steps must be >= 0, got {options.Steps}");
         if (options.EvaluateEvery < 0) throw new ArgumentException($"Trainer: EvaluateEvery must be >= 0, got {options.EvaluateEvery}");
         if (options.MaxGradNorm is <= 0) throw new ArgumentException($"Trainer: MaxGradNorm must be positive, got {options.MaxGradNorm}");
+        // Without its sampled-label loss Sophia-G would never estimate a Hessian and silently train as sign-momentum.
+        if (optimizer is IHessianEstimating && options.HessianSample is null)
+            throw new ArgumentException($"Trainer: {optimizer.GetType().Name} estimates a Hessian and needs TrainerOptions.HessianSample (a loss on labels sampled from the model, e.g. SophiaG.SampledLabelLoss)");
         _model = model;
         _optimizer = optimizer;
         Options = options;

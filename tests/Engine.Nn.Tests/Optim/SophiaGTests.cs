@@ -109,4 +109,15 @@ public class SophiaGTests
             Assert.True(Math.Abs(h[i] - expected) < 1e-6 * (1 + expected), $"[{i}]: {h[i]} vs {expected}");
         }
     }
+
+    [Fact]
+    public void Trainer_WithoutTheSampledLabelLoss_IsRefused()
+    {
+        // Without HessianSample the estimate would stay 0 and Sophia-G would silently train as sign-momentum.
+        var linear = new Linear(3, 4, bias: false, generator: new Generator(2));
+        var sophia = new SophiaG([new ParamGroup(linear.Parameters(), 0.01)]);
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(linear, sophia, new TrainerOptions(3)));
+        Assert.Contains("HessianSample", e.Message);
+        Assert.Contains("SophiaG", e.Message);
+    }
 }
