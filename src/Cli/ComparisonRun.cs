@@ -51,27 +51,23 @@ sealed record ComparisonJob(int Width, int Layers, int Heads, int Context, int B
         var data = new Generator(Seed + 1);
         var curve = new List<(int Step, double Loss)>();
         var stepSeconds = new List<double>();
-        TimeSpan previous = TimeSpan.Zero;
-        bool evaluated = false;
+        // A step's time runs from its loss call (the next batch) to its completion: the optimiser step is in it,
+        // the validations that may follow are not.
+        var clock = new System.Diagnostics.Stopwatch();
         var options = new TrainerOptions(Steps, new WarmupCosineSchedule(Warmup, Steps, 0.1), optimizer is Mars ? null : 1.0,
             (long)Batch * Context, EvalEvery,
             Evaluate: step =>
             {
                 double loss = NamesAdaptation.ValidationLoss(model, model.Forward, corpus, Context);
                 curve.Add((step, loss));
-                evaluated = true;
                 if (!double.IsFinite(loss)) throw new Diverged();
             },
-            // A step's time is the gap between two completions, left out when a validation ran inside the gap.
-            Progress: p =>
-            {
-                if (!evaluated) stepSeconds.Add((p.Elapsed - previous).TotalSeconds);
-                (previous, evaluated) = (p.Elapsed, false);
-            });
+            Progress: _ => stepSeconds.Add(clock.Elapsed.TotalSeconds));
         try
         {
             new Trainer(model, optimizer, options).Run(_ =>
             {
+                clock.Restart();
                 var (x, y) = corpus.Batch(Batch, Context, data);
                 var loss = Losses.CrossEntropy(model.Forward(x), y);
                 if (!double.IsFinite(loss.Item())) throw new Diverged();
@@ -91,7 +87,7 @@ sealed record ComparisonJob(int Width, int Layers, int Heads, int Context, int B
 /// <summary>What one comparison run gave.</summary>
 /// <param name="Curve">Validation losses by step.</param>
 /// <param name="FinalLoss">The validation loss at the step budget (NaN when the run diverged).</param>
-/// <param name="MedianStepSeconds">Median wall time of a training step (validations left out).</param>
+/// <param name="MedianStepSeconds">Median wall time of a training step, from taking its batch to the end of the optimiser step (validations left out).</param>
 /// <param name="Model">The trained model.</param>
 /// <param name="Diverged">The loss stopped being finite before the budget.</param>
 sealed record ComparisonOutcome(IReadOnlyList<(int Step, double Loss)> Curve, double FinalLoss, double MedianStepSeconds, Gpt Model, bool Diverged);
