@@ -19,6 +19,7 @@ public static class EngineCommand
         var root = new RootCommand("engine: a pure-managed C# tensor engine with autograd");
         root.Options.Add(Verbose);
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(OptimizersCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());
         root.Subcommands.Add(ZooCommand.Create());
         root.Subcommands.Add(MultitaskCommand.Create());

@@ -197,7 +197,8 @@ static class ZooCommand
         File.Move(temporary, path, overwrite: true);
     }
 
-    static string CpuModel()
+    /// <summary>The CPU's model name from /proc/cpuinfo (the process architecture where there is none); every table of timings prints it.</summary>
+    internal static string CpuModel()
     {
         try
         {
