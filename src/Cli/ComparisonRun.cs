@@ -54,6 +54,9 @@ sealed record ComparisonJob(int Width, int Layers, int Heads, int Context, int B
         // A step's time runs from its loss call (the next batch) to its completion: the optimiser step is in it,
         // the validations that may follow are not.
         var clock = new System.Diagnostics.Stopwatch();
+        // Sophia-G's Hessian estimate: labels sampled from the model on the step's batch, as engine train does.
+        var hessianGenerator = new Generator(Seed + 4);
+        Tensor? lastInputs = null;
         var options = new TrainerOptions(Steps, new WarmupCosineSchedule(Warmup, Steps, 0.1), optimizer is Mars ? null : 1.0,
             (long)Batch * Context, EvalEvery,
             Evaluate: step =>
@@ -62,13 +65,15 @@ sealed record ComparisonJob(int Width, int Layers, int Heads, int Context, int B
                 curve.Add((step, loss));
                 if (!double.IsFinite(loss)) throw new Diverged();
             },
-            Progress: _ => stepSeconds.Add(clock.Elapsed.TotalSeconds));
+            Progress: _ => stepSeconds.Add(clock.Elapsed.TotalSeconds),
+            HessianSample: optimizer is IHessianEstimating ? _ => SophiaG.SampledLabelLoss(model.Forward(lastInputs!), hessianGenerator) : null);
         try
         {
             new Trainer(model, optimizer, options).Run(_ =>
             {
                 clock.Restart();
                 var (x, y) = corpus.Batch(Batch, Context, data);
+                lastInputs = x;
                 var loss = Losses.CrossEntropy(model.Forward(x), y);
                 if (!double.IsFinite(loss.Item())) throw new Diverged();
                 return loss;
