@@ -7,18 +7,8 @@ public class TrainingCheckpointTests
 {
     static readonly GptConfig Config = new(VocabSize: 11, ContextLength: 8, DModel: 16, Layers: 2, Heads: 2, Dropout: 0.1);
 
-    // One training step on a batch drawn from `data`; returns the loss.
-    static double Step(Gpt model, Optimizer optimizer, ILrSchedule schedule, long step, Generator data)
-    {
-        LrScheduler.Apply(optimizer, schedule, step);
-        var ids = Tensor.Randint(0, Config.VocabSize, [4, Config.ContextLength + 1], generator: data);
-        var loss = Losses.CrossEntropy(model.Forward(ids.Narrow(1, 0, Config.ContextLength)), ids.Narrow(1, 1, Config.ContextLength));
-        optimizer.ZeroGrad();
-        Autograd.Autograd.Backward(loss);
-        GradClip.ClipGradNorm(model.Parameters(), 1.0);
-        optimizer.Step();
-        return loss.Item();
-    }
+    static double Step(Gpt model, Optimizer optimizer, ILrSchedule schedule, long step, Generator data) =>
+        LanguageModelStep.Run(model, optimizer, schedule, step, data, batch: 4);
 
     [Fact]
     public void Resume_FromCheckpoint_ReproducesTheUninterruptedLossCurveBitForBit()

@@ -14,17 +14,8 @@ public class OptimizerResumeTests
 
     public static TheoryData<string> Presets => new(OptimizerPresets.Names);
 
-    static double Step(Gpt model, Optimizer optimizer, ILrSchedule schedule, long step, Generator data)
-    {
-        LrScheduler.Apply(optimizer, schedule, step);
-        var ids = Tensor.Randint(0, Config.VocabSize, [3, Config.ContextLength + 1], generator: data);
-        var loss = Losses.CrossEntropy(model.Forward(ids.Narrow(1, 0, Config.ContextLength)), ids.Narrow(1, 1, Config.ContextLength));
-        optimizer.ZeroGrad();
-        Autograd.Autograd.Backward(loss);
-        GradClip.ClipGradNorm(model.Parameters(), 1.0);
-        optimizer.Step();
-        return loss.Item();
-    }
+    static double Step(Gpt model, Optimizer optimizer, ILrSchedule schedule, long step, Generator data) =>
+        LanguageModelStep.Run(model, optimizer, schedule, step, data, batch: 3);
 
     [Theory]
     [MemberData(nameof(Presets))]
