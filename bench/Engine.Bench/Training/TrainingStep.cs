@@ -28,6 +28,7 @@ static class TrainingStep
         var gen = new Generator(1);
         var x = Tensor.Randint(0, Vocab, [Batch, Context], generator: gen);
         var y = Tensor.Randint(0, Vocab, [Batch, Context], generator: gen);
+        if (args.Contains("--profile")) return TrainingProfile.Run(model, optimizer, x, y, steps);
         void Step()
         {
             var loss = Losses.CrossEntropy(model.Forward(x), y);

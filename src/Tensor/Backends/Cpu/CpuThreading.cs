@@ -27,7 +27,7 @@ public static class CpuThreading
             body(0, count);
             return;
         }
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        KernelWorkers.For(threads, t =>
         {
             long start = count * t / threads, end = count * (t + 1) / threads;
             if (end > start) body(start, end);

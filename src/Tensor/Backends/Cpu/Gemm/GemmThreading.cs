@@ -8,7 +8,7 @@ namespace Engine.Backends.Cpu;
 internal static class GemmThreading
 {
     /// <summary>
-    /// Multiply-adds below which another thread costs more (a thread-pool hand-off is several microseconds)
+    /// Multiply-adds below which another thread costs more (a hand-off to <see cref="KernelWorkers"/> is a microsecond or two)
     /// than it saves.
     /// </summary>
     private const long MinWorkPerThread = 1L << 17;
@@ -28,6 +28,6 @@ internal static class GemmThreading
     public static void For(int parts, Action<int> body)
     {
         if (parts == 1) { body(0); return; }
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, body);
+        KernelWorkers.For(parts, body);
     }
 }
