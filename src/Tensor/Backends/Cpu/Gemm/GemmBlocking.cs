@@ -16,9 +16,9 @@ internal readonly record struct GemmBlocking(int MR, int NR, int KC, int MC, int
     /// <summary>The blocking for an <paramref name="mr"/> x <paramref name="nr"/> tile of <paramref name="elementBytes"/>-byte values.</summary>
     public static GemmBlocking Derive(int mr, int nr, int elementBytes, CpuCaches caches)
     {
-        // KC, Low et al.'s k_c: the B sliver (KC x NR) stays in L1 while A slivers (MR x KC) stream
-        // through it, so A gets C_A = floor((W - 1) / (1 + NR / MR)) of the W ways, B the NR / MR times as many, and one
-        // way is left for C and other lines: KC = C_A * (L1 / W) / (MR * S).
+        // KC, Low et al.'s k_c: the B sliver (KC x NR) stays in L1 while A slivers (MR x KC) stream through it, so A gets
+        // C_A = floor((W - 1) / (1 + NR / MR)) of the W ways, B NR / MR times as many, and one way is left for C and
+        // other lines: KC = C_A * (L1 / W) / (MR * S).
         int ways = Math.Max(2, caches.L1Ways);
         long waySize = caches.L1d / ways;
         int aWays = (int)Math.Floor((ways - 1) / (1.0 + (double)nr / mr));
@@ -36,7 +36,7 @@ internal readonly record struct GemmBlocking(int MR, int NR, int KC, int MC, int
         // so it gets its share of a shared L3, and half of that share as for L2.
         long l3Share = caches.L3 / Math.Max(1, caches.L3Sharers);
         long nc = Math.Clamp(l3Share / 2 / (kc * elementBytes) / nr * nr, nr, (1 << 16) / nr * nr);
-        return new GemmBlocking(mr, nr, (int)kc, (int)Math.Min(mc, 1 << 16), (int)nc, residentB);
+        return new GemmBlocking(mr, nr, (int)kc, (int)Math.Min(mc, (1 << 16) / mr * mr), (int)nc, residentB);
     }
 
     /// <summary>"14x32, KC=219 MC=588 NC=9568".</summary>
