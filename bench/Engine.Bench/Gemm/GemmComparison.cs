@@ -23,7 +23,7 @@ internal static class GemmComparison
         Console.WriteLine($"Small-M streaming for M <= {SmallMGemm.MaxM}; each side timed at {string.Join(" and ", BestOfThreads.Counts)} thread(s), best taken");
         var (peak, width) = FmaPeak.Measure(quick ? 100_000 : 2_000_000);
         double peak256 = FmaPeak.Measure256(quick ? 100_000 : 2_000_000);
-        Console.WriteLine($"FMA peak, 1 thread: {peak:F1} GFLOP/s ({width}; Vector256: {peak256:F1} GFLOP/s)");
+        Console.WriteLine($"FMA peak, 1 thread: {peak:F1} GFLOP/s ({width}" + (width == "Vector256" ? ")" : $"; Vector256: {peak256:F1} GFLOP/s)"));
 
         var shapes = Shapes(quick).SelectMany(s => BestOfThreads.Counts.Select(t => s with { Threads = t })).ToList();
         var engine = new Dictionary<GemmShape, double>();
