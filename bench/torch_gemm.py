@@ -4,6 +4,9 @@
 Prints one JSON line: {"torch": version, "threads": t, "blas": library, "results": [{"m","n","k","gflops"}]}.
 Same protocol as the C# side: one warm-up call, then the median of --reps repetitions,
 each repeating the call until it lasts at least --min-seconds.
+
+Engine.Bench runs this once per thread count, 1 and all cores (--threads, set before torch starts its pool),
+and credits PyTorch with the better figure, as it does the engine.
 """
 import argparse
 import json

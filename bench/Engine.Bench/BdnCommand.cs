@@ -7,6 +7,7 @@ internal static class BdnCommand
 {
     public static int Run(string[] args)
     {
+        Console.WriteLine(MachineInfo.Header());
         BenchmarkSwitcher.FromAssembly(typeof(BdnCommand).Assembly).Run(args);
         return 0;
     }

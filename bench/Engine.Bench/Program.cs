@@ -30,4 +30,13 @@ if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
     foreach (var (name, (help, _)) in commands) Console.Error.WriteLine($"  {name,-6} {help}");
     return args.Length == 0 ? 0 : 2;
 }
-return command.Run(args[1..]);
+try
+{
+    return command.Run(args[1..]);
+}
+catch (Engine.Backends.Cpu.UnsupportedIsaException e)
+{
+    // A bad ENGINE_ISA is a setting to fix, not a crash to debug.
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

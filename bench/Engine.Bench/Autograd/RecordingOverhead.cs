@@ -17,7 +17,7 @@ static class RecordingOverhead
         if (quick) Timing.WarmUpSeconds = 0.05;
         int reps = quick ? 3 : 7;
         double minSeconds = quick ? 0.05 : 0.3;
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine(MachineInfo.Header());
 
         var plain = Tensor.Ones(4);
         var leaf = Tensor.Ones(4).RequireGrad();

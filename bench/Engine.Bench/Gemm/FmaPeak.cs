@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Engine.Backends.Cpu;
 
 namespace Engine.Bench.Gemm;
 
@@ -10,10 +11,13 @@ namespace Engine.Bench.Gemm;
 /// </summary>
 internal static class FmaPeak
 {
-    /// <summary>GFLOP/s of the widest FMA vectors this CPU has, single thread.</summary>
+    /// <summary>
+    /// GFLOP/s of the widest FMA vectors the engine's kernels use here (this CPU's widest, unless ENGINE_ISA caps it),
+    /// single thread.
+    /// </summary>
     public static (double Gflops, string Width) Measure(int iterations)
     {
-        if (Avx512F.IsSupported) return (Rate(Loop512, iterations, 12 * 16 * 2), "Vector512");
+        if (Avx512F.IsSupported && CpuIsa.Active == IsaLevel.Avx512) return (Rate(Loop512, iterations, 12 * 16 * 2), "Vector512");
         if (Fma.IsSupported) return (Rate(Loop256, iterations, 12 * 8 * 2), "Vector256");
         return (0, "none");
     }

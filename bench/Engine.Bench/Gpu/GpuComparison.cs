@@ -28,6 +28,7 @@ internal static class GpuComparison
         }
         var backend = (IlgpuBackend)device.Backend;
         var accelerator = backend.Accelerator;
+        Console.WriteLine(MachineInfo.Header());
         Console.WriteLine($"Device: {device} = {accelerator.Name} ({accelerator.AcceleratorType}), {accelerator.MemorySize / (1 << 20)} MiB");
         Timing.WarmUpSeconds = quick ? 0.01 : 0.5;
         int reps = quick ? 1 : 5;

@@ -26,7 +26,7 @@ static class MoeSpeed
         if (quick) Timing.WarmUpSeconds = 0.05;
         int rounds = quick ? 3 : 9;
         double minSeconds = quick ? 0.05 : 0.3;
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}, kernel threads {Engine.Backends.Cpu.CpuThreading.MaxThreads}");
+        Console.WriteLine(MachineInfo.Header() + $"; kernel threads {Engine.Backends.Cpu.CpuThreading.MaxThreads}");
         Console.WriteLine($"MoE: E={Experts}, tokens {Batch}x{Time}, experts 4d wide; dense Mlp of hidden k*4d (same active parameters)");
         Console.WriteLine();
         Console.WriteLine("| d | k | dense fwd | MoE fwd | ratio fwd | dense fwd+bwd | MoE fwd+bwd | ratio fwd+bwd | max load / uniform |");

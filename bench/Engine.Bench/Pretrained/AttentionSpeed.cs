@@ -14,7 +14,7 @@ static class AttentionSpeed
     public static int Run(string[] args)
     {
         bool quick = args.Contains("--quick");
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine(MachineInfo.Header());
         const int heads = 12, length = 128, headDim = 32;
         foreach (int batch in new[] { 1, 32 })
         {

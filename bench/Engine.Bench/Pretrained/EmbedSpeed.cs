@@ -25,7 +25,7 @@ static class EmbedSpeed
         bool quick = args.Contains("--quick");
         double seconds = quick ? 1 : 6;
         int cores = Environment.ProcessorCount;
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {cores} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine(MachineInfo.Header());
 
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var clock = Stopwatch.StartNew();

@@ -26,13 +26,15 @@ static class S4DConvolution
         int reps = quick ? 3 : 5;
         double minSeconds = quick ? 0.05 : 0.3;
         int[] lengths = [1024, 4096];
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
-        Console.WriteLine($"S4D: B={Batch}, H={Channels}, N={StateSize}, ZOH; threads {Environment.ProcessorCount}");
+        Console.WriteLine(MachineInfo.Header());
+        Console.WriteLine($"S4D: B={Batch}, H={Channels}, N={StateSize}, ZOH; each side at {string.Join(" and ", BestOfThreads.Counts)} thread(s): each cell is the best time and (the thread count that gave it)");
 
-        var torch = RunTorch(lengths, reps, minSeconds);
+        var torchRuns = BestOfThreads.Counts.Select(t => (Threads: t, Figures: RunTorch(lengths, reps, minSeconds, t))).Where(r => r.Figures is not null).ToList();
+        Best? TorchBest(int length, Func<(double Direct, double Fft, double Forward, double Backward), double> pick) =>
+            torchRuns.Count == 0 ? null : BestOfThreads.Lowest(torchRuns.Select(r => (r.Threads, pick(r.Figures![length]))));
         Console.WriteLine();
-        Console.WriteLine("| L | direct conv | FFT conv | FFT speed-up | composed FFT conv | S4D forward | S4D fwd+bwd | PyTorch direct | PyTorch FFT | PyTorch S4D fwd | PyTorch S4D fwd+bwd |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| L | direct conv | FFT conv | FFT speed-up | composed FFT conv | S4D forward | S4D fwd+bwd | PyTorch direct | PyTorch FFT | PyTorch S4D fwd | PyTorch S4D fwd+bwd | PyTorch / engine: FFT, fwd, fwd+bwd |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         double speedupAtLongest = 0;
         foreach (int length in lengths)
         {
@@ -56,26 +58,28 @@ static class S4DConvolution
                 if (error > 1e-4 * Math.Max(1, scale)) throw new InvalidOperationException($"{name} and direct convolutions differ by {error:G3} at L={length}");
             }
 
-            double directS = Timing.MedianSeconds(() => DirectConvolution(signal, kernel), reps, minSeconds);
-            double fftS = Timing.MedianSeconds(() => { using (Engine.Autograd.Autograd.NoGrad()) S4D.FftConvolution(signal, kernel); }, reps, minSeconds);
-            double composedS = Timing.MedianSeconds(() => { using (Engine.Autograd.Autograd.NoGrad()) S4D.ComposedFftConvolution(signal, kernel); }, reps, minSeconds);
-            double forwardS = Timing.MedianSeconds(() => { using (Engine.Autograd.Autograd.NoGrad()) s4d.Forward(u); }, reps, minSeconds);
-            double backwardS = Timing.MedianSeconds(() =>
+            Best Time(Action run) => BestOfThreads.Lowest(BestOfThreads.Counts.Select(t => (t, BestOfThreads.WithEngineThreads(t, () => Timing.MedianSeconds(run, reps, minSeconds)))));
+            var directS = Time(() => DirectConvolution(signal, kernel));
+            var fftS = Time(() => { using (Engine.Autograd.Autograd.NoGrad()) S4D.FftConvolution(signal, kernel); });
+            var composedS = Time(() => { using (Engine.Autograd.Autograd.NoGrad()) S4D.ComposedFftConvolution(signal, kernel); });
+            var forwardS = Time(() => { using (Engine.Autograd.Autograd.NoGrad()) s4d.Forward(u); });
+            var backwardS = Time(() =>
             {
                 s4d.ZeroGrad();
                 s4d.Forward(u).Square().Mean().Backward();
-            }, reps, minSeconds);
-            if (length == lengths[^1]) speedupAtLongest = directS / fftS;
-            var t = torch?.GetValueOrDefault(length);
-            Console.WriteLine($"| {length} | {Ms(directS)} | {Ms(fftS)} | {directS / fftS:F1}x | {Ms(composedS)} | {Ms(forwardS)} | {Ms(backwardS)} | " +
-                $"{Ms(t?.Direct)} | {Ms(t?.Fft)} | {Ms(t?.Forward)} | {Ms(t?.Backward)} |");
+            });
+            if (length == lengths[^1]) speedupAtLongest = directS.Value / fftS.Value;
+            var (tDirect, tFft, tForward, tBackward) = (TorchBest(length, f => f.Direct), TorchBest(length, f => f.Fft), TorchBest(length, f => f.Forward), TorchBest(length, f => f.Backward));
+            string ratios = tFft is null ? "n/a" : $"{tFft.Value.Value / fftS.Value:F2}x, {tForward!.Value.Value / forwardS.Value:F2}x, {tBackward!.Value.Value / backwardS.Value:F2}x";
+            Console.WriteLine($"| {length} | {Ms(directS)} | {Ms(fftS)} | {directS.Value / fftS.Value:F1}x | {Ms(composedS)} | {Ms(forwardS)} | {Ms(backwardS)} | " +
+                $"{Ms(tDirect)} | {Ms(tFft)} | {Ms(tForward)} | {Ms(tBackward)} | {ratios} |");
         }
         Console.WriteLine();
         Console.WriteLine($"FFT convolution at L={lengths[^1]}: {speedupAtLongest:F1}x the direct convolution (target >= 10x)");
         return 0;
     }
 
-    static string Ms(double? seconds) => seconds is null ? "n/a" : (seconds.Value * 1e3).ToString("F2", CultureInfo.InvariantCulture) + " ms";
+    static string Ms(Best? seconds) => seconds is { } s ? (s with { Value = s.Value * 1e3 }).Format("F2", " ms") : "n/a";
 
     /// <summary>y[r, t] = sum_{j &lt;= t} k[r mod H, t - j] u[r, j] for u [B, H, L], k [H, L]: one vectorised dot product per output, rows in parallel.</summary>
     static Tensor DirectConvolution(Tensor signal, Tensor kernel)
@@ -86,7 +90,8 @@ static class S4DConvolution
         var reversed = kernel.Contiguous().ToArray<float>();
         for (int c = 0; c < h; c++) Array.Reverse(reversed, c * length, length);
         var y = new float[u.Length];
-        Parallel.For(0, rows, r =>
+        // Capped like the engine's kernels, so the 1-thread column is one thread.
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = Engine.Backends.Cpu.CpuThreading.MaxThreads }, r =>
         {
             var ur = u.AsSpan(r * length, length);
             var kr = reversed.AsSpan(r % h * length, length);
@@ -95,7 +100,7 @@ static class S4DConvolution
         return Tensor.FromArray(y, signal.Shape);
     }
 
-    static Dictionary<int, (double Direct, double Fft, double Forward, double Backward)>? RunTorch(int[] lengths, int reps, double minSeconds)
+    static Dictionary<int, (double Direct, double Fft, double Forward, double Backward)>? RunTorch(int[] lengths, int reps, double minSeconds, int threadCount)
     {
         string? python = TorchSgemm.FindPython();
         string? script = TrainingStep.FindScript("torch_s4d.py");
@@ -104,7 +109,7 @@ static class S4DConvolution
             Console.WriteLine("PyTorch: not available (no python3 that can `import torch`)");
             return null;
         }
-        string threads = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
+        string threads = threadCount.ToString(CultureInfo.InvariantCulture);
         var env = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = threads, ["OPENBLAS_NUM_THREADS"] = threads };
         var (code, output) = TorchSgemm.Execute(python,
             [script, "--threads", threads, "--lengths", string.Join(",", lengths), "--batch", Batch.ToString(CultureInfo.InvariantCulture),

@@ -20,8 +20,8 @@ static class TrainingStep
     {
         bool quick = args.Contains("--quick");
         int steps = quick ? 2 : 10;
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
-        Console.WriteLine($"tiny GPT: V={Vocab}, d={Width}, {Layers} layers, {Heads} heads, T={Context}, B={Batch}, AdamW; threads {Environment.ProcessorCount}");
+        Console.WriteLine(MachineInfo.Header());
+        Console.WriteLine($"tiny GPT: V={Vocab}, d={Width}, {Layers} layers, {Heads} heads, T={Context}, B={Batch}, AdamW; each side at {string.Join(" and ", BestOfThreads.Counts)} thread(s), best taken");
 
         var model = new Gpt(new GptConfig(Vocab, Context, Width, Layers, Heads), new Generator(0));
         var optimizer = new AdamW(model.Parameters(), 1e-3);
@@ -37,58 +37,79 @@ static class TrainingStep
             optimizer.Step();
         }
 
-        for (int i = 0; i < 3; i++) Step();
-        long bytesBefore = GC.GetTotalAllocatedBytes(precise: true);
-        var pauseBefore = GC.GetTotalPauseDuration();
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++) Step();
-        double train = clock.Elapsed.TotalSeconds / steps;
-        double bytesPerStep = (GC.GetTotalAllocatedBytes(precise: true) - bytesBefore) / (double)steps;
-        double pausePerStep = (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds / steps;
-
-        double forward;
-        using (Engine.Autograd.Autograd.NoGrad())
+        // One pass of every engine figure at the current kernel thread cap.
+        (double Train, double Forward, double Generate, double BytesPerStep, double PausePerStep) Measure()
         {
-            model.Forward(x);
+            for (int i = 0; i < 3; i++) Step();
+            long bytesBefore = GC.GetTotalAllocatedBytes(precise: true);
+            var pauseBefore = GC.GetTotalPauseDuration();
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++) Step();
+            double train = clock.Elapsed.TotalSeconds / steps;
+            double bytesPerStep = (GC.GetTotalAllocatedBytes(precise: true) - bytesBefore) / (double)steps;
+            double pausePerStep = (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds / steps;
+
+            double forward;
+            using (Engine.Autograd.Autograd.NoGrad())
+            {
+                model.Forward(x);
+                clock.Restart();
+                for (int i = 0; i < steps; i++) model.Forward(x);
+                forward = clock.Elapsed.TotalSeconds / steps;
+            }
+
+            var prompt = Tensor.Zeros([1, 1], DType.Int64);
+            Sampling.Generate(model, prompt, 8, new SamplingOptions(Greedy: true));
             clock.Restart();
-            for (int i = 0; i < steps; i++) model.Forward(x);
-            forward = clock.Elapsed.TotalSeconds / steps;
+            int reps = quick ? 1 : 3;
+            for (int i = 0; i < reps; i++) Sampling.Generate(model, prompt, GenerateTokens, new SamplingOptions(Greedy: true));
+            double generate = GenerateTokens * reps / clock.Elapsed.TotalSeconds;
+            double tokens = Batch * Context;
+            return (tokens / train, tokens / forward, generate, bytesPerStep, pausePerStep);
         }
 
-        var prompt = Tensor.Zeros([1, 1], DType.Int64);
-        Sampling.Generate(model, prompt, 8, new SamplingOptions(Greedy: true));
-        clock.Restart();
-        int reps = quick ? 1 : 3;
-        for (int i = 0; i < reps; i++) Sampling.Generate(model, prompt, GenerateTokens, new SamplingOptions(Greedy: true));
-        double generate = GenerateTokens * reps / clock.Elapsed.TotalSeconds;
-
-        double tokens = Batch * Context;
-        var engine = (Train: tokens / train, Forward: tokens / forward, Generate: generate);
-        var torch = RunTorch(steps, bestKernel: true);
-        var torchPinned = Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is { Length: > 0 } ? RunTorch(steps, bestKernel: false) : null;
+        var runs = BestOfThreads.Counts.Select(t => (Threads: t, Figures: BestOfThreads.WithEngineThreads(t, Measure))).ToList();
+        var engine = (Train: BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Train))),
+            Forward: BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Forward))),
+            Generate: BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Generate))));
+        var memory = runs[^1].Figures;
+        var torch = BestTorch(steps, bestKernel: true);
+        var torchPinned = Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is { Length: > 0 } ? BestTorch(steps, bestKernel: false) : null;
 
         Console.WriteLine();
-        Console.WriteLine("| figure | engine | PyTorch | engine / PyTorch |" + (torchPinned is null ? "" : " PyTorch (pinned OpenBLAS kernel) | ratio |"));
+        Console.WriteLine("| figure | engine best (threads) | PyTorch best (threads) | engine / PyTorch (bests) |" + (torchPinned is null ? "" : " PyTorch best (threads), pinned OpenBLAS kernel | ratio |"));
         Console.WriteLine("|---|---:|---:|---:|" + (torchPinned is null ? "" : "---:|---:|"));
         Row("training step, tokens/s", engine.Train, torch?.Train, torchPinned?.Train);
         Row("forward only, tokens/s", engine.Forward, torch?.Forward, torchPinned?.Forward);
         Row($"generation, batch 1, KV cache, tokens/s", engine.Generate, torch?.Generate, torchPinned?.Generate);
-        Console.WriteLine($"| training step time | {train * 1e3:F1} ms | {(torch is null ? "n/a" : (tokens / torch.Value.Train * 1e3).ToString("F1") + " ms")} | |" + (torchPinned is null ? "" : " | |"));
-        Console.WriteLine($"| bytes allocated per step (after warm-up) | {bytesPerStep / 1e6:F1} MB | | |" + (torchPinned is null ? "" : " | |"));
-        Console.WriteLine($"| GC pause per step | {pausePerStep:F2} ms | | |" + (torchPinned is null ? "" : " | |"));
-        if (torch is { } t) Console.WriteLine($"\ntraining step: {engine.Train / t.Train:F2}x PyTorch (target >= 2x)");
+        double tokensPerStep = Batch * Context;
+        Console.WriteLine($"| training step time | {tokensPerStep / engine.Train.Value * 1e3:F1} ms ({engine.Train.Threads}) | {(torch is null ? "n/a" : (tokensPerStep / torch.Value.Train.Value * 1e3).ToString("F1") + $" ms ({torch.Value.Train.Threads})")} | |" + (torchPinned is null ? "" : " | |"));
+        Console.WriteLine($"| bytes allocated per step (after warm-up, {runs[^1].Threads} threads) | {memory.BytesPerStep / 1e6:F1} MB | | |" + (torchPinned is null ? "" : " | |"));
+        Console.WriteLine($"| GC pause per step ({runs[^1].Threads} threads) | {memory.PausePerStep:F2} ms | | |" + (torchPinned is null ? "" : " | |"));
+        if (torch is { } t) Console.WriteLine($"\ntraining step: {engine.Train.Value / t.Train.Value:F2}x PyTorch, best against best (target >= 2x)");
         return 0;
 
-        void Row(string name, double e, double? p, double? pp)
+        void Row(string name, Best e, Best? p, Best? pp)
         {
-            string ps = p is null ? "n/a" : p.Value.ToString("F0", CultureInfo.InvariantCulture);
-            string ratio = p is null ? "n/a" : (e / p.Value).ToString("F2", CultureInfo.InvariantCulture) + "x";
-            string extra = torchPinned is null ? "" : $" {pp:F0} | {(pp is null ? "n/a" : (e / pp.Value).ToString("F2", CultureInfo.InvariantCulture) + "x")} |";
-            Console.WriteLine($"| {name} | {e:F0} | {ps} | {ratio} |{extra}");
+            string ratio = p is null ? "n/a" : (e.Value / p.Value.Value).ToString("F2", CultureInfo.InvariantCulture) + "x";
+            string extra = torchPinned is null ? "" : $" {pp?.Format("F0") ?? "n/a"} | {(pp is null ? "n/a" : (e.Value / pp.Value.Value).ToString("F2", CultureInfo.InvariantCulture) + "x")} |";
+            Console.WriteLine($"| {name} | {e.Format("F0")} | {p?.Format("F0") ?? "n/a"} | {ratio} |{extra}");
         }
     }
 
-    static (double Train, double Forward, double Generate)? RunTorch(int steps, bool bestKernel)
+    /// <summary>PyTorch's figures at each thread count of <see cref="BestOfThreads.Counts"/>, best of each; null without torch.</summary>
+    static (Best Train, Best Forward, Best Generate)? BestTorch(int steps, bool bestKernel)
+    {
+        var runs = new List<(int Threads, (double Train, double Forward, double Generate) Figures)>();
+        foreach (int threads in BestOfThreads.Counts)
+            if (RunTorch(steps, bestKernel, threads) is { } figures) runs.Add((threads, figures));
+        if (runs.Count == 0) return null;
+        return (BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Train))),
+            BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Forward))),
+            BestOfThreads.Highest(runs.Select(r => (r.Threads, r.Figures.Generate))));
+    }
+
+    static (double Train, double Forward, double Generate)? RunTorch(int steps, bool bestKernel, int threadCount)
     {
         string? python = TorchSgemm.FindPython();
         string? script = FindScript("torch_gpt.py");
@@ -97,7 +118,7 @@ static class TrainingStep
             Console.WriteLine("PyTorch: not available (no python3 that can `import torch`)");
             return null;
         }
-        string threads = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
+        string threads = threadCount.ToString(CultureInfo.InvariantCulture);
         var env = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = threads, ["OPENBLAS_NUM_THREADS"] = threads };
         if (bestKernel) env["OPENBLAS_CORETYPE"] = env["OPENBLAS_L2_SIZE"] = "";
         var (code, output) = TorchSgemm.Execute(python, [script, "--threads", threads, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--gen", GenerateTokens.ToString(CultureInfo.InvariantCulture)], env, TimeSpan.FromMinutes(10));

@@ -67,7 +67,7 @@ public sealed partial class CpuBackend
         public void Run<TKernel>() where TKernel : struct, IGemmMicroKernel<T>
         {
             int mr = TKernel.MR, nr = TKernel.NR;
-            int rowsPerBlock = TKernel.MC;
+            int rowsPerBlock = GemmBlocks<T, TKernel>.Value.MC;
             int ldS = tk;
             T* scores = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ldS);
             T* edge = stackalloc T[mr * nr];
@@ -85,7 +85,7 @@ public sealed partial class CpuBackend
                     var row = new Span<T>(scores + (long)r * ldS, tk);
                     // Query i0 + r sits at position past + i0 + r and may not see later keys.
                     if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
-                    if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
+                    if (typeof(T) == typeof(float) && CpuIsa.Use512)
                     {
                         MaskedSoftmax512((float*)scores + (long)r * ldS, tk, (float*)keyBias);
                         continue;

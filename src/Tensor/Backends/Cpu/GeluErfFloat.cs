@@ -17,7 +17,7 @@ static class GeluErfFloat
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (CpuIsa.Use512)
             for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
             {
                 var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));
@@ -35,7 +35,7 @@ static class GeluErfFloat
     public static void Derivative(ReadOnlySpan<float> x, Span<float> y)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (CpuIsa.Use512)
             for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
             {
                 var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));

@@ -13,9 +13,6 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
 {
     public static int MR => 6;
     public static int NR => 2 * Vector256<T>.Count;
-    public static int KC => 256;
-    public static int MC => 6 * 40;
-    public static int NC => 2048;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

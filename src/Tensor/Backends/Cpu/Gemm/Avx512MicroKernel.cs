@@ -14,9 +14,6 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
 {
     public static int MR => 14;
     public static int NR => 2 * Vector512<T>.Count;
-    public static int KC => 256;
-    public static int MC => 14 * 24;
-    public static int NC => 2048;
     public static bool IsSupported => Avx512F.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -92,7 +92,7 @@ internal static unsafe class GemmPacking
     {
         const int Lanes = 8, MaxChunks = 4;
         int chunks = (lines + Lanes - 1) / Lanes;
-        if (typeof(T) != typeof(float) || !Avx2.IsSupported || chunks > MaxChunks || lines < Lanes
+        if (typeof(T) != typeof(float) || !Avx2.IsSupported || CpuIsa.Active < IsaLevel.Avx2 || chunks > MaxChunks || lines < Lanes
             || lineStride * (Lanes - 1) + kc > int.MaxValue)
             return false;
         float* s = (float*)src, o = (float*)dst;

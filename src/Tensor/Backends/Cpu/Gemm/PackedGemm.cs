@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Backends.Cpu;
 
@@ -12,11 +11,30 @@ namespace Engine.Backends.Cpu;
 /// <example><code>PackedGemm.Gemm(m, n, k, 1f, a, k, 1, b, n, 1, 0f, c, n);   // C = A B, all row-major</code></example>
 public static unsafe class PackedGemm
 {
-    /// <summary>The fastest kernel family this CPU supports.</summary>
-    internal static GemmPath BestPath { get; } =
-        Avx512F.IsSupported ? GemmPath.Avx512
-        : Avx2.IsSupported && Fma.IsSupported ? GemmPath.Avx2
-        : GemmPath.Vector128;
+    /// <summary>The kernel family in use: the fastest this CPU supports, capped by ENGINE_ISA (<see cref="CpuIsa"/>).</summary>
+    internal static GemmPath BestPath => PathFor(CpuIsa.Active);
+
+    /// <summary>The micro-kernel family of an instruction-set level.</summary>
+    internal static GemmPath PathFor(IsaLevel level) => level switch
+    {
+        IsaLevel.Avx512 => GemmPath.Avx512,
+        IsaLevel.Avx2 => GemmPath.Avx2,
+        _ => GemmPath.Vector128,
+    };
+
+    /// <summary>
+    /// The kernel and cache blocking the float GEMM uses here, for reports:
+    /// "Avx512 14x32, KC=219 MC=588 NC=9568 from L1d 48 KiB, L2 1 MiB, L3 32 MiB (sysfs)".
+    /// </summary>
+    public static string Description => $"{BestPath} {Blocking<float>(BestPath)} from {CpuCaches.Detected}";
+
+    /// <summary>The cache blocking of <paramref name="path"/>'s kernel for <typeparamref name="T"/>.</summary>
+    internal static GemmBlocking Blocking<T>(GemmPath path) where T : unmanaged, IFloatingPointIeee754<T> => path switch
+    {
+        GemmPath.Avx512 => GemmBlocks<T, Avx512MicroKernel<T>>.Value,
+        GemmPath.Avx2 => GemmBlocks<T, Avx2MicroKernel<T>>.Value,
+        _ => GemmBlocks<T, Vector128MicroKernel<T>>.Value,
+    };
 
     /// <summary>
     /// C[i*ldc + j] = alpha * sum_k A(i,k) B(k,j) + beta * C[i*ldc+j], with A(i,k) = a[i*rsA + k*csA], B(k,j) = b[k*rsB + j*csB].
@@ -35,7 +53,7 @@ public static unsafe class PackedGemm
     /// <param name="beta">Scale of C's old contents; 0 means overwrite.</param>
     /// <param name="c">C's first element; rows are <paramref name="ldc"/> apart, columns contiguous.</param>
     /// <param name="ldc">Distance between rows of C, at least <paramref name="n"/>.</param>
-    /// <param name="threads">Threads to use; 0 or less means <see cref="Environment.ProcessorCount"/>. Results do not depend on it.</param>
+    /// <param name="threads">Threads to use; 0 or less means <see cref="CpuThreading.MaxThreads"/>. Results do not depend on it.</param>
     public static void Gemm(int m, int n, int k, float alpha, float* a, long rsA, long csA, float* b, long rsB, long csB,
         float beta, float* c, long ldc, int threads = 0)
         => Gemm(BestPath, true, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads);
@@ -68,7 +86,7 @@ public static unsafe class PackedGemm
             return;
         }
         if (a == null || b == null) throw new ArgumentNullException(a == null ? nameof(a) : nameof(b), "Gemm: an operand is null.");
-        if (threads <= 0) threads = Environment.ProcessorCount;
+        if (threads <= 0) threads = CpuThreading.MaxThreads;
 
         if (allowSmallM && path != GemmPath.Vector128 && m <= SmallMGemm.MaxM)
         {
@@ -124,23 +142,21 @@ public static unsafe class PackedGemm
         });
     }
 
-    /// <summary>Packed B up to this size stays whole in a core's L2 next to a block of A and C (see <see cref="BlockedRange"/>).</summary>
-    private const long ResidentBBytes = 640 * 1024;
-
     /// <summary>The BLIS loop nest over the C block rows [i0, i1) x columns [j0, j1), on the calling thread.</summary>
     private static void BlockedRange<T, TKernel>(int i0, int i1, int j0, int j1, int k, T alpha, T* a, long rsA, long csA,
         T* b, long rsB, long csB, T beta, T* c, long ldc, GemmEpilogue epilogue)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
-        int mr = TKernel.MR, nr = TKernel.NR;
+        int nr = TKernel.NR;
+        var blocks = GemmBlocks<T, TKernel>.Value;
         // Even depth blocks: k = 257 becomes 129 + 128 rather than 256 + 1, which would starve the kernel.
-        int kBlocks = (k + TKernel.KC - 1) / TKernel.KC;
+        int kBlocks = (k + blocks.KC - 1) / blocks.KC;
         int kcMax = (k + kBlocks - 1) / kBlocks;
-        T* packedA = GemmBuffers<T>.PackedA((long)TKernel.MC * kcMax);
-        T* edge = stackalloc T[mr * nr];
+        T* packedA = GemmBuffers<T>.PackedA((long)blocks.MC * kcMax);
+        T* edge = stackalloc T[TKernel.MR * nr];
         int width = j1 - j0;
         long panelsB = (long)((width + nr - 1) / nr) * nr;
-        if (width <= TKernel.NC && panelsB * k * sizeof(T) <= ResidentBBytes)
+        if (width <= blocks.NC && panelsB * k * sizeof(T) <= blocks.ResidentBBytes)
         {
             // A short, narrow B (a Linear's weight of K = 384) is packed whole, once; then each block of rows runs
             // through every depth block while its C tile is still in cache, so C goes to memory once instead of being
@@ -149,25 +165,25 @@ public static unsafe class PackedGemm
             T* packedWhole = GemmBuffers<T>.PackedB(panelsB * k);
             for (int pc = 0; pc < k; pc += kcMax)
                 GemmPacking.PackB(Math.Min(kcMax, k - pc), width, nr, b + pc * rsB + j0 * csB, rsB, csB, packedWhole + panelsB * pc);
-            for (int ic = i0; ic < i1; ic += TKernel.MC)
+            for (int ic = i0; ic < i1; ic += blocks.MC)
             {
-                int mc = Math.Min(TKernel.MC, i1 - ic);
+                int mc = Math.Min(blocks.MC, i1 - ic);
                 for (int pc = 0; pc < k; pc += kcMax)
                     RowBlock<T, TKernel>(mc, width, Math.Min(kcMax, k - pc), pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
                         packedWhole + panelsB * pc, beta, c + ic * ldc + j0, ldc, edge, epilogue);
             }
             return;
         }
-        T* packedB = GemmBuffers<T>.PackedB((long)TKernel.NC * kcMax);
-        for (int jc = j0; jc < j1; jc += TKernel.NC)
+        T* packedB = GemmBuffers<T>.PackedB(Math.Min(blocks.NC, panelsB) * kcMax);
+        for (int jc = j0; jc < j1; jc += blocks.NC)
         {
-            int nc = Math.Min(TKernel.NC, j1 - jc);
+            int nc = Math.Min(blocks.NC, j1 - jc);
             for (int pc = 0; pc < k; pc += kcMax)
             {
                 int kc = Math.Min(kcMax, k - pc);
                 GemmPacking.PackB(kc, nc, nr, b + pc * rsB + jc * csB, rsB, csB, packedB);
-                for (int ic = i0; ic < i1; ic += TKernel.MC)
-                    RowBlock<T, TKernel>(Math.Min(TKernel.MC, i1 - ic), nc, kc, pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
+                for (int ic = i0; ic < i1; ic += blocks.MC)
+                    RowBlock<T, TKernel>(Math.Min(blocks.MC, i1 - ic), nc, kc, pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
                         packedB, beta, c + ic * ldc + jc, ldc, edge, epilogue);
             }
         }

@@ -13,9 +13,6 @@ internal readonly unsafe struct Vector128MicroKernel<T> : IGemmMicroKernel<T> wh
 {
     public static int MR => 6;
     public static int NR => 2 * Vector128<T>.Count;
-    public static int KC => 256;
-    public static int MC => 6 * 40;
-    public static int NC => 2048;
     public static bool IsSupported => true;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1,0 +1,98 @@
+using Engine.Backends.Cpu;
+using Xunit;
+
+namespace Engine.Tests.Gemm;
+
+/// <summary>
+/// The cache blocking derived from cache sizes (Low et al. 2016): the inequalities the model rests on hold for hand-given
+/// caches of real CPUs and for the defaults, and GEMMs straddling the derived blocks still match the naive product.
+/// </summary>
+public class GemmBlockingTests
+{
+    const long KiB = 1024, MiB = 1024 * 1024;
+
+    public static TheoryData<string, long, int, long, long, int> Caches() => new()
+    {
+        { "Xeon (Sapphire Rapids)", 48 * KiB, 12, 2 * MiB, 105 * MiB, 112 },
+        { "Zen 5", 48 * KiB, 12, 1 * MiB, 32 * MiB, 16 },
+        { "Skylake client", 32 * KiB, 8, 256 * KiB, 8 * MiB, 8 },
+        { "unknown (defaults)", 32 * KiB, 8, 1 * MiB, 8 * MiB, 4 },
+        { "direct-mapped oddity", 16 * KiB, 1, 512 * KiB, 0, 1 },
+    };
+
+    static readonly (int MR, int NR, int Bytes)[] Kernels = [(14, 32, 4), (14, 16, 8), (6, 16, 4), (6, 8, 8), (6, 8, 4), (6, 4, 8)];
+
+    [Theory]
+    [MemberData(nameof(Caches))]
+    public void Derive_BlocksFitTheirCaches(string cpu, long l1, int ways, long l2, long l3, int sharers)
+    {
+        var caches = new CpuCaches(l1, ways, l2, l3, sharers, cpu);
+        foreach (var (mr, nr, s) in Kernels)
+        {
+            var b = GemmBlocking.Derive(mr, nr, s, caches);
+            string what = $"{cpu}, {mr}x{nr} of {s}-byte values: {b}";
+            Assert.True(b.KC >= 16, what);
+            // An A sliver and the resident B sliver fit in L1 together.
+            Assert.True((long)(mr + nr) * b.KC * s <= l1, what);
+            // The packed A block fits in half of L2, and a resident whole B fits beside it.
+            Assert.True(b.MC % mr == 0 && b.MC >= mr, what);
+            Assert.True((long)b.MC * b.KC * s <= Math.Max(l2 / 2, (long)mr * b.KC * s), what);
+            Assert.True(b.ResidentBBytes + (long)b.MC * b.KC * s <= l2, what);
+            // The packed B block fits in half of this core's share of L3 (at least one panel wide).
+            Assert.True(b.NC % nr == 0 && b.NC >= nr, what);
+            Assert.True(b.NC == nr || (long)b.KC * b.NC * s <= l3 / sharers / 2, what);
+        }
+    }
+
+    [Fact]
+    public void Derive_Zen5_Avx512Float_MatchesTheModelByHand()
+    {
+        // 12-way 48 KiB L1d: ways of 4 KiB; A gets floor(11 / (1 + 32/14)) = 3 ways, KC = 3 * 4096 / (14 * 4) = 219.
+        // MC = floor(512 KiB / (219 * 4) / 14) * 14 = 588; NC = floor(16 MiB / 2 / (219 * 4) / 32) * 32 = 9568.
+        var b = GemmBlocking.Derive(14, 32, 4, new CpuCaches(48 * KiB, 12, 1 * MiB, 32 * MiB, 2, "Zen 5"));
+        Assert.Equal((219, 588, 9568), (b.KC, b.MC, b.NC));
+        Assert.Equal(1 * MiB - 588L * 219 * 4, b.ResidentBBytes);
+    }
+
+    [Theory]
+    [InlineData("48K", 48 * KiB)]
+    [InlineData("1024K", MiB)]
+    [InlineData("32M", 32 * MiB)]
+    [InlineData("", 0)]
+    [InlineData("junk", 0)]
+    public void ParseSize_ReadsSysfsSizes(string text, long bytes) => Assert.Equal(bytes, CpuCaches.ParseSize(text));
+
+    [Theory]
+    [InlineData("0", 1)]
+    [InlineData("0-1", 2)]
+    [InlineData("0-3,8-11", 8)]
+    [InlineData("", 1)]
+    public void CountCpus_ReadsSysfsLists(string list, int count) => Assert.Equal(count, CpuCaches.CountCpus(list));
+
+    [Fact]
+    public void Detected_IsPlausible()
+    {
+        var c = CpuCaches.Detected;
+        Assert.True(c.L1d >= 4 * KiB && c.L2 >= c.L1d && c.L1Ways >= 1 && c.L3Sharers >= 1, c.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(PackedGemmTests.Paths), MemberType = typeof(PackedGemmTests))]
+    public void Gemm_OddSizesStraddlingTheDerivedBlocks_MatchNaive(string pathName)
+    {
+        var path = Enum.Parse<GemmPath>(pathName);
+        var b = PackedGemm.Blocking<float>(path);
+        // One A block plus a partial tile, two depth blocks plus a remainder; B narrow (resident) and wide (streamed).
+        int m = b.MC + b.MR + 3, k = 2 * b.KC + 7;
+        int wide = (int)(b.ResidentBBytes / (4L * k)) + b.NR + 5;
+        foreach (int n in new[] { b.NR + 5, wide })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var g = GemmCase<float>.Create(m, n, k, Layout.RowMajor, Layout.Transposed, 1, 0.5, seed: n + threads);
+                g.AssertMatchesNaive(g.Run(path, allowSmallM: false, threads));
+            }
+        var d = PackedGemm.Blocking<double>(path);
+        var g64 = GemmCase<double>.Create(d.MC + 1, d.NR + 3, d.KC + 1, Layout.RowMajor, Layout.RowMajor, 1, 0, seed: 3);
+        g64.AssertMatchesNaive(g64.Run(path, false, 2));
+    }
+}
