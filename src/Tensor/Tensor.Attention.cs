@@ -4,26 +4,26 @@ using Engine.Recording;
 
 namespace Engine;
 
-// Fused scaled dot-product attention for inference.
+// Fused scaled dot-product attention, forward and backward.
 public sealed partial class Tensor
 {
     /// <summary>
-    /// softmax(q k^T / sqrt(D) + masks) v computed in one fused pass per head, for inference: q [B, H, T, D], k and v
+    /// softmax(q k^T / sqrt(D) + masks) v computed in one fused pass per head: q [B, H, T, D], k and v
     /// [B, H, T_keys, D]; <paramref name="keyPaddingMask"/> [B, T_keys] is true at keys no query may see; with
     /// <paramref name="causal"/> query i (at position <paramref name="past"/> + i) sees keys 0..past + i.
     /// <paramref name="output"/> is [B, T, H * D], the heads concatenated as attention layers feed their output
-    /// projection. Returns false, computing nothing, where the fused kernel does not apply: while recording is on
-    /// (outside <c>Autograd.NoGrad()</c>), off the CPU, or for dtypes other than Float32/Float64; the
-    /// caller then composes the same math from differentiable ops. A row whose keys are all masked gives NaN, as
-    /// the composed softmax does.
+    /// projection. When an input requires grad the op is recorded, and its backward (<see cref="AttentionBackward"/>)
+    /// recomputes the weights block by block instead of keeping [B, H, T, T_keys] tensors alive between the passes.
+    /// Returns false, computing nothing, where the fused kernel does not apply: off the CPU, or for dtypes other
+    /// than Float32/Float64; the caller then composes the same math from differentiable ops. A row whose keys are
+    /// all masked gives NaN, as the composed softmax does.
     /// </summary>
     public static bool TryFusedAttention(Tensor q, Tensor k, Tensor v, bool causal, int past, Tensor? keyPaddingMask,
         [NotNullWhen(true)] out Tensor? output)
     {
         output = null;
-        // Only with recording off (Autograd.NoGrad): the path then never depends on which tensors require grad, so a
-        // model gives bit-identical outputs whether or not its parameters are frozen.
-        if (GradMode.IsEnabled) return false;
+        // Recorded or not, the output comes from the same kernel, so a model gives bit-identical outputs whether or
+        // not its parameters are frozen.
         if (q.Backend is not CpuBackend cpu || k.Backend != cpu || v.Backend != cpu) return false;
         if (q.DType is not (DType.Float32 or DType.Float64) || k.DType != q.DType || v.DType != q.DType) return false;
         Require(q.Rank == 4 && k.Rank == 4 && v.Rank == 4, $"Attention: q, k and v must be [B, H, T, D], got {Shapes.Format(q._shape)}, {Shapes.Format(k._shape)}, {Shapes.Format(v._shape)}");
@@ -40,7 +40,26 @@ public sealed partial class Tensor
         }
         var result = Empty([b, t, h, d], q.DType, cpu);
         cpu.Attention(q.Strided, k.Strided, v.Strided, bias?.Strided, causal, past, 1 / Math.Sqrt(d), result.Strided);
-        output = result.RecordNonDifferentiable("Attention", q, k, v).Reshape(b, t, h * d);
+        output = result.Record(OpKind.Attention, [q, k, v], new OpAttributes { Start = past, Causal = causal, Saved = bias is null ? null : [bias] })
+            .Reshape(b, t, h * d);
         return true;
+    }
+
+    /// <summary>
+    /// The gradients of q, k and v of a recorded fused attention (<see cref="TryFusedAttention"/>) from its output
+    /// <paramref name="y"/> [B, T, H, D] and the output's gradient <paramref name="dy"/>; null for inputs that do not
+    /// require grad. Not differentiable itself: a backward that is to be recorded (create_graph) composes the same
+    /// math from differentiable ops instead.
+    /// </summary>
+    internal static Tensor?[] AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyBias, bool causal, int past, Tensor y, Tensor dy)
+    {
+        var cpu = (CpuBackend)q.Backend;
+        int d = q._shape[3];
+        var dq = Empty(q._shape, q.DType, cpu);
+        var dk = Empty(k._shape, k.DType, cpu);
+        var dv = Empty(v._shape, v.DType, cpu);
+        var dyContiguous = dy.Contiguous();
+        cpu.AttentionBackward(q.Strided, k.Strided, v.Strided, keyBias?.Strided, causal, past, 1 / Math.Sqrt(d), y.Strided, dyContiguous.Strided, dq.Strided, dk.Strided, dv.Strided);
+        return [q.RequiresGrad ? dq : null, k.RequiresGrad ? dk : null, v.RequiresGrad ? dv : null];
     }
 }

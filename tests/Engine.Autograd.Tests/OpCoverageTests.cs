@@ -80,6 +80,7 @@ public class OpCoverageTests
         [OpKind.Irfft] = [$"{S}.{nameof(SpectralGradTests.Irfft_OfHalfSpectraOfAnyLength_MatchesFiniteDifferences)}", $"{S}.{nameof(SpectralGradTests.CausalConvolutionByFft_MatchesFiniteDifferencesInSignalAndKernel)}"],
         [OpKind.CausalConvolution] = [$"{S}.{nameof(SpectralGradTests.CausalConvolution_OfAnyLengthsWithABroadcastKernel_MatchesFiniteDifferencesInSignalAndKernel)}"],
         [OpKind.VandermondeProduct] = [$"{S}.{nameof(SpectralGradTests.VandermondeProduct_InCoefficientsAndExponents_MatchesFiniteDifferences)}"],
+        [OpKind.Attention] = [$"{nameof(AttentionGradTests)}.{nameof(AttentionGradTests.FusedAttention_InQueriesKeysAndValues_MatchesFiniteDifferences)}", $"{nameof(AttentionGradTests)}.{nameof(AttentionGradTests.FusedAttention_SecondOrder_MatchesFiniteDifferences)}"],
         [OpKind.Fwht] = [$"{S}.{nameof(SpectralGradTests.Fwht_OfRowsOfPowerOfTwoLengths_MatchesFiniteDifferences)}"],
         [OpKind.IndexAdd] = [$"{I}.{nameof(IndexingGradTests.IndexAdd_WithRepeatedIndices_MatchesFiniteDifferencesInInputAndSource)}"],
         [OpKind.IndexSelect] = [$"{I}.{nameof(IndexingGradTests.IndexSelect_WithRepeatedIndices_SumsTheGradientOfRepeats)}", $"{I}.{nameof(IndexingGradTests.Embedding_OfIdBatches_MatchesFiniteDifferences)}"],

@@ -27,6 +27,7 @@ public static class DerivativeRules
         SpectralRules.Register(Rules);
         ConvolutionRules.Register(Rules);
         VandermondeRules.Register(Rules);
+        AttentionRules.Register(Rules);
         Rules[OpKind.Custom] = (r, y, g) => ((ICustomBackward)r.Attributes.Payload!).Backward(g);
     }
 

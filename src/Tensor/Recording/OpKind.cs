@@ -43,6 +43,11 @@ public enum OpKind
     VandermondeProduct,
     /// <summary>Inputs: x [..., L] with L a power of two; output the unnormalised Walsh–Hadamard transform of the last dimension.</summary>
     Fwht,
+    /// <summary>
+    /// Fused scaled dot-product attention. Inputs: q [B, H, T, D], k and v [B, H, T_keys, D]; output [B, T, H, D]
+    /// (Start: past, Causal; Saved: the [B, T_keys] key bias of 0 / -inf when there is a padding mask).
+    /// </summary>
+    Attention,
     /// <summary>A user-defined op with its own backward (see Engine.Autograd.Function).</summary>
     Custom,
     /// <summary>Ops whose output has no gradient: comparisons, argmax/argmin, sign, casts to integers.</summary>

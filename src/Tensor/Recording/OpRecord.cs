@@ -49,6 +49,9 @@ public sealed record OpAttributes
     /// <summary>SolveTriangular: whether A's diagonal is taken to be ones (and not read).</summary>
     public bool Unitriangular { get; init; }
 
+    /// <summary>Attention: whether query i (at position Start + i) sees only keys up to Start + i.</summary>
+    public bool Causal { get; init; }
+
     /// <summary>An index tensor the rule needs (Gather, ScatterAdd, IndexSelect).</summary>
     public Tensor? Index { get; init; }
 

@@ -60,7 +60,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>One head's attention: pointers to its q, k, v (row and column strides), key bias and output rows.</summary>
-    readonly unsafe struct AttentionHead<T>(T* q, long rsQ, long csQ, T* k, long rsK, long csK, T* v, long rsV, long csV,
+    readonly unsafe partial struct AttentionHead<T>(T* q, long rsQ, long csQ, T* k, long rsK, long csK, T* v, long rsV, long csV,
         T* keyBias, T* y, long ldY, int t, int tk, int d, T scale, bool causal, int past)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -74,29 +74,42 @@ public sealed partial class CpuBackend
             for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
             {
                 int rows = Math.Min(rowsPerBlock, t - i0);
-                // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
-                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * Math.Max(d, tk));
-                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(Math.Max(tk, d), nr) * Math.Max(d, tk));
-                GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
-                GemmPacking.PackB(d, tk, nr, k, csK, rsK, packedB);
-                PackedGemm.MacroKernel<T, TKernel>(rows, tk, d, scale, packedA, packedB, T.Zero, scores, ldS, edge);
-                for (int r = 0; r < rows; r++)
-                {
-                    var row = new Span<T>(scores + (long)r * ldS, tk);
-                    // Query i0 + r sits at position past + i0 + r and may not see later keys.
-                    if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
-                    if (typeof(T) == typeof(float) && CpuIsa.Use512)
-                    {
-                        MaskedSoftmax512((float*)scores + (long)r * ldS, tk, (float*)keyBias);
-                        continue;
-                    }
-                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
-                    new SoftmaxRows<T>(false).Apply<T>(row, row);
-                }
+                Probabilities<TKernel>(i0, rows, scores, ldS, edge);
                 // Output rows: Y = P V, written straight into the heads-concatenated layout.
+                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * tk);
+                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * tk);
                 GemmPacking.PackA(rows, tk, mr, scores, ldS, 1, packedA);
                 GemmPacking.PackB(tk, d, nr, v, rsV, csV, packedB);
                 PackedGemm.MacroKernel<T, TKernel>(rows, d, tk, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
+            }
+        }
+
+        /// <summary>
+        /// The attention weights of query rows [i0, i0 + rows): P = softmax(scale Q K^T + key bias + causal mask) into
+        /// <paramref name="p"/> (rows <paramref name="ldP"/> apart). The forward and the backward (which recomputes P
+        /// rather than keeping [B, H, T, T_keys] from the forward) share it, so both see the same weights.
+        /// </summary>
+        public void Probabilities<TKernel>(int i0, int rows, T* p, int ldP, T* edge) where TKernel : struct, IGemmMicroKernel<T>
+        {
+            int mr = TKernel.MR, nr = TKernel.NR;
+            // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
+            T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * d);
+            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(tk, nr) * d);
+            GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
+            GemmPacking.PackB(d, tk, nr, k, csK, rsK, packedB);
+            PackedGemm.MacroKernel<T, TKernel>(rows, tk, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
+            for (int r = 0; r < rows; r++)
+            {
+                var row = new Span<T>(p + (long)r * ldP, tk);
+                // Query i0 + r sits at position past + i0 + r and may not see later keys.
+                if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
+                if (typeof(T) == typeof(float) && CpuIsa.Use512)
+                {
+                    MaskedSoftmax512((float*)p + (long)r * ldP, tk, (float*)keyBias);
+                    continue;
+                }
+                if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
+                new SoftmaxRows<T>(false).Apply<T>(row, row);
             }
         }
 
@@ -140,6 +153,6 @@ public sealed partial class CpuBackend
             for (; j < n; j++) row[j] /= sum;
         }
 
-        static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
+        internal static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
     }
 }

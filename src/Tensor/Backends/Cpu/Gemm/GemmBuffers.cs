@@ -16,6 +16,7 @@ internal static unsafe class GemmBuffers<T> where T : unmanaged
     [ThreadStatic] private static T[]? s_a;
     [ThreadStatic] private static T[]? s_b;
     [ThreadStatic] private static T[]? s_scratch;
+    [ThreadStatic] private static T[]? s_gradientScratch;
 
     /// <summary>A 64-byte aligned buffer of at least <paramref name="count"/> elements for packed A.</summary>
     public static T* PackedA(long count) => Get(ref s_a, count);
@@ -25,6 +26,9 @@ internal static unsafe class GemmBuffers<T> where T : unmanaged
 
     /// <summary>A 64-byte aligned buffer of at least <paramref name="count"/> elements for a kernel's intermediate (attention scores).</summary>
     public static T* Scratch(long count) => Get(ref s_scratch, count);
+
+    /// <summary>A second intermediate buffer for a backward kernel that needs two at once (attention's dP beside P).</summary>
+    public static T* GradientScratch(long count) => Get(ref s_gradientScratch, count);
 
     private static T* Get(ref T[]? buffer, long count)
     {

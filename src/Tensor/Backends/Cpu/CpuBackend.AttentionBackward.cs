@@ -1,0 +1,106 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Engine.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <summary>
+    /// Gradients of <see cref="Attention"/> for q [B, H, T, D], k and v [B, H, T_keys, D] (any strides), given its
+    /// output y and the output's gradient dy (both [B, T, H, D], contiguous), into contiguous dq [B, H, T, D] and
+    /// dk, dv [B, H, T_keys, D]. FlashAttention's backward (Dao et al. 2022, algorithm 4; Dao 2023, section 3.1.2),
+    /// one head per task and a block of query rows at a time: P is recomputed from q and k rather than read back as
+    /// a [B, H, T, T_keys] tensor, and with D_i = dy_i . y_i,
+    /// dV = P^T dY, dP = dY V^T, dS = P o (dP - D), dQ = scale dS K, dK = scale dS^T Q.
+    /// Each block's P and dP stay in per-thread buffers of rows x T_keys.
+    /// </summary>
+    public unsafe void AttentionBackward(StridedView q, StridedView k, StridedView v, StridedView? keyBias, bool causal, int past, double scale,
+        StridedView y, StridedView dy, StridedView dq, StridedView dk, StridedView dv)
+    {
+        switch (y.Storage.DType)
+        {
+            case DType.Float32: AttentionBackward<float>(q, k, v, keyBias, causal, past, (float)scale, y, dy, dq, dk, dv); break;
+            case DType.Float64: AttentionBackward<double>(q, k, v, keyBias, causal, past, scale, y, dy, dq, dk, dv); break;
+            default: throw new NotSupportedException($"AttentionBackward: not defined for {y.Storage.DType.Name()} tensors");
+        }
+    }
+
+    unsafe void AttentionBackward<T>(StridedView q, StridedView k, StridedView v, StridedView? keyBias, bool causal, int past, T scale,
+        StridedView y, StridedView dy, StridedView dq, StridedView dk, StridedView dv)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int batch = q.Shape[0], heads = q.Shape[1], t = q.Shape[2], d = q.Shape[3], tk = k.Shape[2];
+        if (q.Numel == 0 || k.Numel == 0) return;
+        var (Q, K, V, Y, DY) = (Cpu(q).Array<T>(), Cpu(k).Array<T>(), Cpu(v).Array<T>(), Cpu(y).Array<T>(), Cpu(dy).Array<T>());
+        var (DQ, DK, DV) = (Cpu(dq).Array<T>(), Cpu(dk).Array<T>(), Cpu(dv).Array<T>());
+        var bias = keyBias is { } kb ? Cpu(kb).Array<T>() : null;
+        long biasOffset = keyBias?.Offset ?? 0;
+        long work = (long)batch * heads * t * tk * d * 5;
+        CpuThreading.For((long)batch * heads, work, (first, last) =>
+        {
+            fixed (T* pq = Q, pk = K, pv = V, py = Y, pdy = DY, pdq = DQ, pdk = DK, pdv = DV, pbias = bias)
+                for (long i = first; i < last; i++)
+                {
+                    int b = (int)(i / heads), h = (int)(i % heads);
+                    long rowsOfY = ((long)b * t * heads + h) * d;
+                    var head = new AttentionHead<T>(
+                        pq + q.Offset + b * q.Strides[0] + h * q.Strides[1], q.Strides[2], q.Strides[3],
+                        pk + k.Offset + b * k.Strides[0] + h * k.Strides[1], k.Strides[2], k.Strides[3],
+                        pv + v.Offset + b * v.Strides[0] + h * v.Strides[1], v.Strides[2], v.Strides[3],
+                        pbias == null ? null : pbias + biasOffset + (long)b * tk,
+                        py + y.Offset + rowsOfY, (long)heads * d,
+                        t, tk, d, scale, causal, past);
+                    var gradients = new AttentionHeadGradients<T>(pdy + dy.Offset + rowsOfY,
+                        pdq + dq.Offset + i * t * d, pdk + dk.Offset + i * tk * d, pdv + dv.Offset + i * tk * d);
+                    switch (PackedGemm.BestPath)
+                    {
+                        case GemmPath.Avx512: head.Backward<Avx512MicroKernel<T>>(gradients); break;
+                        case GemmPath.Avx2: head.Backward<Avx2MicroKernel<T>>(gradients); break;
+                        default: head.Backward<Vector128MicroKernel<T>>(gradients); break;
+                    }
+                }
+        });
+    }
+
+    /// <summary>One head's output gradient rows (the output's layout) and its contiguous dq [T, D], dk and dv [T_keys, D].</summary>
+    readonly unsafe struct AttentionHeadGradients<T>(T* dy, T* dq, T* dk, T* dv) where T : unmanaged
+    {
+        public readonly T* Dy = dy, Dq = dq, Dk = dk, Dv = dv;
+    }
+
+    readonly unsafe partial struct AttentionHead<T>
+    {
+        public void Backward<TKernel>(AttentionHeadGradients<T> g) where TKernel : struct, IGemmMicroKernel<T>
+        {
+            var path = PackedGemm.BestPath;
+            int rowsPerBlock = GemmBlocks<T, TKernel>.Value.MC;
+            int ld = tk;
+            T* p = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ld);
+            T* dp = GemmBuffers<T>.GradientScratch((long)Math.Min(rowsPerBlock, t) * ld);
+            T* edge = stackalloc T[TKernel.MR * TKernel.NR];
+            for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
+            {
+                int rows = Math.Min(rowsPerBlock, t - i0);
+                T accumulate = i0 == 0 ? T.Zero : T.One;
+                T* dyBlock = g.Dy + i0 * ldY;
+                Probabilities<TKernel>(i0, rows, p, ld, edge);
+                // dV (+)= P^T dY
+                PackedGemm.Gemm(path, true, tk, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, accumulate, g.Dv, d, 1);
+                // dP = dY V^T
+                PackedGemm.Gemm(path, true, rows, tk, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
+                // dS = P o (dP - D), D_r = dy_r . y_r (the softmax's Jacobian applied row by row), in place in dP.
+                for (int r = 0; r < rows; r++)
+                {
+                    T rowDot = TensorPrimitives.Dot(new ReadOnlySpan<T>(dyBlock + (long)r * ldY, d), new ReadOnlySpan<T>(y + (i0 + r) * ldY, d));
+                    var dpRow = new Span<T>(dp + (long)r * ld, tk);
+                    TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
+                    TensorPrimitives.Multiply(dpRow, new ReadOnlySpan<T>(p + (long)r * ld, tk), dpRow);
+                }
+                // dQ = scale dS K
+                PackedGemm.Gemm(path, true, rows, d, tk, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + (long)i0 * d, d, 1);
+                // dK (+)= scale dS^T Q
+                PackedGemm.Gemm(path, true, tk, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, accumulate, g.Dk, d, 1);
+            }
+        }
+    }
+}
