@@ -8,7 +8,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// Gradients of <see cref="Attention"/> for q [B, H, T, D], k and v [B, H, T_keys, D] (any strides), given its
     /// output y and the output's gradient dy (both [B, T, H, D], contiguous), into contiguous dq [B, H, T, D] and
-    /// dk, dv [B, H, T_keys, D]. FlashAttention's backward (Dao et al. 2022, algorithm 4; Dao 2023, section 3.1.2),
+    /// dk, dv [B, H, T_keys, D] whose memory is in [B, T, H, D] order (the Transpose(1, 2) views of contiguous
+    /// [B, T, H, D] tensors, so the gradient of the usual head split is a view, not a copy). FlashAttention's backward (Dao et al. 2022, algorithm 4; Dao 2023, section 3.1.2),
     /// one head per task and a block of query rows at a time: P is recomputed from q and k rather than read back as
     /// a [B, H, T, T_keys] tensor, and with D_i = dy_i . y_i,
     /// dV = P^T dY, dP = dY V^T, dS = P o (dP - D), dQ = scale dS K, dK = scale dS^T Q.
@@ -33,6 +34,8 @@ public sealed partial class CpuBackend
         if (q.Numel == 0 || k.Numel == 0) return;
         var (Q, K, V, Y, DY) = (Cpu(q).Array<T>(), Cpu(k).Array<T>(), Cpu(v).Array<T>(), Cpu(y).Array<T>(), Cpu(dy).Array<T>());
         var (DQ, DK, DV) = (Cpu(dq).Array<T>(), Cpu(dk).Array<T>(), Cpu(dv).Array<T>());
+        if (dq.Strides[2] != (long)heads * d || dk.Strides[2] != (long)heads * d || dv.Strides[2] != (long)heads * d || dq.Strides[3] != 1 || dk.Strides[3] != 1 || dv.Strides[3] != 1)
+            throw new ArgumentException("AttentionBackward: dq, dk and dv must be [B, H, T, D] views of contiguous [B, T, H, D] tensors");
         var bias = keyBias is { } kb ? Cpu(kb).Array<T>() : null;
         long biasOffset = keyBias?.Offset ?? 0;
         long work = (long)batch * heads * t * tk * d * 5;
@@ -51,7 +54,8 @@ public sealed partial class CpuBackend
                         py + y.Offset + rowsOfY, (long)heads * d,
                         t, tk, d, scale, causal, past);
                     var gradients = new AttentionHeadGradients<T>(pdy + dy.Offset + rowsOfY,
-                        pdq + dq.Offset + i * t * d, pdk + dk.Offset + i * tk * d, pdv + dv.Offset + i * tk * d);
+                        pdq + dq.Offset + b * dq.Strides[0] + h * dq.Strides[1], pdk + dk.Offset + b * dk.Strides[0] + h * dk.Strides[1],
+                        pdv + dv.Offset + b * dv.Strides[0] + h * dv.Strides[1]);
                     switch (PackedGemm.BestPath)
                     {
                         case GemmPath.Avx512: head.Backward<Avx512MicroKernel<T>>(gradients); break;
@@ -62,7 +66,7 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>One head's output gradient rows (the output's layout) and its contiguous dq [T, D], dk and dv [T_keys, D].</summary>
+    /// <summary>One head's output gradient rows and its dq [T, D], dk and dv [T_keys, D], all with the output's row stride H D.</summary>
     readonly unsafe struct AttentionHeadGradients<T>(T* dy, T* dq, T* dk, T* dv) where T : unmanaged
     {
         public readonly T* Dy = dy, Dq = dq, Dk = dk, Dv = dv;
@@ -85,7 +89,7 @@ public sealed partial class CpuBackend
                 T* dyBlock = g.Dy + i0 * ldY;
                 Probabilities<TKernel>(i0, rows, p, ld, edge);
                 // dV (+)= P^T dY
-                PackedGemm.Gemm(path, true, tk, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, accumulate, g.Dv, d, 1);
+                PackedGemm.Gemm(path, true, tk, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, accumulate, g.Dv, ldY, 1);
                 // dP = dY V^T
                 PackedGemm.Gemm(path, true, rows, tk, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
                 // dS = P o (dP - D), D_r = dy_r . y_r (the softmax's Jacobian applied row by row), in place in dP.
@@ -97,9 +101,9 @@ public sealed partial class CpuBackend
                     TensorPrimitives.Multiply(dpRow, new ReadOnlySpan<T>(p + (long)r * ld, tk), dpRow);
                 }
                 // dQ = scale dS K
-                PackedGemm.Gemm(path, true, rows, d, tk, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + (long)i0 * d, d, 1);
+                PackedGemm.Gemm(path, true, rows, d, tk, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, 1);
                 // dK (+)= scale dS^T Q
-                PackedGemm.Gemm(path, true, tk, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, accumulate, g.Dk, d, 1);
+                PackedGemm.Gemm(path, true, tk, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, accumulate, g.Dk, ldY, 1);
             }
         }
     }
