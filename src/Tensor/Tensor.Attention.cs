@@ -58,8 +58,8 @@ public sealed partial class Tensor
         // Written in [B, T, H, D] order: the gradient then leaves the usual [B, T, H, D] -> [B, H, T, D] head split as a view.
         int batch = q._shape[0], heads = q._shape[1], t = q._shape[2], tk = k._shape[2];
         var dq = Empty([batch, t, heads, d], q.DType, cpu).Transpose(1, 2);
-        var dk = Empty([batch, tk, heads, d], k.DType, cpu).Transpose(1, 2);
-        var dv = Empty([batch, tk, heads, d], v.DType, cpu).Transpose(1, 2);
+        var dk = Empty([batch, tk, heads, d], k.DType, cpu, zeroed: true).Transpose(1, 2);
+        var dv = Empty([batch, tk, heads, d], v.DType, cpu, zeroed: true).Transpose(1, 2);
         var dyContiguous = dy.Contiguous();
         cpu.AttentionBackward(q.Strided, k.Strided, v.Strided, keyBias?.Strided, causal, past, 1 / Math.Sqrt(d), y.Strided, dyContiguous.Strided, dq.Strided, dk.Strided, dv.Strided);
         return [q.RequiresGrad ? dq : null, k.RequiresGrad ? dk : null, v.RequiresGrad ? dv : null];

@@ -67,6 +67,7 @@ public class AttentionGradTests
     [InlineData(2, 4, 128, 0, 32, true)]
     [InlineData(1, 1, 700, 0, 8, true)]    // more query rows than one block of the kernel
     [InlineData(1, 2, 650, 50, 16, false)]
+    [InlineData(2, 2, 300, 20, 16, true)]   // causal blocks that each skip the keys after their last query
     public void FusedAttentionGradients_InFloat32_MatchTheComposedOps(int b, int h, int t, int past, int d, bool causal)
     {
         int tk = t + past;

@@ -87,20 +87,26 @@ public class FusedAttentionTests
     }
 
     [Fact]
-    public void TryFusedAttention_WhileRecording_DeclinesAndComputesNothing()
+    public void TryFusedAttention_WhileRecording_RecordsOnlyWhenAnInputRequiresGrad_AndGivesTheSameOutput()
     {
-        // Declined while recording even when nothing requires grad: the path must not depend on frozen parameters.
-        var q = Tensor.Randn([1, 1, 3, 4]).RequireGrad();
-        var k = Tensor.Randn([1, 1, 3, 4]);
-        Assert.False(Tensor.TryFusedAttention(q, k, k, false, 0, null, out var y));
-        Assert.Null(y);
-        Assert.False(Tensor.TryFusedAttention(k, k, k, false, 0, null, out _));
+        // One kernel whether or not anything requires grad: a model's outputs must not depend on frozen parameters.
+        var q = Tensor.Randn([1, 2, 3, 4]).RequireGrad();
+        var k = Tensor.Randn([1, 2, 3, 4]);
+        Assert.True(Tensor.TryFusedAttention(q, k, k, true, 0, null, out var recorded));
+        Assert.True(recorded.RequiresGrad);
+        Assert.True(Tensor.TryFusedAttention(q.Detach(), k, k, true, 0, null, out var frozen));
+        Assert.False(frozen.RequiresGrad);
         bool was = GradMode.IsEnabled;
         GradMode.IsEnabled = false;
-        try { Assert.True(Tensor.TryFusedAttention(q, k, k, false, 0, null, out _)); }
-        finally { GradMode.IsEnabled = was; }
-        GradMode.IsEnabled = false;
-        try { Assert.False(Tensor.TryFusedAttention(q.Detach().To(DType.Int64), k.To(DType.Int64), k.To(DType.Int64), false, 0, null, out _)); }
+        try
+        {
+            Assert.True(Tensor.TryFusedAttention(q, k, k, true, 0, null, out var inference));
+            Assert.False(inference.RequiresGrad);
+            Assert.Equal(inference.ToArray<float>(), recorded.ToArray<float>());
+            Assert.Equal(inference.ToArray<float>(), frozen.ToArray<float>());
+            Assert.False(Tensor.TryFusedAttention(q.Detach().To(DType.Int64), k.To(DType.Int64), k.To(DType.Int64), false, 0, null, out var declined));
+            Assert.Null(declined);
+        }
         finally { GradMode.IsEnabled = was; }
     }
 

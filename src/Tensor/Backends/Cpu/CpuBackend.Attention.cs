@@ -67,48 +67,60 @@ public sealed partial class CpuBackend
         public void Run<TKernel>() where TKernel : struct, IGemmMicroKernel<T>
         {
             int mr = TKernel.MR, nr = TKernel.NR;
-            int rowsPerBlock = GemmBlocks<T, TKernel>.Value.MC;
+            int rowsPerBlock = RowsPerBlock<TKernel>();
             int ldS = tk;
             T* scores = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ldS);
             T* edge = stackalloc T[mr * nr];
             for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
             {
-                int rows = Math.Min(rowsPerBlock, t - i0);
-                Probabilities<TKernel>(i0, rows, scores, ldS, edge);
+                int rows = Math.Min(rowsPerBlock, t - i0), keys = VisibleKeys(i0, rows);
+                Probabilities<TKernel>(i0, rows, keys, scores, ldS, edge);
                 // Output rows: Y = P V, written straight into the heads-concatenated layout.
-                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * tk);
-                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * tk);
-                GemmPacking.PackA(rows, tk, mr, scores, ldS, 1, packedA);
-                GemmPacking.PackB(tk, d, nr, v, rsV, csV, packedB);
-                PackedGemm.MacroKernel<T, TKernel>(rows, d, tk, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
+                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * keys);
+                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * keys);
+                GemmPacking.PackA(rows, keys, mr, scores, ldS, 1, packedA);
+                GemmPacking.PackB(keys, d, nr, v, rsV, csV, packedB);
+                PackedGemm.MacroKernel<T, TKernel>(rows, d, keys, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
             }
         }
 
         /// <summary>
-        /// The attention weights of query rows [i0, i0 + rows): P = softmax(scale Q K^T + key bias + causal mask) into
+        /// Query rows per block: the GEMM's MC, or with the causal mask a few register tiles, so that each block skips
+        /// the keys after its last query (a block of rows [i0, i0 + rows) sees keys up to past + i0 + rows - 1), which
+        /// saves nearly half of the work of a causal self-attention.
+        /// </summary>
+        int RowsPerBlock<TKernel>() where TKernel : struct, IGemmMicroKernel<T>
+            => causal ? Math.Min(GemmBlocks<T, TKernel>.Value.MC, 4 * TKernel.MR) : GemmBlocks<T, TKernel>.Value.MC;
+
+        /// <summary>The keys that query rows [i0, i0 + rows) may see: all, or with the causal mask those up to the last row's position.</summary>
+        int VisibleKeys(int i0, int rows) => causal ? Math.Min(tk, past + i0 + rows) : tk;
+
+        /// <summary>
+        /// The attention weights of query rows [i0, i0 + rows) over the first <paramref name="keys"/> keys (the later
+        /// ones, hidden by the causal mask, have weight 0): P = softmax(scale Q K^T + key bias + causal mask) into
         /// <paramref name="p"/> (rows <paramref name="ldP"/> apart). The forward and the backward (which recomputes P
         /// rather than keeping [B, H, T, T_keys] from the forward) share it, so both see the same weights.
         /// </summary>
-        public void Probabilities<TKernel>(int i0, int rows, T* p, int ldP, T* edge) where TKernel : struct, IGemmMicroKernel<T>
+        public void Probabilities<TKernel>(int i0, int rows, int keys, T* p, int ldP, T* edge) where TKernel : struct, IGemmMicroKernel<T>
         {
             int mr = TKernel.MR, nr = TKernel.NR;
             // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
             T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * d);
-            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(tk, nr) * d);
+            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(keys, nr) * d);
             GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
-            GemmPacking.PackB(d, tk, nr, k, csK, rsK, packedB);
-            PackedGemm.MacroKernel<T, TKernel>(rows, tk, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
+            GemmPacking.PackB(d, keys, nr, k, csK, rsK, packedB);
+            PackedGemm.MacroKernel<T, TKernel>(rows, keys, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
             for (int r = 0; r < rows; r++)
             {
-                var row = new Span<T>(p + (long)r * ldP, tk);
+                var row = new Span<T>(p + (long)r * ldP, keys);
                 // Query i0 + r sits at position past + i0 + r and may not see later keys.
-                if (causal && past + i0 + r + 1 < tk) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
+                if (causal && past + i0 + r + 1 < keys) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
                 if (typeof(T) == typeof(float) && CpuIsa.Use512)
                 {
-                    MaskedSoftmax512((float*)p + (long)r * ldP, tk, (float*)keyBias);
+                    MaskedSoftmax512((float*)p + (long)r * ldP, keys, (float*)keyBias);
                     continue;
                 }
-                if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, tk), row);
+                if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, keys), row);
                 new SoftmaxRows<T>(false).Apply<T>(row, row);
             }
         }

@@ -77,33 +77,33 @@ public sealed partial class CpuBackend
         public void Backward<TKernel>(AttentionHeadGradients<T> g) where TKernel : struct, IGemmMicroKernel<T>
         {
             var path = PackedGemm.BestPath;
-            int rowsPerBlock = GemmBlocks<T, TKernel>.Value.MC;
+            int rowsPerBlock = RowsPerBlock<TKernel>();
             int ld = tk;
             T* p = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ld);
             T* dp = GemmBuffers<T>.GradientScratch((long)Math.Min(rowsPerBlock, t) * ld);
             T* edge = stackalloc T[TKernel.MR * TKernel.NR];
             for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
             {
-                int rows = Math.Min(rowsPerBlock, t - i0);
-                T accumulate = i0 == 0 ? T.Zero : T.One;
+                // Keys after `keys` have weight 0 for every row of the block (causal mask) and get nothing from it.
+                int rows = Math.Min(rowsPerBlock, t - i0), keys = VisibleKeys(i0, rows);
                 T* dyBlock = g.Dy + i0 * ldY;
-                Probabilities<TKernel>(i0, rows, p, ld, edge);
-                // dV (+)= P^T dY
-                PackedGemm.Gemm(path, true, tk, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, accumulate, g.Dv, ldY, 1);
+                Probabilities<TKernel>(i0, rows, keys, p, ld, edge);
+                // dV += P^T dY (dk and dv start at zero)
+                PackedGemm.Gemm(path, true, keys, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, T.One, g.Dv, ldY, 1);
                 // dP = dY V^T
-                PackedGemm.Gemm(path, true, rows, tk, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
+                PackedGemm.Gemm(path, true, rows, keys, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
                 // dS = P o (dP - D), D_r = dy_r . y_r (the softmax's Jacobian applied row by row), in place in dP.
                 for (int r = 0; r < rows; r++)
                 {
                     T rowDot = TensorPrimitives.Dot(new ReadOnlySpan<T>(dyBlock + (long)r * ldY, d), new ReadOnlySpan<T>(y + (i0 + r) * ldY, d));
-                    var dpRow = new Span<T>(dp + (long)r * ld, tk);
+                    var dpRow = new Span<T>(dp + (long)r * ld, keys);
                     TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
-                    TensorPrimitives.Multiply(dpRow, new ReadOnlySpan<T>(p + (long)r * ld, tk), dpRow);
+                    TensorPrimitives.Multiply(dpRow, new ReadOnlySpan<T>(p + (long)r * ld, keys), dpRow);
                 }
                 // dQ = scale dS K
-                PackedGemm.Gemm(path, true, rows, d, tk, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, 1);
-                // dK (+)= scale dS^T Q
-                PackedGemm.Gemm(path, true, tk, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, accumulate, g.Dk, ldY, 1);
+                PackedGemm.Gemm(path, true, rows, d, keys, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, 1);
+                // dK += scale dS^T Q
+                PackedGemm.Gemm(path, true, keys, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, T.One, g.Dk, ldY, 1);
             }
         }
     }
