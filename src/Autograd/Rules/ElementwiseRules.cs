@@ -52,7 +52,7 @@ static class ElementwiseRules
         rules[OpKind.Softplus] = (r, y, g) => [g * r.Inputs[0].Sigmoid()];
         rules[OpKind.Silu] = (r, y, g) =>
         {
-            if (!GradMode.IsEnabled) return [g * r.Inputs[0].ActivationDerivative(UnaryOp.SiluDerivative)];
+            if (!GradMode.IsEnabled) return [r.Inputs[0].ActivationGradient(UnaryOp.SiluDerivative, g)];
             // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
             var x = r.Inputs[0];
             var s = x.Sigmoid();
@@ -60,7 +60,7 @@ static class ElementwiseRules
         };
         rules[OpKind.GeluErf] = (r, y, g) =>
         {
-            if (!GradMode.IsEnabled) return [g * r.Inputs[0].ActivationDerivative(UnaryOp.GeluErfDerivative)];
+            if (!GradMode.IsEnabled) return [r.Inputs[0].ActivationGradient(UnaryOp.GeluErfDerivative, g)];
             // d/dx x Phi(x) = Phi(x) + x phi(x)
             var x = r.Inputs[0];
             var cdf = ((x * (1 / Math.Sqrt(2))).Erf() + 1) * 0.5;
@@ -70,7 +70,7 @@ static class ElementwiseRules
         rules[OpKind.GeluTanh] = (r, y, g) =>
         {
             // Without a graph to build, one fused kernel replaces the dozen ops of the composite below.
-            if (!GradMode.IsEnabled) return [g * r.Inputs[0].ActivationDerivative(UnaryOp.GeluTanhDerivative)];
+            if (!GradMode.IsEnabled) return [r.Inputs[0].ActivationGradient(UnaryOp.GeluTanhDerivative, g)];
             // y = x/2 (1 + tanh u), u = c (x + k x^3): dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) c (1 + 3 k x^2)
             var x = r.Inputs[0];
             var t = ((x + x * x * x * GeluCubic) * Sqrt2OverPi).Tanh();
