@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Engine.Backends.Cpu;
 
 namespace Engine.Nn;
@@ -8,9 +10,10 @@ namespace Engine.Nn;
 /// <see cref="Sampling.Generate(Gpt, Tensor, int, SamplingOptions, Generator?, int?, KvCache?)"/> runs when it applies.
 /// A decoding step is a handful of matrix-vector products, so the general path's cost is all per-op overhead (a tensor,
 /// a dispatch and a shape check per op, some 160 ops per token, and a concatenation of the whole cache per layer).
-/// Here keys and values go into buffers sized once, every activation has a preallocated row, the products run
-/// on the calling thread through <see cref="PackedGemm"/>'s short-A path (the kernel the general path uses for them), and
-/// LayerNorm, GELU and softmax work on one row in place. A step allocates nothing.
+/// Here keys and values go into buffers sized once, every activation has a preallocated row, the weight products run
+/// on the calling thread through <see cref="PackedGemm"/>'s short-A path (the kernel the general path uses for them),
+/// attention is one vectorised pass per head over the cached keys (stored transposed) and values, and LayerNorm, GELU
+/// and softmax work on one row in place. A step allocates nothing.
 /// <code>
 /// using var _ = Autograd.Autograd.NoGrad();
 /// var decoder = GptDecoder.TryCreate(gpt, capacity: 64) ?? throw ...;   // null: an adapter or a config it does not cover
@@ -148,16 +151,16 @@ public sealed unsafe class GptDecoder
     {
         if (Table(linear.Weight, outFeatures, inFeatures) is not { } weight) return null;
         Values? bias = null;
-        if (linear.Bias is { } b && (bias = Vector(b, outFeatures)) is null) return null;
+        if (linear.Bias is { } b && (bias = Row(b, outFeatures)) is null) return null;
         return new LinearValues(weight, bias, inFeatures, outFeatures);
     }
 
     static NormValues? Norm(LayerNorm norm, int width) =>
-        Vector(norm.Weight, width) is { } w && Vector(norm.Bias, width) is { } b ? new NormValues(w, b, (float)norm.Eps) : null;
+        Row(norm.Weight, width) is { } w && Row(norm.Bias, width) is { } b ? new NormValues(w, b, (float)norm.Eps) : null;
 
     static Values? Table(Tensor t, int rows, int cols) => t.Rank == 2 && t.Size(0) == rows && t.Size(1) == cols ? InPlace(t) : null;
 
-    static Values? Vector(Tensor t, int length) => t.Rank == 1 && t.Size(0) == length ? InPlace(t) : null;
+    static Values? Row(Tensor t, int length) => t.Rank == 1 && t.Size(0) == length ? InPlace(t) : null;
 
     static Values? InPlace(Tensor t) =>
         t.DType == DType.Float32 && t.IsContiguous && t.Storage is CpuStorage { Data: float[] data } ? new Values(data, (int)t.Offset) : null;
@@ -215,25 +218,62 @@ public sealed unsafe class GptDecoder
             for (int i = 0; i < h; i++) Rotate(_qkv.AsSpan(i * d, d));
             for (int g = 0; g < kv; g++) Rotate(_qkv.AsSpan((h + g) * d, d));
         }
-        // The buffers are [kv heads, capacity, D]: position p of each head is one row.
+        // Values are [kv heads, capacity, D] (position p of a head is one row); keys are [kv heads, D, capacity], so
+        // that both products stream rows of their matrix (no dot-product reductions over a head's 32 or 64 values).
         for (int g = 0; g < kv; g++)
         {
-            _qkv.AsSpan((h + g) * d, d).CopyTo(layer.Keys.AsSpan((g * Capacity + p) * d, d));
+            var key = _qkv.AsSpan((h + g) * d, d);
+            int column = g * d * Capacity + p;
+            for (int j = 0; j < d; j++) layer.Keys[column + j * Capacity] = key[j];
             _qkv.AsSpan((h + kv + g) * d, d).CopyTo(layer.Values.AsSpan((g * Capacity + p) * d, d));
         }
         float scale = (float)(1 / Math.Sqrt(d));
-        fixed (float* q = _qkv, keyBuffer = layer.Keys, valueBuffer = layer.Values, scores = _scores, y = _attention)
-            for (int i = 0; i < h; i++)
-            {
-                // Each group of h / kv query heads shares one key/value head (Ainslie et al. 2023).
-                long head = (long)(i / group) * Capacity * d;
-                // scores = scale q K^T: B(k, j) = K[j, k], the dot form of the short-A kernel.
-                PackedGemm.Gemm(1, keys, d, scale, q + i * d, d, 1, keyBuffer + head, 1, d, 0f, scores, keys, threads: 1);
-                Softmax(new Span<float>(scores, keys));
-                // y_i = softmax(...) V: B = V row-major, the row-streaming form.
-                PackedGemm.Gemm(1, d, keys, 1f, scores, keys, 1, valueBuffer + head, d, 1, 0f, y + i * d, d, threads: 1);
-            }
+        for (int i = 0; i < h; i++)
+        {
+            // Each group of h / kv query heads shares one key/value head (Ainslie et al. 2023).
+            int head = i / group * Capacity * d;
+            AttendOneHead(_qkv.AsSpan(i * d, d), scale, layer.Keys.AsSpan(head, d * Capacity), layer.Values.AsSpan(head, keys * d), keys, _scores.AsSpan(0, keys), _attention.AsSpan(i * d, d));
+        }
         MatVec(layer.AttnProj, _attention, output);
+    }
+
+    // One head: scores = scale q K^T against K^T [D, capacity] (row j: feature j of every key), softmax, then
+    // y = scores V against V [keys, D]. Both loops run along rows, vectorised, with no horizontal sums.
+    static void AttendOneHead(ReadOnlySpan<float> q, float scale, ReadOnlySpan<float> keysT, ReadOnlySpan<float> values, int keys, Span<float> scores, Span<float> y)
+    {
+        int d = q.Length, capacity = keysT.Length / d, w = Vector<float>.Count, wide = keys - keys % w;
+        scores.Clear();
+        var sv = MemoryMarshal.Cast<float, Vector<float>>(scores[..wide]);
+        for (int j = 0; j < d; j++)
+        {
+            var row = keysT.Slice(j * capacity, keys);
+            float qj = q[j] * scale;
+            var rv = MemoryMarshal.Cast<float, Vector<float>>(row[..wide]);
+            var qv = new Vector<float>(qj);
+            for (int c = 0; c < sv.Length; c++) sv[c] = Vector.FusedMultiplyAdd(qv, rv[c], sv[c]);
+            for (int t = wide; t < keys; t++) scores[t] = MathF.FusedMultiplyAdd(qj, row[t], scores[t]);
+        }
+        Softmax(scores);
+        // Two running sums per slice of features (even and odd keys) halve the dependency chain of the FMAs.
+        int dWide = d - d % w;
+        for (int f = 0; f < dWide; f += w)
+        {
+            Vector<float> even = default, odd = default;
+            int t = 0;
+            for (; t + 1 < keys; t += 2)
+            {
+                even = Vector.FusedMultiplyAdd(new Vector<float>(scores[t]), new Vector<float>(values.Slice(t * d + f, w)), even);
+                odd = Vector.FusedMultiplyAdd(new Vector<float>(scores[t + 1]), new Vector<float>(values.Slice((t + 1) * d + f, w)), odd);
+            }
+            if (t < keys) even = Vector.FusedMultiplyAdd(new Vector<float>(scores[t]), new Vector<float>(values.Slice(t * d + f, w)), even);
+            (even + odd).CopyTo(y.Slice(f, w));
+        }
+        for (int f = dWide; f < d; f++)
+        {
+            float sum = 0;
+            for (int t = 0; t < keys; t++) sum = MathF.FusedMultiplyAdd(scores[t], values[t * d + f], sum);
+            y[f] = sum;
+        }
     }
 
     void FeedForward(LayerValues layer, float[] input, float[] output)
