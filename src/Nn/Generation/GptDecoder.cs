@@ -28,8 +28,9 @@ namespace Engine.Nn;
 /// </remarks>
 public sealed unsafe class GptDecoder
 {
-    // A parameter's values in place: its storage array and the tensor's offset into it.
-    readonly record struct Values(float[] Data, int Offset);
+    // A parameter's values in place: its storage array and the tensor's offset into it. The storage is held too: an
+    // unreachable storage hands its array back to CpuArrayPool, which would give it to another tensor.
+    readonly record struct Values(float[] Data, int Offset, CpuStorage Owner);
 
     sealed record LinearValues(Values Weight, Values? Bias, int In, int Out);
 
@@ -163,7 +164,7 @@ public sealed unsafe class GptDecoder
     static Values? Row(Tensor t, int length) => t.Rank == 1 && t.Size(0) == length ? InPlace(t) : null;
 
     static Values? InPlace(Tensor t) =>
-        t.DType == DType.Float32 && t.IsContiguous && t.Storage is CpuStorage { Data: float[] data } ? new Values(data, (int)t.Offset) : null;
+        t.DType == DType.Float32 && t.IsContiguous && t.Storage is CpuStorage { Data: float[] data } storage ? new Values(data, (int)t.Offset, storage) : null;
 
     /// <summary>
     /// Feeds <paramref name="token"/> at position <see cref="Length"/> and returns the logits [VocabSize] for the next
