@@ -21,7 +21,7 @@ static class DecodeSpeed
         int reps = quick ? 2 : 10;
         int at = Array.IndexOf(args, "--tokens");
         if (at >= 0) Tokens = int.Parse(args[at + 1], System.Globalization.CultureInfo.InvariantCulture);
-        Console.WriteLine($"CPU: {MachineInfo.CpuModel()}, {Environment.ProcessorCount} logical cores, ISA: {MachineInfo.Isa()}");
+        Console.WriteLine(MachineInfo.Header());
         Console.WriteLine($"tiny GPT: V={Vocab}, d={Width}, {Layers} layers, {Heads} heads, context {Context}; greedy, batch 1, {Tokens} new tokens per run");
         var model = new Gpt(new GptConfig(Vocab, Context, Width, Layers, Heads), new Generator(0));
         model.Eval();
