@@ -1,6 +1,7 @@
 using Engine.Bench;
 using Engine.Bench.Autograd;
 using Engine.Bench.Gemm;
+using Engine.Bench.Generation;
 using Engine.Bench.Gpu;
 using Engine.Bench.Moe;
 using Engine.Bench.Pretrained;
@@ -14,6 +15,7 @@ var commands = new Dictionary<string, (string Help, Func<string[], int> Run)>
     ["gemm"] = ("side-by-side SGEMM: FMA peak, square and transformer shapes, PyTorch, M=1 vs dot loop [--quick]", GemmComparison.Run),
     ["autograd"] = ("cost of recording: 10,000 tiny elementwise ops with and without RequiresGrad [--quick]", RecordingOverhead.Run),
     ["training"] = ("tiny GPT training step, forward and KV-cache generation vs PyTorch; bytes and GC pause per step [--quick] [--profile: time by phase and op category]", TrainingStep.Run),
+    ["decode"] = ("greedy decoding at batch 1 with the KV cache on the tiny GPT: Sampling.Generate vs the general Forward path [--quick] [--profile]", DecodeSpeed.Run),
     ["s4d"] = ("S4D: FFT vs direct causal convolution at L = 1024 and 4096, layer forward and backward, vs PyTorch [--quick]", S4DConvolution.Run),
     ["deltaproduct"] = ("DeltaProduct chunk-parallel vs naive recurrence, forward + backward at T = 1024 [--quick]", DeltaProductSpeed.Run),
     ["embed"] = ("all-MiniLM-L6-v2 sentence embeddings/s at batch 1 and 32, length 128, and load time, vs ONNX Runtime, alternating rounds [--quick] [--rounds N] [--profile] [--engine-only]", EmbedSpeed.Run),

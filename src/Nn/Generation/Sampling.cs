@@ -11,8 +11,62 @@ public static class Sampling
     /// <paramref name="stopToken"/> appears (the row is then padded with it). A <paramref name="cache"/> that already
     /// holds positions (prefix tuning's virtual keys and values) is continued; by default the cache starts empty.
     /// </summary>
-    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null) =>
-        Generate(model, model.Config.Rotary ? int.MaxValue : model.Config.ContextLength, prompt, maxNewTokens, options, generator, stopToken, cache);
+    /// <remarks>
+    /// One prompt row on the CPU with a fresh cache runs on <see cref="GptDecoder"/> when it covers the model (no
+    /// allocation per token); anything else (a batch, a given cache, an adapter, another device) takes the general path.
+    /// </remarks>
+    public static Tensor Generate(Gpt model, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator = null, int? stopToken = null, KvCache? cache = null)
+    {
+        int contextLength = model.Config.Rotary ? int.MaxValue : model.Config.ContextLength;
+        return cache is null && Decode(model, contextLength, prompt, maxNewTokens, options, generator, stopToken) is { } tokens
+            ? tokens
+            : Generate(model, contextLength, prompt, maxNewTokens, options, generator, stopToken, cache);
+    }
+
+    // Past this many positions a rotary model's buffers would be sized for a request rather than for use: general path.
+    const int MaxDecoderPositions = 1 << 16;
+
+    // The general loop below for one row on GptDecoder, or null where the decoder does not apply (the general path
+    // then also reports bad prompts: empty, too long, ids out of range).
+    static Tensor? Decode(Gpt model, int contextLength, Tensor prompt, int maxNewTokens, SamplingOptions options, Generator? generator, int? stopToken)
+    {
+        if (prompt.Rank != 2 || prompt.Size(0) != 1 || prompt.Size(1) == 0 || prompt.Device != Device.Cpu) return null;
+        var ids = prompt.To(DType.Int64).ToArray<long>();
+        int vocab = model.Config.VocabSize;
+        if (ids.Length > contextLength || ids.Any(id => id < 0 || id >= vocab)) return null;
+        long positions = Math.Min(contextLength, ids.Length + Math.Max(0L, maxNewTokens - 1L));
+        if (positions > MaxDecoderPositions) return null;
+        model.Eval();
+        if (GptDecoder.TryCreate(model, (int)positions) is not { } decoder) return null;
+        if (maxNewTokens <= 0) return Tensor.FromArray(ids, [1, ids.Length]);
+        using var _ = Autograd.Autograd.NoGrad();
+        var tokens = new List<long>(ids.Length + maxNewTokens);
+        tokens.AddRange(ids);
+        ReadOnlySpan<float> logits = default;
+        foreach (long id in ids) logits = decoder.Step(id);
+        for (int step = 0; step < maxNewTokens; step++)
+        {
+            long next = options.Greedy || options.Temperature <= 0 ? ArgMax(logits)
+                : NextToken(Tensor.FromSpan(logits, [1, vocab]), options, generator).ToArray<long>()[0];
+            tokens.Add(next);
+            if (next == stopToken || step == maxNewTokens - 1 || decoder.Length + 1 > contextLength) break;
+            logits = decoder.Step(next);
+        }
+        return Tensor.FromArray(tokens.ToArray(), [1, tokens.Count]);
+    }
+
+    // As ArgMax on the CPU: the first largest value, and the first zero when zero is the largest (-0 ties with +0).
+    static long ArgMax(ReadOnlySpan<float> row)
+    {
+        int k = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
+        return row[k] == 0 ? FirstZero(row) : k;
+    }
+
+    static int FirstZero(ReadOnlySpan<float> row)
+    {
+        for (int j = 0; j < row.Length; j++) if (row[j] == 0) return j;
+        return -1;
+    }
 
     /// <summary>
     /// As <see cref="Generate(Gpt, Tensor, int, SamplingOptions, Generator?, int?, KvCache?)"/> for any model that decodes

@@ -18,5 +18,8 @@ public sealed class Mlp : Module
     public Linear Proj => Unwrapped<Linear>("proj");
     public Dropout Dropout => Unwrapped<Dropout>("dropout");
 
+    // The dedicated decoder (GptDecoder) runs only when it knows this function.
+    internal Module Activation => _activation;
+
     public override Tensor Forward(Tensor x) => Child("dropout").Forward(Child("proj").Forward(_activation.Forward(Child("fc").Forward(x))));
 }

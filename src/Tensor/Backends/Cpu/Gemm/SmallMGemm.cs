@@ -65,6 +65,14 @@ internal static unsafe class SmallMGemm
         int unit = Math.Max(w, 64 / sizeof(T));
         int units = (n + unit - 1) / unit;
         int parts = GemmThreading.Parts(threads, (long)n * k, units);
+        // One part runs here directly: the lambda's closure would be the only allocation of a decoding step's product.
+        if (parts == 1) RowStreamRange<T, TV, TOps>(0, n, k, alpha, x, csX, b, rsB, beta, c);
+        else RowStreamParts<T, TV, TOps>(parts, unit, units, n, k, alpha, x, csX, b, rsB, beta, c);
+    }
+
+    private static void RowStreamParts<T, TV, TOps>(int parts, int unit, int units, int n, int k, T alpha, T* x, long csX, T* b, long rsB, T beta, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
+    {
         GemmThreading.For(parts, t =>
         {
             var (first, last) = GemmThreading.Split(units, parts, t);
@@ -274,32 +282,49 @@ internal static unsafe class SmallMGemm
         }
         int chunks = (n + TileVectors - 1) / TileVectors;
         int parts = GemmThreading.Parts(threads, (long)m * n * k, chunks);
+        // As in RunRowStream: one part runs without a closure.
+        if (parts == 1) DotChunks<T, TV, TOps>(0, chunks, maxRows, m, n, k, alpha, a, rsA, b, csB, beta, c, ldc);
+        else DotParts<T, TV, TOps>(parts, chunks, maxRows, m, n, k, alpha, a, rsA, b, csB, beta, c, ldc);
+    }
+
+    private static void DotParts<T, TV, TOps>(int parts, int chunks, int maxRows, int m, int n, int k, T alpha, T* a, long rsA,
+        T* b, long csB, T beta, T* c, long ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
+    {
         GemmThreading.For(parts, t =>
         {
             var (first, last) = GemmThreading.Split(chunks, parts, t);
-            for (int chunk = first; chunk < last; chunk++)
-            {
-                int j = chunk * TileVectors;
-                int cols = Math.Min(TileVectors, n - j);
-                for (int i = 0; i < m; i += maxRows)
-                {
-                    int rows = Math.Min(maxRows, m - i);
-                    T* ai = a + i * rsA;
-                    T* bj = b + j * csB;
-                    T* ci = c + i * ldc + j;
-                    if (cols < TileVectors)
-                    {
-                        for (int ii = 0; ii < rows; ii++)
-                            for (int jj = 0; jj < cols; jj++)
-                                DotTile<T, TV, TOps, Rows1, Cols1>(k, alpha, ai + ii * rsA, rsA, bj + jj * csB, csB, beta, ci + ii * ldc + jj, ldc);
-                    }
-                    else if (rows == 1) DotTile<T, TV, TOps, Rows1, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else if (rows == 2) DotTile<T, TV, TOps, Rows2, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else if (rows == 3) DotTile<T, TV, TOps, Rows3, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                    else DotTile<T, TV, TOps, Rows4, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
-                }
-            }
+            DotChunks<T, TV, TOps>(first, last, maxRows, m, n, k, alpha, a, rsA, b, csB, beta, c, ldc);
         });
+    }
+
+    /// <summary>Tiles [first, last) of 4 columns of C in the dot form, on the calling thread.</summary>
+    private static void DotChunks<T, TV, TOps>(int first, int last, int maxRows, int m, int n, int k, T alpha, T* a, long rsA,
+        T* b, long csB, T beta, T* c, long ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : struct where TOps : struct, IVectorOps<TV, T>
+    {
+        for (int chunk = first; chunk < last; chunk++)
+        {
+            int j = chunk * TileVectors;
+            int cols = Math.Min(TileVectors, n - j);
+            for (int i = 0; i < m; i += maxRows)
+            {
+                int rows = Math.Min(maxRows, m - i);
+                T* ai = a + i * rsA;
+                T* bj = b + j * csB;
+                T* ci = c + i * ldc + j;
+                if (cols < TileVectors)
+                {
+                    for (int ii = 0; ii < rows; ii++)
+                        for (int jj = 0; jj < cols; jj++)
+                            DotTile<T, TV, TOps, Rows1, Cols1>(k, alpha, ai + ii * rsA, rsA, bj + jj * csB, csB, beta, ci + ii * ldc + jj, ldc);
+                }
+                else if (rows == 1) DotTile<T, TV, TOps, Rows1, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                else if (rows == 2) DotTile<T, TV, TOps, Rows2, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                else if (rows == 3) DotTile<T, TV, TOps, Rows3, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+                else DotTile<T, TV, TOps, Rows4, Cols4>(k, alpha, ai, rsA, bj, csB, beta, ci, ldc);
+            }
+        }
     }
 
     /// <summary>
