@@ -92,13 +92,16 @@ public sealed partial class CpuBackend
                 PackedGemm.Gemm(path, true, keys, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, T.One, g.Dv, ldY, 1);
                 // dP = dY V^T
                 PackedGemm.Gemm(path, true, rows, keys, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
-                // dS = P o (dP - D), D_r = dy_r . y_r (the softmax's Jacobian applied row by row), in place in dP.
+                // dS = P o (dP - D), D_r = sum_j P_rj dP_rj (the softmax's Jacobian applied row by row), in place in dP.
+                // D_r equals dy_r . y_r in exact arithmetic (FlashAttention uses that); summing P dP instead rounds as
+                // the composed softmax backward does, which keeps the gradients within float32 noise of PyTorch's.
                 for (int r = 0; r < rows; r++)
                 {
-                    T rowDot = TensorPrimitives.Dot(new ReadOnlySpan<T>(dyBlock + (long)r * ldY, d), new ReadOnlySpan<T>(y + (i0 + r) * ldY, d));
                     var dpRow = new Span<T>(dp + (long)r * ld, keys);
+                    var pRow = new ReadOnlySpan<T>(p + (long)r * ld, keys);
+                    T rowDot = TensorPrimitives.Dot(pRow, dpRow);
                     TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
-                    TensorPrimitives.Multiply(dpRow, new ReadOnlySpan<T>(p + (long)r * ld, keys), dpRow);
+                    TensorPrimitives.Multiply(dpRow, pRow, dpRow);
                 }
                 // dQ = scale dS K
                 PackedGemm.Gemm(path, true, rows, d, keys, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, 1);
