@@ -40,7 +40,8 @@ static class TrainingStep
         // One pass of every engine figure at the current kernel thread cap.
         (double Train, double Forward, double Generate, double BytesPerStep, double PausePerStep) Measure()
         {
-            for (int i = 0; i < 3; i++) Step();
+            // Steady state, as a training run spends nearly all its steps (see TrainingProfile.Warmup).
+            for (int i = 0; i < (quick ? 3 : TrainingProfile.Warmup); i++) Step();
             long bytesBefore = GC.GetTotalAllocatedBytes(precise: true);
             var pauseBefore = GC.GetTotalPauseDuration();
             var clock = Stopwatch.StartNew();
