@@ -8,9 +8,10 @@ namespace Engine.Backends.Cpu;
 /// as an OpenMP runtime keeps them. A kernel of a training step lasts tens of microseconds, so the hand-off must cost
 /// less than that: a worker that has just finished a part spins briefly (pause instructions, no system call) waiting
 /// for the next kernel and only then blocks. The .NET thread pool that <c>Parallel.For</c> uses instead wakes workers
-/// through a queue and lets idle ones spin with <c>sched_yield</c> system calls, which on a two-thread machine cost
-/// tens of thousands of system calls per second and steal the core from the thread doing the serial work between
-/// kernels (issue 22: a third of <c>engine state-tracking</c>'s time was system time on an Intel Xeon).
+/// through a queue and lets idle ones spin with <c>sched_yield</c> system calls: 15 million of them, 9 million context
+/// switches and 36 s of system time in one 2.4-minute <c>engine state-tracking</c> run on a 2-vCPU machine (issue 22
+/// saw the same 36 s on an Intel Xeon), and a yielding thread takes the core from the one doing the serial work
+/// between kernels when the two vCPUs are hyperthreads of one core.
 /// <para>
 /// One kernel runs at a time. A kernel started from inside a part, or while another thread's kernel is running,
 /// runs its parts one after another on its own thread: never a deadlock, and the result is the same because every
