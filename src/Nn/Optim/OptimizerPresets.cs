@@ -55,6 +55,10 @@ public static class OptimizerPresets
 }
 
 /// <summary>A named optimiser with its default learning rate and weight decay, and where they come from.</summary>
+/// <param name="Name">The name `engine train --optimizer` takes.</param>
+/// <param name="Lr">The default peak learning rate.</param>
+/// <param name="WeightDecay">The default (decoupled) weight decay.</param>
+/// <param name="Source">Where the defaults come from (paper or reference code).</param>
 /// <param name="Build">Builds it over a model's parameters at a peak learning rate and weight decay.</param>
 public sealed record OptimizerPreset(string Name, double Lr, double WeightDecay, string Source, Func<Module, double, double, Optimizer> Build)
 {
