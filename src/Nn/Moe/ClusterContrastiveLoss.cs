@@ -56,8 +56,8 @@ public static class ClusterContrastiveLoss
             }
         var mask = Tensor.FromArray(disallowed, [n, n]).To(a.Device).Gt(0.5);
 
-        var an = Normalize(a);
-        var bn = Normalize(b);
+        var an = RowNormalization.L2(a);
+        var bn = RowNormalization.L2(b);
         var s = an.MatMul(bn.T) / temperature;
         var positive = (an * bn).Sum(1) / temperature;
         // A large finite fill rather than −∞: its exp is exactly 0 after the max shift, and no ∞·0 can reach a gradient.
@@ -66,6 +66,4 @@ public static class ClusterContrastiveLoss
         var bToA = (masked.T.LogSumExp(1) - positive).Mean();
         return (aToB + bToA) * 0.5;
     }
-
-    static Tensor Normalize(Tensor x) => x / (x.Square().Sum(1, keepDim: true) + 1e-12).Sqrt();
 }
