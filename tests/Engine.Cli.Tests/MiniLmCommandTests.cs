@@ -104,4 +104,35 @@ public sealed class MiniLmCommandTests
         Assert.Equal(2, model.ExitCode);
         foreach (var run in new[] { notAClassifier, label, prompt, model }) Assert.Single(run.Error.Trim().Split('\n'));
     }
+    [Fact]
+    public void Contrastive_TrainsLoraWithSupCon_AndReportsNeighbourAccuracyBeforeAndAfter()
+    {
+        var run = CliRun.Invoke("contrastive", "--data", DataFile(), "--steps", "2", "--batch", "4", "--length", "16", "--neighbours", "3");
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Matches(@"before: 3-NN accuracy \d+\.\d%, held-out SupCon loss \d+\.\d{4}", run.Out);
+        Assert.Matches(@"after 2 steps \(\d+ s\): 3-NN accuracy", run.Out);
+
+        var prompt = CliRun.Invoke("contrastive", "--data", DataFile(), "--adapter", "prompt", "--steps", "1");
+        var tooMany = CliRun.Invoke("contrastive", "--data", DataFile(), "--neighbours", "9", "--steps", "1");
+        foreach (var bad in new[] { prompt, tooMany })
+        {
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Single(bad.Error.Trim().Split('\n'));
+        }
+        Assert.Contains("--neighbours 9 is more than the 8 training messages", tooMany.Error);
+    }
+
+    [Fact]
+    public void NearestNeighbours_VotesByMajority_BreakingTiesByTheNearest()
+    {
+        // References on the unit circle at angles 0, 10, 20, 180 degrees; labels 0, 1, 1, 0.
+        double[] angles = [0, 10, 20, 180];
+        var references = Tensor.FromArray(angles.SelectMany(a => new[] { Math.Cos(a * Math.PI / 180), Math.Sin(a * Math.PI / 180) }).ToArray(), [4, 2]);
+        int[] labels = [0, 1, 1, 0];
+        var query = Tensor.FromArray(new double[] { Math.Cos(2 * Math.PI / 180), Math.Sin(2 * Math.PI / 180) }, [1, 2]);
+        Assert.Equal([0], NearestNeighbours.Vote(query, references, labels, 1));
+        Assert.Equal([0], NearestNeighbours.Vote(query, references, labels, 2));   // 1-1 tie: the nearest (angle 0) decides
+        Assert.Equal([1], NearestNeighbours.Vote(query, references, labels, 3));   // two of three are 1
+        Assert.Throws<ArgumentException>(() => NearestNeighbours.Vote(query, references, labels, 5));
+    }
 }
