@@ -1,3 +1,5 @@
+using Engine.Nn;
+
 namespace Engine.Cli;
 
 /// <summary>
@@ -32,5 +34,17 @@ static class NamesClientSplit
             parts.Add(new Part(range, group.SelectMany(g => g).ToList()));
         }
         return parts;
+    }
+    /// <summary>
+    /// The label-skewed split of FedPEFT's harness (<see cref="DirichletSplit"/>, Hsu et al. 2019) with a name's first
+    /// letter (case-insensitive) as its label: each letter's names are spread over the clients in Dirichlet(α)
+    /// proportions drawn with <paramref name="seed"/>. Clients are named #1..#K; each gets at least 20 names, enough for
+    /// its own validation names.
+    /// </summary>
+    public static IReadOnlyList<Part> Dirichlet(IReadOnlyList<string> names, int clients, double alpha, ulong seed)
+    {
+        var labels = names.Select(n => (int)char.ToLowerInvariant(n[0])).ToList();
+        var indices = DirichletSplit.Split(labels, clients, alpha, new Generator(seed + 100), minPerClient: 20);
+        return indices.Select((part, k) => new Part($"#{k + 1}", part.Select(i => names[i]).ToList())).ToList();
     }
 }
