@@ -39,6 +39,7 @@ public static class EngineCommand
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(ContrastiveCommand.Create());
+        root.Subcommands.Add(TaskExpertsCommand.Create());
         root.Subcommands.Add(AnalyzeCommand.Create());
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(LongRangeCommand.Create());
