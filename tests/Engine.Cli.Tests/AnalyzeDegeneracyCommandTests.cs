@@ -15,7 +15,8 @@ public class AnalyzeDegeneracyCommandTests
     public void Llc_Quick_MeasuresEachCheckpointOfBothRuns_AndWritesTheCsv()
     {
         var file = Path.Combine(CliRun.TempFolder(), "llc.csv");
-        var result = CliRun.Invoke("analyze", "llc", "--quick", "--out", file);
+        var svg = Path.Combine(CliRun.TempFolder(), "llc.svg");
+        var result = CliRun.Invoke("analyze", "llc", "--quick", "--out", file, "--plot", svg);
         Assert.True(result.ExitCode == 0, result.Error);
         var rows = Regex.Matches(result.Out, @"^\| (names|shuffled) \| (\d+) \| (\d+\.\d{4}) \| (\d+\.\d{4}) \| (-?\d+\.\d{2}) \|", RegexOptions.Multiline);
         Assert.Equal(["names 0", "names 4", "shuffled 0", "shuffled 4"], rows.Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}"));
@@ -26,12 +27,16 @@ public class AnalyzeDegeneracyCommandTests
         double nBeta = double.Parse(csv[1].Split(',')[6], CultureInfo.InvariantCulture);
         Assert.Matches(FormattableString.Invariant($"nβ = {nBeta:F1}"), result.Out);
         Assert.Equal(double.Parse(rows[0].Groups[5].Value, CultureInfo.InvariantCulture), double.Parse(csv[1].Split(',')[4], CultureInfo.InvariantCulture), 2);
+        var picture = File.ReadAllText(svg);
+        Assert.Contains("<svg", picture);
+        Assert.Contains("shuffled", picture);
     }
 
     [Fact]
     public void Lib_Quick_PrintsDimensionsAndTheAblationCurve()
     {
-        var result = CliRun.Invoke("analyze", "lib", "--quick");
+        var svg = Path.Combine(CliRun.TempFolder(), "lib.svg");
+        var result = CliRun.Invoke("analyze", "lib", "--quick", "--plot", svg);
         Assert.True(result.ExitCode == 0, result.Error);
         var hidden = Regex.Match(result.Out, @"^\| MLP hidden GELU \| 33 \| (\d+) \| (\d+) \|", RegexOptions.Multiline);
         Assert.True(hidden.Success, result.Out);
@@ -41,6 +46,7 @@ public class AnalyzeDegeneracyCommandTests
         Assert.Equal(hidden.Groups[2].Value, ablation[0].Groups[1].Value);
         // Keeping every LIB direction is the identity on the data: no loss change.
         Assert.Equal(0, double.Parse(ablation[0].Groups[2].Value, CultureInfo.InvariantCulture), 3);
+        Assert.Contains("PCA (largest D)", File.ReadAllText(svg));
     }
 
     [Theory]

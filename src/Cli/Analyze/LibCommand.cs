@@ -19,7 +19,7 @@ static class LibCommand
     public sealed record AblationRow(int Kept, double LibIncrease, double PcaIncrease);
 
     /// <summary>What the command runs with.</summary>
-    public sealed record Settings(DegeneracyNamesRun.Settings Model, int Steps, int Windows, double Truncation, string? Out);
+    public sealed record Settings(DegeneracyNamesRun.Settings Model, int Steps, int Windows, double Truncation, string? Out, string? Plot = null);
 
     public static Command Create()
     {
@@ -35,15 +35,16 @@ static class LibCommand
         var seed = new Option<ulong>("--seed") { Description = "seed of the initialisation and the data order", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "a tiny run in seconds (for tests): width 8, 20 steps, 8 windows" };
         var output = ValidatedOption.OptionalOutputFile("--out", "write the ablation table there too: CSV when the name ends in .csv, markdown otherwise");
+        var plot = ValidatedOption.OptionalOutputFile("--plot", "draw the ablation curves of LIB and PCA into this SVG file");
         var command = new Command("lib", "local interaction basis of a 1-layer names GPT's MLP: LIB dimensions vs neurons, and ablation against PCA");
-        foreach (var o in new Option[] { data, width, heads, context, steps, batch, lr, windows, truncation, seed, quick, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, width, heads, context, steps, batch, lr, windows, truncation, seed, quick, output, plot }) command.Options.Add(o);
         command.SetAction(r =>
         {
             bool q = r.GetValue(quick);
             var model = new DegeneracyNamesRun.Settings(r.GetValue(data)!, q ? 8 : r.GetValue(width), 1, q ? 2 : r.GetValue(heads), q ? 8 : r.GetValue(context),
                 q ? 4 : r.GetValue(batch), r.GetValue(lr), r.GetValue(seed));
             if (r.GetValue(truncation) >= 1) throw new ArgumentException($"--truncation must be below 1, got {r.GetValue(truncation)}");
-            return Run(new Settings(model, q ? 20 : r.GetValue(steps), q ? 8 : r.GetValue(windows), r.GetValue(truncation), r.GetValue(output)), Console.Out);
+            return Run(new Settings(model, q ? 20 : r.GetValue(steps), q ? 8 : r.GetValue(windows), r.GetValue(truncation), r.GetValue(output), r.GetValue(plot)), Console.Out);
         });
         return command;
     }
@@ -100,6 +101,11 @@ static class LibCommand
         {
             File.WriteAllText(file, file.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? Csv(rows) : table + Environment.NewLine);
             log.WriteLine($"table: {file}");
+        }
+        if (s.Plot is { } svg)
+        {
+            Plots.DegeneracyPlot.WriteAblation(rows.Select(r => (r.Kept, r.LibIncrease, r.PcaIncrease)).ToList(), "engine analyze lib: ablating the MLP's hidden layer, LIB vs PCA", svg);
+            log.WriteLine($"plot: {svg}");
         }
         return 0;
     }

@@ -17,7 +17,7 @@ static class LlcCommand
     public sealed record Row(string Run, int Step, double InitLoss, double ValidationLoss, LlcResult Llc);
 
     /// <summary>What the command runs with.</summary>
-    public sealed record Settings(DegeneracyNamesRun.Settings Model, int[] Checkpoints, bool Control, LlcOptions Llc, int SgldBatch, string? Out);
+    public sealed record Settings(DegeneracyNamesRun.Settings Model, int[] Checkpoints, bool Control, LlcOptions Llc, int SgldBatch, string? Out, string? Plot = null);
 
     public static Command Create()
     {
@@ -40,8 +40,9 @@ static class LlcCommand
         var seed = new Option<ulong>("--seed") { Description = "seed of the initialisation, the data order and the SGLD noise", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "a tiny run in seconds (for tests): width 16, 1 layer, checkpoints 0,4, 1 chain of 4 draws" };
         var output = ValidatedOption.OptionalOutputFile("--out", "write the table there too: CSV when the name ends in .csv, markdown otherwise");
+        var plot = ValidatedOption.OptionalOutputFile("--plot", "draw λ̂ against the step, one line per run, into this SVG file");
         var command = new Command("llc", "local learning coefficient λ̂ (SGLD) of the names GPT over training checkpoints, and of a control on shuffled characters");
-        foreach (var o in new Option[] { data, checkpoints, control, width, layers, heads, context, batch, lr, chains, draws, burnIn, stepSize, localization, nBeta, sgldBatch, seed, quick, output })
+        foreach (var o in new Option[] { data, checkpoints, control, width, layers, heads, context, batch, lr, chains, draws, burnIn, stepSize, localization, nBeta, sgldBatch, seed, quick, output, plot })
             command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -55,7 +56,7 @@ static class LlcCommand
             };
             string controlName = r.GetValue(control)!;
             if (controlName is not ("shuffled" or "none")) throw new ArgumentException($"--control must be shuffled or none, got '{controlName}'");
-            return Run(new Settings(model, q ? [0, 4] : ParseSteps(r.GetValue(checkpoints)!), controlName == "shuffled", llc, q ? 4 : r.GetValue(sgldBatch), r.GetValue(output)), Console.Out);
+            return Run(new Settings(model, q ? [0, 4] : ParseSteps(r.GetValue(checkpoints)!), controlName == "shuffled", llc, q ? 4 : r.GetValue(sgldBatch), r.GetValue(output), r.GetValue(plot)), Console.Out);
         });
         return command;
     }
@@ -105,6 +106,11 @@ static class LlcCommand
         {
             File.WriteAllText(file, file.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? Csv(rows) : table + Environment.NewLine);
             log.WriteLine($"table: {file}");
+        }
+        if (s.Plot is { } svg)
+        {
+            Plots.DegeneracyPlot.WriteLlc(rows.Select(r => (r.Run, r.Step, r.Llc.Llc, r.Llc.LlcStd)).ToList(), "engine analyze llc: λ̂ over training, names vs shuffled characters", svg);
+            log.WriteLine($"plot: {svg}");
         }
         return 0;
     }
