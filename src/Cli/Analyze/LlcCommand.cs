@@ -37,12 +37,14 @@ static class LlcCommand
         var localization = ValidatedOption.NonNegative("--localization", "SGLD pull γ back to the checkpoint", 100);
         var nBeta = ValidatedOption.OptionalPositive("--nbeta", "nβ (default: n / log n with n the training tokens)");
         var sgldBatch = ValidatedOption.Integer("--sgld-batch", "sequences per SGLD minibatch", 32, min: 1);
+        // devinterp averages L(w*) over one minibatch per chain; with nβ in the thousands that noise alone moves λ̂ by ~100.
+        var initBatches = ValidatedOption.Integer("--init-batches", "minibatches averaged for L(w*) (devinterp: one per chain)", 64, min: 1);
         var seed = new Option<ulong>("--seed") { Description = "seed of the initialisation, the data order and the SGLD noise", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "a tiny run in seconds (for tests): width 16, 1 layer, checkpoints 0,4, 1 chain of 4 draws" };
         var output = ValidatedOption.OptionalOutputFile("--out", "write the table there too: CSV when the name ends in .csv, markdown otherwise");
         var plot = ValidatedOption.OptionalOutputFile("--plot", "draw λ̂ against the step, one line per run, into this SVG file");
         var command = new Command("llc", "local learning coefficient λ̂ (SGLD) of the names GPT over training checkpoints, and of a control on shuffled characters");
-        foreach (var o in new Option[] { data, checkpoints, control, width, layers, heads, context, batch, lr, chains, draws, burnIn, stepSize, localization, nBeta, sgldBatch, seed, quick, output, plot })
+        foreach (var o in new Option[] { data, checkpoints, control, width, layers, heads, context, batch, lr, chains, draws, burnIn, stepSize, localization, nBeta, sgldBatch, initBatches, seed, quick, output, plot })
             command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -53,6 +55,7 @@ static class LlcCommand
             {
                 Chains = q ? 1 : r.GetValue(chains), Draws = q ? 4 : r.GetValue(draws), BurnIn = q ? 2 : r.GetValue(burnIn),
                 StepSize = r.GetValue(stepSize), Localization = r.GetValue(localization), NBeta = r.GetValue(nBeta), Seed = r.GetValue(seed) + 3,
+                InitBatches = q ? 2 : r.GetValue(initBatches),
             };
             string controlName = r.GetValue(control)!;
             if (controlName is not ("shuffled" or "none")) throw new ArgumentException($"--control must be shuffled or none, got '{controlName}'");
@@ -84,7 +87,7 @@ static class LlcCommand
             var model = DegeneracyNamesRun.Model(s.Model, tokenizer);
             long n = corpus.TrainTokens;
             if (!shuffled)
-                log.WriteLine(FormattableString.Invariant($"model: {model.ParameterCount():N0} parameters; n = {n:N0} training tokens; nβ = {s.Llc.NBeta ?? Sgld.DefaultNBeta(n):F1}; ε = {s.Llc.StepSize:G3}, γ = {s.Llc.Localization:G3}, {s.Llc.Chains} chains × {s.Llc.Draws} draws after {s.Llc.BurnIn} burn-in steps"));
+                log.WriteLine(FormattableString.Invariant($"model: {model.ParameterCount():N0} parameters; n = {n:N0} training tokens; nβ = {s.Llc.NBeta ?? Sgld.DefaultNBeta(n):F1}; ε = {s.Llc.StepSize:G3}, γ = {s.Llc.Localization:G3}, {s.Llc.Chains} chains × {s.Llc.Draws} draws after {s.Llc.BurnIn} burn-in steps; L(w*) over {s.Llc.InitBatches} minibatches"));
             DegeneracyNamesRun.Train(model, corpus, s.Model, s.Checkpoints, step =>
             {
                 double validation = NamesAdaptation.ValidationLoss(model, model.Forward, corpus, s.Model.Context);

@@ -74,8 +74,10 @@ public static class LocalInteractionBasis
     public static InteractionBasisLayer OutputLayer(Tensor gram, double truncation = DefaultTruncation)
     {
         var (d, u) = DescendingEigh(gram, 0, "G", dropNone: true);
-        var (kept, uKept) = DescendingEigh(gram, truncation, "G");
-        return new InteractionBasisLayer(u, u.T.Contiguous(), d, kept, uKept, HasConstant: false);
+        var values = d.ToArray<double>();
+        int kept = values.Count(v => v > truncation * values[0]);
+        if (kept == 0) throw new ArgumentException("LocalInteractionBasis: the output layer's G is zero; the network's output carries nothing");
+        return new InteractionBasisLayer(u, u.T.Contiguous(), d, d.Narrow(0, 0, kept).Contiguous(), u.Narrow(1, 0, kept).Contiguous(), HasConstant: false);
     }
 
     /// <summary>
