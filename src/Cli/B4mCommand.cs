@@ -23,7 +23,7 @@ static class B4mCommand
     public sealed record Row(string Method, long Trainable, int Steps, double StartsWithK, double EndsWithA, double Both, double HeldOutNll, double Seconds);
 
     /// <summary>What a run is given.</summary>
-    public sealed record Settings(string Checkpoint, int Steps, int Stage2Steps, int Batch, int Rank, double Lr, double Delta, int Samples, ulong Seed, bool AsReleased);
+    public sealed record Settings(string Checkpoint, int Steps, int Stage2Steps, int Batch, int Rank, double Lr, double Delta, int Samples, ulong Seed, bool AsReleased, bool OrthAllModules = false);
 
     public static Command Create()
     {
@@ -37,14 +37,15 @@ static class B4mCommand
         var samples = ValidatedOption.Integer("--samples", "names sampled from each model", 1000, min: 1, max: 10_000);
         var seed = new Option<ulong>("--seed") { Description = "seed of data order, initialisation and sampling", DefaultValueFactory = _ => 1 };
         var released = new Option<bool>("--as-released") { Description = "break runs as the released loop (each optimiser clears only its own factor's gradient) instead of the clean form" };
+        var orthAll = new Option<bool>("--orth-all-modules") { Description = "PLP's orthogonal frozen halves on every module (the engine's extension), not only where in = out (the reference's rule; the GPT's fused qkv is [3d, d])" };
         var quick = new Option<bool>("--quick") { Description = "a check that runs in seconds: 3 steps per run, batch 3, 20 samples (overrides those options)" };
         var command = new Command("b4m", "Break-for-Make on names: content K…, style …a; two LoRAs vs one LoRA vs B4M make (+ stage 2) on the unseen K…a composition");
-        foreach (var o in new Option[] { checkpoint, steps, stage2, batch, rank, lr, delta, samples, seed, released, quick }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, steps, stage2, batch, rank, lr, delta, samples, seed, released, orthAll, quick }) command.Options.Add(o);
         command.SetAction(r =>
         {
             bool q = r.GetValue(quick);
             var s = new Settings(r.GetValue(checkpoint)!, q ? 3 : r.GetValue(steps), q ? 3 : r.GetValue(stage2), q ? 3 : r.GetValue(batch), r.GetValue(rank),
-                r.GetValue(lr), r.GetValue(delta), q ? 20 : r.GetValue(samples), r.GetValue(seed), r.GetValue(released));
+                r.GetValue(lr), r.GetValue(delta), q ? 20 : r.GetValue(samples), r.GetValue(seed), r.GetValue(released), r.GetValue(orthAll));
             return Run(s, Console.Out);
         });
         return command;
@@ -115,7 +116,7 @@ static class B4mCommand
 
         // (iii) and (iv): B4M. The two runs share one initialisation (init_name), as the reference's two seed-0 runs.
         var (b4mGpt, _, _) = NamesModelFile.Load(s.Checkpoint);
-        var plp = PlpLoraConfig.Preset(AdapterPreset.ForTransformer(s.Rank, s.Steps, s.Seed)) with { InitName = "b4m" };
+        var plp = PlpLoraConfig.Preset(AdapterPreset.ForTransformer(s.Rank, s.Steps, s.Seed)) with { InitName = "b4m", OrthAllModules = s.OrthAllModules };
         var b4m = PeftApi.Apply(b4mGpt, plp, "content");
         foreach (var name in new[] { "style", "make", "refined" }) b4m.AddAdapter(name, plp);
         var watchBreak = Stopwatch.StartNew();

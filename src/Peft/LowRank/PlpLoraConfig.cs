@@ -29,9 +29,18 @@ public sealed record PlpLoraConfig : PeftConfig
     public bool Orth { get; init; } = true;
 
     /// <summary>
-    /// Rows n of the orthonormal basis Q [n, r] (the reference fixes 1280, SDXL's widest attention); null takes n = in,
-    /// so I1 ∪ I2 covers every row of Q and [A[:, :in/2]ᵀ; B[:in/2, :]] has orthonormal columns. Must be at least
-    /// 2 · (in/2) and at least r on every module the orthogonal initialisation applies to.
+    /// Engine extension: with <see cref="Orth"/>, also initialise the frozen halves of modules with in ≠ out
+    /// orthogonally, I1 of size in/2 for A[:, :in/2] = Q[I1]ᵀ and I2 of size out/2 for B[:out/2, :] = Q[I2]. The
+    /// reference's rule is in = out only (its q, k and v are square); a fused [3d, d] qkv projection is not, so without
+    /// this its frozen half of B stays zero and a content run's A half reaches the output only through the trained B half.
+    /// </summary>
+    public bool OrthAllModules { get; init; }
+
+    /// <summary>
+    /// Rows n of the orthonormal basis Q [n, r] (the reference fixes 1280, SDXL's widest attention); null takes
+    /// n = max(in, in/2 + out/2), so on a square module I1 ∪ I2 covers every row of Q and [A[:, :in/2]ᵀ; B[:out/2, :]]
+    /// has orthonormal columns. Must be at least in/2 + out/2 and at least r on every module the orthogonal
+    /// initialisation applies to.
     /// </summary>
     public int? OrthBasisSize { get; init; }
 

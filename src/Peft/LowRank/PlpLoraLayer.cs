@@ -85,28 +85,32 @@ public sealed class PlpLoraLayer : AdditiveAdapterLayer
     /// The initial (A [r, in], B [out, r]) in Float64 (lora.py <c>__init__</c> and <c>initialize_weights_feature</c>):
     /// A ~ N(0, (1/r)²), B = 0; with orth and in = out, Q [n, r] = the QR of an n × r Gaussian (torch's
     /// <c>orthogonal_</c>), I1 = the first in/2 of a random permutation of the n rows, I2 = the first in/2 of the other
-    /// rows in ascending order (the reference's set difference), A[:, :in/2] = Q[I1]ᵀ, B[:in/2, :] = Q[I2].
+    /// rows in ascending order (the reference's set difference), A[:, :in/2] = Q[I1]ᵀ, B[:in/2, :] = Q[I2]; with
+    /// orth_all_modules on a module with in ≠ out, I2 has out/2 rows and fills B[:out/2, :].
     /// </summary>
     public (Tensor A, Tensor B) Initial(PlpLoraConfig c, Generator generator)
     {
-        int r = c.R, h = HalfIn;
+        int r = c.R, h = HalfIn, ho = HalfOut;
         var a = Tensor.Randn([r, InFeatures], 0, 1.0 / r, DType.Float64, generator);
         var b = Tensor.Zeros([OutFeatures, r], DType.Float64);
         if (!OrthApplies(c)) return (a, b);
-        int n = c.OrthBasisSize ?? InFeatures;
+        int n = BasisSize(c);
         var (q, _) = Linalg.Qr(Tensor.Randn([n, r], 0, 1, DType.Float64, generator));
         var order = Permutation(n, generator);
         var first = order.Take(h).ToArray();
-        var second = Enumerable.Range(0, n).Except(first).Take(h).Select(i => (long)i).ToArray();
+        var second = Enumerable.Range(0, n).Except(first).Take(ho).Select(i => (long)i).ToArray();
         var qFirst = q.IndexSelect(0, Tensor.FromArray(first.Select(i => (long)i).ToArray(), [h]));
-        var qSecond = q.IndexSelect(0, Tensor.FromArray(second, [h]));
+        var qSecond = q.IndexSelect(0, Tensor.FromArray(second, [ho]));
         a = Tensor.Concat([qFirst.T, a.Narrow(1, h, InFeatures - h)], 1);
-        b = Tensor.Concat([qSecond, b.Narrow(0, h, OutFeatures - h)], 0);
+        b = Tensor.Concat([qSecond, b.Narrow(0, ho, OutFeatures - ho)], 0);
         return (a.Contiguous(), b.Contiguous());
     }
 
-    /// <summary>True when adapter config <paramref name="c"/> initialises this module's frozen halves orthogonally (orth and in = out).</summary>
-    public bool OrthApplies(PlpLoraConfig c) => c.Orth && InFeatures == OutFeatures;
+    /// <summary>True when adapter config <paramref name="c"/> initialises this module's frozen halves orthogonally (orth and in = out, or orth_all_modules).</summary>
+    public bool OrthApplies(PlpLoraConfig c) => c.Orth && (InFeatures == OutFeatures || c.OrthAllModules);
+
+    // n: the config's, else max(in, in/2 + out/2).
+    int BasisSize(PlpLoraConfig c) => c.OrthBasisSize ?? Math.Max(InFeatures, HalfIn + HalfOut);
 
     void Require(PlpLoraConfig c, AdapterContext context)
     {
@@ -114,9 +118,9 @@ public sealed class PlpLoraLayer : AdditiveAdapterLayer
         if (c.R < 1) throw new ArgumentException($"{where}: rank must be positive, got {c.R}");
         if (InFeatures < 2 || OutFeatures < 2) throw new ArgumentException($"{where}: a partly learnable projection needs at least 2 inputs and 2 outputs (a frozen and a trained half)");
         if (!OrthApplies(c)) return;
-        int n = c.OrthBasisSize ?? InFeatures;
-        if (n < 2 * HalfIn || n < c.R)
-            throw new ArgumentException($"{where}: orth_basis_size {n} must be at least 2 · (in/2) = {2 * HalfIn} and at least r = {c.R} (or set orth false)");
+        int n = BasisSize(c);
+        if (n < HalfIn + HalfOut || n < c.R)
+            throw new ArgumentException($"{where}: orth_basis_size {n} must be at least in/2 + out/2 = {HalfIn + HalfOut} and at least r = {c.R} (or set orth false)");
     }
 
     // A uniformly random permutation of 0..n-1 (the order of n uniform keys), for the reference's randperm.

@@ -63,6 +63,19 @@ public class PlpLoraTests
     }
 
     [Fact]
+    public void OrthAllModules_InitialisesRectangularModulesFromOneBasis_WhileTheReferenceRuleLeavesThemGaussian()
+    {
+        const int inF = 6, outF = 10, r = 3;
+        var reference = Layer(inF, outF, new PlpLoraConfig { R = r, Seed = 2 });
+        Assert.All(reference.FrozenB("a").ToDoubleArray(), v => Assert.Equal(0.0, v));
+        var layer = Layer(inF, outF, new PlpLoraConfig { R = r, OrthAllModules = true, Seed = 2 });
+        // n = in/2 + out/2 = 8 rows: I1 (3 rows) and I2 (5 rows) are all of Q.
+        var stacked = Tensor.Concat([layer.FrozenA("a").T, layer.FrozenB("a")], 0);
+        AssertClose(Tensor.Eye(r, dtype: DType.Float64).ToDoubleArray(), (stacked.T % stacked).ToDoubleArray(), 1e-6);
+        Assert.All(layer.TrainedB("a").ToDoubleArray(), v => Assert.Equal(0.0, v));
+    }
+
+    [Fact]
     public void OrthInit_WithTheReferenceBasisSize_TakesDisjointRowsOfALargerBasis()
     {
         const int d = 8, r = 2;
