@@ -45,6 +45,7 @@ public static class EngineCommand
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(LongRangeCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(B4mCommand.Create());
         return root;
     }
 

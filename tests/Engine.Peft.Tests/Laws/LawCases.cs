@@ -302,6 +302,10 @@ public static class LawCases
         // LoRA-MGPO: plain LoRA tensors (its perturbation of W0 lives only inside a training step, LoraMgpoTests).
         new("loramgpo", "LORAMGPO", null, () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 },
             () => new LoraMgpoConfig { R = 2, LoraAlpha = 4, Rho = 0.1, InitLoraWeights = false, TargetModules = Linears, Seed = 5 }),
+        // B4M's PLP LoRA (issue 23): half of A's columns and of B's rows frozen; with orth the frozen halves of the
+        // square attn.proj start orthogonal and non-zero, so it does not start at the base (the registry says so).
+        new("plp_lora", "PLP_LORA", null, () => new PlpLoraConfig { R = 2, TargetModules = Linears, Seed = 5 },
+            () => new PlpLoraConfig { R = 2, LoraAlpha = 4, TargetModules = Linears, Seed = 5 }),
         // Issue 17, FLoRA: a 2-mode Tucker core with uneven ranks; the NLP variants need r_in = r_out. Non-trivial: G drawn too,
         // or (variants) the scrambling moves E off zero.
         new("flora", "FLORA", null, () => new FloraConfig { R = [2, 3], Scale = 2, TargetModules = Linears, Seed = 5 },
