@@ -1,10 +1,10 @@
-namespace Engine.Peft.LowRank;
+namespace Engine.Nn;
 
 /// <summary>
 /// log Γ, digamma ψ and trigamma ψ' for positive arguments in double precision, for the Dirichlet KL of MonteCLoRA
-/// (<see cref="MontecloraSampler"/>): torch's <c>lgamma</c>, <c>digamma</c> and <c>polygamma(1, ·)</c>.
+/// (MontecloraSampler) and the implicit Gamma reparameterisation of TangleNAS's DrNAS sampler: torch's <c>lgamma</c>, <c>digamma</c> and <c>polygamma(1, ·)</c>.
 /// </summary>
-static class GammaFunctions
+public static class GammaFunctions
 {
     // Lanczos' approximation with g = 7 and 9 terms (relative error about 1e-15; Press et al., Numerical Recipes, 6.1).
     static readonly double[] Lanczos =
