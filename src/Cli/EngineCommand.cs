@@ -35,6 +35,7 @@ public static class EngineCommand
         root.Subcommands.Add(DiffCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(StructuresCommand.Create());
+        root.Subcommands.Add(NasCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
