@@ -27,15 +27,16 @@ static class NasCommand
         var batch = ValidatedOption.Integer("--batch", "sequences per batch", 32, min: 1);
         var context = ValidatedOption.Integer("--context", "tokens per sequence", 16, min: 2);
         var lr = ValidatedOption.Positive("--lr", "peak AdamW rate of the weights (warm-up + cosine)", 2e-3);
+        var archLr = ValidatedOption.Positive("--arch-lr", "Adam rate of the architecture parameters (TangleNAS: 3e-4)", 3e-4);
         var seed = new Option<ulong>("--seed") { Description = "seed of data order, initialisation and sampling", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "a few steps on tiny batches (a smoke test)" };
         var command = new Command("nas", "TangleNAS: gradient-based architecture search on a weight-entangled GPT supernet (names job), then retrain the chosen and a random architecture");
-        foreach (var o in new Option[] { data, sampler, steps, retrain, batch, context, lr, seed, quick }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, sampler, steps, retrain, batch, context, lr, archLr, seed, quick }) command.Options.Add(o);
         command.SetAction(r =>
         {
             bool q = r.GetValue(quick);
             Run(r.GetValue(data)!, r.GetValue(sampler)!, q ? 3 : r.GetValue(steps), q ? 3 : r.GetValue(retrain), q ? 4 : r.GetValue(batch),
-                q ? 8 : r.GetValue(context), r.GetValue(lr), r.GetValue(seed), Console.Out);
+                q ? 8 : r.GetValue(context), r.GetValue(lr), r.GetValue(archLr), r.GetValue(seed), Console.Out);
             return 0;
         });
         return command;
@@ -43,7 +44,7 @@ static class NasCommand
 
     /// <summary>Searches, prints the architecture weights and choice, retrains the chosen and a random architecture.</summary>
     /// <exception cref="ArgumentException">An unknown sampler, or data too small for the context.</exception>
-    public static Result Run(string data, string samplerName, int steps, int retrainSteps, int batch, int context, double lr, ulong seed, TextWriter log)
+    public static Result Run(string data, string samplerName, int steps, int retrainSteps, int batch, int context, double lr, double archLr, ulong seed, TextWriter log)
     {
         IArchitectureSampler sampler = samplerName switch
         {
@@ -71,7 +72,7 @@ static class NasCommand
 
         var clock = Stopwatch.StartNew();
         int every = Math.Max(1, steps / 10);
-        TangleNasSearch.Run(supernet, sampler, weightHalf, archHalf, new TangleNasOptions(steps, batch, context, lr, Seed: seed + 1), (s, wl, al) =>
+        TangleNasSearch.Run(supernet, sampler, weightHalf, archHalf, new TangleNasOptions(steps, batch, context, lr, archLr, seed + 1), (s, wl, al) =>
         {
             if ((s + 1) % every == 0 || s + 1 == steps) log.WriteLine(Inv($"search step {s + 1}/{steps}: weight loss {wl:F4}, arch loss {al:F4}, {clock.Elapsed.TotalSeconds:F0} s"));
         });
