@@ -250,14 +250,19 @@ public class TangleNasTests
     }
 
     [Fact]
-    public void EntangledMix_HoldsFewerFloatsThanADartsMix()
+    public void EntangledMixFloats_MatchTheCountsFromTheChoiceLists()
     {
         var net = new GptSupernet(GptSupernetConfig.Names(30, 16), new Generator(1));
-        var (entangled, darts) = EntangledMixMemory.Floats(net, 512);
-        // One block's q alone: entangled 2·(64·64 + 64) + 512·64; DARTS Σ_e (e² + e + 512 e) + 512·64.
-        Assert.True(entangled < darts, $"{entangled} vs {darts}");
-        var q = net.Blocks[0].Linear("q");
-        long qEntangled = 2L * (64 * 64 + 64) + 512 * 64, qDarts = new[] { 32, 48, 64 }.Sum(e => (long)e * e + e + 512L * e) + 512 * 64;
-        Assert.True(qEntangled < qDarts && q.OutMax == 64 && q.InMax == 64);
+        long t = 512;
+        int[] widths = [32, 48, 64], ratios = [2, 4];
+        // Per block: q, k, v, proj over (e, e); fc over (r e, e); fc_proj over (e, r e).
+        long entangled = 4 * (2 * (64 * 64 + 64) + t * 64) + 2 * (256 * 64 + 256) + t * 256 + 2 * (64 * 256 + 64) + t * 64;
+        long darts = 4 * (widths.Sum(e => (long)e * e + e + t * e) + t * 64)
+            + widths.SelectMany(e => ratios.Select(r => (long)r * e * e + r * e + t * r * e)).Sum() + t * 256
+            + widths.SelectMany(e => ratios.Select(r => (long)e * r * e + e + t * e)).Sum() + t * 64;
+        var (e1, d1) = EntangledMixMemory.Floats(net, t);
+        Assert.Equal(4 * entangled, e1);
+        Assert.Equal(4 * darts, d1);
+        Assert.True(e1 < d1);
     }
 }
