@@ -3,8 +3,8 @@ namespace Engine.Nn;
 /// <summary>
 /// A LayerNorm mixed over embedding widths: Σ_e w_e · pad0(LayerNorm(x[..., :e]; γ[:e], β[:e])), one γ and β of the
 /// maximum width shared (entangled) by all widths. Normalisation statistics depend on e, so unlike a linear layer it
-/// cannot be folded into one op; each width costs one cheap normalisation (our choice; the reference's
-/// <c>mixed_layer_norm.py</c> was not verified, spec §6).
+/// cannot be folded into one op; each width costs one cheap normalisation (as an excerpt of the reference's
+/// <c>MixedLayerNormV2</c> slices γ, β per width; spec §6).
 /// </summary>
 public sealed class MixedLayerNorm : Module
 {
