@@ -23,7 +23,7 @@ static class ReachabilityCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "names model written by `engine train`", DefaultValueFactory = _ => TrainCommand.DefaultCheckpoint };
         var data = new Option<string>("--data") { Description = "names the prefixes x0 are cut from: a file (UTF-8, one per line) or an embedded set: female, male, all", DefaultValueFactory = _ => "female" };
         var prefixes = ValidatedOption.Integer("--prefixes", "imposed states x0: prefixes of 1-4 characters of names sampled with --seed", 4, min: 1, max: 10_000);
-        var maxK = ValidatedOption.Integer("--max-k", "exact reachable sets by enumerating every prompt with |u| <= K (|V|^K prompts per state)", 2, min: 0, max: 3);
+        var maxK = ValidatedOption.Integer("--max-k", "exact reachable sets by enumerating every prompt with |u| <= K (|V|^K prompts per state)", 3, min: 0, max: 3);
         var gcgLengths = new Option<int[]>("--gcg-lengths") { Description = "GCG prompt lengths of the back-off search after greedy lengths 1-3 (the paper's: 4 6 8 10; none: the option with no value)", DefaultValueFactory = _ => [4, 6], Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = true };
         var iterations = ValidatedOption.Integer("--gcg-iterations", "GCG iterations per length (the paper's 34; fewer by default to finish in minutes on 2 cores)", 10, min: 1);
         var topK = ValidatedOption.Integer("--gcg-top-k", "GCG candidates per position (the paper's 128, capped by the control tokens)", 128, min: 1);
@@ -62,7 +62,7 @@ static class ReachabilityCommand
         int allowed = tokenizer.VocabSize - blacklist.Length;
         Console.WriteLine($"model: '{s.Checkpoint}', GPT d={model.Config.DModel}, {model.Config.Layers} layers, context {model.Config.ContextLength}, vocabulary {tokenizer.VocabSize}");
         Console.WriteLine($"imposed states x0 (^ = boundary): {string.Join(" ", states.Select(x => Show(tokenizer, x)))}");
-        Console.WriteLine(FormattableString.Invariant($"targets: all {tokenizer.VocabSize} tokens; control tokens: {allowed}{(s.ExcludeBoundary ? " (boundary excluded)" : "")}; exact |u| <= {s.MaxK}; greedy |u| = 1..{GreedyPromptSearch.DefaultMaxLength}; GCG |u| in [{string.Join(", ", s.GcgLengths)}], {s.Gcg.Iterations} iterations, top-k {Math.Min(s.Gcg.TopK, allowed)}, up to {s.Gcg.Swaps} swaps (capped at |u| x top-k)"));
+        Console.WriteLine(FormattableString.Invariant($"targets: all {tokenizer.VocabSize} tokens; control tokens: {allowed}{(s.ExcludeBoundary ? " (boundary excluded)" : "")}; exact |u| <= {s.MaxK}; greedy |u| = 1..{GreedyPromptSearch.DefaultMaxLength}; GCG |u| in [{(s.GcgLengths.Length == 0 ? "none" : string.Join(", ", s.GcgLengths))}], {s.Gcg.Iterations} iterations, top-k {Math.Min(s.Gcg.TopK, allowed)}, up to {s.Gcg.Swaps} swaps (capped at |u| x top-k)"));
         var clock = Stopwatch.StartNew();
         var records = ReachabilitySurvey.Run(model, states, s.MaxK, new Generator(s.Seed + 1), GreedyPromptSearch.DefaultMaxLength, s.GcgLengths, s.Gcg, blacklist,
             (done, all) => Console.Error.Write($"\rstate {done}/{all} ({clock.Elapsed.TotalSeconds:F0} s)" + (done == all ? Environment.NewLine : "")));
