@@ -124,6 +124,35 @@ public class ReachabilityTests
     }
 
     [Fact]
+    public void GreedyK1_ReachesATargetEvenWhenTheLeastCeTokenDoesNot()
+    {
+        // The hard case: some token makes y* the output, but another raises P(y*) more without making it the argmax.
+        // The reference keeps only the least-CE token and would miss y*; the spec's oracle (k = 1 greedy = exhaustive)
+        // needs the reaching one. Random models are searched for such a case, then the greedy must reach y* there.
+        for (ulong seed = 1; seed <= 300; seed++)
+        {
+            var gpt = TinyGpt(seed);
+            foreach (var x0 in States)
+            {
+                var system = new ControlledPrompt(gpt, x0);
+                var scores = system.Score(Enumerable.Range(0, Vocab).Select(v => new[] { v }).ToArray());
+                for (int y = 0; y < Vocab; y++)
+                {
+                    var reaching = Enumerable.Range(0, Vocab).Where(v => scores.ArgMax(v) == y).ToList();
+                    int leastCe = Enumerable.Range(0, Vocab).MinBy(v => scores.Loss(v, y));
+                    if (reaching.Count == 0 || reaching.Contains(leastCe)) continue;
+                    if (ExactReachableSet.Compute(system, 0).IsReachable(y, 0)) continue;
+                    var greedy = GreedyPromptSearch.Search(system, y, 1);
+                    Assert.True(greedy.Reached, $"seed {seed}, x0 [{string.Join(",", x0)}], target {y}");
+                    Assert.Equal([reaching.MinBy(v => scores.Loss(v, y))], greedy.Prompt);
+                    return;
+                }
+            }
+        }
+        Assert.Fail("no random model among 300 seeds has the hard case; widen the search");
+    }
+
+    [Fact]
     public void GreedyAndGcgReachable_AreSubsetsOfExactReachable()
     {
         var gpt = TinyGpt(5);
