@@ -47,6 +47,9 @@ public sealed class MmrlPlusPlus : Module
     /// <summary>The aligner of branch T (class descriptions).</summary>
     public SharedResidualAligner Descriptions => Unwrapped<SharedResidualAligner>("descriptions");
 
+    /// <summary>What the representation tokens were fed at each insertion layer in the last <see cref="Encode"/> call, [B, n, H] each (for inspection and tests).</summary>
+    public IReadOnlyList<Tensor> LastRepresentationInputs { get; private set; } = [];
+
     /// <summary>The features of token ids [B, T] (padding [B, T], true at padding) through the branch of <paramref name="aligner"/>.</summary>
     public MmrlFeatures Encode(Tensor ids, Tensor padding, SharedResidualAligner aligner)
     {
@@ -56,6 +59,7 @@ public sealed class MmrlPlusPlus : Module
         var mask = padding.To(DType.Bool);
         var layers = _bert.Encoder.Layers;
         var r = GetParameter("representations");
+        var inputs = new List<Tensor>();
         for (int i = 0; i < layers.Count; i++)
         {
             if (i >= first && n > 0)
@@ -72,9 +76,11 @@ public sealed class MmrlPlusPlus : Module
                     var carried = projected * Config.Beta + x.Narrow(1, 1, n) * (1 - Config.Beta);
                     x = Tensor.Concat([x.Narrow(1, 0, 1), carried, x.Narrow(1, 1 + n, x.Size(1) - 1 - n)], 1);
                 }
+                inputs.Add(x.Narrow(1, 1, n));
             }
             x = layers[i].Forward(x, mask, null);
         }
+        LastRepresentationInputs = inputs;
         var original = n == 0 ? x : Tensor.Concat([x.Narrow(1, 0, 1), x.Narrow(1, 1 + n, x.Size(1) - 1 - n)], 1);
         var classFeature = Bert.MeanPool(original, padding.To(DType.Bool));
         if (n == 0) return new MmrlFeatures(classFeature, classFeature);

@@ -6,7 +6,7 @@ namespace Engine.Nn;
 /// insertion layer i as <c>P_i(R) = R (W + A_i B_i)ᵀ + b_i</c>. W [d_m, d_r] is shared by the layers (a fresh
 /// Linear's initialisation), each layer adds a rank-4 residual A_i B_i (A_i Kaiming-uniform with a = √5, B_i = 0, so
 /// every layer starts from the same R Wᵀ + b) and its own copy b_i of the fresh bias. Parameters <c>weight</c>,
-/// <c>bias.{i}</c>, <c>down.{i}</c> (A_i), <c>up.{i}</c> (B_i).
+/// <c>bias_{i}</c>, <c>down_{i}</c> (A_i), <c>up_{i}</c> (B_i).
 /// </summary>
 public sealed class SharedResidualAligner : Module
 {
@@ -22,9 +22,9 @@ public sealed class SharedResidualAligner : Module
         RegisterParameter("weight", fresh.Weight.Detach().Clone());
         for (int i = 0; i < layers; i++)
         {
-            RegisterParameter($"bias.{i}", fresh.Bias!.Detach().Clone());
-            Init.KaimingUniform(RegisterParameter($"down.{i}", Tensor.Zeros(modelWidth, ResidualRank)), Math.Sqrt(5), generator: generator);
-            RegisterParameter($"up.{i}", Tensor.Zeros(ResidualRank, sharedWidth));
+            RegisterParameter($"bias_{i}", fresh.Bias!.Detach().Clone());
+            Init.KaimingUniform(RegisterParameter($"down_{i}", Tensor.Zeros(modelWidth, ResidualRank)), Math.Sqrt(5), generator: generator);
+            RegisterParameter($"up_{i}", Tensor.Zeros(ResidualRank, sharedWidth));
         }
     }
 
@@ -35,7 +35,7 @@ public sealed class SharedResidualAligner : Module
     public Tensor Project(Tensor r, int layer)
     {
         if ((uint)layer >= Layers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"SharedResidualAligner: {Layers} insertion layers");
-        var weight = GetParameter("weight") + GetParameter($"down.{layer}").MatMul(GetParameter($"up.{layer}"));
-        return r.MatMul(weight.T) + GetParameter($"bias.{layer}");
+        var weight = GetParameter("weight") + GetParameter($"down_{layer}").MatMul(GetParameter($"up_{layer}"));
+        return r.MatMul(weight.T) + GetParameter($"bias_{layer}");
     }
 }
