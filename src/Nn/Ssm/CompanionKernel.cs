@@ -67,6 +67,8 @@ public static class CompanionKernel
     /// c̃ = c - (A^L)ᵀ c; (I - zS)^{-1} = Σ_j z^j S^j turns u ᵀ(I - zS)^{-1} v into the polynomial Q(u, v) of the
     /// cross-correlations of u and v, and Sherman–Morrison for the rank-one a e_dᵀ gives
     /// K̂(z) = Q(c̃, b) + Q(c̃, a) Q(e_d, b) / (z^{-1} - Q(e_d, a)); K = irfft(K̂).
+    /// Requires that no eigenvalue of A is an L-th root of unity (there the quotient is 0/0; e.g. d = 1 with a
+    /// normalised to ±1): <see cref="KrylovKernel"/> has no such restriction.
     /// </summary>
     public static Tensor Woodbury(Tensor a, Tensor b, Tensor c, int length)
     {
