@@ -83,14 +83,23 @@ public sealed class ClosedLoopCompanionSsm : Module
         // x_L = Σ_j A^{L-1-j} b u_j = Σ_l (A^l b) u_{L-1-l}: [H, d, L] @ [H, L, B].
         var reversed = u.Flip(1).Permute(2, 1, 0);                                   // [H, L, B]
         var lastState = krylov.Transpose(1, 2).MatMul(reversed);                     // [H, d, B]
-        // Closed loop: x_{L+i} = (A + b kᵀ)^i x_L.
-        var states = CompanionKernel.Krylov(ClosedLoopMatrix(), lastState, horizon); // [H, T, d, B]
-        var forecast = Readout(states, C);
-        var predictedInputs = Readout(states, K);
+        // Closed loop: y_i = cᵀ (A + b kᵀ)^i x_L and û_i = kᵀ (A + b kᵀ)^i x_L. The row vectors cᵀ A_BK^i and kᵀ A_BK^i
+        // (the Krylov sequence of A_BKᵀ from c and k) do not depend on the batch, so they are computed once.
+        var rows = CompanionKernel.Krylov(ClosedLoopMatrix().Transpose(1, 2), Tensor.Stack([C, K], -1), horizon); // [H, T, d, 2]
+        var forecast = rows.Select(-1, 0).MatMul(lastState).Permute(2, 1, 0);       // [B, T, H]
+        var predictedInputs = rows.Select(-1, 1).MatMul(lastState).Permute(2, 1, 0);
         return new ClosedLoopForecast(forecast, predictedInputs, openLoop, lastState.Permute(2, 0, 1));
     }
 
-    // vᵀ x for states [H, T, d, B] and v [H, d]: [B, T, H].
-    static Tensor Readout(Tensor states, Tensor v) =>
-        (states * v.Unsqueeze(1).Unsqueeze(-1)).Sum(2).Permute(2, 1, 0);
+    /// <summary>
+    /// The open-loop outputs y_t = cᵀ x_{t+1} = Σ_{j&lt;=t} cᵀ A^{t-j} b u_j over a whole input u [B, L, H] (no feedback):
+    /// with zeros appended to the lag window, the "zero-padding" forecast the closed loop is compared against.
+    /// </summary>
+    public Tensor OpenLoop(Tensor u)
+    {
+        if (u.Rank != 3 || u.Size(2) != Channels || u.Size(1) < 1)
+            throw new ArgumentException($"ClosedLoopCompanionSsm.OpenLoop: expects [batch, length >= 1, {Channels}], got {Shapes.Format(u.Shape)}");
+        return S4D.FftConvolution(u.Transpose(1, 2), CompanionKernel.Woodbury(EffectiveA, B, C, u.Size(1))).Transpose(1, 2);
+    }
+
 }

@@ -41,16 +41,19 @@ public static class CompanionKernel
         if (vectors.Rank != 3 || vectors.Size(0) != matrix.Size(0) || vectors.Size(1) != matrix.Size(1))
             throw new ArgumentException($"CompanionKernel.Krylov: vectors {Shapes.Format(vectors.Shape)} do not match matrices {Shapes.Format(matrix.Shape)} (expects [H, d, m])");
         if (length < 1) throw new ArgumentException($"CompanionKernel.Krylov: length must be at least 1, got {length}");
-        var states = vectors.Unsqueeze(1);
-        var power = matrix.Unsqueeze(1);
+        // The m vectors of each power sit side by side as columns, power-major: one [H, d, d] @ [H, d, n m] product
+        // per doubling (no broadcast over the powers).
+        int d = matrix.Size(1), m = vectors.Size(2);
+        var states = vectors;
+        var power = matrix;
         int have = 1;
         while (have < length)
         {
-            states = Tensor.Concat([states, power.MatMul(states)], 1);
+            states = Tensor.Concat([states, power.MatMul(states)], -1);
             have *= 2;
             if (have < length) power = power.MatMul(power);
         }
-        return states.Narrow(1, 0, length);
+        return states.Narrow(-1, 0, length * m).Reshape(matrix.Size(0), d, length, m).Permute(0, 2, 1, 3);
     }
 
     /// <summary>K_l = cᵀ A^l b, [H, L], through the Krylov sequence of (A, b): the reference for <see cref="Woodbury"/>.</summary>
