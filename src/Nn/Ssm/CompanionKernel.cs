@@ -70,36 +70,45 @@ public static class CompanionKernel
     /// c̃ = c - (A^L)ᵀ c; (I - zS)^{-1} = Σ_j z^j S^j turns u ᵀ(I - zS)^{-1} v into the polynomial Q(u, v) of the
     /// cross-correlations of u and v, and Sherman–Morrison for the rank-one a e_dᵀ gives
     /// K̂(z) = Q(c̃, b) + Q(c̃, a) Q(e_d, b) / (z^{-1} - Q(e_d, a)); K = irfft(K̂).
-    /// Requires that no eigenvalue of A is an L-th root of unity (there the quotient is 0/0; e.g. d = 1 with a
-    /// normalised to ±1): <see cref="KrylovKernel"/> has no such restriction.
+    /// The sums are taken on the circle |z| = 2^(-1/L) rather than the unit circle, so an eigenvalue of A on the unit
+    /// circle (an L1-normalised a with entries of one sign has the eigenvalue 1) does not make the quotient 0/0.
     /// </summary>
     public static Tensor Woodbury(Tensor a, Tensor b, Tensor c, int length)
     {
         RequireTriple("CompanionKernel.Woodbury", a, b, c, length);
         int d = a.Size(-1);
-        var cTilde = c - c.Unsqueeze(-2).MatMul(MatrixPower(Matrix(a), length)).Squeeze(-2);
+        // Evaluate on the circle of radius rho = 2^(-1/L) instead of the unit circle: an L1-normalised a has every
+        // eigenvalue in the closed unit disc, and one exactly at 1 whenever its entries share a sign (Σ a_i = 1), where
+        // the unit-circle formula is 0/0. On this circle the terms are rho^l K_l, so K_l = (result)_l / rho^l, and
+        // z^L = rho^L = 1/2 turns c̃ into c - (A^L)ᵀ c / 2. The rescaling amplifies rounding by at most 2.
+        double rho = Math.Pow(2, -1.0 / length);
+        var cTilde = c - c.Unsqueeze(-2).MatMul(MatrixPower(Matrix(a), length)).Squeeze(-2) * 0.5;
         var eD = UnitVector(d, d - 1, a.DType).Expand(a.Shape);
         // The four forms at once: rows (c̃, e_d) against columns (b, a), [H, 2, 2, L/2 + 1].
         var left = Tensor.Stack([cTilde, eD], 1).Unsqueeze(2);               // [H, 2, 1, d]
         var right = Tensor.Stack([b, a], 1).Unsqueeze(1);                    // [H, 1, 2, d]
-        var q = ComplexTensor.FromPairs(FoldedCrossCorrelation(left, right, length).Rfft(length));
+        var q = ComplexTensor.FromPairs(FoldedCrossCorrelation(left, right, length, rho).Rfft(length));
         var qcb = Pick(q, 0, 0);
         var qca = Pick(q, 0, 1);
         var qeb = Pick(q, 1, 0);
         var qea = Pick(q, 1, 1);
-        // z^{-1} = exp(+2 pi i k / L): rfft evaluates at z_k = exp(-2 pi i k / L).
+        // z^{-1} = rho^{-1} exp(+2 pi i k / L): rfft evaluates at exp(-2 pi i k / L).
         var angles = Tensor.Arange(0, length / 2 + 1, dtype: a.DType) * (2 * Math.PI / length);
-        var zInverse = new ComplexTensor(angles.Cos(), angles.Sin());
+        var zInverse = new ComplexTensor(angles.Cos() / rho, angles.Sin() / rho);
         var spectrum = qcb + qca * qeb / (zInverse - qea);
-        return spectrum.ToPairs().Irfft(length);
+        return spectrum.ToPairs().Irfft(length) * Powers(1 / rho, length, a.DType);
     }
 
-    // r_j = Σ_i u_{i+j} v_i for j = 0..d-1, the coefficients of uᵀ(I - zS)^{-1} v, folded modulo z^L = 1 (summed over
-    // j ≡ j' mod L) into [.., L]. The cross-correlation is the causal convolution of the reversed u with v, reversed.
-    static Tensor FoldedCrossCorrelation(Tensor u, Tensor v, int length)
+    static Tensor Powers(double x, int count, DType dtype) =>
+        Tensor.FromArray(Enumerable.Range(0, count).Select(l => Math.Pow(x, l)).ToArray(), [count]).To(dtype);
+
+    // r_j = Σ_i u_{i+j} v_i for j = 0..d-1, the coefficients of uᵀ(I - zS)^{-1} v, times rho^j (the circle's radius),
+    // folded modulo ω^L = 1 (summed over j ≡ j' mod L) into [.., L]. The cross-correlation is the causal convolution of
+    // the reversed u with v, reversed.
+    static Tensor FoldedCrossCorrelation(Tensor u, Tensor v, int length, double rho)
     {
         int d = u.Size(-1);
-        var r = u.Flip(-1).CausalConvolution(v).Flip(-1);
+        var r = u.Flip(-1).CausalConvolution(v).Flip(-1) * Powers(rho, d, u.DType);
         if (d <= length) return r;                                           // Rfft(length) zero-pads to L
         int blocks = (d + length - 1) / length;
         var padded = r.Pad([0, blocks * length - d]);

@@ -23,7 +23,8 @@ public class CompanionSsmTests
     [InlineData(3, 16, 37)]      // odd L
     [InlineData(2, 40, 24)]      // d > L: the cross-correlations fold modulo z^L = 1
     [InlineData(2, 64, 64)]      // d = L
-    [InlineData(3, 1, 9, false)] // d = 1: A = a, a scalar system (normalised, |a| = 1 would be a root of unity)
+    [InlineData(3, 1, 9, false)] // d = 1: A = a, a scalar system
+    [InlineData(3, 1, 9)]        // d = 1 normalised: a = ±1, an eigenvalue on the unit circle
     [InlineData(2, 24, 50, false)]
     public void WoodburyKernel_EqualsTheNaiveKrylovInFloat32(int h, int d, int length, bool normalize = true)
     {
@@ -34,6 +35,17 @@ public class CompanionSsmTests
         Assert.Equal(DType.Float32, fast.DType);
         Assert.Equal(new[] { h, length }, fast.Shape);
         double worst = expected.Zip(fast.ToDoubleArray(), (p, q) => Math.Abs(p - q)).Max();
+        Assert.True(worst < 1e-4, $"max |Woodbury - naive| = {worst:G4}");
+    }
+
+    [Fact]
+    public void WoodburyKernel_HandlesAnEigenvalueAtOne()
+    {
+        // An L1-normalised a with positive entries sums to 1, so z = 1 is a root of the characteristic polynomial.
+        var ssm = new CompanionSsm(2, 5, generator: new Generator(2));
+        using (Autograd.Autograd.NoGrad()) ssm.A.CopyFrom(ssm.A.Abs() + 0.1);
+        var expected = NaiveKernels(ssm, 32).SelectMany(r => r).ToArray();
+        double worst = expected.Zip(ssm.Kernel(32).ToDoubleArray(), (p, q) => Math.Abs(p - q)).Max();
         Assert.True(worst < 1e-4, $"max |Woodbury - naive| = {worst:G4}");
     }
 
