@@ -36,6 +36,7 @@ public static class EngineCommand
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(StructuresCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
+        root.Subcommands.Add(ForecastCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(ContrastiveCommand.Create());
