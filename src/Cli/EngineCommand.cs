@@ -37,11 +37,13 @@ public static class EngineCommand
         root.Subcommands.Add(StructuresCommand.Create());
         root.Subcommands.Add(NasCommand.Create());
         root.Subcommands.Add(StateTrackingCommand.Create());
+        root.Subcommands.Add(ForecastCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(ContrastiveCommand.Create());
         root.Subcommands.Add(TaskExpertsCommand.Create());
         root.Subcommands.Add(TtaCommand.Create());
+        root.Subcommands.Add(MmrlCommand.Create());
         root.Subcommands.Add(AnalyzeCommand.Create());
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(LongRangeCommand.Create());

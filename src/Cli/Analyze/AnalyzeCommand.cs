@@ -12,6 +12,7 @@ static class AnalyzeCommand
     public static Command Create()
     {
         var command = new Command("analyze", "analysis tools on a trained model: prompt reachability, loss-landscape degeneracy");
+        command.Subcommands.Add(ReachabilityCommand.Create());
         command.Subcommands.Add(LlcCommand.Create());
         command.Subcommands.Add(LibCommand.Create());
         return command;
