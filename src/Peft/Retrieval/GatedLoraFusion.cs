@@ -29,6 +29,9 @@ public sealed class GatedLoraFusion : Module, IModuleWrapper
             // Linear modules, so that each term is computed exactly as LoraLayer computes it.
             var down = RegisterModule($"lora_A_{j}", new Linear(inF, a.Size(0), bias: false));
             var up = RegisterModule($"lora_B_{j}", new Linear(a.Size(0), outF, bias: false));
+            // In the factors' own dtype, so that a Float64 LoRA is not rounded.
+            down.To(a.DType);
+            up.To(b.DType);
             using (Autograd.Autograd.NoGrad())
             {
                 down.Weight.CopyFrom(a.Detach().To(down.Weight.DType));
