@@ -84,6 +84,21 @@ public class AutoLoraTests
         Assert.Throws<ArgumentException>(() => new LoraWeightEncoder(new LoraWeightEncoderOptions(16, 2, EncoderDim: 30, Heads: 4)));
     }
 
+    [Fact]
+    public void ProjectionsAreSavedFrozenAndRestoredByAStateDict()
+    {
+        var a = new LoraRetriever(Encoder(seed: 1));
+        var b = new LoraRetriever(Encoder(seed: 2));
+        var state = a.StateDict();
+        Assert.Contains("encoder.p_out", state.Keys);
+        Assert.Contains("encoder.p_in", state.Keys);
+        Assert.DoesNotContain(a.TrainableParameters(), t => ReferenceEquals(t, a.Encoder.ProjectionOut) || ReferenceEquals(t, a.Encoder.ProjectionIn));
+        var lora = RandomLora(3);
+        b.LoadStateDict(state);
+        using var _ = Autograd.Autograd.NoGrad();
+        Assert.Equal(a.Encoder.Encode(lora).ToArray<double>(), b.Encoder.Encode(lora).ToArray<double>());
+    }
+
     static Linear BaseLinear(int inF, int outF, ulong seed)
     {
         var l = new Linear(inF, outF, bias: true, new Generator(seed));
