@@ -44,6 +44,7 @@ public static class EngineCommand
         root.Subcommands.Add(TaskExpertsCommand.Create());
         root.Subcommands.Add(TtaCommand.Create());
         root.Subcommands.Add(MmrlCommand.Create());
+        root.Subcommands.Add(AutoloraCommand.Create());
         root.Subcommands.Add(AnalyzeCommand.Create());
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(LongRangeCommand.Create());
