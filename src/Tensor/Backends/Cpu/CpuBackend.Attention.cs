@@ -128,7 +128,8 @@ public sealed partial class CpuBackend
         /// <summary>
         /// softmax(row + bias) in place over <paramref name="n"/> Float32 scores in three 16-lane passes (add and max,
         /// exp and sum, scale): a score row of 128 is eight vectors, where five library calls per row cost as much
-        /// as the head's products. All-masked rows give NaN, as the composed softmax does.
+        /// as the head's products. The exponential is <see cref="ExpFloat"/>'s, inlined (arguments are at most 0
+        /// after the shift). All-masked rows give NaN, as the composed softmax does.
         /// </summary>
         static void MaskedSoftmax512(float* row, int n, float* bias)
         {
@@ -154,12 +155,12 @@ public sealed partial class CpuBackend
             var vsum = Vector512<float>.Zero;
             for (j = 0; j + W <= n; j += W)
             {
-                var e = Vector512.Exp(Vector512.Load(row + j) - shift);
+                var e = ExpFloat.Exp(Vector512.Load(row + j) - shift);
                 e.Store(row + j);
                 vsum += e;
             }
             float sum = Vector512.Sum(vsum);
-            for (; j < n; j++) sum += row[j] = MathF.Exp(row[j] - max);
+            for (; j < n; j++) sum += row[j] = ExpFloat.Exp(Vector256.Create(row[j] - max)).ToScalar();
             var scale = Vector512.Create(1 / sum);
             for (j = 0; j + W <= n; j += W) (Vector512.Load(row + j) * scale).Store(row + j);
             for (; j < n; j++) row[j] /= sum;
