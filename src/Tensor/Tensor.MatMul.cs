@@ -47,12 +47,22 @@ public sealed partial class Tensor
         var (m, n, k) = AddmmShape("Addmm", input, mat1, mat2);
         var dtype = DTypes.Promote(DTypes.Promote(mat1.DType, mat2.DType), input.DType);
         Require(dtype != DType.Bool, "Addmm: not defined for Bool tensors");
-        var (addend, a, b) = (input.To(dtype).Expand([m, n]), mat1.To(dtype), mat2.To(dtype));
+        var (bias, a, b) = (input.To(dtype), mat1.To(dtype), mat2.To(dtype));
+        var addend = bias.Expand([m, n]);
         var result = Empty([m, n], dtype, a.Backend);
-        a.Backend.Copy(addend.Strided, result.Strided);
-        if (k > 0) a.Backend.MatMul(a.Strided, b.Strided, result.Strided, accumulate: true);
+        if (k > 0 && IsRowBias(bias, n) && dtype == DType.Float32 && a.Backend is Backends.Cpu.CpuBackend cpu)
+            // A Linear's bias: added to each tile of the product as it finishes, so the output is written once.
+            cpu.MatMulRowBias(a.Strided, b.Strided, bias.Strided, result.Strided, Backends.Cpu.GemmActivation.None);
+        else
+        {
+            a.Backend.Copy(addend.Strided, result.Strided);
+            if (k > 0) a.Backend.MatMul(a.Strided, b.Strided, result.Strided, accumulate: true);
+        }
         return result.Record(OpKind.AddMatMul, [addend, a, b]);
     }
+
+    // A contiguous [n] vector: the form the GEMM's epilogue adds to every row.
+    static bool IsRowBias(Tensor input, int n) => input.Rank == 1 && input._shape[0] == n && input._strides[0] == 1;
 
     // The sizes of input + mat1 @ mat2 ([m, k] @ [k, n]), after the checks Addmm and its fused form share.
     static (int M, int N, int K) AddmmShape(string op, Tensor input, Tensor mat1, Tensor mat2)
@@ -81,8 +91,14 @@ public sealed partial class Tensor
         if (input.DType != DType.Float32 || mat1.DType != DType.Float32 || mat2.DType != DType.Float32) return false;
         var (m, n, _) = AddmmShape("AddmmGelu", input, mat1, mat2);
         var result = Empty([m, n], DType.Float32, cpu);
-        cpu.Copy(input.Expand([m, n]).Strided, result.Strided);
-        cpu.MatMul(mat1.Strided, mat2.Strided, result.Strided, accumulate: true, Backends.Cpu.GemmEpilogue.GeluErf);
+        if (IsRowBias(input, n))
+            // A Linear's bias: added to each tile in the GEMM's epilogue, so the output is written once.
+            cpu.MatMulRowBias(mat1.Strided, mat2.Strided, input.Strided, result.Strided, Backends.Cpu.GemmActivation.GeluErf);
+        else
+        {
+            cpu.Copy(input.Expand([m, n]).Strided, result.Strided);
+            cpu.MatMul(mat1.Strided, mat2.Strided, result.Strided, accumulate: true, Backends.Cpu.GemmEpilogue.Of(Backends.Cpu.GemmActivation.GeluErf));
+        }
         output = result.RecordNonDifferentiable("AddmmGelu", input, mat1, mat2);
         return true;
     }

@@ -284,13 +284,13 @@ public sealed unsafe class GptDecoder
         MatVec(layer.MlpProj, _hidden, output);
     }
 
-    // y = W x + b as the general path's Addmm: b placed in y, the product accumulated onto it (beta = 1).
+    // y = W x + b as the general path's Addmm rounds it: the product first, then the bias added (its epilogue).
     static void MatVec(LinearValues linear, float[] x, float[] y)
     {
         int n = linear.Out, k = linear.In;
-        if (linear.Bias is { } b) b.Data.AsSpan(b.Offset, n).CopyTo(y);
         fixed (float* w = linear.Weight.Data, px = x, py = y)
-            PackedGemm.Gemm(1, n, k, 1f, px, k, 1, w + linear.Weight.Offset, 1, k, linear.Bias is null ? 0f : 1f, py, n, threads: 1);
+            PackedGemm.Gemm(1, n, k, 1f, px, k, 1, w + linear.Weight.Offset, 1, k, 0f, py, n, threads: 1);
+        if (linear.Bias is { } b) TensorPrimitives.Add(y.AsSpan(0, n), b.Data.AsSpan(b.Offset, n), y.AsSpan(0, n));
     }
 
     // Ba et al. 2016, equation 4: two passes (mean, then centred squares), the same span operations as the CPU kernel.

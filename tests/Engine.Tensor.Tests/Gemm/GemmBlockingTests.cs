@@ -82,7 +82,8 @@ public class GemmBlockingTests
     {
         var path = Enum.Parse<GemmPath>(pathName);
         var b = PackedGemm.Blocking<float>(path);
-        // One A block plus a partial tile, two depth blocks plus a remainder; B narrow (resident) and wide (streamed).
+        // One A block plus a partial tile, two depth blocks plus a remainder; B narrow (packed whole) and wide (packed
+        // whole in two chunks at one thread, whole at two).
         int m = b.MC + b.MR + 3, k = 2 * b.KC + 7;
         int wide = (int)(b.ResidentBBytes / (4L * k)) + b.NR + 5;
         foreach (int n in new[] { b.NR + 5, wide })
@@ -94,5 +95,38 @@ public class GemmBlockingTests
         var d = PackedGemm.Blocking<double>(path);
         var g64 = GemmCase<double>.Create(d.MC + 1, d.NR + 3, d.KC + 1, Layout.RowMajor, Layout.RowMajor, 1, 0, seed: 3);
         g64.AssertMatchesNaive(g64.Run(path, false, 2));
+    }
+
+    [Fact]
+    public void ResidentColumns_PacksWholeInChunksOrStreams_AsTheTrafficEstimateSays()
+    {
+        // Zen 5's float blocking: 1 MiB - 588 x 219 x 4 bytes = 533,488 bytes for a resident B.
+        var b = GemmBlocking.Derive(14, 32, 4, new CpuCaches(48 * KiB, 12, 1 * MiB, 32 * MiB, 2, "Zen 5"));
+        // MiniLM's QKV weight per thread (192 of 384 columns, k = 384, 288 KiB) fits whole.
+        Assert.Equal(192, PackedGemm.ResidentColumns(2048, 192, 384, 2, 32, 4, b));
+        // Its feed-forward weight per thread (768 columns, 1.125 MiB) does not: 320 columns fit, so 3 chunks of 256
+        // (768 / 3), moving 2048 x (3 x 384 + 768) elements instead of 2048 x (384 + 3 x 768) for the classic nest.
+        Assert.Equal(256, PackedGemm.ResidentColumns(2048, 768, 384, 2, 32, 4, b));
+        // A deep B (k = 4096, 19 depth blocks) fits 32 columns: 12 chunks would read A 12 times, which moves more than
+        // C's extra trips do (12 x 4096 + 384 = 49,536 against 4096 + 37 x 384 = 18,304 per row): classic.
+        Assert.Equal(0, PackedGemm.ResidentColumns(100, 384, 4096, 19, 32, 4, b));
+        // Wider than NC, or not a single panel fits: classic.
+        Assert.Equal(0, PackedGemm.ResidentColumns(100, b.NC + 32, 16, 1, 32, 4, b));
+        Assert.Equal(0, PackedGemm.ResidentColumns(100, 64, 100_000, 400, 32, 4, b));
+    }
+
+    [Theory]
+    [MemberData(nameof(PackedGemmTests.Paths), MemberType = typeof(PackedGemmTests))]
+    public void Gemm_DeepBThatTakesTheClassicNest_MatchesNaive(string pathName)
+    {
+        var path = Enum.Parse<GemmPath>(pathName);
+        var b = PackedGemm.Blocking<float>(path);
+        // Deep enough that a chunk of B holds only a few panels, wide enough for several chunks: the classic loop nest.
+        int m = 2 * b.MR + 3, k = 20 * b.KC + 7, kBlocks = (k + b.KC - 1) / b.KC;
+        int fit = (int)(b.ResidentBBytes / (4L * k)) / b.NR * b.NR;
+        int n = Math.Max(6 * fit, 4 * b.NR) + 5;
+        Assert.Equal(0, PackedGemm.ResidentColumns(m, n, k, kBlocks, b.NR, 4, b));
+        var g = GemmCase<float>.Create(m, n, k, Layout.RowMajor, Layout.Transposed, 1, 0.5, seed: 11);
+        g.AssertMatchesNaive(g.Run(path, allowSmallM: false, 1));
     }
 }

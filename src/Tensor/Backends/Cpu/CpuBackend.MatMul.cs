@@ -6,7 +6,19 @@ public sealed partial class CpuBackend
 {
     public void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate = false) => MatMul(a, b, y, accumulate, GemmEpilogue.None);
 
-    /// <summary><see cref="MatMul(StridedView, StridedView, StridedView, bool)"/> with an activation applied to each finished tile (Float32).</summary>
+    /// <summary>
+    /// y = rowBias + a b with <paramref name="activation"/> applied, for matrices: the bias ([n], contiguous Float32)
+    /// is added to each tile of the product as it finishes, so y is written once (no copy of the bias into y first).
+    /// </summary>
+    internal unsafe void MatMulRowBias(StridedView a, StridedView b, StridedView rowBias, StridedView y, GemmActivation activation)
+    {
+        if (rowBias.Rank != 1 || rowBias.Shape[0] != y.Shape[^1] || rowBias.Strides[0] != 1 || rowBias.Storage.DType != DType.Float32)
+            throw new ArgumentException($"MatMulRowBias: the bias must be a contiguous Float32 vector of {y.Shape[^1]}, got {Shapes.Format(rowBias.Shape)}");
+        fixed (float* bias = Cpu(rowBias).Array<float>())
+            MatMul(a, b, y, accumulate: false, new GemmEpilogue(activation, bias + rowBias.Offset));
+    }
+
+    /// <summary><see cref="MatMul(StridedView, StridedView, StridedView, bool)"/> with an epilogue applied to each finished tile (Float32).</summary>
     internal unsafe void MatMul(StridedView a, StridedView b, StridedView y, bool accumulate, GemmEpilogue epilogue)
     {
         int r = y.Rank;
@@ -37,7 +49,7 @@ public sealed partial class CpuBackend
                 });
                 break;
             }
-            case DType.Float64 when epilogue == GemmEpilogue.None:
+            case DType.Float64 when epilogue.IsNone:
             {
                 var (A, B, Y) = (Cpu(a).Array<double>(), Cpu(b).Array<double>(), Cpu(y).Array<double>());
                 CpuThreading.For(batch, acrossBatch ? batch * flops : 0, (s0, e0) =>
@@ -50,7 +62,7 @@ public sealed partial class CpuBackend
             }
             case DType.Int32: IntegerMatMul<int>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
             case DType.Int64: IntegerMatMul<long>(a, b, y, aOff, bOff, m, n, k, accumulate); break;
-            default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors{(epilogue == GemmEpilogue.None ? "" : $" with the {epilogue} epilogue")}");
+            default: throw new NotSupportedException($"MatMul: not defined for {y.Storage.DType.Name()} tensors{(epilogue.IsNone ? "" : $" with the {epilogue} epilogue")}");
         }
     }
 

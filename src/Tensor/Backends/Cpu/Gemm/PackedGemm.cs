@@ -69,7 +69,7 @@ public static unsafe class PackedGemm
     /// path even for short A. Tests use this to cover every path on one machine.
     /// </summary>
     internal static void Gemm<T>(GemmPath path, bool allowSmallM, int m, int n, int k, T alpha, T* a, long rsA, long csA,
-        T* b, long rsB, long csB, T beta, T* c, long ldc, int threads, GemmEpilogue epilogue = GemmEpilogue.None)
+        T* b, long rsB, long csB, T beta, T* c, long ldc, int threads, GemmEpilogue epilogue = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0)
@@ -82,7 +82,7 @@ public static unsafe class PackedGemm
         {
             // BLAS convention: the product is not evaluated, so NaN in A or B does not reach C.
             ScaleC(m, n, beta, c, ldc);
-            GemmEpilogues.Apply(epilogue, m, n, c, ldc);
+            epilogue.Apply(m, n, c, ldc);
             return;
         }
         if (a == null || b == null) throw new ArgumentNullException(a == null ? nameof(a) : nameof(b), "Gemm: an operand is null.");
@@ -93,7 +93,7 @@ public static unsafe class PackedGemm
             if (SmallMGemm.TryRun(path == GemmPath.Avx512, m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, threads))
             {
                 // A few rows: the activation pass over them is cheap.
-                GemmEpilogues.Apply(epilogue, m, n, c, ldc);
+                epilogue.Apply(m, n, c, ldc);
                 return;
             }
         }
@@ -156,21 +156,27 @@ public static unsafe class PackedGemm
         T* edge = stackalloc T[TKernel.MR * nr];
         int width = j1 - j0;
         long panelsB = (long)((width + nr - 1) / nr) * nr;
-        if (width <= blocks.NC && panelsB * k * sizeof(T) <= blocks.ResidentBBytes)
+        int resident = ResidentColumns(i1 - i0, width, k, kBlocks, nr, sizeof(T), blocks);
+        if (resident > 0)
         {
-            // A short, narrow B (a Linear's weight of K = 384) is packed whole, once; then each block of rows runs
-            // through every depth block while its C tile is still in cache, so C goes to memory once instead of being
-            // stored, reloaded and stored again per depth block (the memory traffic that kept two threads from
-            // running such products any faster than one).
-            T* packedWhole = GemmBuffers<T>.PackedB(panelsB * k);
-            for (int pc = 0; pc < k; pc += kcMax)
-                GemmPacking.PackB(Math.Min(kcMax, k - pc), width, nr, b + pc * rsB + j0 * csB, rsB, csB, packedWhole + panelsB * pc);
-            for (int ic = i0; ic < i1; ic += blocks.MC)
+            // A short B (a Linear's weight of K = 384) is packed whole, or in as few column chunks as fit next to an A
+            // block in L2; then each block of rows runs through every depth block while its C tile is still in cache,
+            // so C goes to memory once instead of being stored, reloaded and stored again per depth block (the memory
+            // traffic that kept two threads from running such products any faster than one).
+            T* packedWhole = GemmBuffers<T>.PackedB((long)resident * k);
+            for (int jc = j0; jc < j1; jc += resident)
             {
-                int mc = Math.Min(blocks.MC, i1 - ic);
+                int nc = Math.Min(resident, j1 - jc);
+                long panels = (long)((nc + nr - 1) / nr) * nr;
                 for (int pc = 0; pc < k; pc += kcMax)
-                    RowBlock<T, TKernel>(mc, width, Math.Min(kcMax, k - pc), pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
-                        packedWhole + panelsB * pc, beta, c + ic * ldc + j0, ldc, edge, epilogue);
+                    GemmPacking.PackB(Math.Min(kcMax, k - pc), nc, nr, b + pc * rsB + jc * csB, rsB, csB, packedWhole + panels * pc);
+                for (int ic = i0; ic < i1; ic += blocks.MC)
+                {
+                    int mc = Math.Min(blocks.MC, i1 - ic);
+                    for (int pc = 0; pc < k; pc += kcMax)
+                        RowBlock<T, TKernel>(mc, nc, Math.Min(kcMax, k - pc), pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
+                            packedWhole + panels * pc, beta, c + ic * ldc + jc, ldc, edge, epilogue.ForColumnsFrom(jc));
+                }
             }
             return;
         }
@@ -184,9 +190,30 @@ public static unsafe class PackedGemm
                 GemmPacking.PackB(kc, nc, nr, b + pc * rsB + jc * csB, rsB, csB, packedB);
                 for (int ic = i0; ic < i1; ic += blocks.MC)
                     RowBlock<T, TKernel>(Math.Min(blocks.MC, i1 - ic), nc, kc, pc, k, alpha, a + ic * rsA + pc * csA, rsA, csA, packedA,
-                        packedB, beta, c + ic * ldc + jc, ldc, edge, epilogue);
+                        packedB, beta, c + ic * ldc + jc, ldc, edge, epilogue.ForColumnsFrom(jc));
             }
         }
+    }
+
+    /// <summary>
+    /// Columns of B to pack whole (all depth blocks) at a time, or 0 for the classic loop nest. All of B when it fits
+    /// <see cref="GemmBlocking.ResidentBBytes"/>; otherwise equal chunks that fit, when that moves less memory: each
+    /// chunk re-reads the rows x k block of A, while the classic nest stores and reloads C once per depth block.
+    /// (MiniLM's [4096, 384] x [384, 1536] per thread: 19 M elements against 69 M; its K = 1536 product stays classic.)
+    /// </summary>
+    internal static int ResidentColumns(int rows, int width, int k, int kBlocks, int nr, int elementBytes, GemmBlocking blocks)
+    {
+        if (width > blocks.NC) return 0;
+        long panels = (long)((width + nr - 1) / nr) * nr;
+        long fit = blocks.ResidentBBytes / ((long)k * elementBytes) / nr * nr;
+        if (fit >= panels) return (int)panels;
+        if (fit < nr) return 0;
+        long passes = (panels + fit - 1) / fit;
+        double chunked = (double)rows * k * passes + (double)rows * width;
+        double classic = (double)rows * k + (double)rows * width * (2 * kBlocks - 1);
+        if (chunked >= classic) return 0;
+        // Even chunks: 768 columns in 320-wide pieces would leave a thin last one; 3 x 256 runs at full width.
+        return (int)((panels / nr + passes - 1) / passes * nr);
     }
 
     /// <summary>
@@ -204,7 +231,7 @@ public static unsafe class PackedGemm
 
     /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
     internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge,
-        GemmEpilogue epilogue = GemmEpilogue.None)
+        GemmEpilogue epilogue = default)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
@@ -220,7 +247,7 @@ public static unsafe class PackedGemm
                 if (rows == mr && cols == nr)
                 {
                     TKernel.Run(kc, aPanel, bPanel, cTile, ldc, alpha, beta);
-                    GemmEpilogues.Apply(epilogue, rows, cols, cTile, ldc);
+                    epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
                     continue;
                 }
                 // Edge tile: compute the whole padded tile into scratch, then update only the valid part.
@@ -231,7 +258,7 @@ public static unsafe class PackedGemm
                         T* cij = cTile + ii * ldc + jj;
                         *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
                     }
-                GemmEpilogues.Apply(epilogue, rows, cols, cTile, ldc);
+                epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
             }
         }
     }
