@@ -32,8 +32,8 @@ public class GemmBlockingTests
             var b = GemmBlocking.Derive(mr, nr, s, caches);
             string what = $"{cpu}, {mr}x{nr} of {s}-byte values: {b}";
             Assert.True(b.KC >= 16, what);
-            // An A sliver and the resident B sliver fit in L1 together.
-            Assert.True((long)(mr + nr) * b.KC * s <= l1, what);
+            // The B sliver fits in L1.
+            Assert.True((long)nr * b.KC * s <= l1, what);
             // The packed A block fits in half of L2, and a resident whole B fits beside it.
             Assert.True(b.MC % mr == 0 && b.MC >= mr, what);
             Assert.True((long)b.MC * b.KC * s <= Math.Max(l2 / 2, (long)mr * b.KC * s), what);
@@ -47,11 +47,15 @@ public class GemmBlockingTests
     [Fact]
     public void Derive_Zen5_Avx512Float_MatchesTheModelByHand()
     {
-        // 12-way 48 KiB L1d: ways of 4 KiB; A gets floor(11 / (1 + 32/14)) = 3 ways, KC = 3 * 4096 / (14 * 4) = 219.
-        // MC = floor(512 KiB / (219 * 4) / 14) * 14 = 588; NC = floor(16 MiB / 2 / (219 * 4) / 32) * 32 = 9568.
+        // 12-way 48 KiB L1d: ways of 4 KiB; A gets floor(11 / (1 + 32/14)) = 3 ways, k_c = 3 * 4096 / (14 * 4) = 219;
+        // deeper up to the B sliver filling L1, 48 KiB / (32 * 4) = 384 (below 2 x 219), so KC = 384.
+        // MC = floor(512 KiB / (384 * 4) / 14) * 14 = 336; NC = floor(16 MiB / 2 / (384 * 4) / 32) * 32 = 5440.
         var b = GemmBlocking.Derive(14, 32, 4, new CpuCaches(48 * KiB, 12, 1 * MiB, 32 * MiB, 2, "Zen 5"));
-        Assert.Equal((219, 588, 9568), (b.KC, b.MC, b.NC));
-        Assert.Equal(1 * MiB - 588L * 219 * 4, b.ResidentBBytes);
+        Assert.Equal((384, 336, 5440), (b.KC, b.MC, b.NC));
+        Assert.Equal(1 * MiB - 336L * 384 * 4, b.ResidentBBytes);
+        // Zen 4 (8-way 32 KiB): k_c = floor(7 / (1 + 32/14)) = 2 ways of 4 KiB / 56 = 146; the B sliver fills L1 at 256.
+        var zen4 = GemmBlocking.Derive(14, 32, 4, new CpuCaches(32 * KiB, 8, 1 * MiB, 32 * MiB, 2, "Zen 4"));
+        Assert.Equal(256, zen4.KC);
     }
 
     [Theory]
@@ -100,7 +104,7 @@ public class GemmBlockingTests
     [Fact]
     public void ResidentColumns_PacksWholeInChunksOrStreams_AsTheTrafficEstimateSays()
     {
-        // Zen 5's float blocking: 1 MiB - 588 x 219 x 4 bytes = 533,488 bytes for a resident B.
+        // Zen 5's float blocking: 1 MiB - 336 x 384 x 4 bytes = 532,480 bytes for a resident B.
         var b = GemmBlocking.Derive(14, 32, 4, new CpuCaches(48 * KiB, 12, 1 * MiB, 32 * MiB, 2, "Zen 5"));
         // MiniLM's QKV weight per thread (192 of 384 columns, k = 384, 288 KiB) fits whole.
         Assert.Equal(192, PackedGemm.ResidentColumns(2048, 192, 384, 2, 32, 4, b));
