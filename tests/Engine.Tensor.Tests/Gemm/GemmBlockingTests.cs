@@ -86,8 +86,8 @@ public class GemmBlockingTests
     {
         var path = Enum.Parse<GemmPath>(pathName);
         var b = PackedGemm.Blocking<float>(path);
-        // One A block plus a partial tile, two depth blocks plus a remainder; B narrow (packed whole) and wide (packed
-        // whole in two chunks at one thread, whole at two).
+        // One A block plus a partial tile, two depth blocks plus a remainder; B narrow (packed whole) and wide (too wide
+        // to pack whole at one thread: column chunks or the classic nest, as ResidentColumns decides).
         int m = b.MC + b.MR + 3, k = 2 * b.KC + 7;
         int wide = (int)(b.ResidentBBytes / (4L * k)) + b.NR + 5;
         foreach (int n in new[] { b.NR + 5, wide })
@@ -109,10 +109,12 @@ public class GemmBlockingTests
         // MiniLM's QKV weight per thread (192 of 384 columns, k = 384, 288 KiB) fits whole.
         Assert.Equal(192, PackedGemm.ResidentColumns(2048, 192, 384, 2, 32, 4, b));
         // Its feed-forward weight per thread (768 columns, 1.125 MiB) does not: 320 columns fit, so 3 chunks of 256
-        // (768 / 3), moving 2048 x (3 x 384 + 768) elements instead of 2048 x (384 + 3 x 768) for the classic nest.
-        Assert.Equal(256, PackedGemm.ResidentColumns(2048, 768, 384, 2, 32, 4, b));
-        // A deep B (k = 4096, 19 depth blocks) fits 32 columns: 12 chunks would read A 12 times, which moves more than
-        // C's extra trips do (12 x 4096 + 384 = 49,536 against 4096 + 37 x 384 = 18,304 per row): classic.
+        // (768 / 3). In three depth blocks that moves 2048 x (2 x 3 x 384 + 768) elements against 2048 x (2 x 384 +
+        // 5 x 768) for the classic nest; in two it is a tie (3072 per row each way), and the classic nest is kept.
+        Assert.Equal(256, PackedGemm.ResidentColumns(2048, 768, 384, 3, 32, 4, b));
+        Assert.Equal(0, PackedGemm.ResidentColumns(2048, 768, 384, 2, 32, 4, b));
+        // A deep B (k = 4096, 19 depth blocks) fits 32 columns: 12 chunks would pack A 12 times, which moves more than
+        // C's extra trips do (2 x 12 x 4096 + 384 = 98,688 against 2 x 4096 + 37 x 384 = 22,400 per row): classic.
         Assert.Equal(0, PackedGemm.ResidentColumns(100, 384, 4096, 19, 32, 4, b));
         // Wider than NC, or not a single panel fits: classic.
         Assert.Equal(0, PackedGemm.ResidentColumns(100, b.NC + 32, 16, 1, 32, 4, b));
