@@ -96,6 +96,9 @@ public class GemmBlockingTests
                 var g = GemmCase<float>.Create(m, n, k, Layout.RowMajor, Layout.Transposed, 1, 0.5, seed: n + threads);
                 g.AssertMatchesNaive(g.Run(path, allowSmallM: false, threads));
             }
+        // A depth a third over KC: one depth block (not two), an edge tile in each direction.
+        var oneBlock = GemmCase<float>.Create(b.MR + 3, b.NR + 5, b.KC + b.KC / 3, Layout.Transposed, Layout.RowMajor, 1, 0.5, seed: 5);
+        oneBlock.AssertMatchesNaive(oneBlock.Run(path, allowSmallM: false, 1));
         var d = PackedGemm.Blocking<double>(path);
         var g64 = GemmCase<double>.Create(d.MC + 1, d.NR + 3, d.KC + 1, Layout.RowMajor, Layout.RowMajor, 1, 0, seed: 3);
         g64.AssertMatchesNaive(g64.Run(path, false, 2));
