@@ -36,6 +36,8 @@ static class ExpFloat
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Underflow)), Vector512<float>.Zero, e);
     }
 
+    // The same steps on 8 lanes (AVX2 machines and row tails): .NET has no public width-generic vector interface to
+    // write them once.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
