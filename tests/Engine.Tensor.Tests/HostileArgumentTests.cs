@@ -72,25 +72,6 @@ public class HostileArgumentTests
     }
 
     [Fact]
-    public void MaxTensorBytes_IsEnforcedBeforeAllocation_AndConfigurable()
-    {
-        long saved = TensorLimits.MaxTensorBytes;
-        try
-        {
-            TensorLimits.MaxTensorBytes = 1024;
-            Assert.Equal(256, Tensor.Zeros(256).Numel);
-            var e = Assert.Throws<TensorSizeLimitException>(() => Tensor.Randn([257]));
-            Assert.Equal(1028, e.Bytes);
-            Assert.Equal(1024, e.LimitBytes);
-            Assert.Contains("TensorLimits.MaxTensorBytes", e.Message);
-        }
-        finally
-        {
-            TensorLimits.MaxTensorBytes = saved;
-        }
-    }
-
-    [Fact]
     public void Full_WithAValueTheIntegerDTypeCannotHold_IsRejected()
     {
         Throws<ArgumentException>("Full: value NaN cannot be represented in int32", () => Tensor.Full([3], double.NaN, DType.Int32));

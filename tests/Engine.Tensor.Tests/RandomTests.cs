@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Engine.Tests;
 
-[Collection("Threading")]
+[Collection(ProcessWideSettingsCollection.Name)]
 public class RandomTests
 {
     [Fact]

@@ -3,11 +3,7 @@ using Xunit;
 
 namespace Engine.Tests;
 
-/// <summary>Tests that change the global <see cref="CpuThreading.MaxThreads"/> run alone, one after the other.</summary>
-[CollectionDefinition("Threading", DisableParallelization = true)]
-public class ThreadingCollection;
-
-[Collection("Threading")]
+[Collection(ProcessWideSettingsCollection.Name)]
 public class ThreadingTests
 {
     static Tensor[] Compute()
