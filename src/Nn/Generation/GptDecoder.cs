@@ -280,7 +280,7 @@ public sealed unsafe class GptDecoder
     void FeedForward(LayerValues layer, float[] input, float[] output)
     {
         MatVec(layer.Fc, input, _hidden);
-        GeluTanh(_hidden);
+        GeluTanhFloat.Forward(_hidden, _hidden); // the same kernel as the tensor op, so decoding matches Forward
         MatVec(layer.MlpProj, _hidden, output);
     }
 
@@ -303,20 +303,6 @@ public sealed unsafe class GptDecoder
         TensorPrimitives.Multiply(y, rstd, y);
         TensorPrimitives.Multiply(y, norm.Weight.Data.AsSpan(norm.Weight.Offset, n), y);
         TensorPrimitives.Add(y, norm.Bias.Data.AsSpan(norm.Bias.Offset, n), y);
-    }
-
-    // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks and Gimpel 2016, section 2, in place.
-    static void GeluTanh(Span<float> x)
-    {
-        Span<float> t = stackalloc float[x.Length];
-        TensorPrimitives.Multiply(x, x, t);
-        TensorPrimitives.Multiply(t, x, t);
-        TensorPrimitives.MultiplyAdd(t, 0.044715f, x, t);
-        TensorPrimitives.Multiply(t, 0.7978845608028654f, t);
-        TensorPrimitives.Tanh(t, t);
-        TensorPrimitives.Add(t, 1f, t);
-        TensorPrimitives.Multiply(t, x, x);
-        TensorPrimitives.Multiply(x, 0.5f, x);
     }
 
     static void Softmax(Span<float> s)

@@ -35,7 +35,7 @@ public sealed partial class CpuBackend
     /// <summary>Elements per block of a unary op built from several span passes: x and y blocks stay in L1 between passes.</summary>
     const int UnaryBlockBytes = 16 * 1024;
 
-    // The tanh GELU, SiLU, clamp and their derivatives are chains of span operations (up to eight passes). Over a
+    // The Float64 tanh GELU, SiLU, clamp and their derivatives are chains of span operations (up to eight passes). Over a
     // whole activation ([16, 128, 512] floats is 4 MB) every pass would stream from L3 or memory; over 16 KB blocks the
     // passes after the first hit L1.
     static void UnaryFloatBlocked<T>(UnaryOp op, ReadOnlySpan<T> x, Span<T> y, double p0, double p1) where T : unmanaged, IFloatingPointIeee754<T>
@@ -81,6 +81,9 @@ public sealed partial class CpuBackend
                 TensorPrimitives.Sigmoid(x, y);
                 TensorPrimitives.Multiply(x, y, y);
                 break;
+            case UnaryOp.GeluTanh when typeof(T) == typeof(float):
+                GeluTanhFloat.Forward(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
+                break;
             case UnaryOp.GeluTanh:
                 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel 2016, section 2;
                 // built in place in y from vectorised span ops (x is only read).
@@ -103,6 +106,9 @@ public sealed partial class CpuBackend
                     double v = double.CreateTruncating(x[i]);
                     y[i] = T.CreateTruncating(0.5 * v * (1.0 + MathNet.Numerics.SpecialFunctions.Erf(v * 0.7071067811865476)));
                 }
+                break;
+            case UnaryOp.GeluTanhDerivative when typeof(T) == typeof(float):
+                GeluTanhFloat.Derivative(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
                 break;
             case UnaryOp.GeluTanhDerivative:
                 // d/dx of the tanh GELU: (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 k x^2), t = tanh(c (x + k x^3))
