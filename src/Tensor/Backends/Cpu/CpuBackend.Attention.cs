@@ -80,7 +80,7 @@ public sealed partial class CpuBackend
                 T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * keys);
                 GemmPacking.PackA(rows, keys, mr, scores, ldS, 1, packedA);
                 GemmPacking.PackB(keys, d, nr, v, rsV, csV, packedB);
-                PackedGemm.MacroKernel<T, TKernel>(rows, d, keys, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
+                CausalMacroKernel.Run<T, TKernel>(CausalProduct.KeysAsDepth, Diagonal(i0), rows, d, keys, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
             }
         }
 
@@ -96,6 +96,12 @@ public sealed partial class CpuBackend
         int VisibleKeys(int i0, int rows) => causal ? Math.Min(tk, past + i0 + rows) : tk;
 
         /// <summary>
+        /// The position of query row i0 (row i0 + r sees keys up to Diagonal + r), for <see cref="CausalMacroKernel"/>;
+        /// without the causal mask a position past every key, so that no tile is skipped.
+        /// </summary>
+        int Diagonal(int i0) => causal ? past + i0 : int.MaxValue / 2;
+
+        /// <summary>
         /// The attention weights of query rows [i0, i0 + rows) over the first <paramref name="keys"/> keys (the later
         /// ones, hidden by the causal mask, have weight 0): P = softmax(scale Q K^T + key bias + causal mask) into
         /// <paramref name="p"/> (rows <paramref name="ldP"/> apart). The forward and the backward (which recomputes P
@@ -109,19 +115,25 @@ public sealed partial class CpuBackend
             T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(keys, nr) * d);
             GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
             GemmPacking.PackB(d, keys, nr, k, csK, rsK, packedB);
-            PackedGemm.MacroKernel<T, TKernel>(rows, keys, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
+            // Tiles wholly after the diagonal are skipped; the loop below writes their weights as 0.
+            CausalMacroKernel.Run<T, TKernel>(CausalProduct.RowsByKeys, Diagonal(i0), rows, keys, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
             for (int r = 0; r < rows; r++)
             {
-                var row = new Span<T>(p + (long)r * ldP, keys);
-                // Query i0 + r sits at position past + i0 + r and may not see later keys.
-                if (causal && past + i0 + r + 1 < keys) row[(past + i0 + r + 1)..].Fill(T.NegativeInfinity);
+                // Query i0 + r sits at position past + i0 + r and may not see later keys: their weights are 0, and the
+                // softmax runs over the keys it sees (half the exponentials of a causal self-attention).
+                int seen = causal ? Math.Clamp(past + i0 + r + 1, 0, keys) : keys;
+                var row = new Span<T>(p + (long)r * ldP, seen);
                 if (typeof(T) == typeof(float) && CpuIsa.Use512)
+                    MaskedSoftmax512((float*)p + (long)r * ldP, seen, (float*)keyBias);
+                else
                 {
-                    MaskedSoftmax512((float*)p + (long)r * ldP, keys, (float*)keyBias);
-                    continue;
+                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, seen), row);
+                    new SoftmaxRows<T>(false).Apply<T>(row, row);
                 }
-                if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, keys), row);
-                new SoftmaxRows<T>(false).Apply<T>(row, row);
+                // A row whose seen keys are all masked (or whose scores hold NaN) is NaN throughout, as the composed softmax gives.
+                var hidden = new Span<T>(p + (long)r * ldP + seen, keys - seen);
+                if (seen > 0 && T.IsNaN(row[0])) hidden.Fill(T.NaN);
+                else hidden.Clear();
             }
         }
 

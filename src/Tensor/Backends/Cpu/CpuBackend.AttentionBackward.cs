@@ -76,9 +76,9 @@ public sealed partial class CpuBackend
     {
         public void Backward<TKernel>(AttentionHeadGradients<T> g) where TKernel : struct, IGemmMicroKernel<T>
         {
-            var path = PackedGemm.BestPath;
-            // Whole MC blocks even with the causal mask: the backward's five products per block cost more in packing
-            // and calls than the hidden keys would save (measured on the tiny GPT: 23 against 32 ms per step).
+            // Whole MC blocks of query rows: with the causal mask, the products skip the masked tiles and depth steps
+            // inside the block (CausalMacroKernel) instead of cutting it into smaller blocks, which cost more in
+            // packing and calls than the hidden keys saved (measured on the tiny GPT: 23 against 32 ms per step).
             int rowsPerBlock = GemmBlocks<T, TKernel>.Value.MC;
             int ld = tk;
             T* p = GemmBuffers<T>.Scratch((long)Math.Min(rowsPerBlock, t) * ld);
@@ -87,29 +87,46 @@ public sealed partial class CpuBackend
             for (int i0 = 0; i0 < t; i0 += rowsPerBlock)
             {
                 // Keys after `keys` have weight 0 for every row of the block (causal mask) and get nothing from it.
-                int rows = Math.Min(rowsPerBlock, t - i0), keys = VisibleKeys(i0, rows);
+                int rows = Math.Min(rowsPerBlock, t - i0), keys = VisibleKeys(i0, rows), diagonal = Diagonal(i0);
                 T* dyBlock = g.Dy + i0 * ldY;
                 Probabilities<TKernel>(i0, rows, keys, p, ld, edge);
                 // dV += P^T dY (dk and dv start at zero)
-                PackedGemm.Gemm(path, true, keys, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, T.One, g.Dv, ldY, 1);
-                // dP = dY V^T
-                PackedGemm.Gemm(path, true, rows, keys, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, 1);
+                Product<TKernel>(CausalProduct.RowsAsDepth, diagonal, keys, d, rows, T.One, p, 1, ld, dyBlock, ldY, 1, T.One, g.Dv, ldY, edge);
+                // dP = dY V^T, left unwritten past the diagonal
+                Product<TKernel>(CausalProduct.RowsByKeys, diagonal, rows, keys, d, T.One, dyBlock, ldY, 1, v, csV, rsV, T.Zero, dp, ld, edge);
                 // dS = P o (dP - D), D_r = sum_j P_rj dP_rj (the softmax's Jacobian applied row by row), in place in dP.
                 // D_r equals dy_r . y_r in exact arithmetic (FlashAttention uses that); summing P dP instead rounds as
                 // the composed softmax backward does, which keeps the gradients within float32 noise of PyTorch's.
+                // Past the diagonal dS is 0, which the two products below read.
                 for (int r = 0; r < rows; r++)
                 {
-                    var dpRow = new Span<T>(dp + (long)r * ld, keys);
-                    var pRow = new ReadOnlySpan<T>(p + (long)r * ld, keys);
+                    int seen = causal ? Math.Clamp(past + i0 + r + 1, 0, keys) : keys;
+                    var dpRow = new Span<T>(dp + (long)r * ld, seen);
+                    var pRow = new ReadOnlySpan<T>(p + (long)r * ld, seen);
                     T rowDot = TensorPrimitives.Dot(pRow, dpRow);
                     TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
                     TensorPrimitives.Multiply(dpRow, pRow, dpRow);
+                    new Span<T>(dp + (long)r * ld + seen, keys - seen).Clear();
                 }
                 // dQ = scale dS K
-                PackedGemm.Gemm(path, true, rows, d, keys, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, 1);
+                Product<TKernel>(CausalProduct.KeysAsDepth, diagonal, rows, d, keys, scale, dp, ld, 1, k, rsK, csK, T.Zero, g.Dq + i0 * ldY, ldY, edge);
                 // dK += scale dS^T Q
-                PackedGemm.Gemm(path, true, keys, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, T.One, g.Dk, ldY, 1);
+                Product<TKernel>(CausalProduct.RowsAsDepth, diagonal, keys, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, T.One, g.Dk, ldY, edge);
             }
+        }
+
+        /// <summary>
+        /// C = alpha A B + beta C for [m, depth] A and [depth, n] B of one head (strided), packed whole and multiplied
+        /// with the causal mask's tiles skipped.
+        /// </summary>
+        void Product<TKernel>(CausalProduct product, int diagonal, int m, int n, int depth, T alpha, T* a, long rsA, long csA,
+            T* b, long rsB, long csB, T beta, T* c, long ldc, T* edge) where TKernel : struct, IGemmMicroKernel<T>
+        {
+            T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(m, TKernel.MR) * depth);
+            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(n, TKernel.NR) * depth);
+            GemmPacking.PackA(m, depth, TKernel.MR, a, rsA, csA, packedA);
+            GemmPacking.PackB(depth, n, TKernel.NR, b, rsB, csB, packedB);
+            CausalMacroKernel.Run<T, TKernel>(product, diagonal, m, n, depth, alpha, packedA, packedB, beta, c, ldc, edge);
         }
     }
 }
