@@ -64,6 +64,9 @@ internal readonly unsafe struct GemmEpilogue(GemmActivation activation, float* r
                 if (Activation == GemmActivation.GeluErf) v = GeluErfFloat.Gelu(v);
                 v.Store(row + j);
             }
+            // A tile's row is whole vectors except at C's right edge: no library calls on empty spans (which cost
+            // as much as the vector loop above, 14 times a tile).
+            if (j == cols) continue;
             var rest = new Span<float>(row + j, cols - j);
             if (RowBias != null) TensorPrimitives.Add(rest, new ReadOnlySpan<float>(RowBias + j, cols - j), rest);
             if (Activation == GemmActivation.GeluErf) GeluErfFloat.Forward(rest, rest);
