@@ -78,7 +78,7 @@ public sealed partial class CpuBackend
                 // Output rows: Y = P V, written straight into the heads-concatenated layout.
                 T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * keys);
                 T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * keys);
-                GemmPacking.PackA(rows, keys, mr, scores, ldS, 1, packedA);
+                CausalMacroKernel.PackA(CausalProduct.KeysAsDepth, Diagonal(i0), rows, keys, mr, scores, ldS, 1, packedA);
                 GemmPacking.PackB(keys, d, nr, v, rsV, csV, packedB);
                 CausalMacroKernel.Run<T, TKernel>(CausalProduct.KeysAsDepth, Diagonal(i0), rows, d, keys, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
             }
@@ -141,14 +141,24 @@ public sealed partial class CpuBackend
         /// softmax(row + bias) in place over <paramref name="n"/> Float32 scores in three 16-lane passes (add and max,
         /// exp and sum, scale): a score row of 128 is eight vectors, where five library calls per row cost as much
         /// as the head's products. The exponential is <see cref="ExpFloat"/>'s, inlined (arguments are at most 0
-        /// after the shift). All-masked rows give NaN, as the composed softmax does.
+        /// after the shift). The last n mod 16 scores go through a 16-lane buffer padded with -inf (weight 0), not
+        /// one scalar exp each: causal rows have every length, and their tails took most of the softmax's time.
+        /// All-masked rows give NaN, as the composed softmax does.
         /// </summary>
         static void MaskedSoftmax512(float* row, int n, float* bias)
         {
             const int W = 16;
-            var vmax = Vector512.Create(float.NegativeInfinity);
-            int j = 0;
-            for (; j + W <= n; j += W)
+            int whole = n & ~(W - 1), tail = n - whole;
+            var rest = Vector512.Create(float.NegativeInfinity);
+            if (tail > 0)
+            {
+                float* padded = stackalloc float[W];
+                rest.Store(padded);
+                for (int l = 0; l < tail; l++) padded[l] = bias == null ? row[whole + l] : row[whole + l] + bias[whole + l];
+                rest = Vector512.Load(padded);
+            }
+            var vmax = rest;
+            for (int j = 0; j < whole; j += W)
             {
                 var v = Vector512.Load(row + j);
                 if (bias != null) (v += Vector512.Load(bias + j)).Store(row + j);
@@ -156,26 +166,25 @@ public sealed partial class CpuBackend
             }
             float max = float.NegativeInfinity;
             for (int l = 0; l < W; l++) max = MathF.Max(max, vmax.GetElement(l));
-            for (; j < n; j++)
-            {
-                if (bias != null) row[j] += bias[j];
-                max = MathF.Max(max, row[j]);
-            }
             // As SoftmaxRows: an all -inf row shifts by 0, so exp gives 0 and 0 / 0 = NaN.
             if (float.IsNegativeInfinity(max)) max = 0;
             var shift = Vector512.Create(max);
-            var vsum = Vector512<float>.Zero;
-            for (j = 0; j + W <= n; j += W)
+            var restExp = ExpFloat.Exp(rest - shift);
+            var vsum = restExp;
+            for (int j = 0; j < whole; j += W)
             {
                 var e = ExpFloat.Exp(Vector512.Load(row + j) - shift);
                 e.Store(row + j);
                 vsum += e;
             }
-            float sum = Vector512.Sum(vsum);
-            for (; j < n; j++) sum += row[j] = ExpFloat.Exp(Vector256.Create(row[j] - max)).ToScalar();
-            var scale = Vector512.Create(1 / sum);
-            for (j = 0; j + W <= n; j += W) (Vector512.Load(row + j) * scale).Store(row + j);
-            for (; j < n; j++) row[j] /= sum;
+            var scale = Vector512.Create(1 / Vector512.Sum(vsum));
+            for (int j = 0; j < whole; j += W) (Vector512.Load(row + j) * scale).Store(row + j);
+            if (tail > 0)
+            {
+                float* weights = stackalloc float[W];
+                (restExp * scale).Store(weights);
+                for (int l = 0; l < tail; l++) row[whole + l] = weights[l];
+            }
         }
 
         internal static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;

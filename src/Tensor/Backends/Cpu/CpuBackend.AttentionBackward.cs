@@ -124,7 +124,7 @@ public sealed partial class CpuBackend
         {
             T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(m, TKernel.MR) * depth);
             T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(n, TKernel.NR) * depth);
-            GemmPacking.PackA(m, depth, TKernel.MR, a, rsA, csA, packedA);
+            CausalMacroKernel.PackA(product, diagonal, m, depth, TKernel.MR, a, rsA, csA, packedA);
             GemmPacking.PackB(depth, n, TKernel.NR, b, rsB, csB, packedB);
             CausalMacroKernel.Run<T, TKernel>(product, diagonal, m, n, depth, alpha, packedA, packedB, beta, c, ldc, edge);
         }

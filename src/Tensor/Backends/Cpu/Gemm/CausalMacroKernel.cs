@@ -25,6 +25,36 @@ internal enum CausalProduct
 /// </summary>
 internal static unsafe class CausalMacroKernel
 {
+    /// <summary>The depth steps [from, to) that A's rows [ir, ir + rows) meet with a nonzero factor.</summary>
+    static (int From, int To) DepthSteps(CausalProduct product, int diagonal, int ir, int rows, int kc) => product switch
+    {
+        // The tile's last row sees keys up to diagonal + ir + rows - 1.
+        CausalProduct.KeysAsDepth => (0, Math.Clamp(diagonal + ir + rows, 0, kc)),
+        // Key ir (the tile's first) is first seen by row ir - diagonal.
+        CausalProduct.RowsAsDepth => (Math.Clamp(ir - diagonal, 0, kc), kc),
+        _ => (0, kc),
+    };
+
+    /// <summary>
+    /// <see cref="GemmPacking.PackA{T}"/> of only the depth steps <see cref="Run{T, TKernel}"/> reads for each panel
+    /// (the same layout; the steps it skips are left unwritten): P and dS past the diagonal are not copied.
+    /// </summary>
+    public static void PackA<T>(CausalProduct product, int diagonal, int mc, int kc, int mr, T* a, long rsA, long csA, T* dst)
+        where T : unmanaged
+    {
+        if (product == CausalProduct.RowsByKeys)
+        {
+            GemmPacking.PackA(mc, kc, mr, a, rsA, csA, dst);
+            return;
+        }
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            var (from, to) = DepthSteps(product, diagonal, ir, rows, kc);
+            if (from < to) GemmPacking.PackA(rows, to - from, mr, a + ir * rsA + from * csA, rsA, csA, dst + (long)ir * kc + (long)from * mr);
+        }
+    }
+
     public static void Run<T, TKernel>(CausalProduct product, int diagonal, int mc, int nc, int kc, T alpha, T* packedA, T* packedB,
         T beta, T* c, long ldc, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
@@ -37,20 +67,9 @@ internal static unsafe class CausalMacroKernel
             for (int ir = 0; ir < mc; ir += mr)
             {
                 int rows = Math.Min(mr, mc - ir);
-                // The depth steps [from, to) this tile needs.
-                int from = 0, to = kc;
-                switch (product)
-                {
-                    case CausalProduct.RowsByKeys:
-                        if (jr > diagonal + ir + rows - 1) continue; // every key of the tile is after every row's diagonal
-                        break;
-                    case CausalProduct.KeysAsDepth:
-                        to = Math.Clamp(diagonal + ir + rows, 0, kc);
-                        break;
-                    case CausalProduct.RowsAsDepth:
-                        from = Math.Clamp(ir - diagonal, 0, kc); // key ir is first seen by row ir - diagonal
-                        break;
-                }
+                // Every key of the tile is after every row's diagonal.
+                if (product == CausalProduct.RowsByKeys && jr > diagonal + ir + rows - 1) continue;
+                var (from, to) = DepthSteps(product, diagonal, ir, rows, kc);
                 T* cTile = c + ir * ldc + jr;
                 if (from >= to)
                 {

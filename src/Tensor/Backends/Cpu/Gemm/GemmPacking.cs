@@ -89,8 +89,9 @@ internal static unsafe class GemmPacking
     /// times fewer cycles per value than gathering each column. The copy is the packing of every row-major A and
     /// column-major B (a Linear's x and W), which was a seventh of a tiny-GPT training step with gathers. A last
     /// chunk of fewer than eight rows re-reads its last row (a valid address) into the spare lanes, which land in
-    /// the next p's first slots and are overwritten by that p's first store; the last p is copied by scalars, so no
-    /// store passes the panel. False, doing nothing, where it does not apply.
+    /// the next p's first slots and are overwritten by that p's first store; the last p's last chunk is stored value
+    /// by value, so no store passes the panel (and k steps past the last whole eight are copied by scalars). False,
+    /// doing nothing, where it does not apply.
     /// </summary>
     private static bool TryTransposePanel<T>(T* src, long lineStride, int lines, int kc, T* dst) where T : unmanaged
     {
@@ -101,7 +102,7 @@ internal static unsafe class GemmPacking
         float* s = (float*)src, o = (float*)dst;
         var columns = stackalloc Vector256<float>[MaxChunks * Lanes];
         int p0 = 0;
-        for (; p0 + Lanes < kc; p0 += Lanes)
+        for (; p0 + Lanes <= kc; p0 += Lanes)
         {
             for (int c = 0; c < chunks; c++)
             {
@@ -114,9 +115,18 @@ internal static unsafe class GemmPacking
                     Vector256.Load(first + Math.Min(6, last) * lineStride), Vector256.Load(first + Math.Min(7, last) * lineStride),
                     columns + c * Lanes);
             }
+            bool lastStep = p0 + Lanes == kc;
             for (int j = 0; j < Lanes; j++)
                 for (int c = 0; c < chunks; c++)
-                    columns[c * Lanes + j].Store(o + (long)(p0 + j) * lines + c * Lanes);
+                {
+                    float* at = o + (long)(p0 + j) * lines + c * Lanes;
+                    int valid = Math.Min(Lanes, lines - c * Lanes);
+                    // The panel's very last values: a whole vector would pass its end, so copy the valid ones.
+                    if (lastStep && j == Lanes - 1 && valid < Lanes)
+                        for (int r = 0; r < valid; r++) at[r] = columns[c * Lanes + j].GetElement(r);
+                    else
+                        columns[c * Lanes + j].Store(at);
+                }
         }
         for (int p = p0; p < kc; p++)
             for (int r = 0; r < lines; r++)
