@@ -15,8 +15,15 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
     public static int NR => 2 * Vector256<T>.Count;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 0, b, c, ldc, alpha, beta);
+
+    public static bool ReadsRowMajorA => true;
+
+    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, lda, b, c, ldc, alpha, beta);
+
+    // One body for both sources of A (see Avx512MicroKernel.RunCore): lda 0 reads a packed panel, otherwise A's rows.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta)
+    static void RunCore(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta)
     {
         int w = Vector256<T>.Count;
         Vector256<T> c0_0 = default, c0_1 = default;
@@ -25,23 +32,50 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
         Vector256<T> c3_0 = default, c3_1 = default;
         Vector256<T> c4_0 = default, c4_1 = default;
         Vector256<T> c5_0 = default, c5_1 = default;
-        for (int p = 0; p < kc; p++)
+        if (lda == 0)
         {
-            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w);
-            var ai = Vector256.Create(a[0]);
-            c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
-            ai = Vector256.Create(a[1]);
-            c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
-            ai = Vector256.Create(a[2]);
-            c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
-            ai = Vector256.Create(a[3]);
-            c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
-            ai = Vector256.Create(a[4]);
-            c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
-            ai = Vector256.Create(a[5]);
-            c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
-            a += 6;
-            b += 2 * w;
+            for (int p = 0; p < kc; p++)
+            {
+                Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w);
+                var ai = Vector256.Create(a[0]);
+                c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+                ai = Vector256.Create(a[1]);
+                c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+                ai = Vector256.Create(a[2]);
+                c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+                ai = Vector256.Create(a[3]);
+                c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+                ai = Vector256.Create(a[4]);
+                c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+                ai = Vector256.Create(a[5]);
+                c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+                a += 6;
+                b += 2 * w;
+            }
+        }
+        else
+        {
+            // Rows 0-2 and 3-5 at r0 and r3, plus 0, lda and 2 lda: base + index * scale addresses.
+            nint l1 = (nint)lda, l2 = 2 * (nint)lda;
+            T* r0 = a, r3 = a + 3 * l1;
+            for (int p = 0; p < kc; p++)
+            {
+                Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w);
+                var ai = Vector256.Create(r0[0]);
+                c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+                ai = Vector256.Create(r0[l1]);
+                c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+                ai = Vector256.Create(r0[l2]);
+                c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+                ai = Vector256.Create(r3[0]);
+                c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+                ai = Vector256.Create(r3[l1]);
+                c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+                ai = Vector256.Create(r3[l2]);
+                c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+                r0++; r3++;
+                b += 2 * w;
+            }
         }
         var va = Vector256.Create(alpha);
         if (T.IsZero(beta))

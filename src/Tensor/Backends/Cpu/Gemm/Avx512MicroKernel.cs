@@ -16,8 +16,16 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
     public static int NR => 2 * Vector512<T>.Count;
     public static bool IsSupported => Avx512F.IsSupported;
 
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 0, b, c, ldc, alpha, beta);
+
+    public static bool ReadsRowMajorA => true;
+
+    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, lda, b, c, ldc, alpha, beta);
+
+    // One body for both sources of A, so the tile's accumulators and stores are written once: lda 0 reads a packed
+    // panel (14 values per k step), otherwise A's own rows, lda apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta)
+    static void RunCore(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta)
     {
         int w = Vector512<T>.Count;
         Vector512<T> c0_0 = default, c0_1 = default;
@@ -34,39 +42,83 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
         Vector512<T> c11_0 = default, c11_1 = default;
         Vector512<T> c12_0 = default, c12_1 = default;
         Vector512<T> c13_0 = default, c13_1 = default;
-        for (int p = 0; p < kc; p++)
+        if (lda == 0)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
-            var ai = Vector512.Create(a[0]);
-            c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
-            ai = Vector512.Create(a[1]);
-            c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
-            ai = Vector512.Create(a[2]);
-            c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
-            ai = Vector512.Create(a[3]);
-            c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
-            ai = Vector512.Create(a[4]);
-            c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
-            ai = Vector512.Create(a[5]);
-            c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
-            ai = Vector512.Create(a[6]);
-            c6_0 = GemmSimd.Fma(ai, b0, c6_0); c6_1 = GemmSimd.Fma(ai, b1, c6_1);
-            ai = Vector512.Create(a[7]);
-            c7_0 = GemmSimd.Fma(ai, b0, c7_0); c7_1 = GemmSimd.Fma(ai, b1, c7_1);
-            ai = Vector512.Create(a[8]);
-            c8_0 = GemmSimd.Fma(ai, b0, c8_0); c8_1 = GemmSimd.Fma(ai, b1, c8_1);
-            ai = Vector512.Create(a[9]);
-            c9_0 = GemmSimd.Fma(ai, b0, c9_0); c9_1 = GemmSimd.Fma(ai, b1, c9_1);
-            ai = Vector512.Create(a[10]);
-            c10_0 = GemmSimd.Fma(ai, b0, c10_0); c10_1 = GemmSimd.Fma(ai, b1, c10_1);
-            ai = Vector512.Create(a[11]);
-            c11_0 = GemmSimd.Fma(ai, b0, c11_0); c11_1 = GemmSimd.Fma(ai, b1, c11_1);
-            ai = Vector512.Create(a[12]);
-            c12_0 = GemmSimd.Fma(ai, b0, c12_0); c12_1 = GemmSimd.Fma(ai, b1, c12_1);
-            ai = Vector512.Create(a[13]);
-            c13_0 = GemmSimd.Fma(ai, b0, c13_0); c13_1 = GemmSimd.Fma(ai, b1, c13_1);
-            a += 14;
-            b += 2 * w;
+            for (int p = 0; p < kc; p++)
+            {
+                Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+                var ai = Vector512.Create(a[0]);
+                c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+                ai = Vector512.Create(a[1]);
+                c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+                ai = Vector512.Create(a[2]);
+                c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+                ai = Vector512.Create(a[3]);
+                c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+                ai = Vector512.Create(a[4]);
+                c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+                ai = Vector512.Create(a[5]);
+                c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+                ai = Vector512.Create(a[6]);
+                c6_0 = GemmSimd.Fma(ai, b0, c6_0); c6_1 = GemmSimd.Fma(ai, b1, c6_1);
+                ai = Vector512.Create(a[7]);
+                c7_0 = GemmSimd.Fma(ai, b0, c7_0); c7_1 = GemmSimd.Fma(ai, b1, c7_1);
+                ai = Vector512.Create(a[8]);
+                c8_0 = GemmSimd.Fma(ai, b0, c8_0); c8_1 = GemmSimd.Fma(ai, b1, c8_1);
+                ai = Vector512.Create(a[9]);
+                c9_0 = GemmSimd.Fma(ai, b0, c9_0); c9_1 = GemmSimd.Fma(ai, b1, c9_1);
+                ai = Vector512.Create(a[10]);
+                c10_0 = GemmSimd.Fma(ai, b0, c10_0); c10_1 = GemmSimd.Fma(ai, b1, c10_1);
+                ai = Vector512.Create(a[11]);
+                c11_0 = GemmSimd.Fma(ai, b0, c11_0); c11_1 = GemmSimd.Fma(ai, b1, c11_1);
+                ai = Vector512.Create(a[12]);
+                c12_0 = GemmSimd.Fma(ai, b0, c12_0); c12_1 = GemmSimd.Fma(ai, b1, c12_1);
+                ai = Vector512.Create(a[13]);
+                c13_0 = GemmSimd.Fma(ai, b0, c13_0); c13_1 = GemmSimd.Fma(ai, b1, c13_1);
+                a += 14;
+                b += 2 * w;
+            }
+        }
+        else
+        {
+            // Rows 3q, 3q + 1, 3q + 2 are read at r_3q, r_3q + lda, r_3q + 2 lda: five base pointers and two strides
+            // stay in registers, and every broadcast is one load with a base + index * scale address.
+            nint l1 = (nint)lda, l2 = 2 * (nint)lda;
+            T* r0 = a, r3 = a + 3 * l1, r6 = a + 6 * l1, r9 = a + 9 * l1, r12 = a + 12 * l1;
+            for (int p = 0; p < kc; p++)
+            {
+                Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
+                var ai = Vector512.Create(r0[0]);
+                c0_0 = GemmSimd.Fma(ai, b0, c0_0); c0_1 = GemmSimd.Fma(ai, b1, c0_1);
+                ai = Vector512.Create(r0[l1]);
+                c1_0 = GemmSimd.Fma(ai, b0, c1_0); c1_1 = GemmSimd.Fma(ai, b1, c1_1);
+                ai = Vector512.Create(r0[l2]);
+                c2_0 = GemmSimd.Fma(ai, b0, c2_0); c2_1 = GemmSimd.Fma(ai, b1, c2_1);
+                ai = Vector512.Create(r3[0]);
+                c3_0 = GemmSimd.Fma(ai, b0, c3_0); c3_1 = GemmSimd.Fma(ai, b1, c3_1);
+                ai = Vector512.Create(r3[l1]);
+                c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
+                ai = Vector512.Create(r3[l2]);
+                c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
+                ai = Vector512.Create(r6[0]);
+                c6_0 = GemmSimd.Fma(ai, b0, c6_0); c6_1 = GemmSimd.Fma(ai, b1, c6_1);
+                ai = Vector512.Create(r6[l1]);
+                c7_0 = GemmSimd.Fma(ai, b0, c7_0); c7_1 = GemmSimd.Fma(ai, b1, c7_1);
+                ai = Vector512.Create(r6[l2]);
+                c8_0 = GemmSimd.Fma(ai, b0, c8_0); c8_1 = GemmSimd.Fma(ai, b1, c8_1);
+                ai = Vector512.Create(r9[0]);
+                c9_0 = GemmSimd.Fma(ai, b0, c9_0); c9_1 = GemmSimd.Fma(ai, b1, c9_1);
+                ai = Vector512.Create(r9[l1]);
+                c10_0 = GemmSimd.Fma(ai, b0, c10_0); c10_1 = GemmSimd.Fma(ai, b1, c10_1);
+                ai = Vector512.Create(r9[l2]);
+                c11_0 = GemmSimd.Fma(ai, b0, c11_0); c11_1 = GemmSimd.Fma(ai, b1, c11_1);
+                ai = Vector512.Create(r12[0]);
+                c12_0 = GemmSimd.Fma(ai, b0, c12_0); c12_1 = GemmSimd.Fma(ai, b1, c12_1);
+                ai = Vector512.Create(r12[l1]);
+                c13_0 = GemmSimd.Fma(ai, b0, c13_0); c13_1 = GemmSimd.Fma(ai, b1, c13_1);
+                r0++; r3++; r6++; r9++; r12++;
+                b += 2 * w;
+            }
         }
         var va = Vector512.Create(alpha);
         if (T.IsZero(beta))

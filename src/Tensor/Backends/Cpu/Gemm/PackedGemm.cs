@@ -230,17 +230,39 @@ public static unsafe class PackedGemm
         T* packedB, T beta, T* cBlock, long ldc, T* edge, GemmEpilogue epilogue)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
-        GemmPacking.PackA(mc, kc, TKernel.MR, aBlock, rsA, csA, packedA);
-        MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, pc == 0 ? beta : T.One, cBlock, ldc, edge,
-            pc + kc >= k ? epilogue : GemmEpilogue.None);
+        T blockBeta = pc == 0 ? beta : T.One;
+        var blockEpilogue = pc + kc >= k ? epilogue : GemmEpilogue.None;
+        int mr = TKernel.MR, whole = mc / mr * mr;
+        if (csA == 1 && TKernel.ReadsRowMajorA && whole > 0)
+        {
+            // Row-major A is read in place, whole panels of MR rows; only a last partial panel is packed (zero-padded).
+            MacroKernel<T, TKernel>(whole, nc, kc, alpha, aBlock, rsA, packedB, blockBeta, cBlock, ldc, edge, blockEpilogue);
+            if (whole == mc) return;
+            GemmPacking.PackA(mc - whole, kc, mr, aBlock + whole * rsA, rsA, csA, packedA);
+            MacroKernel<T, TKernel>(mc - whole, nc, kc, alpha, packedA, packedB, blockBeta, cBlock + whole * ldc, ldc, edge, blockEpilogue);
+            return;
+        }
+        GemmPacking.PackA(mc, kc, mr, aBlock, rsA, csA, packedA);
+        MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, packedB, blockBeta, cBlock, ldc, edge, blockEpilogue);
     }
 
     /// <summary>All micro-tiles of one packed A block against one packed B block.</summary>
     internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge,
         GemmEpilogue epilogue = default)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+        => MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, 0, packedB, beta, c, ldc, edge, epilogue);
+
+    /// <summary>
+    /// All micro-tiles of one block of A against one packed B block: A packed (<paramref name="lda"/> 0, panels of MR
+    /// rows kc steps deep), or A's own rows <paramref name="lda"/> apart (<see cref="IGemmMicroKernel{T}.RunRowMajorA"/>;
+    /// <paramref name="mc"/> a multiple of MR).
+    /// </summary>
+    static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* a, long lda, T* packedB, T beta, T* c, long ldc, T* edge,
+        GemmEpilogue epilogue)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
+        long panelStride = lda == 0 ? kc : lda;
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
@@ -248,22 +270,22 @@ public static unsafe class PackedGemm
             for (int ir = 0; ir < mc; ir += mr)
             {
                 int rows = Math.Min(mr, mc - ir);
-                T* aPanel = packedA + (long)ir * kc;
+                T* aPanel = a + ir * panelStride;
                 T* cTile = c + ir * ldc + jr;
-                if (rows == mr && cols == nr)
-                {
-                    TKernel.Run(kc, aPanel, bPanel, cTile, ldc, alpha, beta);
-                    epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
-                    continue;
-                }
-                // Edge tile: compute the whole padded tile into scratch, then update only the valid part.
-                TKernel.Run(kc, aPanel, bPanel, edge, nr, T.One, T.Zero);
-                for (int ii = 0; ii < rows; ii++)
-                    for (int jj = 0; jj < cols; jj++)
-                    {
-                        T* cij = cTile + ii * ldc + jj;
-                        *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
-                    }
+                bool whole = rows == mr && cols == nr;
+                // An edge tile is computed whole into scratch, then only its valid part updates C.
+                T* target = whole ? cTile : edge;
+                long ldTarget = whole ? ldc : nr;
+                T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
+                if (lda == 0) TKernel.Run(kc, aPanel, bPanel, target, ldTarget, tileAlpha, tileBeta);
+                else TKernel.RunRowMajorA(kc, aPanel, lda, bPanel, target, ldTarget, tileAlpha, tileBeta);
+                if (!whole)
+                    for (int ii = 0; ii < rows; ii++)
+                        for (int jj = 0; jj < cols; jj++)
+                        {
+                            T* cij = cTile + ii * ldc + jj;
+                            *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
+                        }
                 epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
             }
         }

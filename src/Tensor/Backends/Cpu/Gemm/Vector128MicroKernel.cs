@@ -15,6 +15,11 @@ internal readonly unsafe struct Vector128MicroKernel<T> : IGemmMicroKernel<T> wh
     public static int NR => 2 * Vector128<T>.Count;
     public static bool IsSupported => true;
 
+    public static bool ReadsRowMajorA => false;
+
+    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) =>
+        throw new NotSupportedException("Vector128MicroKernel reads packed A panels only");
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta)
     {
