@@ -76,11 +76,7 @@ public sealed partial class CpuBackend
                 int rows = Math.Min(rowsPerBlock, t - i0), keys = VisibleKeys(i0, rows);
                 Probabilities<TKernel>(i0, rows, keys, scores, ldS, edge);
                 // Output rows: Y = P V, written straight into the heads-concatenated layout.
-                T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * keys);
-                T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(d, nr) * keys);
-                CausalMacroKernel.PackA(CausalProduct.KeysAsDepth, Diagonal(i0), rows, keys, mr, scores, ldS, 1, packedA);
-                GemmPacking.PackB(keys, d, nr, v, rsV, csV, packedB);
-                CausalMacroKernel.Run<T, TKernel>(CausalProduct.KeysAsDepth, Diagonal(i0), rows, d, keys, T.One, packedA, packedB, T.Zero, y + i0 * ldY, ldY, edge);
+                Product<TKernel>(CausalProduct.KeysAsDepth, Diagonal(i0), rows, d, keys, T.One, scores, ldS, 1, v, rsV, csV, T.Zero, y + i0 * ldY, ldY, edge);
             }
         }
 
@@ -94,6 +90,18 @@ public sealed partial class CpuBackend
 
         /// <summary>The keys that query rows [i0, i0 + rows) may see: all, or with the causal mask those up to the last row's position.</summary>
         int VisibleKeys(int i0, int rows) => causal ? Math.Min(tk, past + i0 + rows) : tk;
+
+        /// <summary>
+        /// C = alpha A B + beta C for [m, depth] A and [depth, n] B of one head (strided): B packed whole, A read in
+        /// place or packed, and the causal mask's tiles skipped (<see cref="CausalMacroKernel"/>).
+        /// </summary>
+        void Product<TKernel>(CausalProduct product, int diagonal, int m, int n, int depth, T alpha, T* a, long rsA, long csA,
+            T* b, long rsB, long csB, T beta, T* c, long ldc, T* edge) where TKernel : struct, IGemmMicroKernel<T>
+        {
+            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(n, TKernel.NR) * depth);
+            GemmPacking.PackB(depth, n, TKernel.NR, b, rsB, csB, packedB);
+            CausalMacroKernel.Multiply<T, TKernel>(product, diagonal, m, n, depth, alpha, a, rsA, csA, packedB, beta, c, ldc, edge);
+        }
 
         /// <summary>
         /// The position of query row i0 (row i0 + r sees keys up to Diagonal + r), for <see cref="CausalMacroKernel"/>;
@@ -111,12 +119,8 @@ public sealed partial class CpuBackend
         {
             int mr = TKernel.MR, nr = TKernel.NR;
             // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
-            T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(rows, mr) * d);
-            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(keys, nr) * d);
-            GemmPacking.PackA(rows, d, mr, q + i0 * rsQ, rsQ, csQ, packedA);
-            GemmPacking.PackB(d, keys, nr, k, csK, rsK, packedB);
             // Tiles wholly after the diagonal are skipped; the loop below writes their weights as 0.
-            CausalMacroKernel.Run<T, TKernel>(CausalProduct.RowsByKeys, Diagonal(i0), rows, keys, d, scale, packedA, packedB, T.Zero, p, ldP, edge);
+            Product<TKernel>(CausalProduct.RowsByKeys, Diagonal(i0), rows, keys, d, scale, q + i0 * rsQ, rsQ, csQ, k, csK, rsK, T.Zero, p, ldP, edge);
             for (int r = 0; r < rows; r++)
             {
                 // Query i0 + r sits at position past + i0 + r and may not see later keys: their weights are 0, and the

@@ -114,19 +114,5 @@ public sealed partial class CpuBackend
                 Product<TKernel>(CausalProduct.RowsAsDepth, diagonal, keys, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, T.One, g.Dk, ldY, edge);
             }
         }
-
-        /// <summary>
-        /// C = alpha A B + beta C for [m, depth] A and [depth, n] B of one head (strided), packed whole and multiplied
-        /// with the causal mask's tiles skipped.
-        /// </summary>
-        void Product<TKernel>(CausalProduct product, int diagonal, int m, int n, int depth, T alpha, T* a, long rsA, long csA,
-            T* b, long rsB, long csB, T beta, T* c, long ldc, T* edge) where TKernel : struct, IGemmMicroKernel<T>
-        {
-            T* packedA = GemmBuffers<T>.PackedA((long)RoundUp(m, TKernel.MR) * depth);
-            T* packedB = GemmBuffers<T>.PackedB((long)RoundUp(n, TKernel.NR) * depth);
-            CausalMacroKernel.PackA(product, diagonal, m, depth, TKernel.MR, a, rsA, csA, packedA);
-            GemmPacking.PackB(depth, n, TKernel.NR, b, rsB, csB, packedB);
-            CausalMacroKernel.Run<T, TKernel>(product, diagonal, m, n, depth, alpha, packedA, packedB, beta, c, ldc, edge);
-        }
     }
 }

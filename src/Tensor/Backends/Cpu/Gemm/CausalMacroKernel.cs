@@ -55,11 +55,34 @@ internal static unsafe class CausalMacroKernel
         }
     }
 
-    public static void Run<T, TKernel>(CausalProduct product, int diagonal, int mc, int nc, int kc, T alpha, T* packedA, T* packedB,
+    /// <summary>
+    /// C = alpha A B + beta C for [m, depth] A (strided) and B packed (<see cref="GemmPacking.PackB{T}"/>), with the
+    /// causal mask's tiles and depth steps skipped. A row-major A is read in place where the kernel can
+    /// (<see cref="IGemmMicroKernel{T}.RunRowMajorA"/>, whole panels of MR rows); the rest is packed, only the depth
+    /// steps that are read.
+    /// </summary>
+    public static void Multiply<T, TKernel>(CausalProduct product, int diagonal, int m, int n, int depth, T alpha, T* a, long rsA, long csA,
+        T* packedB, T beta, T* c, long ldc, T* edge)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        int mr = TKernel.MR;
+        int inPlace = csA == 1 && TKernel.ReadsRowMajorA ? m / mr * mr : 0;
+        if (inPlace > 0) Run<T, TKernel>(product, diagonal, inPlace, n, depth, alpha, a, rsA, packedB, beta, c, ldc, edge);
+        if (inPlace == m) return;
+        // The packed rows start at row inPlace: query rows see later keys, key rows are seen by earlier queries.
+        int shifted = product == CausalProduct.RowsAsDepth ? diagonal - inPlace : diagonal + inPlace;
+        T* packedA = GemmBuffers<T>.PackedA((long)((m - inPlace + mr - 1) / mr * mr) * depth);
+        PackA(product, shifted, m - inPlace, depth, mr, a + inPlace * rsA, rsA, csA, packedA);
+        Run<T, TKernel>(product, shifted, m - inPlace, n, depth, alpha, packedA, 0, packedB, beta, c + inPlace * ldc, ldc, edge);
+    }
+
+    /// <summary>All tiles of [mc, kc] A against packed B: A packed (<paramref name="lda"/> 0) or row-major, lda apart (mc a multiple of MR).</summary>
+    internal static void Run<T, TKernel>(CausalProduct product, int diagonal, int mc, int nc, int kc, T alpha, T* a, long lda, T* packedB,
         T beta, T* c, long ldc, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
+        long panelStride = lda == 0 ? kc : lda, stepStride = lda == 0 ? mr : 1;
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
@@ -80,14 +103,16 @@ internal static unsafe class CausalMacroKernel
                                 cTile[ii * ldc + jj] = T.IsZero(beta) ? T.Zero : beta * cTile[ii * ldc + jj];
                     continue;
                 }
-                T* aPanel = packedA + (long)ir * kc + (long)from * mr;
+                T* aPanel = a + ir * panelStride + from * stepStride;
                 T* bSteps = bPanel + (long)from * nr;
-                if (rows == mr && cols == nr)
-                {
-                    TKernel.Run(to - from, aPanel, bSteps, cTile, ldc, alpha, beta);
-                    continue;
-                }
-                TKernel.Run(to - from, aPanel, bSteps, edge, nr, T.One, T.Zero);
+                bool whole = rows == mr && cols == nr;
+                // An edge tile is computed whole into scratch, then only its valid part updates C.
+                T* target = whole ? cTile : edge;
+                long ldTarget = whole ? ldc : nr;
+                T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
+                if (lda == 0) TKernel.Run(to - from, aPanel, bSteps, target, ldTarget, tileAlpha, tileBeta);
+                else TKernel.RunRowMajorA(to - from, aPanel, lda, bSteps, target, ldTarget, tileAlpha, tileBeta);
+                if (whole) continue;
                 for (int ii = 0; ii < rows; ii++)
                     for (int jj = 0; jj < cols; jj++)
                     {
