@@ -57,16 +57,16 @@ internal static unsafe class CausalMacroKernel
 
     /// <summary>
     /// C = alpha A B + beta C for [m, depth] A (strided) and B packed (<see cref="GemmPacking.PackB{T}"/>), with the
-    /// causal mask's tiles and depth steps skipped. A row-major A is read in place where the kernel can
-    /// (<see cref="IGemmMicroKernel{T}.RunRowMajorA"/>, whole panels of MR rows); the rest is packed, only the depth
-    /// steps that are read.
+    /// causal mask's tiles and depth steps skipped. A row-major A is read in place where the GEMM would
+    /// (<see cref="PackedGemm.ReadsAInPlace{T, TKernel}"/>, whole panels of MR rows); the rest is packed, only the
+    /// depth steps that are read.
     /// </summary>
     public static void Multiply<T, TKernel>(CausalProduct product, int diagonal, int m, int n, int depth, T alpha, T* a, long rsA, long csA,
         T* packedB, T beta, T* c, long ldc, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR;
-        int inPlace = csA == 1 && TKernel.ReadsRowMajorA ? m / mr * mr : 0;
+        int inPlace = PackedGemm.ReadsAInPlace<T, TKernel>(csA, n) ? m / mr * mr : 0;
         if (inPlace > 0) Run<T, TKernel>(product, diagonal, inPlace, n, depth, alpha, a, rsA, packedB, beta, c, ldc, edge);
         if (inPlace == m) return;
         // The packed rows start at row inPlace: query rows see later keys, key rows are seen by earlier queries.
