@@ -17,22 +17,7 @@ static class GeluErfFloat
     const float InvSqrt2 = 0.70710678f, InvSqrt2Pi = 0.39894228f;
 
     /// <summary>y = x Phi(x); x and y may be the same memory.</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y)
-    {
-        int i = 0;
-        if (CpuIsa.Use512)
-            for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));
-                Gelu(v).CopyTo(y.Slice(i, Vector512<float>.Count));
-            }
-        for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-        {
-            var v = Vector256.Create(x.Slice(i, Vector256<float>.Count));
-            Gelu(v).CopyTo(y.Slice(i, Vector256<float>.Count));
-        }
-        for (; i < x.Length; i++) y[i] = x[i] * Phi(Vector256.Create(x[i])).ToScalar();
-    }
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y) => FloatVectorMap.Apply<Value>(x, y);
 
     /// <summary>x Phi(x) of 16 lanes, inlined into the caller (the GEMM's epilogue).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -43,26 +28,25 @@ static class GeluErfFloat
     public static Vector256<float> Gelu(Vector256<float> v) => v * Phi(v);
 
     /// <summary>y = d/dx x Phi(x) = Phi(x) + x phi(x); x and y may be the same memory.</summary>
-    public static void Derivative(ReadOnlySpan<float> x, Span<float> y)
+    public static void Derivative(ReadOnlySpan<float> x, Span<float> y) => FloatVectorMap.Apply<Slope>(x, y);
+
+    readonly struct Value : IFloatVectorFunction
     {
-        int i = 0;
-        if (CpuIsa.Use512)
-            for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));
-                (Phi(v) + v * ExpFloat.Exp(v * v * -0.5f) * InvSqrt2Pi).CopyTo(y.Slice(i, Vector512<float>.Count));
-            }
-        for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-        {
-            var v = Vector256.Create(x.Slice(i, Vector256<float>.Count));
-            Slope(v).CopyTo(y.Slice(i, Vector256<float>.Count));
-        }
-        for (; i < x.Length; i++) y[i] = Slope(Vector256.Create(x[i])).ToScalar();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Of(Vector512<float> v) => Gelu(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Of(Vector256<float> v) => Gelu(v);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Slope(Vector256<float> v) =>
-        Phi(v) + v * ExpFloat.Exp(v * v * -0.5f) * InvSqrt2Pi;
+    readonly struct Slope : IFloatVectorFunction
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Of(Vector512<float> v) => Phi(v) + v * ExpFloat.Exp(v * v * -0.5f) * InvSqrt2Pi;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Of(Vector256<float> v) => Phi(v) + v * ExpFloat.Exp(v * v * -0.5f) * InvSqrt2Pi;
+    }
 
     // The Chebyshev coefficients of erfcc, highest power first: -z^2 - 1.26551223 + t (1.00002368 + t (0.37409196 + ...)),
     // as constants (not an array) so the polynomial is straight-line code with its coefficients as broadcast operands.

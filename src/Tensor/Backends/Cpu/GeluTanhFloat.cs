@@ -17,47 +17,35 @@ static class GeluTanhFloat
     const float C = 0.7978845608028654f, K = 0.044715f, Overflow = 88f;
 
     /// <summary>y = x sigmoid(2u); x and y may be the same memory.</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y)
-    {
-        int i = 0;
-        if (CpuIsa.Use512)
-            for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));
-                (v * Sigmoid2U(v)).CopyTo(y.Slice(i, Vector512<float>.Count));
-            }
-        for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-        {
-            var v = Vector256.Create(x.Slice(i, Vector256<float>.Count));
-            (v * Sigmoid2U(v)).CopyTo(y.Slice(i, Vector256<float>.Count));
-        }
-        for (; i < x.Length; i++) y[i] = x[i] * Sigmoid2U(Vector256.Create(x[i])).ToScalar();
-    }
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y) => FloatVectorMap.Apply<Value>(x, y);
 
     /// <summary>
     /// y = d/dx x s(2u) = s + 2 x s (1 - s) u', u' = sqrt(2/pi) (1 + 3 0.044715 x^2), which is the tanh form's
     /// (1 + t)/2 + x/2 (1 - t^2) u' with t = 2s - 1; x and y may be the same memory.
     /// </summary>
-    public static void Derivative(ReadOnlySpan<float> x, Span<float> y)
+    public static void Derivative(ReadOnlySpan<float> x, Span<float> y) => FloatVectorMap.Apply<Slope>(x, y);
+
+    readonly struct Value : IFloatVectorFunction
     {
-        int i = 0;
-        if (CpuIsa.Use512)
-            for (; i + Vector512<float>.Count <= x.Length; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Create(x.Slice(i, Vector512<float>.Count));
-                Slope(v).CopyTo(y.Slice(i, Vector512<float>.Count));
-            }
-        for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
-        {
-            var v = Vector256.Create(x.Slice(i, Vector256<float>.Count));
-            Slope(v).CopyTo(y.Slice(i, Vector256<float>.Count));
-        }
-        for (; i < x.Length; i++) y[i] = Slope(Vector256.Create(x[i])).ToScalar();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Of(Vector512<float> v) => v * Sigmoid2U(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Of(Vector256<float> v) => v * Sigmoid2U(v);
+    }
+
+    readonly struct Slope : IFloatVectorFunction
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Of(Vector512<float> v) => SlopeOf(v);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Of(Vector256<float> v) => SlopeOf(v);
     }
 
     // 1 - s is exact for s in [1/2, 1] (Sterbenz), so s (1 - s) keeps its relative accuracy as x grows.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Slope(Vector512<float> v)
+    static Vector512<float> SlopeOf(Vector512<float> v)
     {
         var s = Sigmoid2U(v);
         var du = Vector512.FusedMultiplyAdd(v * v, Vector512.Create(6 * K * C), Vector512.Create(2 * C));
@@ -65,7 +53,7 @@ static class GeluTanhFloat
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Slope(Vector256<float> v)
+    static Vector256<float> SlopeOf(Vector256<float> v)
     {
         var s = Sigmoid2U(v);
         var du = Vector256.FusedMultiplyAdd(v * v, Vector256.Create(6 * K * C), Vector256.Create(2 * C));
