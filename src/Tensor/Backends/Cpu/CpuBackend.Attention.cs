@@ -117,7 +117,6 @@ public sealed partial class CpuBackend
         /// </summary>
         public void Probabilities<TKernel>(int i0, int rows, int keys, T* p, int ldP, T* edge) where TKernel : struct, IGemmMicroKernel<T>
         {
-            int mr = TKernel.MR, nr = TKernel.NR;
             // Scores: S = scale Q K^T for this block of query rows (B(kk, j) = K[j, kk]: the transposed strides).
             // Tiles wholly after the diagonal are skipped; the loop below writes their weights as 0.
             Product<TKernel>(CausalProduct.RowsByKeys, Diagonal(i0), rows, keys, d, scale, q + i0 * rsQ, rsQ, csQ, k, csK, rsK, T.Zero, p, ldP, edge);
