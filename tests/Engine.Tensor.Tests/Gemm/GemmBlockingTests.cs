@@ -138,4 +138,15 @@ public class GemmBlockingTests
         var g = GemmCase<float>.Create(m, n, k, Layout.RowMajor, Layout.Transposed, 1, 0.5, seed: 11);
         g.AssertMatchesNaive(g.Run(path, allowSmallM: false, 1));
     }
+
+    [Theory]
+    [InlineData(32 * 1024, 8, 4096, 14)]   // a 1024-wide float A: every row in one of L1's 64 sets
+    [InlineData(32 * 1024, 8, 2048, 7)]    // two sets
+    [InlineData(32 * 1024, 8, 1536, 2)]    // MiniLM's 384-wide A: eight sets
+    [InlineData(32 * 1024, 8, 1024, 4)]
+    [InlineData(48 * 1024, 12, 4096, 14)]  // Zen 5: 64 sets of 12 ways
+    [InlineData(48 * 1024, 12, 512, 2)]
+    [InlineData(32 * 1024, 8, 4, 14)]      // rows one float apart share a line
+    public void RowsPerL1Set_CountsTheRowsThatShareASet(long l1, int ways, long strideBytes, int expected)
+        => Assert.Equal(expected, new CpuCaches(l1, ways, MiB, 8 * MiB, 1, "test").RowsPerL1Set(14, strideBytes));
 }

@@ -66,7 +66,7 @@ internal static unsafe class CausalMacroKernel
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR;
-        int inPlace = PackedGemm.ReadsAInPlace<T, TKernel>(csA, n) ? m / mr * mr : 0;
+        int inPlace = PackedGemm.ReadsAInPlace<T, TKernel>(rsA, csA, n) ? m / mr * mr : 0;
         if (inPlace > 0) Run<T, TKernel>(product, diagonal, inPlace, n, depth, alpha, a, rsA, packedB, beta, c, ldc, edge);
         if (inPlace == m) return;
         // The packed rows start at row inPlace: query rows see later keys, key rows are seen by earlier queries.

@@ -22,6 +22,25 @@ public sealed record CpuCaches(long L1d, int L1Ways, long L2, long L3, int L3Sha
     /// <summary>This machine's caches, detected once.</summary>
     public static CpuCaches Detected { get; } = FromSysfs() ?? FromCpuid() ?? Defaults;
 
+    /// <summary>
+    /// The most of <paramref name="rows"/> rows, <paramref name="strideBytes"/> apart, whose starts fall in one set of
+    /// L1d (64-byte lines): rows a power of two of 4 KiB apart all share one set, and more of them than L1 has ways
+    /// evict each other while they are read side by side.
+    /// </summary>
+    public int RowsPerL1Set(int rows, long strideBytes)
+    {
+        long sets = Math.Max(1, L1d / (64L * Math.Max(1, L1Ways)));
+        int most = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            int same = 0;
+            for (int j = 0; j < rows; j++)
+                if ((i * strideBytes / 64 - j * strideBytes / 64) % sets == 0) same++;
+            most = Math.Max(most, same);
+        }
+        return most;
+    }
+
     /// <summary>"L1d 48 KiB, L2 1 MiB, L3 32 MiB" for reports.</summary>
     public override string ToString() => $"L1d {Size(L1d)}, L2 {Size(L2)}, L3 {Size(L3)} ({Source})";
 
