@@ -105,20 +105,7 @@ internal static unsafe class CausalMacroKernel
                 }
                 T* aPanel = a + ir * panelStride + from * stepStride;
                 T* bSteps = bPanel + (long)from * nr;
-                bool whole = rows == mr && cols == nr;
-                // An edge tile is computed whole into scratch, then only its valid part updates C.
-                T* target = whole ? cTile : edge;
-                long ldTarget = whole ? ldc : nr;
-                T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
-                if (lda == 0) TKernel.Run(to - from, aPanel, bSteps, target, ldTarget, tileAlpha, tileBeta);
-                else TKernel.RunRowMajorA(to - from, aPanel, lda, bSteps, target, ldTarget, tileAlpha, tileBeta);
-                if (whole) continue;
-                for (int ii = 0; ii < rows; ii++)
-                    for (int jj = 0; jj < cols; jj++)
-                    {
-                        T* cij = cTile + ii * ldc + jj;
-                        *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
-                    }
+                PackedGemm.Tile<T, TKernel>(to - from, aPanel, lda, bSteps, alpha, beta, cTile, ldc, rows, cols, edge);
             }
         }
     }

@@ -289,22 +289,33 @@ public static unsafe class PackedGemm
                 int rows = Math.Min(mr, mc - ir);
                 T* aPanel = a + ir * panelStride;
                 T* cTile = c + ir * ldc + jr;
-                bool whole = rows == mr && cols == nr;
-                // An edge tile is computed whole into scratch, then only its valid part updates C.
-                T* target = whole ? cTile : edge;
-                long ldTarget = whole ? ldc : nr;
-                T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
-                if (lda == 0) TKernel.Run(kc, aPanel, bPanel, target, ldTarget, tileAlpha, tileBeta);
-                else TKernel.RunRowMajorA(kc, aPanel, lda, bPanel, target, ldTarget, tileAlpha, tileBeta);
-                if (!whole)
-                    for (int ii = 0; ii < rows; ii++)
-                        for (int jj = 0; jj < cols; jj++)
-                        {
-                            T* cij = cTile + ii * ldc + jj;
-                            *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
-                        }
+                Tile<T, TKernel>(kc, aPanel, lda, bPanel, alpha, beta, cTile, ldc, rows, cols, edge);
                 epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
             }
         }
+    }
+
+    /// <summary>
+    /// One rows x cols tile of C = alpha A B + beta C over kc steps: A a packed panel (<paramref name="lda"/> 0) or MR
+    /// rows lda apart, B a packed panel. An edge tile is computed whole into <paramref name="edge"/>, then only its
+    /// valid part updates C.
+    /// </summary>
+    internal static void Tile<T, TKernel>(int kc, T* a, long lda, T* b, T alpha, T beta, T* cTile, long ldc, int rows, int cols, T* edge)
+        where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
+    {
+        int nr = TKernel.NR;
+        bool whole = rows == TKernel.MR && cols == nr;
+        T* target = whole ? cTile : edge;
+        long ldTarget = whole ? ldc : nr;
+        T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
+        if (lda == 0) TKernel.Run(kc, a, b, target, ldTarget, tileAlpha, tileBeta);
+        else TKernel.RunRowMajorA(kc, a, lda, b, target, ldTarget, tileAlpha, tileBeta);
+        if (whole) return;
+        for (int ii = 0; ii < rows; ii++)
+            for (int jj = 0; jj < cols; jj++)
+            {
+                T* cij = cTile + ii * ldc + jj;
+                *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
+            }
     }
 }
