@@ -6,13 +6,16 @@ namespace Engine.Tests.Gemm;
 /// <summary>
 /// Packing against its definition (panel r holds rows r*mr.. as dst[r*mr*kc + p*mr + ii], zero-padded), for the row-
 /// and column-major sources that take the in-register transposes, at panel heights with and without a partial last
-/// vector and depths with and without a remainder; and no packing writes past the packed block (a guard after it stays).
+/// vector (3 to 6 Float32 rows: the 12- to 24-byte k steps copied by 16-byte moves or byte copies) and depths with and without a remainder; and no packing writes past the packed block (a guard after it stays).
 /// </summary>
 public unsafe class GemmPackingTests
 {
     [Theory]
     [InlineData(14)]
     [InlineData(6)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
     [InlineData(8)]
     [InlineData(16)]
     [InlineData(32)]

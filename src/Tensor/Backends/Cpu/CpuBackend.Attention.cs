@@ -126,13 +126,7 @@ public sealed partial class CpuBackend
                 // softmax runs over the keys it sees (half the exponentials of a causal self-attention).
                 int seen = causal ? Math.Clamp(past + i0 + r + 1, 0, keys) : keys;
                 var row = new Span<T>(p + (long)r * ldP, seen);
-                if (typeof(T) == typeof(float) && CpuIsa.Use512)
-                    MaskedSoftmax512((float*)p + (long)r * ldP, seen, (float*)keyBias);
-                else
-                {
-                    if (keyBias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(keyBias, seen), row);
-                    new SoftmaxRows<T>(false).Apply<T>(row, row);
-                }
+                SoftmaxRow(p + (long)r * ldP, seen, keyBias);
                 // A row whose seen keys are all masked (or whose scores hold NaN) is NaN throughout, as the composed softmax gives.
                 var hidden = new Span<T>(p + (long)r * ldP + seen, keys - seen);
                 if (seen > 0 && T.IsNaN(row[0])) hidden.Fill(T.NaN);
@@ -141,53 +135,20 @@ public sealed partial class CpuBackend
         }
 
         /// <summary>
-        /// softmax(row + bias) in place over <paramref name="n"/> Float32 scores in three 16-lane passes (add and max,
-        /// exp and sum, scale): a score row of 128 is eight vectors, where five library calls per row cost as much
-        /// as the head's products. The exponential is <see cref="ExpFloat"/>'s, inlined (arguments are at most 0
-        /// after the shift). The last n mod 16 scores go through a 16-lane buffer padded with -inf (weight 0), not
-        /// one scalar exp each: causal rows have every length, and their tails took most of the softmax's time.
-        /// All-masked rows give NaN, as the composed softmax does.
+        /// softmax(row + bias) in place over <paramref name="n"/> scores: Float32 rows through the vector kernel
+        /// (<see cref="AttentionRows.Softmax{TV, TLanes}"/>), others through the library softmax.
         /// </summary>
-        static void MaskedSoftmax512(float* row, int n, float* bias)
+        static void SoftmaxRow(T* row, int n, T* bias)
         {
-            const int W = 16;
-            int whole = n & ~(W - 1), tail = n - whole;
-            var rest = Vector512.Create(float.NegativeInfinity);
-            if (tail > 0)
-            {
-                float* padded = stackalloc float[W];
-                rest.Store(padded);
-                for (int l = 0; l < tail; l++) padded[l] = bias == null ? row[whole + l] : row[whole + l] + bias[whole + l];
-                rest = Vector512.Load(padded);
-            }
-            var vmax = rest;
-            for (int j = 0; j < whole; j += W)
-            {
-                var v = Vector512.Load(row + j);
-                if (bias != null) (v += Vector512.Load(bias + j)).Store(row + j);
-                vmax = Vector512.Max(vmax, v);
-            }
-            float max = float.NegativeInfinity;
-            for (int l = 0; l < W; l++) max = MathF.Max(max, vmax.GetElement(l));
-            // As SoftmaxRows: an all -inf row shifts by 0, so exp gives 0 and 0 / 0 = NaN.
-            if (float.IsNegativeInfinity(max)) max = 0;
-            var shift = Vector512.Create(max);
-            var restExp = ExpFloat.Exp(rest - shift);
-            var vsum = restExp;
-            for (int j = 0; j < whole; j += W)
-            {
-                var e = ExpFloat.Exp(Vector512.Load(row + j) - shift);
-                e.Store(row + j);
-                vsum += e;
-            }
-            var scale = Vector512.Create(1 / Vector512.Sum(vsum));
-            for (int j = 0; j < whole; j += W) (Vector512.Load(row + j) * scale).Store(row + j);
-            if (tail > 0)
-            {
-                float* weights = stackalloc float[W];
-                (restExp * scale).Store(weights);
-                for (int l = 0; l < tail; l++) row[whole + l] = weights[l];
-            }
+            if (typeof(T) == typeof(float))
+                switch (AttentionRows.Use)
+                {
+                    case 16: AttentionRows.Softmax<Vector512<float>, Float512Lanes>((float*)row, n, (float*)bias); return;
+                    case 8: AttentionRows.Softmax<Vector256<float>, Float256Lanes>((float*)row, n, (float*)bias); return;
+                }
+            var span = new Span<T>(row, n);
+            if (bias != null) System.Numerics.Tensors.TensorPrimitives.Add(span, new ReadOnlySpan<T>(bias, n), span);
+            new SoftmaxRows<T>(false).Apply<T>(span, span);
         }
 
         internal static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;

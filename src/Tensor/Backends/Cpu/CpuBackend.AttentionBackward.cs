@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Backends.Cpu;
 
@@ -101,11 +102,7 @@ public sealed partial class CpuBackend
                 for (int r = 0; r < rows; r++)
                 {
                     int seen = causal ? Math.Clamp(past + i0 + r + 1, 0, keys) : keys;
-                    var dpRow = new Span<T>(dp + (long)r * ld, seen);
-                    var pRow = new ReadOnlySpan<T>(p + (long)r * ld, seen);
-                    T rowDot = TensorPrimitives.Dot(pRow, dpRow);
-                    TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
-                    TensorPrimitives.Multiply(dpRow, pRow, dpRow);
+                    SoftmaxGradientRow(p + (long)r * ld, dp + (long)r * ld, seen);
                     new Span<T>(dp + (long)r * ld + seen, keys - seen).Clear();
                 }
                 // dQ = scale dS K
@@ -113,6 +110,26 @@ public sealed partial class CpuBackend
                 // dK += scale dS^T Q
                 Product<TKernel>(CausalProduct.RowsAsDepth, diagonal, keys, d, rows, scale, dp, 1, ld, q + i0 * rsQ, rsQ, csQ, T.One, g.Dk, ldY, edge);
             }
+        }
+
+        /// <summary>
+        /// dS = P o (dP - D), D = sum_j P_j dP_j, in place in <paramref name="dp"/> over <paramref name="n"/> weights:
+        /// Float32 rows through the vector kernel (<see cref="AttentionRows.SoftmaxGradient{TV, TLanes}"/>), others
+        /// through library calls.
+        /// </summary>
+        static void SoftmaxGradientRow(T* p, T* dp, int n)
+        {
+            if (typeof(T) == typeof(float))
+                switch (AttentionRows.Use)
+                {
+                    case 16: AttentionRows.SoftmaxGradient<Vector512<float>, Float512Lanes>((float*)p, (float*)dp, n); return;
+                    case 8: AttentionRows.SoftmaxGradient<Vector256<float>, Float256Lanes>((float*)p, (float*)dp, n); return;
+                }
+            var dpRow = new Span<T>(dp, n);
+            var pRow = new ReadOnlySpan<T>(p, n);
+            T rowDot = TensorPrimitives.Dot(pRow, dpRow);
+            TensorPrimitives.Subtract(dpRow, rowDot, dpRow);
+            TensorPrimitives.Multiply(dpRow, pRow, dpRow);
         }
     }
 }
