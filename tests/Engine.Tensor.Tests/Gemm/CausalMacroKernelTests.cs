@@ -120,7 +120,7 @@ public unsafe class CausalMacroKernelTests
             else
             {
                 CausalMacroKernel.PackA(product, diagonal, m, depth, mr, pa, rsA, csA, ppa);
-                CausalMacroKernel.Run<float, TKernel>(product, diagonal, m, n, depth, 1f, ppa, 0, ppb, beta, pc, ldc, pe);
+                CausalMacroKernel.Run<float, TKernel>(product, diagonal, m, n, depth, 1f, ppa, 0, 0, ppb, beta, pc, ldc, pe);
             }
         }
     }

@@ -14,6 +14,10 @@ public enum Layout
     RowView,
     /// <summary>Every other column of a wider buffer: neither stride is 1.</summary>
     Strided,
+    /// <summary>Every row the same values (row stride 0, an expanded row): no kernel may take the 0 for a packed panel.</summary>
+    RowBroadcast,
+    /// <summary>Every column the same values (column stride 0, unit row stride: an expanded column).</summary>
+    ColumnBroadcast,
 }
 
 /// <summary>
@@ -49,6 +53,8 @@ public sealed class GemmCase<T> where T : unmanaged, IFloatingPointIeee754<T>
             case Layout.RowMajor: offset = 0; rs = cols; cs = 1; break;
             case Layout.Transposed: offset = 0; rs = 1; cs = rows; break;
             case Layout.RowView: offset = 5; rs = cols + 7; cs = 1; break;
+            case Layout.RowBroadcast: offset = 1; rs = 0; cs = 1; break;
+            case Layout.ColumnBroadcast: offset = 1; rs = 1; cs = 0; break;
             default: offset = 1; rs = 2 * cols + 3; cs = 2; break;
         }
         length = offset + Math.Max(0, rows - 1) * rs + Math.Max(0, cols - 1) * cs + 1;

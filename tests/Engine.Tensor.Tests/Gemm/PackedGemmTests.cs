@@ -79,6 +79,23 @@ public class PackedGemmTests
 
     [Theory]
     [MemberData(nameof(Paths))]
+    public void Gemm_BroadcastOperands_MatchNaive(string pathName)
+    {
+        // Strides of 0 (expanded tensors): A read in place with rows or k steps 0 apart, or packed.
+        var path = Enum.Parse<GemmPath>(pathName);
+        foreach (var la in new[] { Layout.RowBroadcast, Layout.ColumnBroadcast, Layout.Transposed })
+            foreach (var lb in new[] { Layout.RowBroadcast, Layout.ColumnBroadcast, Layout.RowMajor })
+                foreach (var (m, n, k) in new[] { (37, 45, 70), (29, 47, 61) })
+                {
+                    var f = GemmCase<float>.Create(m, n, k, la, lb, 1, 0, seed: 17);
+                    f.AssertMatchesNaive(f.Run(path, false, 1));
+                    var d = GemmCase<double>.Create(m, n, k, la, lb, 1, 0, seed: 18);
+                    d.AssertMatchesNaive(d.Run(path, false, 1));
+                }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
     public void Gemm_AlphaAndBeta_ScaleProductAndOldC(string pathName)
     {
         var path = Enum.Parse<GemmPath>(pathName);

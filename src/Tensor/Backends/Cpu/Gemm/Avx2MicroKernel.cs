@@ -15,15 +15,16 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
     public static int NR => 2 * Vector256<T>.Count;
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
-    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 0, b, c, ldc, alpha, beta);
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 1, 6, b, c, ldc, alpha, beta);
 
-    public static bool ReadsRowMajorA => true;
+    public static bool ReadsAInPlace => true;
 
-    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, lda, b, c, ldc, alpha, beta);
+    public static void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, rsA, csA, b, c, ldc, alpha, beta);
 
-    // One body for both sources of A (see Avx512MicroKernel.RunCore): lda 0 reads a packed panel, otherwise A's rows.
+    // One body for every source of A (see Avx512MicroKernel.RunCore): rsA 1 reads six contiguous values per k step,
+    // csA apart (a packed panel or a column-major A), otherwise A's rows, rsA apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RunCore(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta)
+    static void RunCore(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta)
     {
         int w = Vector256<T>.Count;
         Vector256<T> c0_0 = default, c0_1 = default;
@@ -32,8 +33,9 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
         Vector256<T> c3_0 = default, c3_1 = default;
         Vector256<T> c4_0 = default, c4_1 = default;
         Vector256<T> c5_0 = default, c5_1 = default;
-        if (lda == 0)
+        if (rsA == 1)
         {
+            nint step = (nint)csA;
             for (int p = 0; p < kc; p++)
             {
                 Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w);
@@ -49,14 +51,14 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
                 c4_0 = GemmSimd.Fma(ai, b0, c4_0); c4_1 = GemmSimd.Fma(ai, b1, c4_1);
                 ai = Vector256.Create(a[5]);
                 c5_0 = GemmSimd.Fma(ai, b0, c5_0); c5_1 = GemmSimd.Fma(ai, b1, c5_1);
-                a += 6;
+                a += step;
                 b += 2 * w;
             }
         }
         else
         {
-            // Rows 0-2 and 3-5 at r0 and r3, plus 0, lda and 2 lda: base + index * scale addresses.
-            nint l1 = (nint)lda, l2 = 2 * (nint)lda;
+            // Rows 0-2 and 3-5 at r0 and r3, plus 0, rsA and 2 rsA: base + index * scale addresses.
+            nint l1 = (nint)rsA, l2 = 2 * (nint)rsA;
             T* r0 = a, r3 = a + 3 * l1;
             for (int p = 0; p < kc; p++)
             {

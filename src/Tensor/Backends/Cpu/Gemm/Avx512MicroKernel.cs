@@ -16,16 +16,16 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
     public static int NR => 2 * Vector512<T>.Count;
     public static bool IsSupported => Avx512F.IsSupported;
 
-    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 0, b, c, ldc, alpha, beta);
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 1, 14, b, c, ldc, alpha, beta);
 
-    public static bool ReadsRowMajorA => true;
+    public static bool ReadsAInPlace => true;
 
-    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, lda, b, c, ldc, alpha, beta);
+    public static void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, rsA, csA, b, c, ldc, alpha, beta);
 
-    // One body for both sources of A, so the tile's accumulators and stores are written once: lda 0 reads a packed
-    // panel (14 values per k step), otherwise A's own rows, lda apart.
+    // One body for every source of A, so the tile's accumulators and stores are written once: rsA 1 reads 14
+    // contiguous values per k step, csA apart (a packed panel, or a column-major A), otherwise A's own rows, rsA apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RunCore(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta)
+    static void RunCore(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta)
     {
         int w = Vector512<T>.Count;
         Vector512<T> c0_0 = default, c0_1 = default;
@@ -42,8 +42,9 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
         Vector512<T> c11_0 = default, c11_1 = default;
         Vector512<T> c12_0 = default, c12_1 = default;
         Vector512<T> c13_0 = default, c13_1 = default;
-        if (lda == 0)
+        if (rsA == 1)
         {
+            nint step = (nint)csA;
             for (int p = 0; p < kc; p++)
             {
                 Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w);
@@ -75,15 +76,15 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
                 c12_0 = GemmSimd.Fma(ai, b0, c12_0); c12_1 = GemmSimd.Fma(ai, b1, c12_1);
                 ai = Vector512.Create(a[13]);
                 c13_0 = GemmSimd.Fma(ai, b0, c13_0); c13_1 = GemmSimd.Fma(ai, b1, c13_1);
-                a += 14;
+                a += step;
                 b += 2 * w;
             }
         }
         else
         {
-            // Rows 3q, 3q + 1, 3q + 2 are read at r_3q, r_3q + lda, r_3q + 2 lda: five base pointers and two strides
+            // Rows 3q, 3q + 1, 3q + 2 are read at r_3q, r_3q + rsA, r_3q + 2 rsA: five base pointers and two strides
             // stay in registers, and every broadcast is one load with a base + index * scale address.
-            nint l1 = (nint)lda, l2 = 2 * (nint)lda;
+            nint l1 = (nint)rsA, l2 = 2 * (nint)rsA;
             T* r0 = a, r3 = a + 3 * l1, r6 = a + 6 * l1, r9 = a + 9 * l1, r12 = a + 12 * l1;
             for (int p = 0; p < kc; p++)
             {

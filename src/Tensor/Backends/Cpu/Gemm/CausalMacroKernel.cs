@@ -57,7 +57,7 @@ internal static unsafe class CausalMacroKernel
 
     /// <summary>
     /// C = alpha A B + beta C for [m, depth] A (strided) and B packed (<see cref="GemmPacking.PackB{T}"/>), with the
-    /// causal mask's tiles and depth steps skipped. A row-major A is read in place where the GEMM would
+    /// causal mask's tiles and depth steps skipped. A is read in place where the GEMM would
     /// (<see cref="PackedGemm.ReadsAInPlace{T, TKernel}"/>, whole panels of MR rows); the rest is packed, only the
     /// depth steps that are read.
     /// </summary>
@@ -67,22 +67,25 @@ internal static unsafe class CausalMacroKernel
     {
         int mr = TKernel.MR;
         int inPlace = PackedGemm.ReadsAInPlace<T, TKernel>(rsA, csA, n) ? m / mr * mr : 0;
-        if (inPlace > 0) Run<T, TKernel>(product, diagonal, inPlace, n, depth, alpha, a, rsA, packedB, beta, c, ldc, edge);
+        if (inPlace > 0) Run<T, TKernel>(product, diagonal, inPlace, n, depth, alpha, a, rsA, csA, packedB, beta, c, ldc, edge);
         if (inPlace == m) return;
         // The packed rows start at row inPlace: query rows see later keys, key rows are seen by earlier queries.
         int shifted = product == CausalProduct.RowsAsDepth ? diagonal - inPlace : diagonal + inPlace;
         T* packedA = GemmBuffers<T>.PackedA((long)((m - inPlace + mr - 1) / mr * mr) * depth);
         PackA(product, shifted, m - inPlace, depth, mr, a + inPlace * rsA, rsA, csA, packedA);
-        Run<T, TKernel>(product, shifted, m - inPlace, n, depth, alpha, packedA, 0, packedB, beta, c + inPlace * ldc, ldc, edge);
+        Run<T, TKernel>(product, shifted, m - inPlace, n, depth, alpha, packedA, 0, 0, packedB, beta, c + inPlace * ldc, ldc, edge);
     }
 
-    /// <summary>All tiles of [mc, kc] A against packed B: A packed (<paramref name="lda"/> 0) or row-major, lda apart (mc a multiple of MR).</summary>
-    internal static void Run<T, TKernel>(CausalProduct product, int diagonal, int mc, int nc, int kc, T alpha, T* a, long lda, T* packedB,
+    /// <summary>
+    /// All tiles of [mc, kc] A against packed B: A packed (<paramref name="rsA"/> 0) or read in place,
+    /// A(i, p) = a[i rsA + p csA] (mc a multiple of MR).
+    /// </summary>
+    internal static void Run<T, TKernel>(CausalProduct product, int diagonal, int mc, int nc, int kc, T alpha, T* a, long rsA, long csA, T* packedB,
         T beta, T* c, long ldc, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
-        long panelStride = lda == 0 ? kc : lda, stepStride = lda == 0 ? mr : 1;
+        long panelStride = rsA == 0 ? kc : rsA, stepStride = rsA == 0 ? mr : csA;
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
@@ -105,7 +108,7 @@ internal static unsafe class CausalMacroKernel
                 }
                 T* aPanel = a + ir * panelStride + from * stepStride;
                 T* bSteps = bPanel + (long)from * nr;
-                PackedGemm.Tile<T, TKernel>(to - from, aPanel, lda, bSteps, alpha, beta, cTile, ldc, rows, cols, edge);
+                PackedGemm.Tile<T, TKernel>(to - from, aPanel, rsA, csA, bSteps, alpha, beta, cTile, ldc, rows, cols, edge);
             }
         }
     }

@@ -30,12 +30,15 @@ public sealed record CpuCaches(long L1d, int L1Ways, long L2, long L3, int L3Sha
     public int RowsPerL1Set(int rows, long strideBytes)
     {
         long sets = Math.Max(1, L1d / (64L * Math.Max(1, L1Ways)));
+        // The GEMM asks once per block of A: one division per row, then comparisons.
+        Span<long> set = rows <= 64 ? stackalloc long[rows] : new long[rows];
+        for (int i = 0; i < rows; i++) set[i] = (i * strideBytes / 64 % sets + sets) % sets;
         int most = 0;
         for (int i = 0; i < rows; i++)
         {
             int same = 0;
             for (int j = 0; j < rows; j++)
-                if ((i * strideBytes / 64 - j * strideBytes / 64) % sets == 0) same++;
+                if (set[i] == set[j]) same++;
             most = Math.Max(most, same);
         }
         return most;

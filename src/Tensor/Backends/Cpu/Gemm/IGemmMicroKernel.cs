@@ -19,13 +19,15 @@ internal unsafe interface IGemmMicroKernel<T> where T : unmanaged
     /// </summary>
     static abstract void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta);
 
-    /// <summary>Whether <see cref="RunRowMajorA"/> is implemented.</summary>
-    static abstract bool ReadsRowMajorA { get; }
+    /// <summary>Whether <see cref="RunInPlaceA"/> is implemented.</summary>
+    static abstract bool ReadsAInPlace { get; }
 
     /// <summary>
-    /// <see cref="Run"/> with A read where it lies: MR rows <paramref name="lda"/> apart, each with unit column stride,
-    /// instead of a packed panel. A row-major A then needs no transposing copy (the packing of a Linear's input and
-    /// of the backward's output gradient, an eighth of MiniLM's and of a training step's time).
+    /// <see cref="Run"/> with A read where it lies instead of from a packed panel: A(i, p) = a[i rsA + p csA] for MR rows,
+    /// either rows <paramref name="rsA"/> apart with unit column stride (<paramref name="csA"/> 1: a row-major A,
+    /// whose packing is a transposing copy: a Linear's input, the backward's output gradient), or MR contiguous
+    /// values per k step, csA apart (rsA 1: a column-major A, such as the transposed output gradient of a weight's
+    /// gradient; a packed panel is the case csA = MR). Each packing was a twelfth to an eighth of a training step.
     /// </summary>
-    static abstract void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta);
+    static abstract void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta);
 }

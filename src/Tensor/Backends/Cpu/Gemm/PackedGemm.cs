@@ -236,8 +236,8 @@ public static unsafe class PackedGemm
         int mr = TKernel.MR, whole = mc / mr * mr;
         if (ReadsAInPlace<T, TKernel>(rsA, csA, nc) && whole > 0)
         {
-            // Row-major A is read in place, whole panels of MR rows; only a last partial panel is packed (zero-padded).
-            MacroKernel<T, TKernel>(whole, nc, kc, alpha, aBlock, rsA, packedB, blockBeta, cBlock, ldc, edge, blockEpilogue);
+            // A is read in place, whole panels of MR rows; only a last partial panel is packed (zero-padded).
+            MacroKernel<T, TKernel>(whole, nc, kc, alpha, aBlock, rsA, csA, packedB, blockBeta, cBlock, ldc, edge, blockEpilogue);
             if (whole == mc) return;
             GemmPacking.PackA(mc - whole, kc, mr, aBlock + whole * rsA, rsA, csA, packedA);
             MacroKernel<T, TKernel>(mc - whole, nc, kc, alpha, packedA, packedB, blockBeta, cBlock + whole * ldc, ldc, edge, blockEpilogue);
@@ -250,15 +250,17 @@ public static unsafe class PackedGemm
     /// <summary>
     /// Whether a block of A (row stride <paramref name="rsA"/>, column stride <paramref name="csA"/>) is read where it
     /// lies rather than packed, against <paramref name="columns"/> columns of B. Packing turns A's rows into one
-    /// contiguous stream that every B panel re-reads from cache; read in place, each B panel re-reads MR scattered
-    /// rows. So A is read in place only when it is row-major (packing it is a transposing copy), met by at most
-    /// <see cref="MaxPanelsForAInPlace"/> B panels, and its MR rows do not crowd one L1 set (rows 4 KiB apart, as in a
-    /// 1024-wide A, all share one set and evict each other: 1024^3 ran at 160 GFLOP/s in place against 200 packed on
-    /// two Zen 4 cores, while a Linear's 128-512 outputs ran 5-15% faster in place).
+    /// contiguous stream that every B panel re-reads from cache; read in place, each B panel re-reads them where
+    /// they lie. So A is read in place only when it is met by at most <see cref="MaxPanelsForAInPlace"/> B panels,
+    /// and either column-major (each k step's MR values are contiguous: one or two cache lines per step, which the
+    /// kernel's 6 to 28 cycles of FMAs per step hide) or row-major with its MR rows not crowding one L1 set (packing
+    /// such an A is a transposing copy; rows 4 KiB apart, as in a 1024-wide A, all share one set and evict each
+    /// other: 1024^3 ran at 160 GFLOP/s in place against 200 packed on two Zen 4 cores, while a Linear's 128-512
+    /// outputs ran 5-15% faster in place). A broadcast A (rows 0 apart) is packed.
     /// </summary>
     internal static bool ReadsAInPlace<T, TKernel>(long rsA, long csA, int columns) where T : unmanaged where TKernel : struct, IGemmMicroKernel<T>
-        => csA == 1 && TKernel.ReadsRowMajorA && columns <= MaxPanelsForAInPlace * TKernel.NR
-            && CpuCaches.Detected.RowsPerL1Set(TKernel.MR, rsA * Unsafe.SizeOf<T>()) < CpuCaches.Detected.L1Ways;
+        => TKernel.ReadsAInPlace && rsA != 0 && columns <= MaxPanelsForAInPlace * TKernel.NR
+            && (rsA == 1 || csA == 1 && CpuCaches.Detected.RowsPerL1Set(TKernel.MR, rsA * Unsafe.SizeOf<T>()) < CpuCaches.Detected.L1Ways);
 
     /// <summary>The most B panels (of NR columns) that meet an A block read in place; see <see cref="ReadsAInPlace{T, TKernel}"/>.</summary>
     internal const int MaxPanelsForAInPlace = 16;
@@ -267,19 +269,19 @@ public static unsafe class PackedGemm
     internal static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* packedA, T* packedB, T beta, T* c, long ldc, T* edge,
         GemmEpilogue epilogue = default)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
-        => MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, 0, packedB, beta, c, ldc, edge, epilogue);
+        => MacroKernel<T, TKernel>(mc, nc, kc, alpha, packedA, 0, 0, packedB, beta, c, ldc, edge, epilogue);
 
     /// <summary>
-    /// All micro-tiles of one block of A against one packed B block: A packed (<paramref name="lda"/> 0, panels of MR
-    /// rows kc steps deep), or A's own rows <paramref name="lda"/> apart (<see cref="IGemmMicroKernel{T}.RunRowMajorA"/>;
-    /// <paramref name="mc"/> a multiple of MR).
+    /// All micro-tiles of one block of A against one packed B block: A packed (<paramref name="rsA"/> 0, panels of MR
+    /// rows kc steps deep), or read where it lies, A(i, p) = a[i rsA + p csA]
+    /// (<see cref="IGemmMicroKernel{T}.RunInPlaceA"/>; <paramref name="mc"/> a multiple of MR).
     /// </summary>
-    static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* a, long lda, T* packedB, T beta, T* c, long ldc, T* edge,
+    static void MacroKernel<T, TKernel>(int mc, int nc, int kc, T alpha, T* a, long rsA, long csA, T* packedB, T beta, T* c, long ldc, T* edge,
         GemmEpilogue epilogue)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int mr = TKernel.MR, nr = TKernel.NR;
-        long panelStride = lda == 0 ? kc : lda;
+        long panelStride = rsA == 0 ? kc : rsA;
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
@@ -289,18 +291,18 @@ public static unsafe class PackedGemm
                 int rows = Math.Min(mr, mc - ir);
                 T* aPanel = a + ir * panelStride;
                 T* cTile = c + ir * ldc + jr;
-                Tile<T, TKernel>(kc, aPanel, lda, bPanel, alpha, beta, cTile, ldc, rows, cols, edge);
+                Tile<T, TKernel>(kc, aPanel, rsA, csA, bPanel, alpha, beta, cTile, ldc, rows, cols, edge);
                 epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
             }
         }
     }
 
     /// <summary>
-    /// One rows x cols tile of C = alpha A B + beta C over kc steps: A a packed panel (<paramref name="lda"/> 0) or MR
-    /// rows lda apart, B a packed panel. An edge tile is computed whole into <paramref name="edge"/>, then only its
-    /// valid part updates C.
+    /// One rows x cols tile of C = alpha A B + beta C over kc steps: A a packed panel (<paramref name="rsA"/> 0) or MR
+    /// rows read in place, A(i, p) = a[i rsA + p csA]; B a packed panel. An edge tile is computed whole into
+    /// <paramref name="edge"/>, then only its valid part updates C.
     /// </summary>
-    internal static void Tile<T, TKernel>(int kc, T* a, long lda, T* b, T alpha, T beta, T* cTile, long ldc, int rows, int cols, T* edge)
+    internal static void Tile<T, TKernel>(int kc, T* a, long rsA, long csA, T* b, T alpha, T beta, T* cTile, long ldc, int rows, int cols, T* edge)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int nr = TKernel.NR;
@@ -308,8 +310,8 @@ public static unsafe class PackedGemm
         T* target = whole ? cTile : edge;
         long ldTarget = whole ? ldc : nr;
         T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
-        if (lda == 0) TKernel.Run(kc, a, b, target, ldTarget, tileAlpha, tileBeta);
-        else TKernel.RunRowMajorA(kc, a, lda, b, target, ldTarget, tileAlpha, tileBeta);
+        if (rsA == 0) TKernel.Run(kc, a, b, target, ldTarget, tileAlpha, tileBeta);
+        else TKernel.RunInPlaceA(kc, a, rsA, csA, b, target, ldTarget, tileAlpha, tileBeta);
         if (whole) return;
         for (int ii = 0; ii < rows; ii++)
             for (int jj = 0; jj < cols; jj++)

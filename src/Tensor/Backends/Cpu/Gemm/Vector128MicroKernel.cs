@@ -15,9 +15,9 @@ internal readonly unsafe struct Vector128MicroKernel<T> : IGemmMicroKernel<T> wh
     public static int NR => 2 * Vector128<T>.Count;
     public static bool IsSupported => true;
 
-    public static bool ReadsRowMajorA => false;
+    public static bool ReadsAInPlace => false;
 
-    public static void RunRowMajorA(int kc, T* a, long lda, T* b, T* c, long ldc, T alpha, T beta) =>
+    public static void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta) =>
         throw new NotSupportedException("Vector128MicroKernel reads packed A panels only");
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
