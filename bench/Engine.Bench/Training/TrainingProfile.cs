@@ -18,9 +18,13 @@ static class TrainingProfile
     /// Steps before timing. The array pool (CpuArrayPool) gets arrays back only from the collections that find them
     /// dead, so it takes about twenty steps to hold a step's worth; until then fresh arrays are fresh pages that the
     /// kernel maps and zeroes on first touch (40 MB per step here). A training run spends all but its first seconds
-    /// in the steady state, so that is what is timed.
+    /// in the steady state, so that is what is timed. Forty, not twenty, since the benchmarks run with tiered
+    /// compilation: a method called once per step reaches tier 1 only after its thirtieth call, and with twenty
+    /// warm-up steps its compilation fell into the timed steps (7.3 MB of fresh pages per step, 3.0 MB after forty;
+    /// the rest comes with tiered compilation, probably because its code allocates less, so that the collections
+    /// that return arrays to the pool come less often).
     /// </summary>
-    internal const int Warmup = 20;
+    internal const int Warmup = 40;
 
     enum Phase { Forward, Backward, Optimizer }
     enum Category { Attention, MatMul, Elementwise }
