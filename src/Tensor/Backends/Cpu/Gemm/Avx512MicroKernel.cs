@@ -16,16 +16,16 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
     public static int NR => 2 * Vector512<T>.Count;
     public static bool IsSupported => Avx512F.IsSupported;
 
-    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, 1, 14, b, c, ldc, alpha, beta);
+    public static void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta, T* rowBias) => RunCore(kc, a, 1, 14, b, c, ldc, alpha, beta, rowBias);
 
     public static bool ReadsAInPlace => true;
 
-    public static void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta) => RunCore(kc, a, rsA, csA, b, c, ldc, alpha, beta);
+    public static void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta, T* rowBias) => RunCore(kc, a, rsA, csA, b, c, ldc, alpha, beta, rowBias);
 
     // One body for every source of A, so the tile's accumulators and stores are written once: rsA 1 reads 14
     // contiguous values per k step, csA apart (a packed panel, or a column-major A), otherwise A's own rows, rsA apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RunCore(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta)
+    static void RunCore(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta, T* rowBias)
     {
         int w = Vector512<T>.Count;
         Vector512<T> c0_0 = default, c0_1 = default;
@@ -122,59 +122,47 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
             }
         }
         var va = Vector512.Create(alpha);
-        if (T.IsZero(beta))
-        {
-            // beta == 0 must not read C: it may hold NaN garbage.
-            (va * c0_0).Store(c + 0 * ldc); (va * c0_1).Store(c + 0 * ldc + w);
-            (va * c1_0).Store(c + 1 * ldc); (va * c1_1).Store(c + 1 * ldc + w);
-            (va * c2_0).Store(c + 2 * ldc); (va * c2_1).Store(c + 2 * ldc + w);
-            (va * c3_0).Store(c + 3 * ldc); (va * c3_1).Store(c + 3 * ldc + w);
-            (va * c4_0).Store(c + 4 * ldc); (va * c4_1).Store(c + 4 * ldc + w);
-            (va * c5_0).Store(c + 5 * ldc); (va * c5_1).Store(c + 5 * ldc + w);
-            (va * c6_0).Store(c + 6 * ldc); (va * c6_1).Store(c + 6 * ldc + w);
-            (va * c7_0).Store(c + 7 * ldc); (va * c7_1).Store(c + 7 * ldc + w);
-            (va * c8_0).Store(c + 8 * ldc); (va * c8_1).Store(c + 8 * ldc + w);
-            (va * c9_0).Store(c + 9 * ldc); (va * c9_1).Store(c + 9 * ldc + w);
-            (va * c10_0).Store(c + 10 * ldc); (va * c10_1).Store(c + 10 * ldc + w);
-            (va * c11_0).Store(c + 11 * ldc); (va * c11_1).Store(c + 11 * ldc + w);
-            (va * c12_0).Store(c + 12 * ldc); (va * c12_1).Store(c + 12 * ldc + w);
-            (va * c13_0).Store(c + 13 * ldc); (va * c13_1).Store(c + 13 * ldc + w);
-        }
-        else
-        {
-            var vb = Vector512.Create(beta);
-            Store(c + 0 * ldc, va * c0_0, vb);
-            Store(c + 0 * ldc + w, va * c0_1, vb);
-            Store(c + 1 * ldc, va * c1_0, vb);
-            Store(c + 1 * ldc + w, va * c1_1, vb);
-            Store(c + 2 * ldc, va * c2_0, vb);
-            Store(c + 2 * ldc + w, va * c2_1, vb);
-            Store(c + 3 * ldc, va * c3_0, vb);
-            Store(c + 3 * ldc + w, va * c3_1, vb);
-            Store(c + 4 * ldc, va * c4_0, vb);
-            Store(c + 4 * ldc + w, va * c4_1, vb);
-            Store(c + 5 * ldc, va * c5_0, vb);
-            Store(c + 5 * ldc + w, va * c5_1, vb);
-            Store(c + 6 * ldc, va * c6_0, vb);
-            Store(c + 6 * ldc + w, va * c6_1, vb);
-            Store(c + 7 * ldc, va * c7_0, vb);
-            Store(c + 7 * ldc + w, va * c7_1, vb);
-            Store(c + 8 * ldc, va * c8_0, vb);
-            Store(c + 8 * ldc + w, va * c8_1, vb);
-            Store(c + 9 * ldc, va * c9_0, vb);
-            Store(c + 9 * ldc + w, va * c9_1, vb);
-            Store(c + 10 * ldc, va * c10_0, vb);
-            Store(c + 10 * ldc + w, va * c10_1, vb);
-            Store(c + 11 * ldc, va * c11_0, vb);
-            Store(c + 11 * ldc + w, va * c11_1, vb);
-            Store(c + 12 * ldc, va * c12_0, vb);
-            Store(c + 12 * ldc + w, va * c12_1, vb);
-            Store(c + 13 * ldc, va * c13_0, vb);
-            Store(c + 13 * ldc + w, va * c13_1, vb);
-        }
+        var vb = Vector512.Create(beta);
+        // beta == 0 must not read C: it may hold NaN garbage. The row bias is added last, rounded on its own, as the
+        // epilogue pass over the stored tile that it replaces did (loading a tile just stored cost 6-14% of a Linear's
+        // K = 128 product).
+        bool readC = !T.IsZero(beta), addBias = rowBias != null;
+        Vector512<T> bias0 = addBias ? Vector512.Load(rowBias) : default, bias1 = addBias ? Vector512.Load(rowBias + w) : default;
+        StoreRow(c + 0 * ldc, c0_0, c0_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 1 * ldc, c1_0, c1_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 2 * ldc, c2_0, c2_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 3 * ldc, c3_0, c3_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 4 * ldc, c4_0, c4_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 5 * ldc, c5_0, c5_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 6 * ldc, c6_0, c6_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 7 * ldc, c7_0, c7_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 8 * ldc, c8_0, c8_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 9 * ldc, c9_0, c9_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 10 * ldc, c10_0, c10_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 11 * ldc, c11_0, c11_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 12 * ldc, c12_0, c12_1, va, vb, readC, addBias, bias0, bias1);
+        StoreRow(c + 13 * ldc, c13_0, c13_1, va, vb, readC, addBias, bias0, bias1);
     }
 
-    /// <summary>C = beta * C + alpha * acc, rounded exactly like <see cref="GemmSimd.Update{T}"/>.</summary>
+    /// <summary>
+    /// One row of the tile: alpha acc (+ beta C, fused as <see cref="GemmSimd.Update{T}"/> rounds it) (+ the row bias).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(T* c, Vector512<T> scaledAcc, Vector512<T> vb) => GemmSimd.Fma(vb, Vector512.Load(c), scaledAcc).Store(c);
+    private static void StoreRow(T* c, Vector512<T> acc0, Vector512<T> acc1, Vector512<T> va, Vector512<T> vb, bool readC, bool addBias, Vector512<T> bias0, Vector512<T> bias1)
+    {
+        int w = Vector512<T>.Count;
+        Vector512<T> v0 = va * acc0, v1 = va * acc1;
+        if (readC)
+        {
+            v0 = GemmSimd.Fma(vb, Vector512.Load(c), v0);
+            v1 = GemmSimd.Fma(vb, Vector512.Load(c + w), v1);
+        }
+        if (addBias)
+        {
+            v0 += bias0;
+            v1 += bias1;
+        }
+        v0.Store(c);
+        v1.Store(c + w);
+    }
 }

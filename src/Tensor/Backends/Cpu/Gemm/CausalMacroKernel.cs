@@ -17,7 +17,7 @@ internal enum CausalProduct
 }
 
 /// <summary>
-/// <see cref="PackedGemm.MacroKernel{T, TKernel}"/> for the products of causal attention, which skips the micro-tiles
+/// <c>PackedGemm.MacroKernel</c> for the products of causal attention, which skips the micro-tiles
 /// and depth steps that the mask makes zero: nearly half of a causal self-attention's work (Dao et al. 2022,
 /// FlashAttention, skips masked blocks the same way). The masked parts of the inputs must hold zeros (P and dS past
 /// the diagonal) wherever a tile still reads them; a skipped [rows, keys] tile leaves C as it was, which the caller

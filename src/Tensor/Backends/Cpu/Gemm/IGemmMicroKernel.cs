@@ -15,9 +15,10 @@ internal unsafe interface IGemmMicroKernel<T> where T : unmanaged
     static abstract bool IsSupported { get; }
 
     /// <summary>
-    /// C[0..MR, 0..NR] = alpha * (A_panel * B_panel) + beta * C, over <paramref name="kc"/> steps of the packed panels.
+    /// C[0..MR, 0..NR] = alpha * (A_panel * B_panel) + beta * C (+ <paramref name="rowBias"/>[j] in column j of every row,
+    /// added last and rounded on its own; null for none), over <paramref name="kc"/> steps of the packed panels.
     /// </summary>
-    static abstract void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta);
+    static abstract void Run(int kc, T* a, T* b, T* c, long ldc, T alpha, T beta, T* rowBias);
 
     /// <summary>Whether <see cref="RunInPlaceA"/> is implemented.</summary>
     static abstract bool ReadsAInPlace { get; }
@@ -29,5 +30,5 @@ internal unsafe interface IGemmMicroKernel<T> where T : unmanaged
     /// values per k step, csA apart (rsA 1: a column-major A, such as the transposed output gradient of a weight's
     /// gradient; a packed panel is the case csA = MR). Each packing was a twelfth to an eighth of a training step.
     /// </summary>
-    static abstract void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta);
+    static abstract void RunInPlaceA(int kc, T* a, long rsA, long csA, T* b, T* c, long ldc, T alpha, T beta, T* rowBias);
 }

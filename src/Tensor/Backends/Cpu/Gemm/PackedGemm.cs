@@ -282,27 +282,34 @@ public static unsafe class PackedGemm
     {
         int mr = TKernel.MR, nr = TKernel.NR;
         long panelStride = rsA == 0 ? kc : rsA;
+        if (epilogue.RowBias != null && typeof(T) != typeof(float))
+            throw new NotSupportedException($"Gemm: the {epilogue} epilogue is implemented for Float32 only");
+        // The row bias goes into the kernel's stores; only an activation is a pass over the finished tile.
+        var activation = GemmEpilogue.Of(epilogue.Activation);
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
             T* bPanel = packedB + (long)jr * kc;
+            T* tileBias = epilogue.RowBias == null ? null : (T*)(epilogue.RowBias + jr);
             for (int ir = 0; ir < mc; ir += mr)
             {
                 int rows = Math.Min(mr, mc - ir);
                 T* aPanel = a + ir * panelStride;
                 T* cTile = c + ir * ldc + jr;
-                Tile<T, TKernel>(kc, aPanel, rsA, csA, bPanel, alpha, beta, cTile, ldc, rows, cols, edge);
-                epilogue.ForColumnsFrom(jr).Apply(rows, cols, cTile, ldc);
+                Tile<T, TKernel>(kc, aPanel, rsA, csA, bPanel, alpha, beta, cTile, ldc, rows, cols, edge, tileBias);
+                activation.Apply(rows, cols, cTile, ldc);
             }
         }
     }
 
     /// <summary>
-    /// One rows x cols tile of C = alpha A B + beta C over kc steps: A a packed panel (<paramref name="rsA"/> 0) or MR
-    /// rows read in place, A(i, p) = a[i rsA + p csA]; B a packed panel. An edge tile is computed whole into
-    /// <paramref name="edge"/>, then only its valid part updates C.
+    /// One rows x cols tile of C = alpha A B + beta C (+ <paramref name="rowBias"/>[j] in column j, added last; null
+    /// for none) over kc steps: A a packed panel (<paramref name="rsA"/> 0) or MR rows read in place,
+    /// A(i, p) = a[i rsA + p csA]; B a packed panel. An edge tile is computed whole into <paramref name="edge"/>, then
+    /// only its valid part updates C.
     /// </summary>
-    internal static void Tile<T, TKernel>(int kc, T* a, long rsA, long csA, T* b, T alpha, T beta, T* cTile, long ldc, int rows, int cols, T* edge)
+    internal static void Tile<T, TKernel>(int kc, T* a, long rsA, long csA, T* b, T alpha, T beta, T* cTile, long ldc, int rows, int cols, T* edge,
+        T* rowBias = null)
         where T : unmanaged, IFloatingPointIeee754<T> where TKernel : struct, IGemmMicroKernel<T>
     {
         int nr = TKernel.NR;
@@ -310,14 +317,16 @@ public static unsafe class PackedGemm
         T* target = whole ? cTile : edge;
         long ldTarget = whole ? ldc : nr;
         T tileAlpha = whole ? alpha : T.One, tileBeta = whole ? beta : T.Zero;
-        if (rsA == 0) TKernel.Run(kc, a, b, target, ldTarget, tileAlpha, tileBeta);
-        else TKernel.RunInPlaceA(kc, a, rsA, csA, b, target, ldTarget, tileAlpha, tileBeta);
+        T* kernelBias = whole ? rowBias : null;
+        if (rsA == 0) TKernel.Run(kc, a, b, target, ldTarget, tileAlpha, tileBeta, kernelBias);
+        else TKernel.RunInPlaceA(kc, a, rsA, csA, b, target, ldTarget, tileAlpha, tileBeta, kernelBias);
         if (whole) return;
         for (int ii = 0; ii < rows; ii++)
             for (int jj = 0; jj < cols; jj++)
             {
                 T* cij = cTile + ii * ldc + jj;
                 *cij = GemmSimd.Update(edge[ii * nr + jj], alpha, beta, *cij);
+                if (rowBias != null) *cij += rowBias[jj];
             }
     }
 }
