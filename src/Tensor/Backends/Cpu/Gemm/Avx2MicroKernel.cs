@@ -81,38 +81,12 @@ internal readonly unsafe struct Avx2MicroKernel<T> : IGemmMicroKernel<T> where T
         }
         var va = Vector256.Create(alpha);
         var vb = Vector256.Create(beta);
-        // beta == 0 must not read C: it may hold NaN garbage. The row bias is added last, rounded on its own, as the
-        // epilogue pass over the stored tile that it replaces did (loading a tile just stored cost 6-14% of a Linear's
-        // K = 128 product).
-        bool readC = !T.IsZero(beta), addBias = rowBias != null;
-        Vector256<T> bias0 = addBias ? Vector256.Load(rowBias) : default, bias1 = addBias ? Vector256.Load(rowBias + w) : default;
-        StoreRow(c + 0 * ldc, c0_0, c0_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 1 * ldc, c1_0, c1_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 2 * ldc, c2_0, c2_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 3 * ldc, c3_0, c3_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 4 * ldc, c4_0, c4_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 5 * ldc, c5_0, c5_1, va, vb, readC, addBias, bias0, bias1);
-    }
-
-    /// <summary>
-    /// One row of the tile: alpha acc (+ beta C, fused as <see cref="GemmSimd.Update{T}"/> rounds it) (+ the row bias).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(T* c, Vector256<T> acc0, Vector256<T> acc1, Vector256<T> va, Vector256<T> vb, bool readC, bool addBias, Vector256<T> bias0, Vector256<T> bias1)
-    {
-        int w = Vector256<T>.Count;
-        Vector256<T> v0 = va * acc0, v1 = va * acc1;
-        if (readC)
-        {
-            v0 = GemmSimd.Fma(vb, Vector256.Load(c), v0);
-            v1 = GemmSimd.Fma(vb, Vector256.Load(c + w), v1);
-        }
-        if (addBias)
-        {
-            v0 += bias0;
-            v1 += bias1;
-        }
-        v0.Store(c);
-        v1.Store(c + w);
+        bool readC = !T.IsZero(beta);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 0 * ldc, c0_0, c0_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 1 * ldc, c1_0, c1_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 2 * ldc, c2_0, c2_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 3 * ldc, c3_0, c3_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 4 * ldc, c4_0, c4_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector256<T>, Vector256Ops<T>>(c + 5 * ldc, c5_0, c5_1, va, vb, readC, rowBias);
     }
 }

@@ -123,46 +123,20 @@ internal readonly unsafe struct Avx512MicroKernel<T> : IGemmMicroKernel<T> where
         }
         var va = Vector512.Create(alpha);
         var vb = Vector512.Create(beta);
-        // beta == 0 must not read C: it may hold NaN garbage. The row bias is added last, rounded on its own, as the
-        // epilogue pass over the stored tile that it replaces did (loading a tile just stored cost 6-14% of a Linear's
-        // K = 128 product).
-        bool readC = !T.IsZero(beta), addBias = rowBias != null;
-        Vector512<T> bias0 = addBias ? Vector512.Load(rowBias) : default, bias1 = addBias ? Vector512.Load(rowBias + w) : default;
-        StoreRow(c + 0 * ldc, c0_0, c0_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 1 * ldc, c1_0, c1_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 2 * ldc, c2_0, c2_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 3 * ldc, c3_0, c3_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 4 * ldc, c4_0, c4_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 5 * ldc, c5_0, c5_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 6 * ldc, c6_0, c6_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 7 * ldc, c7_0, c7_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 8 * ldc, c8_0, c8_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 9 * ldc, c9_0, c9_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 10 * ldc, c10_0, c10_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 11 * ldc, c11_0, c11_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 12 * ldc, c12_0, c12_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 13 * ldc, c13_0, c13_1, va, vb, readC, addBias, bias0, bias1);
-    }
-
-    /// <summary>
-    /// One row of the tile: alpha acc (+ beta C, fused as <see cref="GemmSimd.Update{T}"/> rounds it) (+ the row bias).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(T* c, Vector512<T> acc0, Vector512<T> acc1, Vector512<T> va, Vector512<T> vb, bool readC, bool addBias, Vector512<T> bias0, Vector512<T> bias1)
-    {
-        int w = Vector512<T>.Count;
-        Vector512<T> v0 = va * acc0, v1 = va * acc1;
-        if (readC)
-        {
-            v0 = GemmSimd.Fma(vb, Vector512.Load(c), v0);
-            v1 = GemmSimd.Fma(vb, Vector512.Load(c + w), v1);
-        }
-        if (addBias)
-        {
-            v0 += bias0;
-            v1 += bias1;
-        }
-        v0.Store(c);
-        v1.Store(c + w);
+        bool readC = !T.IsZero(beta);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 0 * ldc, c0_0, c0_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 1 * ldc, c1_0, c1_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 2 * ldc, c2_0, c2_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 3 * ldc, c3_0, c3_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 4 * ldc, c4_0, c4_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 5 * ldc, c5_0, c5_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 6 * ldc, c6_0, c6_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 7 * ldc, c7_0, c7_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 8 * ldc, c8_0, c8_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 9 * ldc, c9_0, c9_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 10 * ldc, c10_0, c10_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 11 * ldc, c11_0, c11_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 12 * ldc, c12_0, c12_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector512<T>, Vector512Ops<T>>(c + 13 * ldc, c13_0, c13_1, va, vb, readC, rowBias);
     }
 }

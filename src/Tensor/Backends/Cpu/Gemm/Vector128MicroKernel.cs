@@ -50,38 +50,12 @@ internal readonly unsafe struct Vector128MicroKernel<T> : IGemmMicroKernel<T> wh
         }
         var va = Vector128.Create(alpha);
         var vb = Vector128.Create(beta);
-        // beta == 0 must not read C: it may hold NaN garbage. The row bias is added last, rounded on its own, as the
-        // epilogue pass over the stored tile that it replaces did (loading a tile just stored cost 6-14% of a Linear's
-        // K = 128 product).
-        bool readC = !T.IsZero(beta), addBias = rowBias != null;
-        Vector128<T> bias0 = addBias ? Vector128.Load(rowBias) : default, bias1 = addBias ? Vector128.Load(rowBias + w) : default;
-        StoreRow(c + 0 * ldc, c0_0, c0_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 1 * ldc, c1_0, c1_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 2 * ldc, c2_0, c2_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 3 * ldc, c3_0, c3_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 4 * ldc, c4_0, c4_1, va, vb, readC, addBias, bias0, bias1);
-        StoreRow(c + 5 * ldc, c5_0, c5_1, va, vb, readC, addBias, bias0, bias1);
-    }
-
-    /// <summary>
-    /// One row of the tile: alpha acc (+ beta C, fused as <see cref="GemmSimd.Update{T}"/> rounds it) (+ the row bias).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(T* c, Vector128<T> acc0, Vector128<T> acc1, Vector128<T> va, Vector128<T> vb, bool readC, bool addBias, Vector128<T> bias0, Vector128<T> bias1)
-    {
-        int w = Vector128<T>.Count;
-        Vector128<T> v0 = va * acc0, v1 = va * acc1;
-        if (readC)
-        {
-            v0 = GemmSimd.Fma(vb, Vector128.Load(c), v0);
-            v1 = GemmSimd.Fma(vb, Vector128.Load(c + w), v1);
-        }
-        if (addBias)
-        {
-            v0 += bias0;
-            v1 += bias1;
-        }
-        v0.Store(c);
-        v1.Store(c + w);
+        bool readC = !T.IsZero(beta);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 0 * ldc, c0_0, c0_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 1 * ldc, c1_0, c1_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 2 * ldc, c2_0, c2_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 3 * ldc, c3_0, c3_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 4 * ldc, c4_0, c4_1, va, vb, readC, rowBias);
+        GemmTileStore.Row<T, Vector128<T>, Vector128Ops<T>>(c + 5 * ldc, c5_0, c5_1, va, vb, readC, rowBias);
     }
 }
