@@ -4,7 +4,7 @@ using Xunit;
 namespace Engine.Tests.Gemm;
 
 /// <summary>The packed (BLIS) path on every kernel family this CPU can run, against the naive oracle.</summary>
-public class PackedGemmTests
+public unsafe class PackedGemmTests
 {
     /// <summary>Every kernel family the test machine supports (all three on an AVX-512 machine).</summary>
     public static TheoryData<string> Paths()
@@ -75,6 +75,22 @@ public class PackedGemmTests
                 var d = GemmCase<double>.Create(23, 41, 33, la, lb, 1, 0, seed: 14);
                 d.AssertMatchesNaive(d.Run(path, false, 2));
             }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Gemm_InOnePart_AllocatesNothing(string pathName)
+    {
+        // A decoding step is dozens of small products; the one-part form must not allocate the parallel form's closure.
+        var path = Enum.Parse<GemmPath>(pathName);
+        var g = GemmCase<float>.Create(7, 40, 33, Layout.RowMajor, Layout.Transposed, 1, 0, seed: 19);
+        g.Run(path, allowSmallM: false, threads: 1);
+        var c = (float[])g.C.Clone();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        fixed (float* a = g.A, b = g.B, pc = c)
+            for (int i = 0; i < 3; i++)
+                PackedGemm.Gemm(path, false, g.M, g.N, g.K, 1f, a + g.OffsetA, g.RsA, g.CsA, b + g.OffsetB, g.RsB, g.CsB, 0f, pc + g.OffsetC, g.Ldc, 1);
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
 
     [Theory]
